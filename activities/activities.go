@@ -1,0 +1,172 @@
+// Package activities holds Baton's runbook steps, one file each. Every step reads the
+// state first and succeeds without acting when its effect is already there, so a retry or
+// a worker crash never applies a step twice.
+package activities
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/baton-db/baton/internal/config"
+	"github.com/baton-db/baton/internal/flavor"
+	"github.com/baton-db/baton/internal/mysqladmin"
+	"github.com/baton-db/baton/internal/topology"
+)
+
+// Topology is what the steps need from Consul.
+type Topology interface {
+	Read(ctx context.Context, cluster string) (topology.Topology, error)
+	Publish(ctx context.Context, cluster string, epoch, epochIndex uint64, c topology.Change) (uint64, error)
+	HAProxies(ctx context.Context) ([]topology.HAProxyHost, error)
+	RecordResult(ctx context.Context, cluster string, r topology.Record) error
+}
+
+// Activities carries the worker's clients. Workflows reference its methods through a nil
+// pointer; the worker registers a real one.
+type Activities struct {
+	Config *config.Config
+	Topo   Topology
+
+	mu      sync.Mutex
+	clients map[string]*mysqladmin.Client
+}
+
+// New returns the activities for cfg, talking to Consul through topo.
+func New(cfg *config.Config, topo Topology) *Activities {
+	return &Activities{Config: cfg, Topo: topo, clients: map[string]*mysqladmin.Client{}}
+}
+
+// Close releases every MySQL connection of a. (A function, not a method: every exported
+// method of Activities is registered as an activity.)
+func Close(a *Activities) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for k, c := range a.clients {
+		_ = c.Close()
+		delete(a.clients, k)
+	}
+}
+
+// cluster returns the cluster's config, or a non-retryable error naming the fix.
+func (a *Activities) cluster(name string) (config.ClusterConfig, flavor.Flavor, error) {
+	cc, err := a.Config.Cluster(name)
+	if err != nil {
+		return cc, nil, nonRetryable("UnknownCluster", "%v", err)
+	}
+	f, err := flavor.ByName(cc.Flavor)
+	if err != nil {
+		return cc, nil, nonRetryable("BadConfig", "clusters.%s.flavor: %v", name, err)
+	}
+	return cc, f, nil
+}
+
+// mysql returns a pooled admin client for one node of a cluster.
+func (a *Activities) mysql(cluster string, n topology.Node) (*mysqladmin.Client, error) {
+	_, f, err := a.cluster(cluster)
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	key := cluster + "/" + n.Addr()
+	if c, ok := a.clients[key]; ok {
+		return c, nil
+	}
+	c, err := mysqladmin.Open(n.Addr(), f, a.adminOptions())
+	if err != nil {
+		return nil, err
+	}
+	a.clients[key] = c
+	return c, nil
+}
+
+func (a *Activities) adminOptions() mysqladmin.Options {
+	return mysqladmin.Options{
+		User: a.Config.Secrets.AdminUser, Password: a.Config.Secrets.AdminPassword,
+		ConnectTimeout: a.Config.MySQL.ConnectTimeout, ReadTimeout: a.Config.MySQL.ReadTimeout,
+	}
+}
+
+// replSource is where a replica of n replicates from, with Baton's replication credentials.
+func (a *Activities) replSource(n topology.Node) flavor.Source {
+	return flavor.Source{Host: n.IPv4, Port: n.Port, User: a.Config.Secrets.ReplUser,
+		Password: a.Config.Secrets.ReplPassword, HeartbeatPeriod: 1}
+}
+
+// excludedUsers are the sessions DemotePrimary leaves alone.
+func (a *Activities) excludedUsers() map[string]bool {
+	return map[string]bool{a.Config.Secrets.AdminUser: true, a.Config.Secrets.ReplUser: true}
+}
+
+func nonRetryable(errType, format string, args ...any) error {
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), errType, nil)
+}
+
+// keepAlive heartbeats every interval until the returned stop is called. Steps that wait
+// inside one blocking statement use it so the server knows they are alive.
+func keepAlive(ctx context.Context, every time.Duration, details ...any) (stop func()) {
+	if !activity.IsActivity(ctx) {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx, details...)
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+func heartbeat(ctx context.Context, details ...any) {
+	if activity.IsActivity(ctx) {
+		activity.RecordHeartbeat(ctx, details...)
+	}
+}
+
+// poll calls f every interval, heartbeating, until it reports done, fails, or the deadline passes.
+func poll(ctx context.Context, interval, timeout time.Duration, f func() (bool, error)) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		done, err := f()
+		if err != nil || done {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return context.DeadlineExceeded
+		}
+		heartbeat(ctx)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(interval):
+		}
+	}
+}
+
+// epochGuard refuses to act when Consul's epoch is no longer the one the plan was made at.
+func (a *Activities) epochGuard(ctx context.Context, cluster string, epoch uint64) (topology.Topology, error) {
+	t, err := a.Topo.Read(ctx, cluster)
+	if err != nil {
+		return t, err
+	}
+	if t.Epoch != epoch {
+		return t, nonRetryable("EpochChanged",
+			"cluster %s is at epoch %d in Consul, not %d as planned: another failover changed the topology; run `baton status --cluster %s` and plan again",
+			cluster, t.Epoch, epoch, cluster)
+	}
+	return t, nil
+}

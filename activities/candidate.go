@@ -1,0 +1,121 @@
+package activities
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/baton-db/baton/internal/flavor"
+	"github.com/baton-db/baton/internal/topology"
+)
+
+// Observed is what Baton could read of one replica.
+type Observed struct {
+	Node       topology.Node
+	Reachable  bool
+	Error      string
+	IO         string
+	SQLRunning bool
+	SQLError   string
+	GTIDs      flavor.GTIDSet
+	LagMS      int64 // -1 when unknown
+}
+
+// Policy is the promotion policy of a cluster.
+type Policy struct {
+	Prefer, MustNot []string
+	// Zone is the old primary's zone: a candidate there keeps the application's routes short.
+	Zone string
+	// RequireSuperset excludes replicas whose GTIDs are not a superset of every other
+	// reachable replica's (unplanned failover: never lose an acked write).
+	RequireSuperset bool
+}
+
+// ChooseCandidate ranks the replicas and returns the index of the best one (-1 if none
+// qualifies) and a report that says why each replica was or was not chosen.
+func ChooseCandidate(obs []Observed, p Policy) (int, []ReplicaReport) {
+	reports := make([]ReplicaReport, len(obs))
+	var eligible []int
+	for i, o := range obs {
+		r := ReplicaReport{Node: o.Node, LagMS: o.LagMS, IO: o.IO, SQL: o.SQLRunning}
+		if o.GTIDs != nil {
+			r.GTIDs = o.GTIDs.String()
+		}
+		switch {
+		case slices.Contains(p.MustNot, o.Node.Name):
+			r.Why = "excluded: listed in must_not"
+		case !o.Reachable:
+			r.Why = "excluded: unreachable (" + o.Error + ")"
+		case !o.SQLRunning:
+			r.Why = "excluded: SQL thread not running " + o.SQLError
+		case o.GTIDs == nil:
+			r.Why = "excluded: executed GTIDs unknown"
+		default:
+			if p.RequireSuperset {
+				for j, other := range obs {
+					if j == i || !other.Reachable || other.GTIDs == nil {
+						continue
+					}
+					if miss := o.GTIDs.Missing(other.GTIDs); miss != "" {
+						r.Why = fmt.Sprintf("excluded: lacks %s that %s has", miss, other.Node.Name)
+						break
+					}
+				}
+			}
+		}
+		if r.Why == "" {
+			r.Eligible = true
+			eligible = append(eligible, i)
+		}
+		reports[i] = r
+	}
+	if len(eligible) == 0 {
+		return -1, reports
+	}
+	score := func(i int) (int, int, int64, string) {
+		o := obs[i]
+		pref, zone := 1, 1
+		if slices.Contains(p.Prefer, o.Node.Name) {
+			pref = 0
+		}
+		if p.Zone != "" && o.Node.Zone == p.Zone {
+			zone = 0
+		}
+		lag := o.LagMS
+		if lag < 0 {
+			lag = 1 << 40
+		}
+		return pref, zone, lag, o.Node.Name
+	}
+	sort.SliceStable(eligible, func(a, b int) bool {
+		pa, za, la, na := score(eligible[a])
+		pb, zb, lb, nb := score(eligible[b])
+		if pa != pb {
+			return pa < pb
+		}
+		if za != zb {
+			return za < zb
+		}
+		if la != lb {
+			return la < lb
+		}
+		return na < nb
+	})
+	best := eligible[0]
+	pref, zone, lag, _ := score(best)
+	why := "chosen:"
+	if pref == 0 {
+		why += " listed in prefer;"
+	}
+	if zone == 0 {
+		why += " same zone as the old primary (" + p.Zone + ");"
+	}
+	if lag < 1<<40 {
+		why += fmt.Sprintf(" lag %d ms;", lag)
+	}
+	reports[best].Why = why + fmt.Sprintf(" best of %d eligible", len(eligible))
+	for _, i := range eligible[1:] {
+		reports[i].Why = "eligible, ranked below " + obs[best].Node.Name
+	}
+	return best, reports
+}

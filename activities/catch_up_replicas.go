@@ -1,0 +1,66 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// CatchUpResult says which replicas were moved under the candidate.
+type CatchUpResult struct {
+	Moved []string
+}
+
+// CatchUpReplicas moves every other replica behind the candidate and waits until each
+// replicates from it, so that after the promotion only the old primary needs reparenting.
+func (a *Activities) CatchUpReplicas(ctx context.Context, plan Plan) (CatchUpResult, error) {
+	cc, _, err := a.cluster(plan.Cluster)
+	if err != nil {
+		return CatchUpResult{}, err
+	}
+	if _, err := a.epochGuard(ctx, plan.Cluster, plan.Epoch); err != nil {
+		return CatchUpResult{}, err
+	}
+	cand, err := a.mysql(plan.Cluster, plan.Candidate)
+	if err != nil {
+		return CatchUpResult{}, err
+	}
+	var res CatchUpResult
+	for _, r := range plan.Others {
+		rc, err := a.mysql(plan.Cluster, r)
+		if err != nil {
+			return res, err
+		}
+		st, err := rc.ReplicaStatus(ctx)
+		if err != nil {
+			return res, err
+		}
+		if st != nil && replicatesFrom(st.SourceHost, st.SourcePort, plan.Candidate) && st.IOConnected() {
+			continue // already there
+		}
+		// The candidate must hold everything r has before r can follow it.
+		gtids, err := rc.Executed(ctx)
+		if err != nil {
+			return res, err
+		}
+		stop := keepAlive(ctx, time.Second, "candidate catching up with "+r.Name)
+		err = cand.WaitExecuted(ctx, gtids, cc.CatchUpTimeout)
+		stop()
+		if err != nil {
+			return res, nonRetryable("CandidateBehind", "%s did not catch up with %s within %s (%v); nothing was changed: retry when lag is low",
+				plan.Candidate.Name, r.Name, cc.CatchUpTimeout, err)
+		}
+		if err := rc.PointAt(ctx, a.replSource(plan.Candidate), false); err != nil {
+			return res, err
+		}
+		err = poll(ctx, 100*time.Millisecond, 10*time.Second, func() (bool, error) {
+			st, err := rc.ReplicaStatus(ctx)
+			return err == nil && st != nil && st.IOConnected() && st.SQLRunning, nil
+		})
+		if err != nil {
+			return res, fmt.Errorf("%s did not connect to %s after repointing: %w", r.Name, plan.Candidate.Name, err)
+		}
+		res.Moved = append(res.Moved, r.Name)
+	}
+	return res, nil
+}

@@ -1,0 +1,81 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/baton-db/baton/internal/mysqladmin"
+)
+
+// DemoteResult is the old primary's final position and the sessions that were ended.
+type DemoteResult struct {
+	GTIDs         string
+	KilledClients int
+}
+
+// DemotePrimary stops writes on the old primary, ends the client sessions still open on
+// it, and waits until the candidate has applied every GTID the old primary executed.
+// If the candidate does not catch up in time it fails non-retryably and the workflow
+// undoes the demotion.
+func (a *Activities) DemotePrimary(ctx context.Context, plan Plan) (DemoteResult, error) {
+	cc, _, err := a.cluster(plan.Cluster)
+	if err != nil {
+		return DemoteResult{}, err
+	}
+	if _, err := a.epochGuard(ctx, plan.Cluster, plan.Epoch); err != nil {
+		return DemoteResult{}, err
+	}
+	old, err := a.mysql(plan.Cluster, plan.OldPrimary)
+	if err != nil {
+		return DemoteResult{}, err
+	}
+	if err := old.SetReadOnly(ctx, true); err != nil {
+		return DemoteResult{}, err
+	}
+	killed, err := a.endClientSessions(ctx, old)
+	if err != nil {
+		return DemoteResult{}, err
+	}
+	gtids, err := old.Executed(ctx)
+	if err != nil {
+		return DemoteResult{}, err
+	}
+	cand, err := a.mysql(plan.Cluster, plan.Candidate)
+	if err != nil {
+		return DemoteResult{}, err
+	}
+	stop := keepAlive(ctx, time.Second, "waiting for "+plan.Candidate.Name)
+	err = cand.WaitExecuted(ctx, gtids, cc.CatchUpTimeout)
+	stop()
+	if errors.Is(err, mysqladmin.ErrWaitTimeout) {
+		return DemoteResult{GTIDs: gtids}, nonRetryable("CandidateBehind",
+			"%s did not apply %s within %s; the demotion of %s will be undone", plan.Candidate.Name, gtids, cc.CatchUpTimeout, plan.OldPrimary.Name)
+	}
+	if err != nil {
+		return DemoteResult{GTIDs: gtids}, err
+	}
+	return DemoteResult{GTIDs: gtids, KilledClients: killed}, nil
+}
+
+// endClientSessions kills every session but replication's and Baton's, so pooled
+// application connections reconnect through HAProxy instead of staying on a read-only server.
+func (a *Activities) endClientSessions(ctx context.Context, c *mysqladmin.Client) (int, error) {
+	procs, err := c.Processlist(ctx)
+	if err != nil {
+		return 0, err
+	}
+	excluded := a.excludedUsers()
+	n := 0
+	for _, p := range procs {
+		if !p.IsClient(excluded) {
+			continue
+		}
+		if err := c.Kill(ctx, p.ID); err != nil {
+			return n, fmt.Errorf("end session %d of %s on %s: %w", p.ID, p.User, c.Addr, err)
+		}
+		n++
+	}
+	return n, nil
+}

@@ -1,0 +1,37 @@
+package activities
+
+import (
+	"github.com/baton-db/baton/internal/topology"
+)
+
+// Check is one pre-failover check and its outcome.
+type Check struct {
+	Name   string
+	OK     bool
+	Detail string
+}
+
+// ReplicaReport is what Baton saw of one replica when it planned.
+type ReplicaReport struct {
+	Node     topology.Node
+	GTIDs    string
+	LagMS    int64 // -1 when unknown
+	IO       string
+	SQL      bool
+	Eligible bool
+	Why      string
+}
+
+// Plan is the outcome of the pre-failover checks: who moves where, and why.
+type Plan struct {
+	Cluster    string
+	OldPrimary topology.Node
+	Candidate  topology.Node
+	// Others are the replicas other than the candidate.
+	Others     []topology.Node
+	Epoch      uint64
+	EpochIndex uint64
+	Reason     string
+	Replicas   []ReplicaReport
+	Checks     []Check
+}

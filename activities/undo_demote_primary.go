@@ -1,0 +1,61 @@
+package activities
+
+import (
+	"context"
+)
+
+// UndoResult says what the undo restored.
+type UndoResult struct {
+	Reopened     string
+	Redemoted    string
+	CandidateFix string
+}
+
+// UndoDemotePrimary reopens the old primary after a failed switchover. It acts only while
+// Consul still names the old primary at the planned epoch; otherwise it refuses and says
+// what a human must do. A candidate that was already promoted is made a replica again.
+func (a *Activities) UndoDemotePrimary(ctx context.Context, plan Plan) (UndoResult, error) {
+	t, err := a.Topo.Read(ctx, plan.Cluster)
+	if err != nil {
+		return UndoResult{}, err
+	}
+	if t.Epoch != plan.Epoch || t.Primary.Name != plan.OldPrimary.Name {
+		return UndoResult{}, nonRetryable("UndoUnsafe",
+			"cannot undo the demotion of %s: Consul now names %s at epoch %d (planned epoch %d); check both servers with `baton status --cluster %s` and open the one Consul names",
+			plan.OldPrimary.Name, t.Primary.Name, t.Epoch, plan.Epoch, plan.Cluster)
+	}
+	var res UndoResult
+	cand, err := a.mysql(plan.Cluster, plan.Candidate)
+	if err != nil {
+		return res, err
+	}
+	st, err := cand.ReplicaStatus(ctx)
+	if err != nil {
+		return res, err
+	}
+	if st == nil || !replicatesFrom(st.SourceHost, st.SourcePort, plan.OldPrimary) {
+		// Promoted already: fence it and put it back under the old primary.
+		if err := cand.SetReadOnly(ctx, true); err != nil {
+			return res, err
+		}
+		if err := cand.SetSemiSyncPrimary(ctx, false); err != nil {
+			return res, err
+		}
+		if err := cand.PointAt(ctx, a.replSource(plan.OldPrimary), true); err != nil {
+			return res, err
+		}
+		res.Redemoted = plan.Candidate.Name
+	}
+	old, err := a.mysql(plan.Cluster, plan.OldPrimary)
+	if err != nil {
+		return res, err
+	}
+	if err := old.SetSemiSyncPrimary(ctx, true); err != nil {
+		return res, err
+	}
+	if err := old.SetReadOnly(ctx, false); err != nil {
+		return res, err
+	}
+	res.Reopened = plan.OldPrimary.Name
+	return res, nil
+}

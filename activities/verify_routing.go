@@ -1,0 +1,97 @@
+package activities
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// VerifyInput asks every writer endpoint of Cluster to reach ServerID.
+type VerifyInput struct {
+	Cluster  string
+	Primary  string
+	ServerID uint32
+	Timeout  time.Duration
+}
+
+// VerifyResult is how long each endpoint took to converge, from the step's start.
+type VerifyResult struct {
+	Converged map[string]time.Duration
+}
+
+// VerifyRouting polls a fresh connection through every remote HAProxy writer port, and the
+// local one, until each lands on the new primary's @@server_id. A config file that changed
+// is not proof; a connection that arrives is.
+func (a *Activities) VerifyRouting(ctx context.Context, in VerifyInput) (VerifyResult, error) {
+	cc, _, err := a.cluster(in.Cluster)
+	if err != nil {
+		return VerifyResult{}, err
+	}
+	endpoints := map[string]string{}
+	for _, h := range cc.HAProxies {
+		endpoints["haproxy-"+h.Name] = h.Writer
+	}
+	if cc.LocalWriter != "" {
+		endpoints["local"] = cc.LocalWriter
+	}
+	timeout := in.Timeout
+	if timeout <= 0 {
+		timeout = cc.RoutingTimeout
+	}
+	start := time.Now()
+	res := VerifyResult{Converged: map[string]time.Duration{}}
+	last := map[string]string{}
+	err = poll(ctx, 50*time.Millisecond, timeout, func() (bool, error) {
+		for name, addr := range endpoints {
+			if _, ok := res.Converged[name]; ok {
+				continue
+			}
+			id, err := a.serverIDVia(ctx, addr)
+			switch {
+			case err != nil:
+				last[name] = err.Error()
+			case id != in.ServerID:
+				last[name] = fmt.Sprintf("reached server_id %d", id)
+			default:
+				res.Converged[name] = time.Since(start)
+			}
+		}
+		return len(res.Converged) == len(endpoints), nil
+	})
+	if err != nil {
+		var bad []string
+		for name, addr := range endpoints {
+			if _, ok := res.Converged[name]; !ok {
+				bad = append(bad, fmt.Sprintf("%s (%s): %s", name, addr, last[name]))
+			}
+		}
+		sort.Strings(bad)
+		return res, nonRetryable("RoutingNotConverged",
+			"after %s these writer endpoints do not route to %s (server_id %d): %s; Consul already names %s, so check consul-template and HAProxy on those hosts",
+			timeout, in.Primary, in.ServerID, strings.Join(bad, "; "), in.Primary)
+	}
+	return res, nil
+}
+
+// serverIDVia opens a new connection (never pooled) through addr and asks for @@server_id.
+func (a *Activities) serverIDVia(ctx context.Context, addr string) (uint32, error) {
+	c := mysql.NewConfig()
+	c.User, c.Passwd, c.Net, c.Addr = a.Config.Secrets.AdminUser, a.Config.Secrets.AdminPassword, "tcp", addr
+	c.Timeout, c.ReadTimeout = 500*time.Millisecond, time.Second
+	conn, err := mysql.NewConnector(c)
+	if err != nil {
+		return 0, err
+	}
+	db := sql.OpenDB(conn)
+	defer db.Close()
+	var id uint32
+	qctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	err = db.QueryRowContext(qctx, "SELECT @@server_id").Scan(&id)
+	return id, err
+}

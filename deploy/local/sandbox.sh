@@ -1,0 +1,491 @@
+#!/usr/bin/env bash
+# The Baton sandbox: every real server as a local process on loopback.
+#   usage: deploy/local/sandbox.sh up | down [--purge] | status | haproxy-reload NAME
+# Topology and addresses are in ARCHITECTURE.md. State lives in deploy/local/state (git-ignored).
+set -Eeuo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+STATE=${BATON_STATE:-$HERE/state}
+PIDS=$STATE/pids
+CLUSTER=demo
+KV=baton/clusters/$CLUSTER
+CONSUL_ADDR=127.0.0.1:8500
+TEMPORAL_ADDR=127.0.0.1:7233
+TEMPORAL_UI=http://127.0.0.1:8233
+NAMESPACE=baton
+# name ip zone server_id
+NODES=("node1 127.0.1.1 a 101" "node2 127.0.1.2 b 102" "node3 127.0.1.3 a 103")
+MYSQL_PORT=3306
+# remote HAProxy (layer 2): name ip zone
+REMOTES=("a 127.0.2.1 a" "b 127.0.2.2 b")
+LOCAL_IP=127.0.3.1 # layer-1 HAProxy next to the application, which lives in zone a
+WRITER_PORT=3306 READER_PORT=3307 STATS_PORT=8404
+SEARCH_ATTRS=(BatonCluster BatonKind BatonOldPrimary BatonNewPrimary BatonStep BatonOutcome)
+
+trap 'log "failed at line $LINENO: $BASH_COMMAND"' ERR
+log() { printf '%s sandbox: %s\n' "$(date +%T)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+alive() { [ -f "$PIDS/$1.pid" ] && kill -0 "$(cat "$PIDS/$1.pid")" 2>/dev/null; }
+wait_for() { # $1=what $2=tries(0.1s) $3...=command
+  local what=$1 n=$2; shift 2
+  for _ in $(seq 1 "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  die "$what did not come up; see the logs under $STATE"
+}
+spawn() { # $1=name, rest=command; starts it in the background unless already running
+  local name=$1; shift
+  if alive "$name"; then log "$name already running (pid $(cat "$PIDS/$name.pid"))"; return 0; fi
+  mkdir -p "$PIDS" "$STATE/logs"
+  nohup "$@" >>"$STATE/logs/$name.log" 2>&1 </dev/null &
+  echo $! >"$PIDS/$name.pid"
+}
+
+tools() {
+  local env
+  env=$("$ROOT/deploy/tools/build.sh")
+  # shellcheck disable=SC1090
+  . "$env"
+}
+
+secrets() {
+  local f=$STATE/secrets.env
+  [ -f "$f" ] && return 0
+  mkdir -p "$STATE"
+  gen() { head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+  umask 077
+  cat >"$f" <<EOF
+MYSQL_ADMIN_USER=baton_admin
+MYSQL_ADMIN_PASSWORD=$(gen)
+MYSQL_REPL_USER=baton_repl
+MYSQL_REPL_PASSWORD=$(gen)
+MYSQL_HEARTBEAT_USER=baton_hb
+MYSQL_HEARTBEAT_PASSWORD=$(gen)
+MYSQL_APP_USER=app
+MYSQL_APP_PASSWORD=$(gen)
+EOF
+  umask 022
+}
+
+# ---------- MariaDB ----------
+node_dir() { echo "$STATE/mariadb/$1"; }
+sql() { # $1=node, rest=SQL, as OS root over the node's Unix socket
+  local n=$1; shift
+  mariadb --defaults-file="$(node_dir "$n")/my.cnf" -uroot -N -B -e "$*"
+}
+mariadb_cnf() { # name ip server_id
+  local d; d=$(node_dir "$1")
+  mkdir -p "$d"
+  cat >"$d/my.cnf" <<EOF
+[mariadbd]
+user=root
+bind-address=$2
+port=$MYSQL_PORT
+socket=$d/mysqld.sock
+pid-file=$d/mysqld.pid
+datadir=$d/data
+log-error=$d/error.log
+server_id=$3
+report_host=$2
+report_port=$MYSQL_PORT
+skip-name-resolve
+log_bin=$d/data/binlog
+log_slave_updates=ON
+binlog_format=ROW
+gtid_strict_mode=ON
+gtid_domain_id=0
+relay_log=$d/data/relay
+# Replicas notice a dead source fast: heartbeat every 1 s, give up after 3 s of silence.
+slave_net_timeout=3
+# Semi-sync: replicas always ack; only the current primary waits for an ack (switched at run time).
+rpl_semi_sync_master_enabled=OFF
+rpl_semi_sync_slave_enabled=ON
+rpl_semi_sync_master_wait_point=AFTER_SYNC
+rpl_semi_sync_master_timeout=5000
+read_only=ON
+innodb_buffer_pool_size=64M
+innodb_log_file_size=48M
+innodb_flush_log_at_trx_commit=1
+sync_binlog=1
+performance_schema=OFF
+max_connections=300
+[client]
+socket=$d/mysqld.sock
+EOF
+}
+
+mariadb_up() {
+  . "$STATE/secrets.env"
+  local fresh=0
+  for spec in "${NODES[@]}"; do
+    set -- $spec
+    local d; d=$(node_dir "$1")
+    mariadb_cnf "$1" "$2" "$4"
+    if [ ! -d "$d/data/mysql" ]; then
+      mariadb-install-db --defaults-file="$d/my.cnf" --skip-test-db \
+        --auth-root-authentication-method=socket >"$d/install-db.log" 2>&1
+      fresh=1
+    fi
+    spawn "mariadb-$1" mariadbd --defaults-file="$d/my.cnf"
+  done
+  for spec in "${NODES[@]}"; do
+    set -- $spec
+    wait_for "mariadb $1" 300 mariadb-admin --defaults-file="$(node_dir "$1")/my.cnf" -uroot ping
+    # TCP users exist on every node and are not binlogged, so GTID histories stay identical.
+    sql "$1" "SET sql_log_bin=0;
+      CREATE USER IF NOT EXISTS '$MYSQL_ADMIN_USER'@'127.%' IDENTIFIED BY '$MYSQL_ADMIN_PASSWORD';
+      GRANT ALL PRIVILEGES ON *.* TO '$MYSQL_ADMIN_USER'@'127.%' WITH GRANT OPTION;
+      CREATE USER IF NOT EXISTS '$MYSQL_REPL_USER'@'127.%' IDENTIFIED BY '$MYSQL_REPL_PASSWORD';
+      GRANT REPLICATION SLAVE, BINLOG MONITOR, SLAVE MONITOR ON *.* TO '$MYSQL_REPL_USER'@'127.%';
+      CREATE USER IF NOT EXISTS '$MYSQL_HEARTBEAT_USER'@'127.%' IDENTIFIED BY '$MYSQL_HEARTBEAT_PASSWORD';
+      GRANT SELECT, INSERT, UPDATE ON baton.* TO '$MYSQL_HEARTBEAT_USER'@'127.%';
+      CREATE USER IF NOT EXISTS '$MYSQL_APP_USER'@'127.%' IDENTIFIED BY '$MYSQL_APP_PASSWORD';
+      GRANT SELECT, INSERT, UPDATE, DELETE ON app.* TO '$MYSQL_APP_USER'@'127.%';
+      CREATE USER IF NOT EXISTS 'haproxy_check'@'127.%';
+      FLUSH PRIVILEGES;"
+  done
+  if [ "$fresh" = 1 ]; then
+    local p pip; set -- ${NODES[0]}; p=$1 pip=$2
+    sql "$p" "SET GLOBAL rpl_semi_sync_master_enabled=ON; SET GLOBAL read_only=OFF;
+      CREATE DATABASE IF NOT EXISTS app; CREATE DATABASE IF NOT EXISTS baton;
+      CREATE TABLE IF NOT EXISTS baton.heartbeat (ts varchar(26) NOT NULL,
+        server_id int unsigned NOT NULL PRIMARY KEY, file varchar(255) DEFAULT NULL,
+        position bigint unsigned DEFAULT NULL, relay_master_log_file varchar(255) DEFAULT NULL,
+        exec_master_log_pos bigint unsigned DEFAULT NULL);"
+    for spec in "${NODES[@]:1}"; do
+      set -- $spec
+      sql "$1" "CHANGE MASTER TO MASTER_HOST='$pip', MASTER_PORT=$MYSQL_PORT,
+        MASTER_USER='$MYSQL_REPL_USER', MASTER_PASSWORD='$MYSQL_REPL_PASSWORD',
+        MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=1;
+        START SLAVE;"
+    done
+  fi
+}
+
+mariadb_open_primary() { # after a restart every node is read-only: open the one Consul names
+  local ip node
+  ip=$("$CONSUL_BIN" kv get -http-addr="$CONSUL_ADDR" "$KV/primary" | sed -E 's/.*"ipv4":"([^"]+)".*/\1/')
+  for spec in "${NODES[@]}"; do
+    set -- $spec
+    if [ "$2" = "$ip" ]; then node=$1; fi
+  done
+  [ -n "${node:-}" ] || die "Consul names no known primary ($ip)"
+  sql "$node" "SET GLOBAL rpl_semi_sync_master_enabled=ON; SET GLOBAL read_only=OFF"
+  echo "$node"
+}
+
+# ---------- Consul ----------
+node_json() { # name ip zone server_id
+  printf '{"name":"%s","fqdn":"%s.%s.baton.test","ipv4":"%s","ipv6":"","port":%s,"zone":"%s","server_id":%s}' \
+    "$1" "$1" "$CLUSTER" "$2" "$MYSQL_PORT" "$3" "$4"
+}
+consul_up() {
+  consul_services
+  spawn consul "$CONSUL_BIN" agent -dev -bind 127.0.0.1 -client 127.0.0.1 -http-port 8500 \
+    -grpc-port -1 -dns-port -1 -enable-local-script-checks -config-dir "$STATE/consul.d" -log-level warn
+  wait_for consul 300 sh -c "curl -sf http://$CONSUL_ADDR/v1/status/leader | grep -q 127.0.0.1"
+  wait_for "consul kv" 100 "$CONSUL_BIN" kv get -http-addr="$CONSUL_ADDR" -recurse baton/
+  if ! "$CONSUL_BIN" kv get -http-addr="$CONSUL_ADDR" "$KV/primary" >/dev/null 2>&1; then
+    if [ -f "$STATE/consul-kv.json" ]; then
+      "$CONSUL_BIN" kv import -http-addr="$CONSUL_ADDR" "@$STATE/consul-kv.json" >/dev/null
+      log "consul: topology restored from the last down"
+    else
+      local spec
+      set -- ${NODES[0]}
+      "$CONSUL_BIN" kv put -http-addr="$CONSUL_ADDR" "$KV/primary" "$(node_json "$@")" >/dev/null
+      for spec in "${NODES[@]:1}"; do
+        set -- $spec
+        "$CONSUL_BIN" kv put -http-addr="$CONSUL_ADDR" "$KV/replicas/$1" "$(node_json "$@")" >/dev/null
+      done
+      "$CONSUL_BIN" kv put -http-addr="$CONSUL_ADDR" "$KV/epoch" 1 >/dev/null
+      "$CONSUL_BIN" kv put -http-addr="$CONSUL_ADDR" "$KV/maintenance" false >/dev/null
+      log "consul: topology seeded (primary ${NODES[0]%% *})"
+    fi
+  fi
+}
+consul_services() { # each remote HAProxy host: one service, a check for HAProxy and one for consul-template
+  # Script checks are only allowed from the agent's own config files, so they are written there.
+  local spec
+  mkdir -p "$STATE/consul.d"
+  for spec in "${REMOTES[@]}"; do
+    set -- $spec
+    cat >"$STATE/consul.d/haproxy-$1.json" <<EOF
+{"service": {"id": "haproxy-$1", "name": "haproxy", "address": "$2", "port": $WRITER_PORT,
+ "meta": {"zone": "$3", "writer": "$2:$WRITER_PORT", "reader": "$2:$READER_PORT"},
+ "checks": [
+  {"id": "haproxy-$1:haproxy", "name": "haproxy", "tcp": "$2:$STATS_PORT", "interval": "1s", "timeout": "500ms"},
+  {"id": "haproxy-$1:consul-template", "name": "consul-template",
+   "args": ["sh", "-c", "kill -0 \$(cat $PIDS/consul-template-$1.pid)"], "interval": "1s", "timeout": "500ms"}]}}
+EOF
+  done
+}
+
+# ---------- HAProxy + consul-template ----------
+haproxy_global() { # dir
+  cat <<EOF
+global
+    log stdout format raw local0 notice
+    stats socket $1/admin.sock mode 600 level admin expose-fd listeners
+    stats timeout 30s
+    server-state-file $1/server-state
+defaults
+    mode tcp
+    log global
+    timeout connect 1s
+    timeout client 1h
+    timeout server 1h
+    load-server-state-from-file global
+EOF
+}
+remote_template() { # name ip: layer 2 knows the primary; server names embed the address (state-file trap)
+  local d=$STATE/haproxy-$1
+  haproxy_global "$d"
+  cat <<EOF
+    source $2
+frontend writer
+    bind $2:$WRITER_PORT
+    default_backend writer
+backend writer
+    option mysql-check user haproxy_check post-41
+{{- with \$p := key "$KV/primary" | parseJSON }}
+    server {{ \$p.name }}_{{ \$p.ipv4 | replaceAll "." "_" }}_{{ \$p.port }} {{ \$p.ipv4 }}:{{ \$p.port }} check inter 500ms fall 2 rise 1 on-marked-down shutdown-sessions
+{{- end }}
+frontend reader
+    bind $2:$READER_PORT
+    default_backend reader
+backend reader
+    balance roundrobin
+    option mysql-check user haproxy_check post-41
+{{- range ls "$KV/replicas" }}{{ with \$r := .Value | parseJSON }}
+    server {{ \$r.name }}_{{ \$r.ipv4 | replaceAll "." "_" }}_{{ \$r.port }} {{ \$r.ipv4 }}:{{ \$r.port }} check inter 500ms fall 2 rise 1
+{{- end }}{{ end }}
+listen stats
+    mode http
+    bind $2:$STATS_PORT
+    stats enable
+    stats uri /stats
+EOF
+}
+local_config() { # layer 1: forward to the remote HAProxy of the other zone (b), zone a as backup
+  local d=$STATE/haproxy-local
+  haproxy_global "$d"
+  cat <<EOF
+    source $LOCAL_IP
+frontend writer
+    bind $LOCAL_IP:$WRITER_PORT
+    default_backend writer
+backend writer
+    server remote_b 127.0.2.2:$WRITER_PORT check inter 500ms fall 2 rise 1 on-marked-down shutdown-sessions
+    server remote_a 127.0.2.1:$WRITER_PORT check inter 500ms fall 2 rise 1 backup on-marked-down shutdown-sessions
+frontend reader
+    bind $LOCAL_IP:$READER_PORT
+    default_backend reader
+backend reader
+    server remote_b 127.0.2.2:$READER_PORT check inter 500ms fall 2 rise 1
+    server remote_a 127.0.2.1:$READER_PORT check inter 500ms fall 2 rise 1 backup
+listen stats
+    mode http
+    bind $LOCAL_IP:$STATS_PORT
+    stats enable
+    stats uri /stats
+EOF
+}
+haproxy_start() { # name
+  local d=$STATE/haproxy-$1
+  touch "$d/server-state"
+  haproxy -c -q -f "$d/haproxy.cfg"
+  spawn "haproxy-$1" haproxy -W -S "$d/master.sock,mode,600" -f "$d/haproxy.cfg"
+  wait_for "haproxy-$1" 100 sh -c "echo 'show info' | socat -t 2 - UNIX-CONNECT:$d/admin.sock"
+}
+haproxy_reload() { # name: validate, keep runtime server state, ask the master to re-exec
+  local d=$STATE/haproxy-$1
+  haproxy -c -q -f "$d/haproxy.cfg"
+  alive "haproxy-$1" || return 0
+  echo "show servers state" | socat -t 2 - "UNIX-CONNECT:$d/admin.sock" >"$d/server-state" 2>/dev/null || true
+  for _ in $(seq 1 50); do # the master socket refuses connections for a moment during a reload
+    echo reload | socat -t 2 - "UNIX-CONNECT:$d/master.sock" >/dev/null 2>&1 && return 0
+    sleep 0.05
+  done
+  return 1
+}
+remote_up() { # name ip zone
+  local d=$STATE/haproxy-$1
+  mkdir -p "$d"
+  remote_template "$1" "$2" >"$d/haproxy.cfg.ctmpl"
+  cat >"$d/consul-template.hcl" <<EOF
+consul { address = "$CONSUL_ADDR" }
+log_level = "info"
+kill_signal = "SIGINT"
+wait { min = "0s" max = "0s" }
+template {
+  source = "$d/haproxy.cfg.ctmpl"
+  destination = "$d/haproxy.cfg"
+  command = "$HERE/sandbox.sh haproxy-reload $1"
+  command_timeout = "10s"
+}
+EOF
+  "$CONSUL_TEMPLATE_BIN" -config "$d/consul-template.hcl" -once >>"$STATE/logs/consul-template-$1.log" 2>&1
+  haproxy_start "$1"
+  spawn "consul-template-$1" "$CONSUL_TEMPLATE_BIN" -config "$d/consul-template.hcl"
+}
+
+# ---------- Temporal ----------
+temporal_up() {
+  mkdir -p "$STATE/temporal"
+  local sa=() a
+  for a in "${SEARCH_ATTRS[@]}"; do sa+=(--search-attribute "$a=Keyword"); done
+  spawn temporal "$TEMPORAL_BIN" server start-dev --ip 127.0.0.1 --port 7233 --ui-port 8233 \
+    --http-port 7243 --metrics-port 7234 --db-filename "$STATE/temporal/dev.db" --log-level warn \
+    --namespace "$NAMESPACE" "${sa[@]}"
+  wait_for temporal 600 "$TEMPORAL_BIN" operator namespace describe --address "$TEMPORAL_ADDR" -n "$NAMESPACE"
+}
+
+# ---------- Baton's own processes ----------
+baton_build() {
+  mkdir -p "$STATE/bin"
+  (cd "$ROOT" && go build -o "$STATE/bin/baton.new" ./starter && go build -o "$STATE/bin/baton-worker.new" ./worker \
+    && go build -o "$STATE/bin/baton-heartbeat.new" ./heartbeat)
+  local b
+  for b in baton baton-worker baton-heartbeat; do
+    if cmp -s "$STATE/bin/$b.new" "$STATE/bin/$b"; then rm "$STATE/bin/$b.new"; else
+      mv "$STATE/bin/$b.new" "$STATE/bin/$b"; touch "$STATE/bin/.$b.changed"; fi
+  done
+}
+baton_config() {
+  cat >"$STATE/baton.yaml" <<EOF
+# Generated by deploy/local/sandbox.sh. Passwords are in secrets_file, never here.
+secrets_file: $STATE/secrets.env
+temporal:
+  address: $TEMPORAL_ADDR
+  namespace: $NAMESPACE
+  task_queue: baton
+consul:
+  address: $CONSUL_ADDR
+  kv_prefix: baton/clusters
+clusters:
+  $CLUSTER:
+    flavor: mariadb
+    local_writer: $LOCAL_IP:$WRITER_PORT
+    haproxies:
+      - {name: a, zone: a, writer: 127.0.2.1:$WRITER_PORT}
+      - {name: b, zone: b, writer: 127.0.2.2:$WRITER_PORT}
+EOF
+}
+baton_proc() { # name, binary, args... ; restarted when its binary changed
+  local name=$1 bin=$2; shift 2
+  if [ -f "$STATE/bin/.$bin.changed" ] && alive "$name"; then stop_pid "$name" TERM; fi
+  spawn "$name" "$STATE/bin/$bin" "$@"
+}
+baton_up() {
+  baton_proc worker baton-worker --config "$STATE/baton.yaml"
+  local spec
+  for spec in "${NODES[@]}"; do
+    set -- $spec
+    baton_proc "heartbeat-$1" baton-heartbeat --config "$STATE/baton.yaml" --cluster "$CLUSTER" --node "$1"
+  done
+  rm -f "$STATE"/bin/.*.changed
+}
+
+write_env() {
+  local nodes="" spec
+  for spec in "${NODES[@]}"; do set -- $spec; nodes="$nodes $2:$MYSQL_PORT"; done
+  cat >"$STATE/env" <<EOF
+LOCAL_WRITER_ADDR=$LOCAL_IP:$WRITER_PORT
+LOCAL_READER_ADDR=$LOCAL_IP:$READER_PORT
+REMOTE_A_WRITER_ADDR=127.0.2.1:$WRITER_PORT
+REMOTE_B_WRITER_ADDR=127.0.2.2:$WRITER_PORT
+REMOTE_A_READER_ADDR=127.0.2.1:$READER_PORT
+REMOTE_B_READER_ADDR=127.0.2.2:$READER_PORT
+MYSQL_NODES="${nodes# }"
+CONSUL_HTTP_ADDR=$CONSUL_ADDR
+TEMPORAL_ADDRESS=$TEMPORAL_ADDR
+TEMPORAL_NAMESPACE=$NAMESPACE
+TEMPORAL_UI_URL=$TEMPORAL_UI
+SECRETS_FILE=$STATE/secrets.env
+BATON_CONFIG=$STATE/baton.yaml
+BATON_BIN=$STATE/bin/baton
+BATON_CLUSTER=$CLUSTER
+SANDBOX_STATE=$STATE
+EOF
+}
+
+up() {
+  local t0=$SECONDS
+  command -v mariadbd >/dev/null && command -v haproxy >/dev/null && command -v socat >/dev/null \
+    || die "missing Debian packages; run: apt-get install -y mariadb-server mariadb-client haproxy socat iptables"
+  tools
+  secrets
+  baton_build
+  baton_config
+  temporal_up
+  consul_up
+  mariadb_up
+  local primary; primary=$(mariadb_open_primary)
+  for spec in "${REMOTES[@]}"; do remote_up $spec; done
+  mkdir -p "$STATE/haproxy-local"
+  local_config >"$STATE/haproxy-local/haproxy.cfg"
+  haproxy_start local
+  write_env
+  baton_up
+  cat >&2 <<EOF
+
+Baton sandbox up in $((SECONDS - t0))s (cluster $CLUSTER, primary $primary)
+  MariaDB 10.11   node1 127.0.1.1:3306  node2 127.0.1.2:3306  node3 127.0.1.3:3306
+  HAProxy L2      zone a writer 127.0.2.1:3306 reader :3307 | zone b writer 127.0.2.2:3306 reader :3307
+  HAProxy L1      app writer $LOCAL_IP:$WRITER_PORT  reader $LOCAL_IP:$READER_PORT
+  Consul          http://$CONSUL_ADDR   (KV $KV/)
+  Temporal        $TEMPORAL_ADDR namespace $NAMESPACE   Web UI $TEMPORAL_UI
+  Baton           worker, heartbeat agents (logs: $STATE/logs)
+  env file        $STATE/env
+EOF
+}
+
+stop_pid() { # name signal
+  local f=$PIDS/$1.pid pid
+  [ -f "$f" ] || return 0
+  pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "-$2" "$pid" 2>/dev/null || true
+    for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$f"
+}
+
+down() {
+  if alive consul && [ -x "${CONSUL_BIN:-}" ]; then
+    "$CONSUL_BIN" kv export -http-addr="$CONSUL_ADDR" baton/ >"$STATE/consul-kv.json.tmp" 2>/dev/null \
+      && mv "$STATE/consul-kv.json.tmp" "$STATE/consul-kv.json"
+  fi
+  local f name
+  for f in "$PIDS"/*.pid; do
+    [ -e "$f" ] || continue
+    name=$(basename "$f" .pid)
+    case $name in
+      consul-template-*) stop_pid "$name" INT ;;  # consul-template forwards SIGTERM instead of exiting
+      *) stop_pid "$name" TERM ;;
+    esac
+    log "stopped $name"
+  done
+  if [ "${1:-}" = --purge ]; then rm -rf "$STATE"; log "purged $STATE"; fi
+}
+
+status() {
+  local f name
+  for f in "$PIDS"/*.pid; do
+    [ -e "$f" ] || continue
+    name=$(basename "$f" .pid)
+    if alive "$name"; then echo "$name running (pid $(cat "$f"))"; else echo "$name dead"; fi
+  done
+}
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case $cmd in
+  up) up ;;
+  down)
+    tenv=${BATON_CACHE:-$HOME/.cache/baton}/tools.env
+    if [ -f "$tenv" ]; then . "$tenv"; fi
+    down "$@" ;;
+  status) status ;;
+  haproxy-reload) haproxy_reload "$1" ;;
+  *) echo "usage: $0 up | down [--purge] | status | haproxy-reload NAME" >&2; exit 2 ;;
+esac

@@ -1,0 +1,76 @@
+// Package app wires the pieces that every Baton binary shares: config, logging, and the
+// Temporal and Consul clients.
+package app
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/hashicorp/consul/api"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+
+	"github.com/baton-db/baton/internal/config"
+	"github.com/baton-db/baton/internal/topology"
+)
+
+// Logger is the process-wide structured logger.
+func Logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// LoadConfig reads the config file named by --config (or BATON_CONFIG) with flags bound.
+func LoadConfig(flags *pflag.FlagSet) (*config.Config, error) {
+	v := viper.New()
+	path, _ := flags.GetString("config")
+	if path == "" {
+		path = os.Getenv("BATON_CONFIG")
+	}
+	if path == "" {
+		return nil, fmt.Errorf("no config: pass --config FILE or set BATON_CONFIG")
+	}
+	for _, k := range []string{"temporal.address", "temporal.namespace", "consul.address"} {
+		if f := flags.Lookup(k); f != nil {
+			if err := v.BindPFlag(k, f); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return config.Load(path, v)
+}
+
+// AddFlags declares the flags every binary understands.
+func AddFlags(fs *pflag.FlagSet) {
+	fs.String("config", "", "config file (YAML); also BATON_CONFIG")
+	fs.String("temporal.address", "", "Temporal frontend host:port (overrides temporal.address)")
+	fs.String("temporal.namespace", "", "Temporal namespace (overrides temporal.namespace)")
+	fs.String("consul.address", "", "Consul HTTP host:port (overrides consul.address)")
+}
+
+// Temporal dials the Temporal frontend.
+func Temporal(cfg *config.Config, log *slog.Logger) (client.Client, error) {
+	c, err := client.Dial(client.Options{
+		HostPort:  cfg.Temporal.Address,
+		Namespace: cfg.Temporal.Namespace,
+		Logger:    tlog.NewStructuredLogger(log),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.Temporal.Address, err)
+	}
+	return c, nil
+}
+
+// Topology returns the Consul-backed topology store.
+func Topology(cfg *config.Config) (*topology.Store, error) {
+	cc := api.DefaultConfig()
+	cc.Address = cfg.Consul.Address
+	cc.Token = cfg.Secrets.ConsulToken
+	c, err := api.NewClient(cc)
+	if err != nil {
+		return nil, fmt.Errorf("consul client for %s: %w", cfg.Consul.Address, err)
+	}
+	return topology.New(c, cfg.Consul.KVPrefix), nil
+}

@@ -1,0 +1,291 @@
+// Package config loads Baton's configuration: a YAML file, BATON_* environment variables
+// and flags, strictly validated. Secrets come from a separate secrets file and stay in the
+// worker: they never enter workflow inputs, results or histories.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/viper"
+)
+
+// Config is the whole of Baton's configuration.
+type Config struct {
+	SecretsFile string                   `mapstructure:"secrets_file"`
+	Temporal    Temporal                 `mapstructure:"temporal"`
+	Consul      Consul                   `mapstructure:"consul"`
+	MySQL       MySQL                    `mapstructure:"mysql"`
+	Clusters    map[string]ClusterConfig `mapstructure:"clusters"`
+	Secrets     Secrets                  `mapstructure:"-"`
+}
+
+type Temporal struct {
+	Address   string `mapstructure:"address"`
+	Namespace string `mapstructure:"namespace"`
+	TaskQueue string `mapstructure:"task_queue"`
+}
+
+type Consul struct {
+	Address  string `mapstructure:"address"`
+	KVPrefix string `mapstructure:"kv_prefix"`
+}
+
+type MySQL struct {
+	ConnectTimeout time.Duration `mapstructure:"connect_timeout"`
+	ReadTimeout    time.Duration `mapstructure:"read_timeout"`
+}
+
+// ClusterConfig holds one cluster's policy. Its members live in Consul KV.
+type ClusterConfig struct {
+	Flavor         string        `mapstructure:"flavor"`
+	LocalWriter    string        `mapstructure:"local_writer"`
+	HAProxies      []HAProxy     `mapstructure:"haproxies"`
+	Prefer         []string      `mapstructure:"prefer"`
+	MustNot        []string      `mapstructure:"must_not"`
+	MaxLag         time.Duration `mapstructure:"max_lag"`
+	LongDML        time.Duration `mapstructure:"long_dml"`
+	CatchUpTimeout time.Duration `mapstructure:"catchup_timeout"`
+	RoutingTimeout time.Duration `mapstructure:"routing_timeout"`
+}
+
+// HAProxy is one remote (layer 2) HAProxy host.
+type HAProxy struct {
+	Name   string `mapstructure:"name"`
+	Zone   string `mapstructure:"zone"`
+	Writer string `mapstructure:"writer"`
+}
+
+// Secrets are read from SecretsFile (KEY=VALUE lines) or the environment.
+type Secrets struct {
+	AdminUser, AdminPassword         string
+	ReplUser, ReplPassword           string
+	HeartbeatUser, HeartbeatPassword string
+	ConsulToken                      string
+}
+
+// Values returns every secret value, for redaction checks.
+func (s Secrets) Values() []string {
+	var out []string
+	for _, v := range []string{s.AdminPassword, s.ReplPassword, s.HeartbeatPassword, s.ConsulToken} {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func setDefaults(v *viper.Viper) {
+	v.SetDefault("temporal.address", "127.0.0.1:7233")
+	v.SetDefault("temporal.namespace", "baton")
+	v.SetDefault("temporal.task_queue", "baton")
+	v.SetDefault("consul.address", "127.0.0.1:8500")
+	v.SetDefault("consul.kv_prefix", "baton/clusters")
+	v.SetDefault("mysql.connect_timeout", "1s")
+	v.SetDefault("mysql.read_timeout", "5s")
+	v.SetDefault("secrets_file", "")
+}
+
+// ClusterDefaults fills the per-cluster defaults.
+func clusterDefaults(c *ClusterConfig) {
+	if c.Flavor == "" {
+		c.Flavor = "mariadb"
+	}
+	if c.MaxLag == 0 {
+		c.MaxLag = 5 * time.Second
+	}
+	if c.LongDML == 0 {
+		c.LongDML = 10 * time.Second
+	}
+	if c.CatchUpTimeout == 0 {
+		c.CatchUpTimeout = 30 * time.Second
+	}
+	if c.RoutingTimeout == 0 {
+		c.RoutingTimeout = 15 * time.Second
+	}
+}
+
+// Load reads path (may be empty), then BATON_* environment variables, then the flags
+// already bound to v by the caller. Unknown keys are errors.
+func Load(path string, v *viper.Viper) (*Config, error) {
+	if v == nil {
+		v = viper.New()
+	}
+	setDefaults(v)
+	v.SetEnvPrefix("BATON")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	if path != "" {
+		v.SetConfigFile(path)
+		v.SetConfigType("yaml")
+		if err := v.ReadInConfig(); err != nil {
+			return nil, fmt.Errorf("read config %s: %w", path, err)
+		}
+	}
+	var c Config
+	if err := v.UnmarshalExact(&c, func(dc *mapstructure.DecoderConfig) {
+		dc.ErrorUnused = true
+		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(mapstructure.StringToTimeDurationHookFunc(), mapstructure.StringToSliceHookFunc(","))
+	}); err != nil {
+		return nil, fmt.Errorf("config %s: %w (check the key names and value types against the README's config reference)", path, err)
+	}
+	for name, cc := range c.Clusters {
+		clusterDefaults(&cc)
+		c.Clusters[name] = cc
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	s, err := LoadSecrets(c.SecretsFile)
+	if err != nil {
+		return nil, err
+	}
+	c.Secrets = s
+	return &c, nil
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// ValidName reports whether s is a safe cluster or node name.
+func ValidName(s string) bool { return nameRE.MatchString(s) }
+
+func checkAddr(key, addr string) error {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("%s: %q is not host:port", key, addr)
+	}
+	return nil
+}
+
+// Validate returns every problem at once, each naming its key.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if err := checkAddr("temporal.address", c.Temporal.Address); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Temporal.Namespace == "" {
+		add("temporal.namespace: must not be empty")
+	}
+	if c.Temporal.TaskQueue == "" {
+		add("temporal.task_queue: must not be empty")
+	}
+	if err := checkAddr("consul.address", c.Consul.Address); err != nil {
+		errs = append(errs, err)
+	}
+	if c.MySQL.ConnectTimeout <= 0 {
+		add("mysql.connect_timeout: must be positive, got %s", c.MySQL.ConnectTimeout)
+	}
+	if c.MySQL.ReadTimeout <= 0 {
+		add("mysql.read_timeout: must be positive, got %s", c.MySQL.ReadTimeout)
+	}
+	if len(c.Clusters) == 0 {
+		add("clusters: at least one cluster must be configured")
+	}
+	names := make([]string, 0, len(c.Clusters))
+	for n := range c.Clusters {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		cc := c.Clusters[n]
+		k := "clusters." + n
+		if !ValidName(n) {
+			add("%s: cluster name must match %s", k, nameRE)
+		}
+		if cc.Flavor != "mariadb" && cc.Flavor != "mysql" {
+			add("%s.flavor: %q is not mariadb or mysql", k, cc.Flavor)
+		}
+		if cc.LocalWriter != "" {
+			if err := checkAddr(k+".local_writer", cc.LocalWriter); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if len(cc.HAProxies) == 0 {
+			add("%s.haproxies: at least one remote HAProxy is needed to verify routing", k)
+		}
+		for i, h := range cc.HAProxies {
+			if !ValidName(h.Name) {
+				add("%s.haproxies[%d].name: %q must match %s", k, i, h.Name, nameRE)
+			}
+			if err := checkAddr(fmt.Sprintf("%s.haproxies[%d].writer", k, i), h.Writer); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		for key, d := range map[string]time.Duration{"max_lag": cc.MaxLag, "long_dml": cc.LongDML,
+			"catchup_timeout": cc.CatchUpTimeout, "routing_timeout": cc.RoutingTimeout} {
+			if d < 0 {
+				add("%s.%s: must not be negative, got %s", k, key, d)
+			}
+		}
+		for _, h := range append(append([]string{}, cc.Prefer...), cc.MustNot...) {
+			if !ValidName(h) {
+				add("%s: prefer/must_not entry %q is not a valid node name", k, h)
+			}
+		}
+	}
+	sortErrs(errs)
+	return errors.Join(errs...)
+}
+
+func sortErrs(errs []error) {
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+}
+
+// Cluster returns the named cluster's config or an error that lists the known ones.
+func (c *Config) Cluster(name string) (ClusterConfig, error) {
+	cc, ok := c.Clusters[name]
+	if !ok {
+		known := make([]string, 0, len(c.Clusters))
+		for n := range c.Clusters {
+			known = append(known, n)
+		}
+		sort.Strings(known)
+		return cc, fmt.Errorf("unknown cluster %q: configured clusters are %s; add it under clusters: in the config", name, strings.Join(known, ", "))
+	}
+	return cc, nil
+}
+
+// LoadSecrets reads KEY=VALUE lines from path; the environment fills what the file lacks.
+func LoadSecrets(path string) (Secrets, error) {
+	kv := map[string]string{}
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return Secrets{}, fmt.Errorf("secrets_file: %w", err)
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			line = strings.TrimSpace(line)
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			k, val, ok := strings.Cut(line, "=")
+			if !ok {
+				return Secrets{}, fmt.Errorf("secrets_file %s line %d: expected KEY=VALUE", path, i+1)
+			}
+			kv[strings.TrimSpace(k)] = strings.Trim(strings.TrimSpace(val), `"'`)
+		}
+	}
+	get := func(k string) string {
+		if v, ok := kv[k]; ok {
+			return v
+		}
+		return os.Getenv(k)
+	}
+	s := Secrets{
+		AdminUser: get("MYSQL_ADMIN_USER"), AdminPassword: get("MYSQL_ADMIN_PASSWORD"),
+		ReplUser: get("MYSQL_REPL_USER"), ReplPassword: get("MYSQL_REPL_PASSWORD"),
+		HeartbeatUser: get("MYSQL_HEARTBEAT_USER"), HeartbeatPassword: get("MYSQL_HEARTBEAT_PASSWORD"),
+		ConsulToken: get("CONSUL_HTTP_TOKEN"),
+	}
+	if s.AdminUser == "" || s.ReplUser == "" {
+		return s, fmt.Errorf("secrets: MYSQL_ADMIN_USER and MYSQL_REPL_USER must be set in secrets_file %q or the environment", path)
+	}
+	return s, nil
+}

@@ -1,0 +1,163 @@
+// Package flavor holds the SQL dialects of MariaDB 10.6+ and MySQL 8.0.23+/8.4 behind one
+// interface. It builds statements only; mysqladmin runs them.
+package flavor
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Source is where a replica replicates from.
+type Source struct {
+	Host           string
+	Port           int
+	User, Password string
+	// HeartbeatPeriod (seconds) makes a replica notice a dead source fast.
+	HeartbeatPeriod float64
+}
+
+// Flavor is one server dialect.
+type Flavor interface {
+	Name() string
+	ReplicaStatus() string
+	// ChangeSource points a stopped replica at src with GTID auto-position.
+	ChangeSource(src Source) string
+	StartReplica() string
+	StopReplica() string
+	// ResetReplica forgets the source entirely (for a promoted primary).
+	ResetReplica() string
+	// PrepareReplica runs before ChangeSource on a server that was a primary.
+	PrepareReplica() []string
+	// Executed selects the server's executed GTIDs, as one string.
+	Executed() string
+	// WaitExecuted waits for a GTID set with a timeout in seconds; it selects 0 on success.
+	WaitExecuted(gtids string, timeout float64) string
+	SetReadOnly(on bool) []string
+	// ReadOnly selects read_only and super_read_only (0 where the flavour has none).
+	ReadOnly() string
+	// SetSemiSyncPrimary switches the primary side of semi-sync on or off.
+	SetSemiSyncPrimary(on bool) []string
+	// SemiSync selects (primary enabled, replica enabled, replicas connected).
+	SemiSync() string
+	ParseGTIDs(s string) (GTIDSet, error)
+	// Status column names that differ between dialects.
+	Columns() StatusColumns
+}
+
+// StatusColumns names the replica-status columns a flavour reports.
+type StatusColumns struct {
+	SourceHost, SourcePort, IORunning, SQLRunning, IOError, SQLError, Lag string
+}
+
+// ByName returns the flavour called name.
+func ByName(name string) (Flavor, error) {
+	switch name {
+	case "mariadb":
+		return MariaDB{}, nil
+	case "mysql":
+		return MySQL{}, nil
+	}
+	return nil, fmt.Errorf("unknown flavor %q: use mariadb or mysql", name)
+}
+
+// Quote returns s as a single-quoted SQL string literal.
+func Quote(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `'`, `\'`, "\x00", `\0`, "\n", `\n`, "\r", `\r`, "\x1a", `\Z`)
+	return "'" + r.Replace(s) + "'"
+}
+
+func onOff(on bool) string {
+	if on {
+		return "ON"
+	}
+	return "OFF"
+}
+
+// MariaDB is MariaDB 10.6 and later.
+type MariaDB struct{}
+
+func (MariaDB) Name() string          { return "mariadb" }
+func (MariaDB) ReplicaStatus() string { return "SHOW SLAVE STATUS" }
+func (MariaDB) ChangeSource(s Source) string {
+	return fmt.Sprintf("CHANGE MASTER TO MASTER_HOST=%s, MASTER_PORT=%d, MASTER_USER=%s, MASTER_PASSWORD=%s, "+
+		"MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=%g",
+		Quote(s.Host), s.Port, Quote(s.User), Quote(s.Password), hb(s.HeartbeatPeriod))
+}
+func (MariaDB) StartReplica() string { return "START SLAVE" }
+func (MariaDB) StopReplica() string  { return "STOP SLAVE" }
+func (MariaDB) ResetReplica() string { return "RESET SLAVE ALL" }
+
+// A former primary has an empty gtid_slave_pos: start from what it has logged itself.
+func (MariaDB) PrepareReplica() []string {
+	return []string{"SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_binlog_pos"}
+}
+
+// Executed is the binlog state: the last GTID of every (domain, server) pair, which is
+// what errant-transaction checks need. Positions for waiting come from the same state.
+func (MariaDB) Executed() string { return "SELECT @@GLOBAL.gtid_binlog_state" }
+func (MariaDB) WaitExecuted(gtids string, timeout float64) string {
+	return fmt.Sprintf("SELECT MASTER_GTID_WAIT(%s, %g)", Quote(mariaPos(gtids)), timeout)
+}
+func (MariaDB) SetReadOnly(on bool) []string {
+	return []string{"SET GLOBAL read_only = " + onOff(on)}
+}
+func (MariaDB) ReadOnly() string { return "SELECT @@GLOBAL.read_only, 0" }
+func (MariaDB) SetSemiSyncPrimary(on bool) []string {
+	return []string{"SET GLOBAL rpl_semi_sync_master_enabled = " + onOff(on)}
+}
+func (MariaDB) SemiSync() string {
+	return "SELECT @@GLOBAL.rpl_semi_sync_master_enabled, @@GLOBAL.rpl_semi_sync_slave_enabled, " +
+		"(SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME='RPL_SEMI_SYNC_MASTER_CLIENTS')"
+}
+func (MariaDB) ParseGTIDs(s string) (GTIDSet, error) { return parseMariaState(s) }
+func (MariaDB) Columns() StatusColumns {
+	return StatusColumns{"Master_Host", "Master_Port", "Slave_IO_Running", "Slave_SQL_Running",
+		"Last_IO_Error", "Last_SQL_Error", "Seconds_Behind_Master"}
+}
+
+// MySQL is MySQL 8.0.23 and later, including 8.4.
+type MySQL struct{}
+
+func (MySQL) Name() string          { return "mysql" }
+func (MySQL) ReplicaStatus() string { return "SHOW REPLICA STATUS" }
+func (MySQL) ChangeSource(s Source) string {
+	return fmt.Sprintf("CHANGE REPLICATION SOURCE TO SOURCE_HOST=%s, SOURCE_PORT=%d, SOURCE_USER=%s, SOURCE_PASSWORD=%s, "+
+		"SOURCE_AUTO_POSITION=1, SOURCE_CONNECT_RETRY=1, SOURCE_HEARTBEAT_PERIOD=%g, GET_SOURCE_PUBLIC_KEY=1",
+		Quote(s.Host), s.Port, Quote(s.User), Quote(s.Password), hb(s.HeartbeatPeriod))
+}
+func (MySQL) StartReplica() string     { return "START REPLICA" }
+func (MySQL) StopReplica() string      { return "STOP REPLICA" }
+func (MySQL) ResetReplica() string     { return "RESET REPLICA ALL" }
+func (MySQL) PrepareReplica() []string { return nil }
+func (MySQL) Executed() string         { return "SELECT @@GLOBAL.gtid_executed" }
+func (MySQL) WaitExecuted(gtids string, timeout float64) string {
+	return fmt.Sprintf("SELECT WAIT_FOR_EXECUTED_GTID_SET(%s, %g)", Quote(gtids), timeout)
+}
+
+// super_read_only implies read_only and also stops privileged users.
+func (MySQL) SetReadOnly(on bool) []string {
+	if on {
+		return []string{"SET GLOBAL super_read_only = ON"}
+	}
+	return []string{"SET GLOBAL super_read_only = OFF", "SET GLOBAL read_only = OFF"}
+}
+func (MySQL) ReadOnly() string { return "SELECT @@GLOBAL.read_only, @@GLOBAL.super_read_only" }
+func (MySQL) SetSemiSyncPrimary(on bool) []string {
+	return []string{"SET GLOBAL rpl_semi_sync_source_enabled = " + onOff(on)}
+}
+func (MySQL) SemiSync() string {
+	return "SELECT @@GLOBAL.rpl_semi_sync_source_enabled, @@GLOBAL.rpl_semi_sync_replica_enabled, " +
+		"(SELECT VARIABLE_VALUE FROM performance_schema.global_status WHERE VARIABLE_NAME='Rpl_semi_sync_source_clients')"
+}
+func (MySQL) ParseGTIDs(s string) (GTIDSet, error) { return parseMySQLSet(s) }
+func (MySQL) Columns() StatusColumns {
+	return StatusColumns{"Source_Host", "Source_Port", "Replica_IO_Running", "Replica_SQL_Running",
+		"Last_IO_Error", "Last_SQL_Error", "Seconds_Behind_Source"}
+}
+
+func hb(p float64) float64 {
+	if p <= 0 {
+		return 1
+	}
+	return p
+}

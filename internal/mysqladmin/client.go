@@ -1,0 +1,226 @@
+// Package mysqladmin runs administrative statements against one MySQL or MariaDB server,
+// in the dialect of its flavour.
+package mysqladmin
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/baton-db/baton/internal/flavor"
+)
+
+// Client talks to one server.
+type Client struct {
+	Addr   string
+	Flavor flavor.Flavor
+	db     *sql.DB
+}
+
+// Options are the connection settings shared by every client in a Pool.
+type Options struct {
+	User, Password string
+	ConnectTimeout time.Duration
+	ReadTimeout    time.Duration
+	TLSConfig      string
+}
+
+// Open returns a client for addr. No connection is made until first use.
+func Open(addr string, f flavor.Flavor, o Options) (*Client, error) {
+	c := mysql.NewConfig()
+	c.User, c.Passwd, c.Net, c.Addr = o.User, o.Password, "tcp", addr
+	c.Timeout, c.ReadTimeout, c.WriteTimeout = o.ConnectTimeout, o.ReadTimeout, o.ReadTimeout
+	c.TLSConfig = o.TLSConfig
+	c.InterpolateParams = true
+	db, err := sql.Open("mysql", c.FormatDSN())
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", addr, err)
+	}
+	db.SetMaxOpenConns(4)
+	db.SetMaxIdleConns(2)
+	db.SetConnMaxIdleTime(30 * time.Second)
+	return &Client{Addr: addr, Flavor: f, db: db}, nil
+}
+
+// Close releases the client's connections.
+func (c *Client) Close() error { return c.db.Close() }
+
+// DB exposes the pool for callers that need plain queries.
+func (c *Client) DB() *sql.DB { return c.db }
+
+func (c *Client) exec(ctx context.Context, stmts ...string) error {
+	for _, s := range stmts {
+		if _, err := c.db.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("%s on %s: %w", redact(s), c.Addr, err)
+		}
+	}
+	return nil
+}
+
+// redact hides passwords in a statement before it reaches an error or a log line.
+func redact(stmt string) string {
+	for _, k := range []string{"MASTER_PASSWORD=", "SOURCE_PASSWORD=", "IDENTIFIED BY "} {
+		if i := strings.Index(stmt, k); i >= 0 {
+			j := strings.Index(stmt[i+len(k):], ",")
+			if j < 0 {
+				j = len(stmt) - i - len(k)
+			}
+			stmt = stmt[:i+len(k)] + "'***'" + stmt[i+len(k)+j:]
+		}
+	}
+	return stmt
+}
+
+// Ping checks that the server answers.
+func (c *Client) Ping(ctx context.Context) error { return c.db.PingContext(ctx) }
+
+// ServerID returns @@server_id.
+func (c *Client) ServerID(ctx context.Context) (uint32, error) {
+	var id uint32
+	err := c.db.QueryRowContext(ctx, "SELECT @@server_id").Scan(&id)
+	return id, err
+}
+
+// ReplicaStatus is the part of SHOW REPLICA STATUS that Baton uses.
+type ReplicaStatus struct {
+	SourceHost        string
+	SourcePort        int
+	IORunning         string // Yes, No, Connecting
+	SQLRunning        bool
+	IOError, SQLError string
+	SecondsBehind     *int64
+	Raw               map[string]string
+}
+
+// IOConnected reports whether the IO thread is connected to its source.
+func (r *ReplicaStatus) IOConnected() bool { return r.IORunning == "Yes" }
+
+// ReplicaStatus returns nil, nil when the server is not a replica.
+func (c *Client) ReplicaStatus(ctx context.Context) (*ReplicaStatus, error) {
+	rows, err := c.db.QueryContext(ctx, c.Flavor.ReplicaStatus())
+	if err != nil {
+		return nil, fmt.Errorf("replica status of %s: %w", c.Addr, err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	if !rows.Next() {
+		return nil, rows.Err()
+	}
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		return nil, err
+	}
+	raw := make(map[string]string, len(cols))
+	for i, col := range cols {
+		raw[col] = vals[i].String
+	}
+	return parseStatus(c.Flavor.Columns(), raw), nil
+}
+
+func parseStatus(k flavor.StatusColumns, raw map[string]string) *ReplicaStatus {
+	st := &ReplicaStatus{
+		SourceHost: raw[k.SourceHost], IORunning: raw[k.IORunning], SQLRunning: raw[k.SQLRunning] == "Yes",
+		IOError: raw[k.IOError], SQLError: raw[k.SQLError], Raw: raw,
+	}
+	st.SourcePort, _ = strconv.Atoi(raw[k.SourcePort])
+	if v, err := strconv.ParseInt(raw[k.Lag], 10, 64); err == nil {
+		st.SecondsBehind = &v
+	}
+	return st
+}
+
+// Executed returns the executed GTIDs as the flavour reports them.
+func (c *Client) Executed(ctx context.Context) (string, error) {
+	var s string
+	if err := c.db.QueryRowContext(ctx, c.Flavor.Executed()).Scan(&s); err != nil {
+		return "", fmt.Errorf("executed GTIDs of %s: %w", c.Addr, err)
+	}
+	return s, nil
+}
+
+// ErrWaitTimeout means the server did not reach the GTIDs in time.
+var ErrWaitTimeout = errors.New("timed out waiting for GTIDs")
+
+// WaitExecuted waits until the server has applied gtids, for at most timeout.
+func (c *Client) WaitExecuted(ctx context.Context, gtids string, timeout time.Duration) error {
+	var r sql.NullInt64
+	q := c.Flavor.WaitExecuted(gtids, timeout.Seconds())
+	if err := c.db.QueryRowContext(ctx, q).Scan(&r); err != nil {
+		return fmt.Errorf("wait for %s on %s: %w", gtids, c.Addr, err)
+	}
+	if !r.Valid || r.Int64 != 0 {
+		return fmt.Errorf("%s did not apply %s within %s: %w", c.Addr, gtids, timeout, ErrWaitTimeout)
+	}
+	return nil
+}
+
+// ReadOnly reports whether writes from unprivileged users are refused.
+func (c *Client) ReadOnly(ctx context.Context) (readOnly, superReadOnly bool, err error) {
+	err = c.db.QueryRowContext(ctx, c.Flavor.ReadOnly()).Scan(&readOnly, &superReadOnly)
+	return
+}
+
+// SetReadOnly switches read_only (and super_read_only where the flavour has it).
+func (c *Client) SetReadOnly(ctx context.Context, on bool) error {
+	return c.exec(ctx, c.Flavor.SetReadOnly(on)...)
+}
+
+// SemiSync is the server's semi-sync state.
+type SemiSync struct {
+	PrimaryEnabled, ReplicaEnabled bool
+	Clients                        int
+}
+
+func (c *Client) SemiSync(ctx context.Context) (SemiSync, error) {
+	var s SemiSync
+	var clients sql.NullInt64
+	err := c.db.QueryRowContext(ctx, c.Flavor.SemiSync()).Scan(&s.PrimaryEnabled, &s.ReplicaEnabled, &clients)
+	s.Clients = int(clients.Int64)
+	return s, err
+}
+
+// SetSemiSyncPrimary switches the primary side of semi-sync.
+func (c *Client) SetSemiSyncPrimary(ctx context.Context, on bool) error {
+	return c.exec(ctx, c.Flavor.SetSemiSyncPrimary(on)...)
+}
+
+// PointAt makes the server replicate from src with GTID auto-position.
+func (c *Client) PointAt(ctx context.Context, src flavor.Source, wasPrimary bool) error {
+	if err := c.exec(ctx, c.Flavor.StopReplica()); err != nil {
+		return err
+	}
+	if wasPrimary {
+		if err := c.exec(ctx, c.Flavor.PrepareReplica()...); err != nil {
+			return err
+		}
+	}
+	return c.exec(ctx, c.Flavor.ChangeSource(src), c.Flavor.StartReplica())
+}
+
+// StopAndResetReplication turns a replica into a stand-alone server.
+func (c *Client) StopAndResetReplication(ctx context.Context) error {
+	return c.exec(ctx, c.Flavor.StopReplica(), c.Flavor.ResetReplica())
+}
+
+// Kill ends a client connection; a connection that is already gone is not an error.
+func (c *Client) Kill(ctx context.Context, id uint64) error {
+	_, err := c.db.ExecContext(ctx, fmt.Sprintf("KILL CONNECTION %d", id))
+	var me *mysql.MySQLError
+	if errors.As(err, &me) && me.Number == 1094 { // unknown thread id
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,260 @@
+// Package topology is the Consul KV adapter: Consul is the single source of truth for
+// who is primary. Layout under <prefix>/<cluster>/ (see ARCHITECTURE.md):
+//
+//	primary          JSON Node
+//	replicas/<name>  JSON Node
+//	evicted/<name>   JSON Eviction, never re-added automatically
+//	epoch            decimal, bumped by every change of primary (the fencing token)
+//	maintenance      "true" pauses automatic failover
+//	last_failover    JSON record of the last switchover or failover
+package topology
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+)
+
+// Node is one MySQL server as Consul KV knows it.
+type Node struct {
+	Name     string `json:"name"`
+	FQDN     string `json:"fqdn"`
+	IPv4     string `json:"ipv4"`
+	IPv6     string `json:"ipv6"`
+	Port     int    `json:"port"`
+	Zone     string `json:"zone"`
+	ServerID uint32 `json:"server_id"`
+}
+
+// Addr is the node's host:port over IPv4.
+func (n Node) Addr() string { return net.JoinHostPort(n.IPv4, strconv.Itoa(n.Port)) }
+
+// Eviction records a node taken out of the cluster by an unplanned failover.
+type Eviction struct {
+	Node   Node      `json:"node"`
+	Reason string    `json:"reason"`
+	Epoch  uint64    `json:"epoch"`
+	At     time.Time `json:"at"`
+	// Unique lists GTIDs the node may hold that no surviving node has, if they could be read.
+	Unique string `json:"unique_gtids,omitempty"`
+}
+
+// Topology is one consistent read of a cluster.
+type Topology struct {
+	Cluster     string
+	Primary     Node
+	Replicas    []Node
+	Evicted     []Eviction
+	Epoch       uint64
+	Maintenance bool
+	// EpochIndex is the ModifyIndex of the epoch key: the CAS token for Publish.
+	EpochIndex   uint64
+	LastFailover *Record
+}
+
+// Find returns the member (primary or replica) called name or with address name.
+func (t Topology) Find(name string) (Node, bool) {
+	for _, n := range append([]Node{t.Primary}, t.Replicas...) {
+		if n.Name == name || n.Addr() == name {
+			return n, true
+		}
+	}
+	return Node{}, false
+}
+
+// Record is what RecordResult stores after a switchover or failover.
+type Record struct {
+	Kind       string            `json:"kind"`
+	WorkflowID string            `json:"workflow_id"`
+	From       string            `json:"from"`
+	To         string            `json:"to"`
+	Epoch      uint64            `json:"epoch"`
+	At         time.Time         `json:"at"`
+	Steps      map[string]string `json:"steps,omitempty"`
+}
+
+// ErrUnknownCluster means Consul has no topology for the cluster.
+var ErrUnknownCluster = errors.New("unknown cluster")
+
+// ErrConflict means the epoch changed since it was read: someone else published.
+var ErrConflict = errors.New("topology changed since it was read (CAS conflict)")
+
+// Store reads and writes topologies.
+type Store struct {
+	c      *api.Client
+	prefix string
+}
+
+// New returns a Store on client under prefix (for example "baton/clusters").
+func New(c *api.Client, prefix string) *Store {
+	return &Store{c: c, prefix: strings.TrimSuffix(prefix, "/")}
+}
+
+// Client exposes the Consul client.
+func (s *Store) Client() *api.Client { return s.c }
+
+func (s *Store) key(cluster string, parts ...string) string {
+	return strings.Join(append([]string{s.prefix, cluster}, parts...), "/")
+}
+
+// Read returns the cluster's topology from one consistent KV listing.
+func (s *Store) Read(ctx context.Context, cluster string) (Topology, error) {
+	q := (&api.QueryOptions{RequireConsistent: true}).WithContext(ctx)
+	pairs, _, err := s.c.KV().List(s.key(cluster)+"/", q)
+	if err != nil {
+		return Topology{}, fmt.Errorf("read topology of %s from Consul: %w", cluster, err)
+	}
+	t := Topology{Cluster: cluster}
+	var havePrimary bool
+	base := s.key(cluster) + "/"
+	for _, p := range pairs {
+		k := strings.TrimPrefix(p.Key, base)
+		switch {
+		case k == "primary":
+			if err := json.Unmarshal(p.Value, &t.Primary); err != nil {
+				return t, fmt.Errorf("consul key %s: %w", p.Key, err)
+			}
+			havePrimary = true
+		case strings.HasPrefix(k, "replicas/"):
+			var n Node
+			if err := json.Unmarshal(p.Value, &n); err != nil {
+				return t, fmt.Errorf("consul key %s: %w", p.Key, err)
+			}
+			t.Replicas = append(t.Replicas, n)
+		case strings.HasPrefix(k, "evicted/"):
+			var e Eviction
+			if err := json.Unmarshal(p.Value, &e); err != nil {
+				return t, fmt.Errorf("consul key %s: %w", p.Key, err)
+			}
+			t.Evicted = append(t.Evicted, e)
+		case k == "epoch":
+			t.Epoch, err = strconv.ParseUint(strings.TrimSpace(string(p.Value)), 10, 64)
+			if err != nil {
+				return t, fmt.Errorf("consul key %s: %w", p.Key, err)
+			}
+			t.EpochIndex = p.ModifyIndex
+		case k == "maintenance":
+			t.Maintenance = strings.TrimSpace(string(p.Value)) == "true"
+		case k == "last_failover":
+			var r Record
+			if json.Unmarshal(p.Value, &r) == nil {
+				t.LastFailover = &r
+			}
+		}
+	}
+	if !havePrimary {
+		return t, fmt.Errorf("%w %q: Consul has no key %s", ErrUnknownCluster, cluster, s.key(cluster, "primary"))
+	}
+	sort.Slice(t.Replicas, func(i, j int) bool { return t.Replicas[i].Name < t.Replicas[j].Name })
+	sort.Slice(t.Evicted, func(i, j int) bool { return t.Evicted[i].Node.Name < t.Evicted[j].Node.Name })
+	return t, nil
+}
+
+// Change is a new primary and replica set, published atomically.
+type Change struct {
+	Primary  Node
+	Replicas []Node
+	Evict    []Eviction
+}
+
+// Publish writes c in one Consul transaction, if and only if the epoch key still has
+// modify index epochIndex, and bumps the epoch. It returns the new epoch.
+func (s *Store) Publish(ctx context.Context, cluster string, epoch, epochIndex uint64, c Change) (uint64, error) {
+	newEpoch := epoch + 1
+	val := func(v any) []byte { b, _ := json.Marshal(v); return b }
+	ops := api.TxnOps{
+		{KV: &api.KVTxnOp{Verb: api.KVCheckIndex, Key: s.key(cluster, "epoch"), Index: epochIndex}},
+		{KV: &api.KVTxnOp{Verb: api.KVSet, Key: s.key(cluster, "epoch"), Value: []byte(strconv.FormatUint(newEpoch, 10))}},
+		{KV: &api.KVTxnOp{Verb: api.KVSet, Key: s.key(cluster, "primary"), Value: val(c.Primary)}},
+		{KV: &api.KVTxnOp{Verb: api.KVDeleteTree, Key: s.key(cluster, "replicas") + "/"}},
+	}
+	for _, r := range c.Replicas {
+		ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVSet, Key: s.key(cluster, "replicas", r.Name), Value: val(r)}})
+	}
+	for _, e := range c.Evict {
+		e.Epoch = newEpoch
+		ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVSet, Key: s.key(cluster, "evicted", e.Node.Name), Value: val(e)}})
+	}
+	// The new primary is never both primary and evicted.
+	ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVDelete, Key: s.key(cluster, "evicted", c.Primary.Name)}})
+	ok, resp, _, err := s.c.Txn().Txn(ops, (&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return 0, fmt.Errorf("publish topology of %s to Consul: %w", cluster, err)
+	}
+	if !ok {
+		var msgs []string
+		for _, e := range resp.Errors {
+			msgs = append(msgs, e.What)
+		}
+		return 0, fmt.Errorf("publish topology of %s at epoch %d: %w: %s", cluster, epoch, ErrConflict, strings.Join(msgs, "; "))
+	}
+	return newEpoch, nil
+}
+
+// Readmit removes a node's eviction record and adds it to the replica pool, with CAS.
+func (s *Store) Readmit(ctx context.Context, cluster string, epochIndex uint64, n Node) error {
+	b, _ := json.Marshal(n)
+	ops := api.TxnOps{
+		{KV: &api.KVTxnOp{Verb: api.KVCheckIndex, Key: s.key(cluster, "epoch"), Index: epochIndex}},
+		{KV: &api.KVTxnOp{Verb: api.KVSet, Key: s.key(cluster, "replicas", n.Name), Value: b}},
+		{KV: &api.KVTxnOp{Verb: api.KVDelete, Key: s.key(cluster, "evicted", n.Name)}},
+	}
+	ok, resp, _, err := s.c.Txn().Txn(ops, (&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("readmit %s: %w", n.Name, err)
+	}
+	if !ok {
+		return fmt.Errorf("readmit %s: %w (%v)", n.Name, ErrConflict, resp.Errors)
+	}
+	return nil
+}
+
+// RecordResult stores r as the cluster's last failover.
+func (s *Store) RecordResult(ctx context.Context, cluster string, r Record) error {
+	b, _ := json.Marshal(r)
+	_, err := s.c.KV().Put(&api.KVPair{Key: s.key(cluster, "last_failover"), Value: b}, (&api.WriteOptions{}).WithContext(ctx))
+	return err
+}
+
+// SetMaintenance sets or clears the maintenance flag.
+func (s *Store) SetMaintenance(ctx context.Context, cluster string, on bool) error {
+	_, err := s.c.KV().Put(&api.KVPair{Key: s.key(cluster, "maintenance"), Value: []byte(strconv.FormatBool(on))}, (&api.WriteOptions{}).WithContext(ctx))
+	return err
+}
+
+// HAProxyHost is one remote HAProxy host registered in Consul, with its checks.
+type HAProxyHost struct {
+	ID     string
+	Zone   string
+	Writer string
+	// Failing names every check that is not passing.
+	Failing []string
+}
+
+// HAProxies returns the health of every remote HAProxy host registered as service "haproxy".
+func (s *Store) HAProxies(ctx context.Context) ([]HAProxyHost, error) {
+	entries, _, err := s.c.Health().Service("haproxy", "", false, (&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("ask Consul for haproxy health: %w", err)
+	}
+	var out []HAProxyHost
+	for _, e := range entries {
+		h := HAProxyHost{ID: e.Service.ID, Zone: e.Service.Meta["zone"], Writer: e.Service.Meta["writer"]}
+		for _, c := range e.Checks {
+			if c.ServiceID != "" && c.Status != api.HealthPassing {
+				h.Failing = append(h.Failing, fmt.Sprintf("%s is %s", c.Name, c.Status))
+			}
+		}
+		out = append(out, h)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}

@@ -1,0 +1,32 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/baton-db/baton/internal/app"
+	"github.com/baton-db/baton/internal/config"
+)
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "baton",
+		Short:         "Baton moves the primary role of a MySQL cluster, as a Temporal workflow",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	app.AddFlags(root.PersistentFlags())
+	root.AddCommand(newSwitchover(), newStatus())
+	return root
+}
+
+// loadCluster loads the config and checks that the cluster is configured.
+func loadCluster(cmd *cobra.Command, cluster string) (*config.Config, error) {
+	cfg, err := app.LoadConfig(cmd.Flags())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := cfg.Cluster(cluster); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/baton-db/baton/internal/app"
+	"github.com/baton-db/baton/internal/config"
+	"github.com/baton-db/baton/workflows"
+)
+
+func newSwitchover() *cobra.Command {
+	var cluster, to string
+	var wait bool
+	cmd := &cobra.Command{
+		Use:   "switchover --cluster NAME [--to NODE] [--wait]",
+		Short: "Start a planned switchover and follow it step by step",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !config.ValidName(cluster) {
+				return fmt.Errorf("--cluster %q is not a valid cluster name (lower-case letters, digits, - and _)", cluster)
+			}
+			cfg, err := loadCluster(cmd, cluster)
+			if err != nil {
+				return err
+			}
+			c, err := app.Temporal(cfg, quietLogger())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			in := workflows.SwitchoverInput{Cluster: cluster, Candidate: to, RequestedBy: currentUser()}
+			run, err := c.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{
+				ID:                       workflows.WorkflowID(cluster),
+				TaskQueue:                cfg.Temporal.TaskQueue,
+				WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+				WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+				TypedSearchAttributes: temporal.NewSearchAttributes(
+					workflows.SACluster.ValueSet(cluster), workflows.SAKind.ValueSet("planned")),
+				StaticSummary: fmt.Sprintf("planned switchover of %s", cluster),
+			}, workflows.PlannedSwitchover, in)
+			var started *serviceerror.WorkflowExecutionAlreadyStarted
+			if errors.As(err, &started) {
+				return fmt.Errorf("a switchover or failover of %s is already running (workflow %s); watch it in the Web UI and retry when it ends",
+					cluster, workflows.WorkflowID(cluster))
+			}
+			if err != nil {
+				return fmt.Errorf("start switchover: %w", err)
+			}
+			fmt.Printf("started %s run %s\n", run.GetID(), run.GetRunID())
+			if !wait {
+				return nil
+			}
+			return follow(cmd.Context(), c, run, os.Stdout)
+		},
+	}
+	cmd.Flags().StringVar(&cluster, "cluster", "", "cluster to switch over (required)")
+	cmd.Flags().StringVar(&to, "to", "", "candidate node name or host:port (default: Baton chooses)")
+	cmd.Flags().BoolVar(&wait, "wait", true, "follow the workflow until it ends")
+	_ = cmd.MarkFlagRequired("cluster")
+	return cmd
+}

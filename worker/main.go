@@ -1,0 +1,61 @@
+// Command baton-worker runs Baton's workflows and activities.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/pflag"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/baton-db/baton/activities"
+	"github.com/baton-db/baton/internal/app"
+	"github.com/baton-db/baton/workflows"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "baton-worker:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	fs := pflag.NewFlagSet("baton-worker", pflag.ContinueOnError)
+	app.AddFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := app.LoadConfig(fs)
+	if err != nil {
+		return err
+	}
+	log := app.Logger()
+	c, err := app.Temporal(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	topo, err := app.Topology(cfg)
+	if err != nil {
+		return err
+	}
+	acts := activities.New(cfg, topo)
+	defer activities.Close(acts)
+
+	w := worker.New(c, cfg.Temporal.TaskQueue, worker.Options{})
+	workflows.Register(w)
+	w.RegisterActivity(acts)
+	log.Info("worker started", "task_queue", cfg.Temporal.TaskQueue, "namespace", cfg.Temporal.Namespace)
+	if err := w.Start(); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	w.Stop()
+	return nil
+}

@@ -1,0 +1,8 @@
+package workflows
+
+import "go.temporal.io/sdk/worker"
+
+// Register adds every Baton workflow to w (a worker or a replayer).
+func Register(w worker.WorkflowRegistry) {
+	w.RegisterWorkflow(PlannedSwitchover)
+}

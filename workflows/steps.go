@@ -1,0 +1,109 @@
+// Package workflows holds Baton's failover workflows. Each reads like its runbook in
+// RUNBOOK.md: a list of named steps, in the documented order, one activity each.
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// TaskQueue is where the worker listens.
+const TaskQueue = "baton"
+
+// WorkflowID is the one ID per cluster that every switchover and failover of it uses, so
+// two of them never run at once.
+func WorkflowID(cluster string) string { return "failover/" + cluster }
+
+// Search attributes shown and filtered on in the Web UI.
+var (
+	SACluster    = temporal.NewSearchAttributeKeyKeyword("BatonCluster")
+	SAKind       = temporal.NewSearchAttributeKeyKeyword("BatonKind")
+	SAOldPrimary = temporal.NewSearchAttributeKeyKeyword("BatonOldPrimary")
+	SANewPrimary = temporal.NewSearchAttributeKeyKeyword("BatonNewPrimary")
+	SAStep       = temporal.NewSearchAttributeKeyKeyword("BatonStep")
+	SAOutcome    = temporal.NewSearchAttributeKeyKeyword("BatonOutcome")
+)
+
+// QueryCurrentStep is the query that returns the running step's name.
+const QueryCurrentStep = "current_step"
+
+// StepRecord is one step's timing in a result.
+type StepRecord struct {
+	Name     string
+	Start    time.Time
+	Duration time.Duration
+	Error    string `json:",omitempty"`
+}
+
+// Result is what a switchover or failover returns.
+type Result struct {
+	Cluster string
+	Kind    string
+	From    string
+	To      string
+	Epoch   uint64
+	Reason  string
+	Outcome string
+	Steps   []StepRecord
+}
+
+// tracker records step timings, answers current_step and keeps BatonStep up to date.
+type tracker struct {
+	current string
+	steps   []StepRecord
+}
+
+func newTracker(ctx workflow.Context) *tracker {
+	t := &tracker{current: "starting"}
+	_ = workflow.SetQueryHandler(ctx, QueryCurrentStep, func() (string, error) { return t.current, nil })
+	return t
+}
+
+// do runs one named step and records how long it took.
+func (t *tracker) do(ctx workflow.Context, name string, f func() error) error {
+	t.current = name
+	_ = workflow.UpsertTypedSearchAttributes(ctx, SAStep.ValueSet(name))
+	start := workflow.Now(ctx)
+	err := f()
+	rec := StepRecord{Name: name, Start: start, Duration: workflow.Now(ctx).Sub(start)}
+	if err != nil {
+		rec.Error = err.Error()
+		workflow.GetLogger(ctx).Error("step failed", "step", name, "error", err)
+	}
+	t.steps = append(t.steps, rec)
+	return err
+}
+
+// options is the activity options of one kind of step. Every retry policy is bounded.
+func options(ctx workflow.Context, startToClose, heartbeat time.Duration, attempts int32) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: startToClose,
+		HeartbeatTimeout:    heartbeat,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    100 * time.Millisecond,
+			BackoffCoefficient: 2,
+			MaximumInterval:    2 * time.Second,
+			MaximumAttempts:    attempts,
+		},
+	})
+}
+
+// quick is for short reads and writes on the critical path.
+func quick(ctx workflow.Context) workflow.Context { return options(ctx, 15*time.Second, 0, 5) }
+
+// waiting is for steps that poll and heartbeat.
+func waiting(ctx workflow.Context, limit time.Duration) workflow.Context {
+	return options(ctx, limit, 5*time.Second, 3)
+}
+
+func setOutcome(ctx workflow.Context, r *Result, outcome string) {
+	r.Outcome = outcome
+	_ = workflow.UpsertTypedSearchAttributes(ctx, SAOutcome.ValueSet(outcome))
+}
+
+func wrapf(err error, format string, args ...any) error {
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), err)
+}

@@ -1,0 +1,170 @@
+package workflows
+
+import (
+	"errors"
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/baton-db/baton/activities"
+	"github.com/baton-db/baton/internal/topology"
+)
+
+// SwitchoverInput asks for a planned switchover. It carries no secrets.
+type SwitchoverInput struct {
+	Cluster     string
+	Candidate   string // node name or host:port; empty lets Baton choose
+	RequestedBy string
+}
+
+var a *activities.Activities
+
+// PlannedSwitchover moves the primary role of a live cluster, RUNBOOK §2.
+func PlannedSwitchover(ctx workflow.Context, in SwitchoverInput) (Result, error) {
+	s := &switchover{in: in, t: newTracker(ctx), res: Result{Cluster: in.Cluster, Kind: "planned"}}
+	_ = workflow.UpsertTypedSearchAttributes(ctx, SACluster.ValueSet(in.Cluster), SAKind.ValueSet("planned"))
+	err := s.run(ctx)
+	s.res.Steps = s.t.steps
+	if err != nil {
+		setOutcome(ctx, &s.res, "failed")
+		return s.res, err
+	}
+	setOutcome(ctx, &s.res, "succeeded")
+	return s.res, nil
+}
+
+type switchover struct {
+	in     SwitchoverInput
+	t      *tracker
+	res    Result
+	plan   activities.Plan
+	demote activities.DemoteResult
+}
+
+func (s *switchover) run(ctx workflow.Context) error {
+	if err := s.checkPreconditions(ctx); err != nil {
+		return err
+	}
+	if err := s.catchUpReplicas(ctx); err != nil {
+		return err
+	}
+	// Writes are blocked from the demotion until routing reaches the new primary:
+	// only the essential steps run in between.
+	if err := s.demotePrimary(ctx); err != nil {
+		return s.undo(ctx, err)
+	}
+	if err := s.promoteCandidate(ctx); err != nil {
+		return s.undo(ctx, err)
+	}
+	if err := s.publishTopology(ctx); err != nil {
+		return s.undo(ctx, err)
+	}
+	// Routing now moves to the new primary; the rest finishes the job before completing.
+	if err := s.reparentOldPrimary(ctx); err != nil {
+		return err
+	}
+	if err := s.verifyRouting(ctx); err != nil {
+		return err
+	}
+	if err := s.restartHeartbeats(ctx); err != nil {
+		return err
+	}
+	return s.recordResult(ctx)
+}
+
+func (s *switchover) checkPreconditions(ctx workflow.Context) error {
+	return s.t.do(ctx, "check preconditions", func() error {
+		err := workflow.ExecuteActivity(options(ctx, 30*time.Second, 0, 3), a.CheckPreconditions,
+			activities.CheckInput{Cluster: s.in.Cluster, Candidate: s.in.Candidate}).Get(ctx, &s.plan)
+		if err != nil {
+			return err
+		}
+		s.res.From, s.res.To, s.res.Reason = s.plan.OldPrimary.Name, s.plan.Candidate.Name, s.plan.Reason
+		workflow.GetLogger(ctx).Info("plan", "cluster", s.in.Cluster, "candidate", s.plan.Candidate.Name,
+			"epoch", s.plan.Epoch, "reason", s.plan.Reason)
+		return workflow.UpsertTypedSearchAttributes(ctx,
+			SAOldPrimary.ValueSet(s.plan.OldPrimary.Name), SANewPrimary.ValueSet(s.plan.Candidate.Name))
+	})
+}
+
+func (s *switchover) catchUpReplicas(ctx workflow.Context) error {
+	return s.t.do(ctx, "catch up replicas", func() error {
+		return workflow.ExecuteActivity(waiting(ctx, 2*time.Minute), a.CatchUpReplicas, s.plan).Get(ctx, nil)
+	})
+}
+
+func (s *switchover) demotePrimary(ctx workflow.Context) error {
+	return s.t.do(ctx, "demote primary", func() error {
+		return workflow.ExecuteActivity(waiting(ctx, 2*time.Minute), a.DemotePrimary, s.plan).Get(ctx, &s.demote)
+	})
+}
+
+func (s *switchover) promoteCandidate(ctx workflow.Context) error {
+	return s.t.do(ctx, "promote candidate", func() error {
+		return workflow.ExecuteActivity(quick(ctx), a.PromoteCandidate,
+			activities.PromoteInput{Plan: s.plan, GTIDs: s.demote.GTIDs}).Get(ctx, nil)
+	})
+}
+
+func (s *switchover) publishTopology(ctx workflow.Context) error {
+	return s.t.do(ctx, "publish topology", func() error {
+		var out activities.PublishResult
+		replicas := append([]topology.Node{s.plan.OldPrimary}, s.plan.Others...)
+		err := workflow.ExecuteActivity(quick(ctx), a.PublishTopology, activities.PublishInput{
+			Cluster: s.in.Cluster, Epoch: s.plan.Epoch, EpochIndex: s.plan.EpochIndex,
+			Primary: s.plan.Candidate, Replicas: replicas,
+		}).Get(ctx, &out)
+		s.res.Epoch = out.Epoch
+		return err
+	})
+}
+
+func (s *switchover) reparentOldPrimary(ctx workflow.Context) error {
+	return s.t.do(ctx, "reparent old primary", func() error {
+		return workflow.ExecuteActivity(waiting(ctx, time.Minute), a.ReparentOldPrimary, activities.ReparentInput{
+			Cluster: s.in.Cluster, Node: s.plan.OldPrimary, Primary: s.plan.Candidate}).Get(ctx, nil)
+	})
+}
+
+func (s *switchover) verifyRouting(ctx workflow.Context) error {
+	return s.t.do(ctx, "verify routing", func() error {
+		return workflow.ExecuteActivity(waiting(ctx, time.Minute), a.VerifyRouting, activities.VerifyInput{
+			Cluster: s.in.Cluster, Primary: s.plan.Candidate.Name, ServerID: s.plan.Candidate.ServerID}).Get(ctx, nil)
+	})
+}
+
+func (s *switchover) restartHeartbeats(ctx workflow.Context) error {
+	return s.t.do(ctx, "restart heartbeats", func() error {
+		replicas := append([]topology.Node{s.plan.OldPrimary}, s.plan.Others...)
+		return workflow.ExecuteActivity(waiting(ctx, time.Minute), a.RestartHeartbeats, activities.HeartbeatInput{
+			Cluster: s.in.Cluster, Primary: s.plan.Candidate, Replicas: replicas}).Get(ctx, nil)
+	})
+}
+
+func (s *switchover) recordResult(ctx workflow.Context) error {
+	return s.t.do(ctx, "record result", func() error {
+		steps := map[string]string{}
+		for _, st := range s.t.steps {
+			steps[st.Name] = st.Duration.String()
+		}
+		rec := topology.Record{Kind: "planned", WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
+			From: s.plan.OldPrimary.Name, To: s.plan.Candidate.Name, Epoch: s.res.Epoch, At: workflow.Now(ctx), Steps: steps}
+		return workflow.ExecuteActivity(quick(ctx), a.RecordResult, s.in.Cluster, rec).Get(ctx, nil)
+	})
+}
+
+// undo reopens the old primary after a failure past the demotion. It runs on a
+// disconnected context so that a cancelled workflow still undoes; its own failure is
+// reported with the original one, never swallowed.
+func (s *switchover) undo(ctx workflow.Context, cause error) error {
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	var res activities.UndoResult
+	err := s.t.do(dctx, "undo demotion", func() error {
+		return workflow.ExecuteActivity(options(dctx, 30*time.Second, 0, 5), a.UndoDemotePrimary, s.plan).Get(dctx, &res)
+	})
+	if err != nil {
+		return errors.Join(wrapf(cause, "switchover of %s failed", s.in.Cluster),
+			wrapf(err, "undo of the demotion of %s failed too; a human must open the primary Consul names", s.plan.OldPrimary.Name))
+	}
+	return wrapf(cause, "switchover of %s failed and was undone (%s is primary again)", s.in.Cluster, res.Reopened)
+}
