@@ -47,6 +47,13 @@ func (a *Activities) CheckPreconditions(ctx context.Context, in CheckInput) (Pla
 		return plan, nonRetryable("NoReplicas", "cluster %s has no replicas in Consul; add one before a switchover", in.Cluster)
 	}
 
+	obs := make([]Observed, len(topo.Replicas))
+	for i, r := range topo.Replicas {
+		obs[i] = a.observe(ctx, in.Cluster, r)
+		heartbeat(ctx, "observed "+r.Name)
+	}
+	// The primary is read after the replicas: it is always ahead, so a transaction the
+	// replicas have and it lacks is truly errant, never a write that raced the reads.
 	primary, err := a.mysql(in.Cluster, topo.Primary)
 	if err != nil {
 		return plan, err
@@ -58,12 +65,6 @@ func (a *Activities) CheckPreconditions(ctx context.Context, in CheckInput) (Pla
 	primaryGTIDs, err := primary.Flavor.ParseGTIDs(primaryRaw)
 	if err != nil {
 		return plan, err
-	}
-
-	obs := make([]Observed, len(topo.Replicas))
-	for i, r := range topo.Replicas {
-		obs[i] = a.observe(ctx, in.Cluster, r)
-		heartbeat(ctx, "observed "+r.Name)
 	}
 	policy := Policy{Prefer: cc.Prefer, MustNot: cc.MustNot, Zone: topo.Primary.Zone}
 	best, reports := ChooseCandidate(obs, policy)

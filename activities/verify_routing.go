@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/baton-db/baton/internal/topology"
 )
 
 // VerifyInput asks every writer endpoint of Cluster to reach ServerID.
@@ -17,6 +19,10 @@ type VerifyInput struct {
 	Primary  string
 	ServerID uint32
 	Timeout  time.Duration
+	// Fence lists former primaries on which client sessions are ended once routing has
+	// converged: a pooled connection opened there before the HAProxy reload would
+	// otherwise stay pinned to a read-only server.
+	Fence []topology.Node
 }
 
 // VerifyResult is how long each endpoint took to converge, from the step's start.
@@ -74,6 +80,15 @@ func (a *Activities) VerifyRouting(ctx context.Context, in VerifyInput) (VerifyR
 		return res, nonRetryable("RoutingNotConverged",
 			"after %s these writer endpoints do not route to %s (server_id %d): %s; Consul already names %s, so check consul-template and HAProxy on those hosts",
 			timeout, in.Primary, in.ServerID, strings.Join(bad, "; "), in.Primary)
+	}
+	for _, n := range in.Fence {
+		c, err := a.mysql(in.Cluster, n)
+		if err != nil {
+			return res, err
+		}
+		if _, err := a.endClientSessions(ctx, c); err != nil {
+			return res, err
+		}
 	}
 	return res, nil
 }

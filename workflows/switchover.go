@@ -129,7 +129,8 @@ func (s *switchover) reparentOldPrimary(ctx workflow.Context) error {
 func (s *switchover) verifyRouting(ctx workflow.Context) error {
 	return s.t.do(ctx, "verify routing", func() error {
 		return workflow.ExecuteActivity(waiting(ctx, time.Minute), a.VerifyRouting, activities.VerifyInput{
-			Cluster: s.in.Cluster, Primary: s.plan.Candidate.Name, ServerID: s.plan.Candidate.ServerID}).Get(ctx, nil)
+			Cluster: s.in.Cluster, Primary: s.plan.Candidate.Name, ServerID: s.plan.Candidate.ServerID,
+			Fence: []topology.Node{s.plan.OldPrimary}}).Get(ctx, nil)
 	})
 }
 

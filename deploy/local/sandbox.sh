@@ -363,6 +363,10 @@ consul:
 clusters:
   $CLUSTER:
     flavor: mariadb
+    max_lag: 2s
+    long_dml: 2s
+    catchup_timeout: 10s
+    routing_timeout: 10s
     local_writer: $LOCAL_IP:$WRITER_PORT
     haproxies:
       - {name: a, zone: a, writer: 127.0.2.1:$WRITER_PORT}

@@ -12,6 +12,7 @@ TOOLS=(
   "consul-template v0.43.0 github.com/hashicorp/consul-template"
   "temporal v1.5.1 github.com/temporalio/cli/cmd/temporal"
   "consul v1.22.7 github.com/hashicorp/consul"
+  "workflowcheck v0.6.0 go.temporal.io/sdk/contrib/tools/workflowcheck"
 )
 
 bin_path() { echo "$CACHE/$1-$2/$1"; }

@@ -1,0 +1,229 @@
+// Package tests holds Baton's integration tests. They run against the real sandbox
+// (MariaDB, Consul, consul-template, HAProxy, Temporal): no mocks. TestMain starts the
+// sandbox when it is not running, and stops it again at the end if it started it.
+package tests
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/hashicorp/consul/api"
+
+	"github.com/baton-db/baton/internal/config"
+	"github.com/baton-db/baton/internal/topology"
+)
+
+var (
+	root    string
+	sandbox map[string]string // the env file
+	secrets config.Secrets
+	appUser struct{ user, password string }
+	topo    *topology.Store
+)
+
+func TestMain(m *testing.M) {
+	root, _ = filepath.Abs("..")
+	state := filepath.Join(root, "deploy/local/state")
+	started := false
+	if !sandboxRunning(state) {
+		fmt.Println("tests: starting the sandbox (deploy/local/sandbox.sh up)")
+		cmd := exec.Command(filepath.Join(root, "deploy/local/sandbox.sh"), "up")
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Println("tests: sandbox up failed:", err)
+			os.Exit(1)
+		}
+		started = true
+	} else {
+		fmt.Println("tests: reusing the running sandbox")
+	}
+	code := run(m, state)
+	if started && os.Getenv("BATON_KEEP_SANDBOX") == "" {
+		cmd := exec.Command(filepath.Join(root, "deploy/local/sandbox.sh"), "down")
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		_ = cmd.Run()
+	}
+	os.Exit(code)
+}
+
+func run(m *testing.M, state string) int {
+	var err error
+	sandbox, err = readEnvFile(filepath.Join(state, "env"))
+	if err != nil {
+		fmt.Println("tests:", err)
+		return 1
+	}
+	raw, err := readEnvFile(sandbox["SECRETS_FILE"])
+	if err != nil {
+		fmt.Println("tests:", err)
+		return 1
+	}
+	appUser.user, appUser.password = raw["MYSQL_APP_USER"], raw["MYSQL_APP_PASSWORD"]
+	secrets, err = config.LoadSecrets(sandbox["SECRETS_FILE"])
+	if err != nil {
+		fmt.Println("tests:", err)
+		return 1
+	}
+	cc := api.DefaultConfig()
+	cc.Address = sandbox["CONSUL_HTTP_ADDR"]
+	c, err := api.NewClient(cc)
+	if err != nil {
+		fmt.Println("tests:", err)
+		return 1
+	}
+	topo = topology.New(c, "baton/clusters")
+	if err := prepareSchema(); err != nil {
+		fmt.Println("tests: schema:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+func sandboxRunning(state string) bool {
+	env, err := readEnvFile(filepath.Join(state, "env"))
+	if err != nil {
+		return false
+	}
+	out, err := exec.Command(filepath.Join(root, "deploy/local/sandbox.sh"), "status").Output()
+	if err != nil || strings.Contains(string(out), " dead") || !strings.Contains(string(out), "worker running") {
+		return false
+	}
+	db := openDB(env["LOCAL_WRITER_ADDR"], "nobody", "x")
+	defer db.Close()
+	err = ping(db)
+	return err == nil || strings.Contains(err.Error(), "Access denied")
+}
+
+func ping(db *sql.DB) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return db.PingContext(ctx)
+}
+
+func readEnvFile(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	defer f.Close()
+	out := map[string]string{}
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		k, v, ok := strings.Cut(s.Text(), "=")
+		if ok && !strings.HasPrefix(k, "#") {
+			out[k] = strings.Trim(v, `"`)
+		}
+	}
+	return out, s.Err()
+}
+
+func openDB(addr, user, password string) *sql.DB {
+	c := mysql.NewConfig()
+	c.User, c.Passwd, c.Net, c.Addr = user, password, "tcp", addr
+	c.Timeout, c.ReadTimeout, c.WriteTimeout = time.Second, 5*time.Second, 5*time.Second
+	conn, _ := mysql.NewConnector(c)
+	return sql.OpenDB(conn)
+}
+
+func adminDB(addr string) *sql.DB { return openDB(addr, secrets.AdminUser, secrets.AdminPassword) }
+func appDB(addr string) *sql.DB   { return openDB(addr, appUser.user, appUser.password) }
+
+// nodes returns the sandbox's MySQL addresses.
+func nodes() []string { return strings.Fields(sandbox["MYSQL_NODES"]) }
+
+// writers returns every writer endpoint: both remote HAProxies and the local one.
+func writers() map[string]string {
+	return map[string]string{"remote a": sandbox["REMOTE_A_WRITER_ADDR"], "remote b": sandbox["REMOTE_B_WRITER_ADDR"], "local": sandbox["LOCAL_WRITER_ADDR"]}
+}
+
+// serverIDVia opens a fresh connection through addr and returns @@server_id.
+func serverIDVia(addr string) (uint32, error) {
+	db := adminDB(addr)
+	defer db.Close()
+	var id uint32
+	err := db.QueryRow("SELECT @@server_id").Scan(&id)
+	return id, err
+}
+
+func prepareSchema() error {
+	t, err := topo.Read(context.Background(), "demo")
+	if err != nil {
+		return err
+	}
+	db := adminDB(t.Primary.Addr())
+	defer db.Close()
+	for _, q := range []string{
+		"CREATE DATABASE IF NOT EXISTS app",
+		"CREATE TABLE IF NOT EXISTS app.writes (id BIGINT NOT NULL PRIMARY KEY, note VARCHAR(64), at TIMESTAMP(6) DEFAULT CURRENT_TIMESTAMP(6))",
+		"CREATE TABLE IF NOT EXISTS app.ddl_target (id INT PRIMARY KEY)",
+	} {
+		if _, err := db.Exec(q); err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	return nil
+}
+
+// baton runs the CLI with the sandbox's config and returns its combined output and exit code.
+func baton(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(sandbox["BATON_BIN"], append([]string{"--config", sandbox["BATON_CONFIG"]}, args...)...)
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run baton %v: %v", args, err)
+	}
+	return string(out), code
+}
+
+func readTopo(t *testing.T) topology.Topology {
+	t.Helper()
+	tp, err := topo.Read(context.Background(), "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tp
+}
+
+// waitRouting waits until every writer endpoint reaches serverID and returns how long it took.
+func waitRouting(t *testing.T, serverID uint32, limit time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		ok := true
+		last := ""
+		for name, addr := range writers() {
+			id, err := serverIDVia(addr)
+			if err != nil || id != serverID {
+				ok, last = false, fmt.Sprintf("%s reached %d (%v)", name, id, err)
+			}
+		}
+		if ok {
+			return time.Since(start)
+		}
+		if time.Since(start) > limit {
+			t.Fatalf("writers did not all reach server_id %d within %s: %s", serverID, limit, last)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// sandboxCmd runs deploy/local/sandbox.sh with args.
+func sandboxCmd(t *testing.T, args ...string) {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(root, "deploy/local/sandbox.sh"), args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("sandbox.sh %v: %v\n%s", args, err, out)
+	}
+}
