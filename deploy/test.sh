@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs every Baton test: static checks, unit and workflow tests, and the integration tests
+# against the real sandbox, which it brings up and stops again (also when a test fails).
+set -Eeuo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+export GOTOOLCHAIN=local
+T0=$SECONDS
+times=()
+phase() { # name, command...
+  local name=$1 s=$SECONDS; shift
+  echo "=== phase: $name"
+  "$@"
+  times+=("$(printf '%-28s %5ds' "$name" $((SECONDS - s)))")
+}
+report() {
+  echo "=== phase times"
+  printf '  %s\n' "${times[@]}"
+  echo "  total                        $((SECONDS - T0))s"
+}
+started=0
+cleanup() {
+  local rc=$?
+  if [ "$started" = 1 ] && [ -z "${BATON_KEEP_SANDBOX:-}" ]; then
+    deploy/local/sandbox.sh down >/dev/null 2>&1 || true
+    echo "=== sandbox stopped"
+  fi
+  report
+  exit $rc
+}
+trap cleanup EXIT
+
+static() {
+  local bad
+  bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './deploy/tools/*'))
+  [ -z "$bad" ] || { echo "gofmt needed: $bad" >&2; return 1; }
+  go vet ./...
+  . "${BATON_CACHE:-$HOME/.cache/baton}/tools.env"
+  "$WORKFLOWCHECK_BIN" ./workflows/...
+  echo "gofmt, go vet and workflowcheck clean"
+}
+
+phase "apt dependencies" deploy/deps.sh
+phase "tools (cached by version)" deploy/tools/build.sh
+phase "go build" go build ./...
+phase "static checks" static
+if ! deploy/local/sandbox.sh status 2>/dev/null | grep -q "worker running"; then started=1; fi
+phase "sandbox up" deploy/local/sandbox.sh up
+phase "go test (unit + integration)" go test -count=1 -p 1 -timeout 30m -v ./...
