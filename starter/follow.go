@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/baton-db/baton/workflows"
 )
@@ -69,9 +71,19 @@ func follow(ctx context.Context, c client.Client, run client.WorkflowRun, w io.W
 	err := run.Get(ctx, &res)
 	printSummary(w, res)
 	if err != nil {
-		return fmt.Errorf("%s of %s failed: %w", orDefault(res.Kind, "workflow"), orDefault(res.Cluster, run.GetID()), err)
+		return explain(run.GetID(), err)
 	}
 	return nil
+}
+
+// explain turns a workflow failure into the operator's message: the step's own words and
+// its error type, without the Temporal wrapping.
+func explain(id string, err error) error {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return fmt.Errorf("%s: %s [%s]", id, appErr.Message(), appErr.Type())
+	}
+	return fmt.Errorf("%s failed: %w", id, err)
 }
 
 func printSummary(w io.Writer, r workflows.Result) {

@@ -213,7 +213,7 @@ consul_services() { # each remote HAProxy host: one service, a check for HAProxy
  "checks": [
   {"id": "haproxy-$1:haproxy", "name": "haproxy", "tcp": "$2:$STATS_PORT", "interval": "1s", "timeout": "500ms"},
   {"id": "haproxy-$1:consul-template", "name": "consul-template",
-   "args": ["sh", "-c", "kill -0 \$(cat $PIDS/consul-template-$1.pid)"], "interval": "1s", "timeout": "500ms"}]}}
+   "args": ["sh", "-c", "kill -0 \$(cat $PIDS/consul-template-$1.pid) 2>/dev/null || exit 2"], "interval": "1s", "timeout": "500ms"}]}}
 EOF
   done
 }

@@ -1,0 +1,256 @@
+package tests
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// refuse runs a switchover that must be refused with a message containing want, and checks
+// that Consul did not move.
+func refuse(t *testing.T, want string, args ...string) {
+	t.Helper()
+	before := readTopo(t)
+	out, code := baton(t, append([]string{"switchover"}, args...)...)
+	if code == 0 {
+		t.Fatalf("switchover %v succeeded; want a refusal\n%s", args, out)
+	}
+	if !strings.Contains(out, want) {
+		t.Fatalf("refusal of %v does not say %q:\n%s", args, want, out)
+	}
+	after := readTopo(t)
+	if after.Primary.Name != before.Primary.Name || after.Epoch != before.Epoch {
+		t.Fatalf("Consul changed: %s@%d -> %s@%d", before.Primary.Name, before.Epoch, after.Primary.Name, after.Epoch)
+	}
+	t.Logf("refused as expected: %s", lastLine(out))
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+func mustExec(t *testing.T, db *sql.DB, stmts ...string) {
+	t.Helper()
+	for _, s := range stmts {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+func TestSwitchoverRefusals(t *testing.T) {
+	t.Run("unknown cluster", func(t *testing.T) {
+		before := snapshot(t)
+		refuse(t, `unknown cluster "nope"`, "--cluster", "nope")
+		assertUnchanged(t, before)
+	})
+	t.Run("candidate not a replica", func(t *testing.T) {
+		before := snapshot(t)
+		refuse(t, "is not a member of cluster demo", "--cluster", "demo", "--to", "127.0.9.9:3306")
+		assertUnchanged(t, before)
+	})
+	t.Run("candidate is the primary", func(t *testing.T) {
+		before := snapshot(t)
+		refuse(t, "is already the primary", "--cluster", "demo", "--to", readTopo(t).Primary.Name)
+		assertUnchanged(t, before)
+	})
+	t.Run("errant GTID", func(t *testing.T) {
+		before := snapshot(t)
+		r := readTopo(t).Replicas[0]
+		db := adminDB(r.Addr())
+		defer db.Close()
+		conn, err := db.Conn(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		// A transaction written on the replica itself, in its own GTID domain.
+		for _, s := range []string{"SET SESSION sql_log_bin=0", "CREATE TABLE IF NOT EXISTS baton.errant_probe (id INT PRIMARY KEY)",
+			"SET SESSION sql_log_bin=1", "SET SESSION gtid_domain_id=77", "INSERT INTO baton.errant_probe VALUES (1)"} {
+			if _, err := conn.ExecContext(context.Background(), s); err != nil {
+				t.Fatalf("%s: %v", s, err)
+			}
+		}
+		t.Cleanup(func() {
+			c := adminDB(r.Addr())
+			defer c.Close()
+			removeDomain(t, c, 77)
+		})
+		refuse(t, fmt.Sprintf("has transactions the primary lacks: 77-%d-1", r.ServerID), "--cluster", "demo", "--to", r.Name)
+		removeDomain(t, db, 77)
+		assertUnchanged(t, before)
+	})
+	t.Run("long-running DML", func(t *testing.T) {
+		before := snapshot(t)
+		db := appDB(sandbox["LOCAL_WRITER_ADDR"])
+		defer db.Close()
+		tx, err := db.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec("INSERT INTO app.writes (id, note) VALUES (?, 'held open')", time.Now().UnixNano()); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2500 * time.Millisecond) // the sandbox's long_dml is 2s
+		refuse(t, "no long-running DML", "--cluster", "demo")
+		_ = tx.Rollback()
+		assertUnchanged(t, before)
+	})
+	t.Run("running DDL", func(t *testing.T) {
+		before := snapshot(t)
+		primary := readTopo(t).Primary.Addr()
+		db := adminDB(primary)
+		defer db.Close()
+		holder, err := db.Begin() // holds a metadata lock, so the ALTER below keeps running
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := holder.Exec("SELECT * FROM app.ddl_target"); err != nil {
+			t.Fatal(err)
+		}
+		ddl, err := db.Conn(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ddlID int64
+		_ = ddl.QueryRowContext(context.Background(), "SELECT CONNECTION_ID()").Scan(&ddlID)
+		done := make(chan error, 1)
+		go func() {
+			_, err := ddl.ExecContext(context.Background(), "ALTER TABLE app.ddl_target ADD COLUMN probe INT")
+			done <- err
+		}()
+		waitFor(t, 5*time.Second, func() bool {
+			var n int
+			_ = db.QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ? AND INFO LIKE 'ALTER TABLE%'", ddlID).Scan(&n)
+			return n == 1
+		})
+		refuse(t, "no running DDL", "--cluster", "demo")
+		mustExec(t, db, fmt.Sprintf("KILL QUERY %d", ddlID))
+		<-done
+		_ = holder.Rollback()
+		ddl.Close()
+		assertUnchanged(t, before)
+	})
+	t.Run("consul-template stopped on one HAProxy host", func(t *testing.T) {
+		before := snapshot(t)
+		pidFile := filepath.Join(sandbox["SANDBOX_STATE"], "pids", "consul-template-b.pid")
+		b, err := os.ReadFile(pidFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err := syscall.Kill(pid, syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sandboxCmd(t, "up"); waitHAProxyChecks(t, true) })
+		waitHAProxyChecks(t, false)
+		refuse(t, "haproxy-b: consul-template is critical", "--cluster", "demo")
+		sandboxCmd(t, "up")
+		waitHAProxyChecks(t, true)
+		assertUnchanged(t, before)
+	})
+	t.Run("lagging candidate", func(t *testing.T) {
+		before := snapshot(t)
+		r := readTopo(t).Replicas[0]
+		db := adminDB(r.Addr())
+		defer db.Close()
+		mustExec(t, db, "STOP SLAVE", "CHANGE MASTER TO MASTER_DELAY=5", "START SLAVE")
+		t.Cleanup(func() {
+			c := adminDB(r.Addr())
+			defer c.Close()
+			mustExec(t, c, "STOP SLAVE", "CHANGE MASTER TO MASTER_DELAY=0", "START SLAVE")
+		})
+		waitFor(t, 15*time.Second, func() bool { return lagMS(db) > 2500 })
+		refuse(t, "lags", "--cluster", "demo", "--to", r.Name)
+		mustExec(t, db, "STOP SLAVE", "CHANGE MASTER TO MASTER_DELAY=0", "START SLAVE")
+		waitFor(t, 15*time.Second, func() bool { l := lagMS(db); return l >= 0 && l < 1000 })
+		assertUnchanged(t, before)
+	})
+}
+
+func lagMS(db *sql.DB) int64 {
+	var us sql.NullInt64
+	err := db.QueryRow("SELECT TIMESTAMPDIFF(MICROSECOND, STR_TO_DATE(ts, '%Y-%m-%dT%H:%i:%s.%f'), UTC_TIMESTAMP(6)) FROM baton.heartbeat WHERE server_id = @@server_id").Scan(&us)
+	if err != nil || !us.Valid {
+		return -1
+	}
+	return us.Int64 / 1000
+}
+
+// removeDomain deletes an injected GTID domain from a replica's binlog state.
+func removeDomain(t *testing.T, db *sql.DB, domain int) {
+	t.Helper()
+	var state string
+	_ = db.QueryRow("SELECT @@gtid_binlog_state").Scan(&state)
+	if !strings.Contains(state, fmt.Sprintf("%d-", domain)) {
+		return
+	}
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx := context.Background()
+	var file string
+	var pos any
+	for _, s := range []string{"SET SESSION sql_log_bin=0", "DROP TABLE IF EXISTS baton.errant_probe", "FLUSH BINARY LOGS"} {
+		if _, err := conn.ExecContext(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	rows, err := conn.QueryContext(ctx, "SHOW MASTER STATUS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols, _ := rows.Columns()
+	vals := make([]any, len(cols))
+	for i := range vals {
+		vals[i] = new(sql.RawBytes)
+	}
+	if rows.Next() {
+		_ = rows.Scan(vals...)
+		file = string(*vals[0].(*sql.RawBytes))
+	}
+	rows.Close()
+	_ = pos
+	for _, s := range []string{fmt.Sprintf("PURGE BINARY LOGS TO '%s'", file), fmt.Sprintf("FLUSH BINARY LOGS DELETE_DOMAIN_ID=(%d)", domain)} {
+		if _, err := conn.ExecContext(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+func waitFor(t *testing.T, limit time.Duration, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %s", limit)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitHAProxyChecks waits until every HAProxy host's checks in Consul are passing (or not).
+func waitHAProxyChecks(t *testing.T, passing bool) {
+	t.Helper()
+	waitFor(t, 15*time.Second, func() bool {
+		hosts, err := topo.HAProxies(context.Background())
+		if err != nil {
+			return false
+		}
+		failing := 0
+		for _, h := range hosts {
+			failing += len(h.Failing)
+		}
+		return (failing == 0) == passing
+	})
+}
