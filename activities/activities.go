@@ -24,6 +24,8 @@ type Topology interface {
 	Publish(ctx context.Context, cluster string, epoch, epochIndex uint64, c topology.Change) (uint64, error)
 	HAProxies(ctx context.Context) ([]topology.HAProxyHost, error)
 	RecordResult(ctx context.Context, cluster string, r topology.Record) error
+	RecordEviction(ctx context.Context, cluster string, e topology.Eviction) error
+	Readmit(ctx context.Context, cluster string, epochIndex uint64, n topology.Node) error
 }
 
 // Activities carries the worker's clients. Workflows reference its methods through a nil
@@ -89,6 +91,7 @@ func (a *Activities) adminOptions() mysqladmin.Options {
 	return mysqladmin.Options{
 		User: a.Config.Secrets.AdminUser, Password: a.Config.Secrets.AdminPassword,
 		ConnectTimeout: a.Config.MySQL.ConnectTimeout, ReadTimeout: a.Config.MySQL.ReadTimeout,
+		SourceAddr: a.Config.MySQL.SourceAddr,
 	}
 }
 

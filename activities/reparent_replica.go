@@ -44,7 +44,7 @@ func (a *Activities) reparent(ctx context.Context, in ReparentInput) error {
 			return err
 		}
 		// The replication credentials come from Baton's config: MariaDB cannot read them back.
-		if err := c.PointAt(ctx, a.replSource(in.Primary), in.WasPrimary && st == nil); err != nil {
+		if err := c.PointAt(ctx, a.replSource(in.Primary), in.WasPrimary && (st == nil || st.SourceHost == "")); err != nil {
 			return err
 		}
 	}

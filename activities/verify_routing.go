@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/baton-db/baton/internal/mysqladmin"
 	"github.com/baton-db/baton/internal/topology"
 )
 
@@ -96,7 +97,7 @@ func (a *Activities) VerifyRouting(ctx context.Context, in VerifyInput) (VerifyR
 // serverIDVia opens a new connection (never pooled) through addr and asks for @@server_id.
 func (a *Activities) serverIDVia(ctx context.Context, addr string) (uint32, error) {
 	c := mysql.NewConfig()
-	c.User, c.Passwd, c.Net, c.Addr = a.Config.Secrets.AdminUser, a.Config.Secrets.AdminPassword, "tcp", addr
+	c.User, c.Passwd, c.Net, c.Addr = a.Config.Secrets.AdminUser, a.Config.Secrets.AdminPassword, mysqladmin.Net(a.Config.MySQL.SourceAddr), addr
 	c.Timeout, c.ReadTimeout = 500*time.Millisecond, time.Second
 	conn, err := mysql.NewConnector(c)
 	if err != nil {

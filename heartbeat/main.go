@@ -30,6 +30,7 @@ func run(ctx context.Context, args []string) error {
 	cluster := fs.String("cluster", "", "cluster name")
 	node := fs.String("node", "", "this replica's node name in Consul")
 	interval := fs.Duration("interval", 200*time.Millisecond, "how often to write the heartbeat")
+	source := fs.String("source-addr", "", "local address to connect from (this host's address)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -51,6 +52,6 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	a := &heartbeat.Agent{Cluster: *cluster, Node: *node, Interval: *interval, Topo: topo, Log: app.Logger(),
-		User: cfg.Secrets.HeartbeatUser, Password: cfg.Secrets.HeartbeatPassword}
+		SourceAddr: *source, User: cfg.Secrets.HeartbeatUser, Password: cfg.Secrets.HeartbeatPassword}
 	return a.Run(ctx)
 }

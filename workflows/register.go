@@ -5,4 +5,6 @@ import "go.temporal.io/sdk/worker"
 // Register adds every Baton workflow to w (a worker or a replayer).
 func Register(w worker.WorkflowRegistry) {
 	w.RegisterWorkflow(PlannedSwitchover)
+	w.RegisterWorkflow(UnplannedFailover)
+	w.RegisterWorkflow(RejoinNode)
 }

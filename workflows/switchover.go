@@ -144,13 +144,7 @@ func (s *switchover) restartHeartbeats(ctx workflow.Context) error {
 
 func (s *switchover) recordResult(ctx workflow.Context) error {
 	return s.t.do(ctx, "record result", func() error {
-		steps := map[string]string{}
-		for _, st := range s.t.steps {
-			steps[st.Name] = st.Duration.String()
-		}
-		rec := topology.Record{Kind: "planned", WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
-			From: s.plan.OldPrimary.Name, To: s.plan.Candidate.Name, Epoch: s.res.Epoch, At: workflow.Now(ctx), Steps: steps}
-		return workflow.ExecuteActivity(quick(ctx), a.RecordResult, s.in.Cluster, rec).Get(ctx, nil)
+		return workflow.ExecuteActivity(quick(ctx), a.RecordResult, s.in.Cluster, record(ctx, "planned", s.plan, s.res.Epoch, s.t)).Get(ctx, nil)
 	})
 }
 

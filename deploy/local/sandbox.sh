@@ -19,6 +19,8 @@ MYSQL_PORT=3306
 # remote HAProxy (layer 2): name ip zone
 REMOTES=("a 127.0.2.1 a" "b 127.0.2.2 b")
 LOCAL_IP=127.0.3.1 # layer-1 HAProxy next to the application, which lives in zone a
+DETECTOR_IP=127.0.4.1 WORKER_IP=127.0.4.2 # Baton's own processes, so tests can cut their links alone
+DETECTOR_METRICS=127.0.0.1:9464
 WRITER_PORT=3306 READER_PORT=3307 STATS_PORT=8404
 SEARCH_ATTRS=(BatonCluster BatonKind BatonOldPrimary BatonNewPrimary BatonStep BatonOutcome)
 
@@ -342,9 +344,9 @@ temporal_up() {
 baton_build() {
   mkdir -p "$STATE/bin"
   (cd "$ROOT" && go build -o "$STATE/bin/baton.new" ./starter && go build -o "$STATE/bin/baton-worker.new" ./worker \
-    && go build -o "$STATE/bin/baton-heartbeat.new" ./heartbeat)
+    && go build -o "$STATE/bin/baton-heartbeat.new" ./heartbeat && go build -o "$STATE/bin/baton-detector.new" ./detectors)
   local b
-  for b in baton baton-worker baton-heartbeat; do
+  for b in baton baton-worker baton-heartbeat baton-detector; do
     if cmp -s "$STATE/bin/$b.new" "$STATE/bin/$b"; then rm "$STATE/bin/$b.new"; else
       mv "$STATE/bin/$b.new" "$STATE/bin/$b"; touch "$STATE/bin/.$b.changed"; fi
   done
@@ -360,6 +362,14 @@ temporal:
 consul:
   address: $CONSUL_ADDR
   kv_prefix: baton/clusters
+mysql:
+  source_addr: $WORKER_IP
+detector:
+  probe_interval: 500ms
+  probe_timeout: 500ms
+  failure_threshold: 3
+  confirm_window: 1s
+  metrics_addr: $DETECTOR_METRICS
 clusters:
   $CLUSTER:
     flavor: mariadb
@@ -367,6 +377,7 @@ clusters:
     long_dml: 2s
     catchup_timeout: 10s
     routing_timeout: 10s
+    anti_flap: 20s
     local_writer: $LOCAL_IP:$WRITER_PORT
     haproxies:
       - {name: a, zone: a, writer: 127.0.2.1:$WRITER_PORT}
@@ -383,8 +394,9 @@ baton_up() {
   local spec
   for spec in "${NODES[@]}"; do
     set -- $spec
-    baton_proc "heartbeat-$1" baton-heartbeat --config "$STATE/baton.yaml" --cluster "$CLUSTER" --node "$1"
+    baton_proc "heartbeat-$1" baton-heartbeat --config "$STATE/baton.yaml" --cluster "$CLUSTER" --node "$1" --source-addr "$2"
   done
+  baton_proc detector baton-detector --config "$STATE/baton.yaml" --source-addr "$DETECTOR_IP"
   rm -f "$STATE"/bin/.*.changed
 }
 
@@ -408,6 +420,9 @@ BATON_CONFIG=$STATE/baton.yaml
 BATON_BIN=$STATE/bin/baton
 BATON_CLUSTER=$CLUSTER
 SANDBOX_STATE=$STATE
+DETECTOR_ADDR=$DETECTOR_IP
+WORKER_ADDR=$WORKER_IP
+DETECTOR_METRICS_URL=http://$DETECTOR_METRICS/metrics
 EOF
 }
 
@@ -437,7 +452,8 @@ Baton sandbox up in $((SECONDS - t0))s (cluster $CLUSTER, primary $primary)
   HAProxy L1      app writer $LOCAL_IP:$WRITER_PORT  reader $LOCAL_IP:$READER_PORT
   Consul          http://$CONSUL_ADDR   (KV $KV/)
   Temporal        $TEMPORAL_ADDR namespace $NAMESPACE   Web UI $TEMPORAL_UI
-  Baton           worker, heartbeat agents (logs: $STATE/logs)
+  Baton           worker (from $WORKER_IP), detector (from $DETECTOR_IP, metrics http://$DETECTOR_METRICS/metrics),
+                  heartbeat agents (logs: $STATE/logs)
   env file        $STATE/env
 EOF
 }

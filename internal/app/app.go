@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/hashicorp/consul/api"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -17,10 +18,17 @@ import (
 	"github.com/baton-db/baton/internal/topology"
 )
 
-// Logger is the process-wide structured logger.
+// Logger is the process-wide structured logger. The MySQL driver's own messages
+// ("unexpected EOF" on every dropped connection) go to it at debug level.
 func Logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	l := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	_ = mysql.SetLogger(driverLog{l})
+	return l
 }
+
+type driverLog struct{ l *slog.Logger }
+
+func (d driverLog) Print(v ...any) { d.l.Debug("mysql driver", "msg", fmt.Sprint(v...)) }
 
 // LoadConfig reads the config file named by --config (or BATON_CONFIG) with flags bound.
 func LoadConfig(flags *pflag.FlagSet) (*config.Config, error) {

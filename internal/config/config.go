@@ -23,6 +23,7 @@ type Config struct {
 	Temporal    Temporal                 `mapstructure:"temporal"`
 	Consul      Consul                   `mapstructure:"consul"`
 	MySQL       MySQL                    `mapstructure:"mysql"`
+	Detector    Detector                 `mapstructure:"detector"`
 	Clusters    map[string]ClusterConfig `mapstructure:"clusters"`
 	Secrets     Secrets                  `mapstructure:"-"`
 }
@@ -41,6 +42,17 @@ type Consul struct {
 type MySQL struct {
 	ConnectTimeout time.Duration `mapstructure:"connect_timeout"`
 	ReadTimeout    time.Duration `mapstructure:"read_timeout"`
+	// SourceAddr is the local address Baton's MySQL connections come from (optional).
+	SourceAddr string `mapstructure:"source_addr"`
+}
+
+// Detector tunes the detector.
+type Detector struct {
+	ProbeInterval    time.Duration `mapstructure:"probe_interval"`
+	ProbeTimeout     time.Duration `mapstructure:"probe_timeout"`
+	FailureThreshold int           `mapstructure:"failure_threshold"`
+	ConfirmWindow    time.Duration `mapstructure:"confirm_window"`
+	MetricsAddr      string        `mapstructure:"metrics_addr"`
 }
 
 // ClusterConfig holds one cluster's policy. Its members live in Consul KV.
@@ -54,6 +66,8 @@ type ClusterConfig struct {
 	LongDML        time.Duration `mapstructure:"long_dml"`
 	CatchUpTimeout time.Duration `mapstructure:"catchup_timeout"`
 	RoutingTimeout time.Duration `mapstructure:"routing_timeout"`
+	// AntiFlap is how long after any failover no automatic failover starts.
+	AntiFlap time.Duration `mapstructure:"anti_flap"`
 }
 
 // HAProxy is one remote (layer 2) HAProxy host.
@@ -90,6 +104,12 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("consul.kv_prefix", "baton/clusters")
 	v.SetDefault("mysql.connect_timeout", "1s")
 	v.SetDefault("mysql.read_timeout", "5s")
+	v.SetDefault("mysql.source_addr", "")
+	v.SetDefault("detector.probe_interval", "500ms")
+	v.SetDefault("detector.probe_timeout", "500ms")
+	v.SetDefault("detector.failure_threshold", 3)
+	v.SetDefault("detector.confirm_window", "1s")
+	v.SetDefault("detector.metrics_addr", "")
 	v.SetDefault("secrets_file", "")
 }
 
@@ -109,6 +129,9 @@ func clusterDefaults(c *ClusterConfig) {
 	}
 	if c.RoutingTimeout == 0 {
 		c.RoutingTimeout = 15 * time.Second
+	}
+	if c.AntiFlap == 0 {
+		c.AntiFlap = 5 * time.Minute
 	}
 }
 
@@ -185,6 +208,26 @@ func (c *Config) Validate() error {
 	if c.MySQL.ReadTimeout <= 0 {
 		add("mysql.read_timeout: must be positive, got %s", c.MySQL.ReadTimeout)
 	}
+	if c.MySQL.SourceAddr != "" && net.ParseIP(c.MySQL.SourceAddr) == nil {
+		add("mysql.source_addr: %q is not an IP address", c.MySQL.SourceAddr)
+	}
+	if c.Detector.ProbeInterval <= 0 {
+		add("detector.probe_interval: must be positive, got %s", c.Detector.ProbeInterval)
+	}
+	if c.Detector.ProbeTimeout <= 0 {
+		add("detector.probe_timeout: must be positive, got %s", c.Detector.ProbeTimeout)
+	}
+	if c.Detector.FailureThreshold < 1 {
+		add("detector.failure_threshold: must be at least 1, got %d", c.Detector.FailureThreshold)
+	}
+	if c.Detector.ConfirmWindow < 0 {
+		add("detector.confirm_window: must not be negative, got %s", c.Detector.ConfirmWindow)
+	}
+	if c.Detector.MetricsAddr != "" {
+		if err := checkAddr("detector.metrics_addr", c.Detector.MetricsAddr); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if len(c.Clusters) == 0 {
 		add("clusters: at least one cluster must be configured")
 	}
@@ -219,7 +262,7 @@ func (c *Config) Validate() error {
 			}
 		}
 		for key, d := range map[string]time.Duration{"max_lag": cc.MaxLag, "long_dml": cc.LongDML,
-			"catchup_timeout": cc.CatchUpTimeout, "routing_timeout": cc.RoutingTimeout} {
+			"catchup_timeout": cc.CatchUpTimeout, "routing_timeout": cc.RoutingTimeout, "anti_flap": cc.AntiFlap} {
 			if d < 0 {
 				add("%s.%s: must not be negative, got %s", k, key, d)
 			}

@@ -47,6 +47,8 @@ type Flavor interface {
 // StatusColumns names the replica-status columns a flavour reports.
 type StatusColumns struct {
 	SourceHost, SourcePort, IORunning, SQLRunning, IOError, SQLError, Lag string
+	// Received is the GTIDs the IO thread has written to the relay log.
+	Received string
 }
 
 // ByName returns the flavour called name.
@@ -112,7 +114,7 @@ func (MariaDB) SemiSync() string {
 func (MariaDB) ParseGTIDs(s string) (GTIDSet, error) { return parseMariaState(s) }
 func (MariaDB) Columns() StatusColumns {
 	return StatusColumns{"Master_Host", "Master_Port", "Slave_IO_Running", "Slave_SQL_Running",
-		"Last_IO_Error", "Last_SQL_Error", "Seconds_Behind_Master"}
+		"Last_IO_Error", "Last_SQL_Error", "Seconds_Behind_Master", "Gtid_IO_Pos"}
 }
 
 // MySQL is MySQL 8.0.23 and later, including 8.4.
@@ -152,7 +154,7 @@ func (MySQL) SemiSync() string {
 func (MySQL) ParseGTIDs(s string) (GTIDSet, error) { return parseMySQLSet(s) }
 func (MySQL) Columns() StatusColumns {
 	return StatusColumns{"Source_Host", "Source_Port", "Replica_IO_Running", "Replica_SQL_Running",
-		"Last_IO_Error", "Last_SQL_Error", "Seconds_Behind_Source"}
+		"Last_IO_Error", "Last_SQL_Error", "Seconds_Behind_Source", "Retrieved_Gtid_Set"}
 }
 
 func hb(p float64) float64 {

@@ -15,9 +15,10 @@ import (
 	"github.com/baton-db/baton/internal/topology"
 )
 
-// Reader is what the agent needs from Consul.
-type Reader interface {
+// Consul is what the agent needs from Consul.
+type Consul interface {
 	Read(ctx context.Context, cluster string) (topology.Topology, error)
+	ReportReach(ctx context.Context, cluster, node string, r topology.Reach) error
 }
 
 // Agent writes one node's heartbeat.
@@ -25,11 +26,14 @@ type Agent struct {
 	Cluster, Node  string
 	User, Password string
 	Interval       time.Duration
-	Topo           Reader
-	Log            *slog.Logger
+	// SourceAddr is the local address to connect from: the replica host's own address.
+	SourceAddr string
+	Topo       Consul
+	Log        *slog.Logger
 
 	primary string
 	db      *sql.DB
+	reach   *topology.Reach
 }
 
 // Run writes a heartbeat every Interval until ctx ends.
@@ -39,12 +43,16 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer a.close()
 	var lastErr string
 	for {
-		if err := a.beat(ctx); err != nil && err.Error() != lastErr {
+		err := a.beat(ctx)
+		if err != nil && err.Error() != lastErr {
 			a.Log.Warn("heartbeat not written", "node", a.Node, "primary", a.primary, "error", err)
 			lastErr = err.Error()
 		} else if err == nil && lastErr != "" {
 			a.Log.Info("heartbeat written again", "node", a.Node, "primary", a.primary)
 			lastErr = ""
+		}
+		if ctx.Err() == nil {
+			a.report(ctx, err)
 		}
 		select {
 		case <-ctx.Done():
@@ -61,13 +69,14 @@ func (a *Agent) beat(ctx context.Context) error {
 	}
 	self, ok := topo.Find(a.Node)
 	if !ok || self.Name == topo.Primary.Name {
-		return nil // the primary, or evicted: nothing to measure
+		a.close() // the primary, or evicted: nothing to measure
+		return nil
 	}
 	if addr := topo.Primary.Addr(); addr != a.primary {
 		a.close()
 		c := mysql.NewConfig()
-		c.User, c.Passwd, c.Net, c.Addr = a.User, a.Password, "tcp", addr
-		c.Timeout, c.ReadTimeout, c.WriteTimeout = time.Second, 2*time.Second, 2*time.Second
+		c.User, c.Passwd, c.Net, c.Addr = a.User, a.Password, mysqladmin.Net(a.SourceAddr), addr
+		c.Timeout, c.ReadTimeout, c.WriteTimeout = 500*time.Millisecond, 500*time.Millisecond, 500*time.Millisecond
 		conn, err := mysql.NewConnector(c)
 		if err != nil {
 			return err
@@ -76,11 +85,29 @@ func (a *Agent) beat(ctx context.Context) error {
 		a.db.SetMaxOpenConns(1)
 		a.Log.Info("following primary", "node", a.Node, "primary", topo.Primary.Name, "addr", addr)
 	}
-	qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	qctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
 	_, err = a.db.ExecContext(qctx, "INSERT INTO "+mysqladmin.HeartbeatTable+" (ts, server_id) VALUES (?, ?) "+
 		"ON DUPLICATE KEY UPDATE ts = VALUES(ts)", time.Now().UTC().Format(mysqladmin.TSFormat), self.ServerID)
 	return err
+}
+
+// report tells Consul when this host starts or stops reaching the primary.
+func (a *Agent) report(ctx context.Context, err error) {
+	if a.primary == "" {
+		return
+	}
+	ok := err == nil
+	if a.reach != nil && a.reach.OK == ok && a.reach.Primary == a.primary {
+		return
+	}
+	r := topology.Reach{Primary: a.primary, OK: ok, Since: time.Now().UTC()}
+	if err != nil {
+		r.Error = err.Error()
+	}
+	if perr := a.Topo.ReportReach(ctx, a.Cluster, a.Node, r); perr == nil {
+		a.reach = &r
+	}
 }
 
 func (a *Agent) close() {

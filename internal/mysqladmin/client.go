@@ -7,8 +7,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -29,12 +31,14 @@ type Options struct {
 	ConnectTimeout time.Duration
 	ReadTimeout    time.Duration
 	TLSConfig      string
+	// SourceAddr, if set, is the local address connections come from.
+	SourceAddr string
 }
 
 // Open returns a client for addr. No connection is made until first use.
 func Open(addr string, f flavor.Flavor, o Options) (*Client, error) {
 	c := mysql.NewConfig()
-	c.User, c.Passwd, c.Net, c.Addr = o.User, o.Password, "tcp", addr
+	c.User, c.Passwd, c.Net, c.Addr = o.User, o.Password, Net(o.SourceAddr), addr
 	c.Timeout, c.ReadTimeout, c.WriteTimeout = o.ConnectTimeout, o.ReadTimeout, o.ReadTimeout
 	c.TLSConfig = o.TLSConfig
 	c.InterpolateParams = true
@@ -95,6 +99,7 @@ type ReplicaStatus struct {
 	SQLRunning        bool
 	IOError, SQLError string
 	SecondsBehind     *int64
+	Received          string
 	Raw               map[string]string
 }
 
@@ -133,7 +138,7 @@ func (c *Client) ReplicaStatus(ctx context.Context) (*ReplicaStatus, error) {
 func parseStatus(k flavor.StatusColumns, raw map[string]string) *ReplicaStatus {
 	st := &ReplicaStatus{
 		SourceHost: raw[k.SourceHost], IORunning: raw[k.IORunning], SQLRunning: raw[k.SQLRunning] == "Yes",
-		IOError: raw[k.IOError], SQLError: raw[k.SQLError], Raw: raw,
+		IOError: raw[k.IOError], SQLError: raw[k.SQLError], Received: raw[k.Received], Raw: raw,
 	}
 	st.SourcePort, _ = strconv.Atoi(raw[k.SourcePort])
 	if v, err := strconv.ParseInt(raw[k.Lag], 10, 64); err == nil {
@@ -223,4 +228,29 @@ func (c *Client) Kill(ctx context.Context, id uint64) error {
 		return nil
 	}
 	return err
+}
+
+var (
+	netMu   sync.Mutex
+	netDone = map[string]bool{}
+)
+
+// Net returns the driver network name that dials from source ("tcp" when source is empty),
+// registering it on first use. Tests cut single links with iptables by source address.
+func Net(source string) string {
+	if source == "" {
+		return "tcp"
+	}
+	name := "tcp-from-" + source
+	netMu.Lock()
+	defer netMu.Unlock()
+	if !netDone[name] {
+		local := &net.TCPAddr{IP: net.ParseIP(source)}
+		mysql.RegisterDialContext(name, func(ctx context.Context, addr string) (net.Conn, error) {
+			d := net.Dialer{LocalAddr: local}
+			return d.DialContext(ctx, "tcp", addr)
+		})
+		netDone[name] = true
+	}
+	return name
 }

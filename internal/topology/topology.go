@@ -258,3 +258,42 @@ func (s *Store) HAProxies(ctx context.Context) ([]HAProxyHost, error) {
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
 }
+
+// Reach is a heartbeat agent's report of whether its host reaches the primary. It is a
+// replica's own connect attempt, which the detector asks before declaring a primary dead.
+type Reach struct {
+	Primary string    `json:"primary"`
+	OK      bool      `json:"ok"`
+	Since   time.Time `json:"since"`
+	Error   string    `json:"error,omitempty"`
+}
+
+// ReportReach stores node's reach report (written by its agent on every change).
+func (s *Store) ReportReach(ctx context.Context, cluster, node string, r Reach) error {
+	b, _ := json.Marshal(r)
+	_, err := s.c.KV().Put(&api.KVPair{Key: s.key(cluster, "reach", node), Value: b}, (&api.WriteOptions{}).WithContext(ctx))
+	return err
+}
+
+// Reaches returns every agent's latest reach report by node name.
+func (s *Store) Reaches(ctx context.Context, cluster string) (map[string]Reach, error) {
+	pairs, _, err := s.c.KV().List(s.key(cluster, "reach")+"/", (&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]Reach{}
+	for _, p := range pairs {
+		var r Reach
+		if json.Unmarshal(p.Value, &r) == nil {
+			out[strings.TrimPrefix(p.Key, s.key(cluster, "reach")+"/")] = r
+		}
+	}
+	return out, nil
+}
+
+// RecordEviction stores (or updates) an eviction record.
+func (s *Store) RecordEviction(ctx context.Context, cluster string, e Eviction) error {
+	b, _ := json.Marshal(e)
+	_, err := s.c.KV().Put(&api.KVPair{Key: s.key(cluster, "evicted", e.Node.Name), Value: b}, (&api.WriteOptions{}).WithContext(ctx))
+	return err
+}

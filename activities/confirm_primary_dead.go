@@ -1,0 +1,84 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/baton-db/baton/internal/mysqladmin"
+	"github.com/baton-db/baton/internal/topology"
+)
+
+// ConfirmInput asks whether Primary of Cluster is still the primary in Consul and still dead.
+type ConfirmInput struct {
+	Cluster string
+	Primary string // the node the detector saw die; empty: whatever Consul names
+	// Force skips the maintenance flag and the anti-flap period (a human's decision).
+	Force bool
+}
+
+// ConfirmResult says whether the failover goes on, and the topology it starts from.
+type ConfirmResult struct {
+	Cluster    string
+	Proceed    bool
+	Why        string
+	Primary    topology.Node
+	Replicas   []topology.Node
+	Epoch      uint64
+	EpochIndex uint64
+}
+
+// ConfirmPrimaryDead ends the failover as a no-op when Consul names another primary (a
+// later detector arriving after another failover), the cluster is in maintenance or inside
+// its anti-flap period (unless forced), or the primary answers.
+func (a *Activities) ConfirmPrimaryDead(ctx context.Context, in ConfirmInput) (ConfirmResult, error) {
+	cc, f, err := a.cluster(in.Cluster)
+	if err != nil {
+		return ConfirmResult{}, err
+	}
+	t, err := a.Topo.Read(ctx, in.Cluster)
+	if errors.Is(err, topology.ErrUnknownCluster) {
+		return ConfirmResult{}, nonRetryable("UnknownCluster", "%v", err)
+	}
+	if err != nil {
+		return ConfirmResult{}, err
+	}
+	res := ConfirmResult{Cluster: in.Cluster, Primary: t.Primary, Replicas: t.Replicas, Epoch: t.Epoch, EpochIndex: t.EpochIndex}
+	switch {
+	case in.Primary != "" && in.Primary != t.Primary.Name:
+		res.Why = fmt.Sprintf("Consul names %s as primary now, not %s: another failover already ran", t.Primary.Name, in.Primary)
+		return res, nil
+	case t.Maintenance && !in.Force:
+		res.Why = fmt.Sprintf("cluster %s is in maintenance; use `baton failover --force` to fail over anyway", in.Cluster)
+		return res, nil
+	case t.LastFailover != nil && time.Since(t.LastFailover.At) < cc.AntiFlap && !in.Force:
+		res.Why = fmt.Sprintf("the last failover of %s was %s ago, inside the anti-flap period of %s; use `baton failover --force` to fail over anyway",
+			in.Cluster, time.Since(t.LastFailover.At).Round(time.Second), cc.AntiFlap)
+		return res, nil
+	}
+	// A fresh connection, not the pool: the question is whether the server answers now.
+	c, err := mysqladmin.Open(t.Primary.Addr(), f, mysqladmin.Options{User: a.Config.Secrets.AdminUser,
+		Password: a.Config.Secrets.AdminPassword, ConnectTimeout: 500 * time.Millisecond,
+		ReadTimeout: 500 * time.Millisecond, SourceAddr: a.Config.MySQL.SourceAddr})
+	if err != nil {
+		return res, err
+	}
+	defer c.Close()
+	for i := 0; i < 2; i++ {
+		pctx, cancel := context.WithTimeout(ctx, 700*time.Millisecond)
+		err = c.Ping(pctx)
+		cancel()
+		if err == nil {
+			res.Why = fmt.Sprintf("primary %s answers; nothing to fail over", describe(t.Primary))
+			return res, nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(t.Replicas) == 0 {
+		return res, nonRetryable("NoReplicas", "primary %s is dead and %s has no replicas: restore it from backup", t.Primary.Name, in.Cluster)
+	}
+	res.Proceed = true
+	res.Why = fmt.Sprintf("primary %s does not answer (%v)", describe(t.Primary), err)
+	return res, nil
+}

@@ -1,0 +1,40 @@
+package activities
+
+import (
+	"context"
+	"time"
+
+	"github.com/baton-db/baton/internal/mysqladmin"
+)
+
+// FenceResult says whether the old primary answered and what it held.
+type FenceResult struct {
+	Answered bool
+	GTIDs    string
+	Error    string
+}
+
+// FenceOldPrimary sets the old primary read-only if it answers. Best effort: it never
+// fails, because Consul (epoch + CAS) is the real fence.
+func (a *Activities) FenceOldPrimary(ctx context.Context, plan Plan) (FenceResult, error) {
+	_, f, err := a.cluster(plan.Cluster)
+	if err != nil {
+		return FenceResult{}, err
+	}
+	c, err := mysqladmin.Open(plan.OldPrimary.Addr(), f, mysqladmin.Options{User: a.Config.Secrets.AdminUser,
+		Password: a.Config.Secrets.AdminPassword, ConnectTimeout: 300 * time.Millisecond,
+		ReadTimeout: 500 * time.Millisecond, SourceAddr: a.Config.MySQL.SourceAddr})
+	if err != nil {
+		return FenceResult{Error: err.Error()}, nil
+	}
+	defer c.Close()
+	fctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := c.SetReadOnly(fctx, true); err != nil {
+		return FenceResult{Error: err.Error()}, nil
+	}
+	_ = c.SetSemiSyncPrimary(fctx, false)
+	_, _ = a.endClientSessions(fctx, c)
+	g, _ := c.Executed(fctx)
+	return FenceResult{Answered: true, GTIDs: g}, nil
+}

@@ -1,0 +1,81 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/baton-db/baton/internal/topology"
+)
+
+// RejoinInput names an evicted node to bring back as a replica.
+type RejoinInput struct {
+	Cluster string
+	Host    string // node name or host:port
+}
+
+// RejoinNode brings an evicted node back as a replica of the current primary, after
+// checking that it holds no transaction the primary lacks. Otherwise it refuses and says
+// exactly what is wrong; nothing is changed.
+func (a *Activities) RejoinNode(ctx context.Context, in RejoinInput) (struct{}, error) {
+	if _, _, err := a.cluster(in.Cluster); err != nil {
+		return struct{}{}, err
+	}
+	t, err := a.Topo.Read(ctx, in.Cluster)
+	if err != nil {
+		return struct{}{}, err
+	}
+	var node *topology.Node
+	for _, e := range t.Evicted {
+		if e.Node.Name == in.Host || e.Node.Addr() == in.Host {
+			n := e.Node
+			node = &n
+		}
+	}
+	if node == nil {
+		if n, ok := t.Find(in.Host); ok {
+			return struct{}{}, nonRetryable("NotEvicted", "%s is already a member of %s (primary %s); nothing to rejoin", n.Name, in.Cluster, t.Primary.Name)
+		}
+		return struct{}{}, nonRetryable("UnknownNode", "%q is not an evicted node of %s; evicted: %s", in.Host, in.Cluster, evictedNames(t))
+	}
+	c, err := a.mysql(in.Cluster, *node)
+	if err != nil {
+		return struct{}{}, err
+	}
+	mine, err := c.Executed(ctx)
+	if err != nil {
+		return struct{}{}, nonRetryable("Unreachable", "%s does not answer (%v); start it, then run rejoin again", describe(*node), err)
+	}
+	p, err := a.mysql(in.Cluster, t.Primary)
+	if err != nil {
+		return struct{}{}, err
+	}
+	theirs, err := p.Executed(ctx)
+	if err != nil {
+		return struct{}{}, fmt.Errorf("primary %s: %w", t.Primary.Name, err)
+	}
+	ms, err1 := c.Flavor.ParseGTIDs(mine)
+	ps, err2 := c.Flavor.ParseGTIDs(theirs)
+	if err1 != nil || err2 != nil {
+		return struct{}{}, nonRetryable("BadGTIDs", "cannot compare GTIDs of %s (%v) and %s (%v)", node.Name, err1, t.Primary.Name, err2)
+	}
+	if miss := ps.Missing(ms); miss != "" {
+		return struct{}{}, nonRetryable("ErrantGTIDs",
+			"%s holds transactions the primary %s lacks: %s. They were never replicated (writes the crash cut off before any replica acknowledged them). Nothing was changed: inspect them with mysqlbinlog, then rebuild %s from a backup of %s",
+			node.Name, t.Primary.Name, miss, node.Name, t.Primary.Name)
+	}
+	if err := a.reparent(ctx, ReparentInput{Cluster: in.Cluster, Node: *node, Primary: t.Primary, WasPrimary: true}); err != nil {
+		return struct{}{}, err
+	}
+	return struct{}{}, a.Topo.Readmit(ctx, in.Cluster, t.EpochIndex, *node)
+}
+
+func evictedNames(t topology.Topology) string {
+	if len(t.Evicted) == 0 {
+		return "none"
+	}
+	var ns []topology.Node
+	for _, e := range t.Evicted {
+		ns = append(ns, e.Node)
+	}
+	return names(ns)
+}

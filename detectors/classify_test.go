@@ -1,0 +1,37 @@
+package main
+
+import "testing"
+
+func TestClassify(t *testing.T) {
+	yes, no := true, false
+	up := ReplicaView{Name: "r1", Reachable: true, IOConnected: true, IOState: "Yes"}
+	lost := ReplicaView{Name: "r2", Reachable: true, IOState: "Connecting", IOError: "error reconnecting"}
+	agentDown := ReplicaView{Name: "r3", Reachable: true, IOConnected: true, IOState: "Yes", AgentOK: &no}
+	agentUp := ReplicaView{Name: "r4", Reachable: true, IOConnected: true, IOState: "Yes", AgentOK: &yes}
+	gone := ReplicaView{Name: "r5"}
+	cases := []struct {
+		name string
+		e    Evidence
+		want Verdict
+	}{
+		{"detector reaches it", Evidence{Reaches: true, ProbeFailures: 5, Threshold: 3}, Healthy},
+		{"one probe failed (slow primary)", Evidence{ProbeFailures: 1, Threshold: 3, Replicas: []ReplicaView{lost}}, Suspect},
+		{"crash: connection dropped, IO threads lost", Evidence{ConnDropped: true, Threshold: 3, Replicas: []ReplicaView{lost, lost}}, DeadPrimary},
+		{"silent host: probes time out, agents cannot reach it", Evidence{ProbeFailures: 3, Threshold: 3, Replicas: []ReplicaView{agentDown, agentDown}}, DeadPrimary},
+		{"only the detector is cut off", Evidence{ProbeFailures: 3, Threshold: 3, Replicas: []ReplicaView{up, agentUp}}, UnreachablePrimary},
+		{"one replica still connected", Evidence{ConnDropped: true, Threshold: 3, Replicas: []ReplicaView{lost, up}}, UnreachablePrimary},
+		{"no replica reachable to vouch", Evidence{ConnDropped: true, Threshold: 3, Replicas: []ReplicaView{gone}}, UnreachablePrimary},
+		{"no replicas at all", Evidence{ConnDropped: true, Threshold: 3}, UnreachablePrimary},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, why := Classify(c.e)
+			if got != c.want {
+				t.Fatalf("got %s (%s), want %s", got, why, c.want)
+			}
+			if why == "" {
+				t.Fatal("no reason given")
+			}
+		})
+	}
+}

@@ -1,0 +1,82 @@
+// Command baton-detector watches every configured cluster's primary and starts
+// UnplannedFailover when one dies (RUNBOOK §4).
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"sort"
+	"sync"
+	"syscall"
+
+	"github.com/spf13/pflag"
+
+	"github.com/baton-db/baton/internal/app"
+	"github.com/baton-db/baton/internal/flavor"
+	"github.com/baton-db/baton/internal/mysqladmin"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "baton-detector:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	fs := pflag.NewFlagSet("baton-detector", pflag.ContinueOnError)
+	app.AddFlags(fs)
+	source := fs.String("source-addr", "", "local address for MySQL connections (overrides mysql.source_addr)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := app.LoadConfig(fs)
+	if err != nil {
+		return err
+	}
+	log := app.Logger()
+	tc, err := app.Temporal(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	topo, err := app.Topology(cfg)
+	if err != nil {
+		return err
+	}
+	m, err := newMetrics(ctx, cfg.Detector.MetricsAddr, log)
+	if err != nil {
+		return err
+	}
+	src := cfg.MySQL.SourceAddr
+	if *source != "" {
+		src = *source
+	}
+	names := make([]string, 0, len(cfg.Clusters))
+	for n := range cfg.Clusters {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var wg sync.WaitGroup
+	for _, name := range names {
+		cc := cfg.Clusters[name]
+		f, err := flavor.ByName(cc.Flavor)
+		if err != nil {
+			return err
+		}
+		w := &watcher{cluster: name, cc: cc, dc: cfg.Detector, flavor: f, consul: topo, temporal: tc,
+			queue: cfg.Temporal.TaskQueue, log: log, metrics: m,
+			opts: mysqladmin.Options{User: cfg.Secrets.AdminUser, Password: cfg.Secrets.AdminPassword,
+				ConnectTimeout: cfg.Detector.ProbeTimeout, ReadTimeout: cfg.Detector.ProbeTimeout, SourceAddr: src}}
+		wg.Add(1)
+		go func() { defer wg.Done(); w.run(ctx) }()
+	}
+	log.Info("detector started", "clusters", names, "probe_interval", cfg.Detector.ProbeInterval,
+		"probe_timeout", cfg.Detector.ProbeTimeout, "failure_threshold", cfg.Detector.FailureThreshold)
+	wg.Wait()
+	return nil
+}

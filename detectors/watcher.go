@@ -1,0 +1,288 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/baton-db/baton/internal/config"
+	"github.com/baton-db/baton/internal/flavor"
+	"github.com/baton-db/baton/internal/mysqladmin"
+	"github.com/baton-db/baton/internal/topology"
+	"github.com/baton-db/baton/workflows"
+)
+
+// Consul is what the detector reads from Consul.
+type Consul interface {
+	Read(ctx context.Context, cluster string) (topology.Topology, error)
+	Reaches(ctx context.Context, cluster string) (map[string]topology.Reach, error)
+}
+
+// Starter starts workflows.
+type Starter interface {
+	ExecuteWorkflow(ctx context.Context, options client.StartWorkflowOptions, workflow any, args ...any) (client.WorkflowRun, error)
+}
+
+// watcher watches one cluster's primary.
+type watcher struct {
+	cluster  string
+	cc       config.ClusterConfig
+	dc       config.Detector
+	flavor   flavor.Flavor
+	opts     mysqladmin.Options
+	consul   Consul
+	temporal Starter
+	queue    string
+	log      *slog.Logger
+	metrics  *metrics
+
+	primary  topology.Node
+	probe    *mysqladmin.Client
+	stopWait context.CancelFunc
+	dropped  chan error
+	failures int
+	first    time.Time // first sign of trouble in the current episode
+	quietTil time.Time
+}
+
+func (w *watcher) run(ctx context.Context) {
+	tick := time.NewTicker(w.dc.ProbeInterval)
+	defer tick.Stop()
+	defer w.reset(topology.Node{})
+	var lastRead time.Time
+	for {
+		if time.Since(lastRead) >= time.Second || w.primary.Name == "" {
+			t, err := w.consul.Read(ctx, w.cluster)
+			if err != nil {
+				w.log.Warn("cannot read topology", "cluster", w.cluster, "error", err)
+			} else {
+				lastRead = time.Now()
+				if t.Primary.Addr() != w.primary.Addr() {
+					w.log.Info("watching primary", "cluster", w.cluster, "primary", t.Primary.Name, "addr", t.Primary.Addr(), "epoch", t.Epoch)
+					w.reset(t.Primary)
+				}
+			}
+		}
+		dropped := false
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case err := <-w.dropped:
+			dropped = true
+			w.log.Info("persistent connection to primary dropped", "cluster", w.cluster, "primary", w.primary.Name, "error", err)
+		}
+		if w.primary.Name == "" || time.Now().Before(w.quietTil) {
+			continue
+		}
+		w.check(ctx, dropped)
+	}
+}
+
+// reset starts watching n (or nothing) from a clean state.
+func (w *watcher) reset(n topology.Node) {
+	if w.stopWait != nil {
+		w.stopWait()
+		w.stopWait = nil
+	}
+	if w.probe != nil {
+		_ = w.probe.Close()
+		w.probe = nil
+	}
+	w.primary, w.failures, w.first, w.quietTil = n, 0, time.Time{}, time.Time{}
+	if n.Name == "" {
+		return
+	}
+	w.probe, _ = mysqladmin.Open(n.Addr(), w.flavor, w.opts)
+	w.probe.DB().SetMaxOpenConns(2)
+	w.dropped = make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	w.stopWait = cancel
+	go w.hold(ctx, n, w.dropped)
+}
+
+// hold keeps one connection open on the primary: a crashed mysqld closes it at once,
+// long before any probe would time out.
+func (w *watcher) hold(ctx context.Context, n topology.Node, dropped chan<- error) {
+	c, err := mysqladmin.Open(n.Addr(), w.flavor, mysqladmin.Options{User: w.opts.User, Password: w.opts.Password,
+		ConnectTimeout: w.opts.ConnectTimeout, SourceAddr: w.opts.SourceAddr})
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	for ctx.Err() == nil {
+		conn, err := c.DB().Conn(ctx)
+		if err != nil {
+			sleep(ctx, w.dc.ProbeInterval)
+			continue
+		}
+		for ctx.Err() == nil {
+			if _, err = conn.ExecContext(ctx, "DO SLEEP(30)"); err != nil {
+				break
+			}
+		}
+		conn.Close()
+		if ctx.Err() != nil {
+			return
+		}
+		select {
+		case dropped <- err:
+		default:
+		}
+		sleep(ctx, w.dc.ProbeInterval)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+func (w *watcher) ping(ctx context.Context, c *mysqladmin.Client) error {
+	pctx, cancel := context.WithTimeout(ctx, w.dc.ProbeTimeout)
+	defer cancel()
+	_, err := c.DB().ExecContext(pctx, "SELECT 1")
+	return err
+}
+
+func (w *watcher) check(ctx context.Context, dropped bool) {
+	err := w.ping(ctx, w.probe)
+	if err == nil && !dropped {
+		if w.failures > 0 {
+			w.log.Info("primary answers again", "cluster", w.cluster, "primary", w.primary.Name, "after_failures", w.failures)
+		}
+		w.failures, w.first = 0, time.Time{}
+		return
+	}
+	if w.first.IsZero() {
+		w.first = time.Now()
+	}
+	if err != nil {
+		w.failures++
+		w.metrics.probeFailures.Add(ctx, 1)
+	}
+	// A fresh connection tells a dropped session from a dead server. After a timeout it
+	// would only time out again, so it is skipped.
+	reaches := false
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
+		fresh, _ := mysqladmin.Open(w.primary.Addr(), w.flavor, mysqladmin.Options{User: w.opts.User, Password: w.opts.Password,
+			ConnectTimeout: w.dc.ProbeTimeout, ReadTimeout: w.dc.ProbeTimeout, SourceAddr: w.opts.SourceAddr})
+		reaches = w.ping(ctx, fresh) == nil
+		fresh.Close()
+	}
+
+	deadline := time.Now().Add(w.dc.ConfirmWindow)
+	for {
+		e := Evidence{Reaches: reaches, ConnDropped: dropped, ProbeFailures: w.failures, Threshold: w.dc.FailureThreshold}
+		if !reaches && (dropped || w.failures >= w.dc.FailureThreshold) {
+			e.Replicas = w.askReplicas(ctx)
+		}
+		v, why := Classify(e)
+		switch v {
+		case Healthy:
+			w.failures, w.first = 0, time.Time{}
+			return
+		case Suspect:
+			w.log.Info("primary suspect", "cluster", w.cluster, "primary", w.primary.Name, "evidence", why)
+			return
+		case DeadPrimary:
+			w.act(ctx, why)
+			return
+		}
+		// UnreachablePrimary: replicas may not have noticed a crash yet; ask again briefly.
+		if time.Now().After(deadline) {
+			w.log.Warn("UnreachablePrimary: no failover", "cluster", w.cluster, "primary", w.primary.Name, "evidence", why)
+			return
+		}
+		sleep(ctx, 50*time.Millisecond)
+	}
+}
+
+// askReplicas gathers each replica's view of the primary: its IO thread and its heartbeat
+// agent's own connect attempt.
+func (w *watcher) askReplicas(ctx context.Context) []ReplicaView {
+	t, err := w.consul.Read(ctx, w.cluster)
+	if err != nil {
+		return nil
+	}
+	reach, _ := w.consul.Reaches(ctx, w.cluster)
+	var out []ReplicaView
+	for _, r := range t.Replicas {
+		v := ReplicaView{Name: r.Name}
+		if rp, ok := reach[r.Name]; ok && rp.Primary == w.primary.Addr() {
+			okv := rp.OK
+			v.AgentOK = &okv
+		}
+		c, err := mysqladmin.Open(r.Addr(), w.flavor, mysqladmin.Options{User: w.opts.User, Password: w.opts.Password,
+			ConnectTimeout: w.dc.ProbeTimeout, ReadTimeout: w.dc.ProbeTimeout, SourceAddr: w.opts.SourceAddr})
+		if err == nil {
+			qctx, cancel := context.WithTimeout(ctx, w.dc.ProbeTimeout)
+			st, err := c.ReplicaStatus(qctx)
+			cancel()
+			if err == nil && st != nil {
+				v.Reachable = true
+				v.IOState, v.IOError = st.IORunning, st.IOError
+				v.IOConnected = st.IOConnected() && st.SourceHost == w.primary.IPv4
+			}
+			c.Close()
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// act starts the unplanned failover, unless maintenance or the anti-flap period forbid it.
+func (w *watcher) act(ctx context.Context, evidence string) {
+	latency := time.Since(w.first)
+	t, err := w.consul.Read(ctx, w.cluster)
+	if err != nil {
+		w.log.Error("DeadPrimary but Consul is unreadable; not failing over", "cluster", w.cluster, "error", err)
+		return
+	}
+	quiet := func(d time.Duration, msg string, args ...any) {
+		w.quietTil = time.Now().Add(d)
+		w.log.Warn(msg, append([]any{"cluster", w.cluster, "primary", w.primary.Name, "evidence", evidence}, args...)...)
+	}
+	switch {
+	case t.Primary.Name != w.primary.Name:
+		quiet(0, "DeadPrimary already replaced in Consul", "consul_primary", t.Primary.Name)
+		return
+	case t.Maintenance:
+		quiet(5*time.Second, "DeadPrimary: no failover, cluster in maintenance")
+		return
+	case t.LastFailover != nil && time.Since(t.LastFailover.At) < w.cc.AntiFlap:
+		quiet(5*time.Second, "DeadPrimary: no failover inside the anti-flap period",
+			"last_failover", t.LastFailover.At, "anti_flap", w.cc.AntiFlap)
+		return
+	}
+	host, _ := os.Hostname()
+	run, err := w.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       workflows.WorkflowID(w.cluster),
+		TaskQueue:                w.queue,
+		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.SACluster.ValueSet(w.cluster), workflows.SAKind.ValueSet("unplanned")),
+		StaticSummary: fmt.Sprintf("unplanned failover of %s: %s died", w.cluster, w.primary.Name),
+	}, workflows.UnplannedFailover, workflows.FailoverInput{
+		Cluster: w.cluster, DeadPrimary: w.primary.Name, RequestedBy: "detector@" + host, Evidence: evidence})
+	if err != nil {
+		w.log.Error("DeadPrimary but the failover could not start; retrying", "cluster", w.cluster, "error", err)
+		return
+	}
+	w.metrics.detection.Record(ctx, latency.Seconds())
+	w.metrics.failovers.Add(ctx, 1)
+	w.log.Warn("DeadPrimary: failover started", "cluster", w.cluster, "primary", w.primary.Name,
+		"detection_latency_ms", latency.Milliseconds(), "workflow_id", run.GetID(), "run_id", run.GetRunID(), "evidence", evidence)
+	// Wait for Consul to name the new primary before judging again.
+	w.quietTil = time.Now().Add(30 * time.Second)
+}

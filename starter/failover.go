@@ -1,0 +1,97 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/baton-db/baton/activities"
+	"github.com/baton-db/baton/internal/app"
+	"github.com/baton-db/baton/workflows"
+)
+
+func newFailover() *cobra.Command {
+	var cluster string
+	var force, wait bool
+	cmd := &cobra.Command{
+		Use:   "failover --cluster NAME [--force]",
+		Short: "Start the unplanned failover of a cluster whose primary is dead",
+		Long: "Starts UnplannedFailover, the workflow the detector starts. It still confirms that the primary is dead;\n" +
+			"--force skips the maintenance flag and the anti-flap period.",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadCluster(cmd, cluster)
+			if err != nil {
+				return err
+			}
+			c, err := app.Temporal(cfg, quietLogger())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			run, err := c.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{
+				ID:                       workflows.WorkflowID(cluster),
+				TaskQueue:                cfg.Temporal.TaskQueue,
+				WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+				WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+				TypedSearchAttributes: temporal.NewSearchAttributes(
+					workflows.SACluster.ValueSet(cluster), workflows.SAKind.ValueSet("unplanned")),
+				StaticSummary: fmt.Sprintf("unplanned failover of %s, started by %s", cluster, currentUser()),
+			}, workflows.UnplannedFailover, workflows.FailoverInput{Cluster: cluster, Force: force, RequestedBy: currentUser()})
+			if err != nil {
+				return fmt.Errorf("start failover: %w", err)
+			}
+			fmt.Printf("started %s run %s\n", run.GetID(), run.GetRunID())
+			if !wait {
+				return nil
+			}
+			return follow(cmd.Context(), c, run, os.Stdout)
+		},
+	}
+	cmd.Flags().StringVar(&cluster, "cluster", "", "cluster to fail over (required)")
+	cmd.Flags().BoolVar(&force, "force", false, "skip maintenance and the anti-flap period")
+	cmd.Flags().BoolVar(&wait, "wait", true, "follow the workflow until it ends")
+	_ = cmd.MarkFlagRequired("cluster")
+	return cmd
+}
+
+func newRejoin() *cobra.Command {
+	var cluster, host string
+	cmd := &cobra.Command{
+		Use:   "rejoin --cluster NAME --host NODE",
+		Short: "Bring an evicted node back as a replica, after checking it has nothing the primary lacks",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadCluster(cmd, cluster)
+			if err != nil {
+				return err
+			}
+			c, err := app.Temporal(cfg, quietLogger())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			run, err := c.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{
+				ID:                       workflows.RejoinWorkflowID(cluster, host),
+				TaskQueue:                cfg.Temporal.TaskQueue,
+				WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+				WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+			}, workflows.RejoinNode, activities.RejoinInput{Cluster: cluster, Host: host})
+			if err != nil {
+				return fmt.Errorf("start rejoin: %w", err)
+			}
+			if err := run.Get(cmd.Context(), nil); err != nil {
+				return explain(run.GetID(), err)
+			}
+			fmt.Printf("%s is a replica of %s again and back in the reader pool\n", host, cluster)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&cluster, "cluster", "", "cluster name (required)")
+	cmd.Flags().StringVar(&host, "host", "", "evicted node name or host:port (required)")
+	_ = cmd.MarkFlagRequired("cluster")
+	_ = cmd.MarkFlagRequired("host")
+	return cmd
+}

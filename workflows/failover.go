@@ -1,0 +1,197 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/baton-db/baton/activities"
+	"github.com/baton-db/baton/internal/topology"
+)
+
+// FailoverInput asks for an unplanned failover. It carries no secrets.
+type FailoverInput struct {
+	Cluster string
+	// DeadPrimary is the node the detector saw die; empty means whatever Consul names.
+	DeadPrimary string
+	// Force skips maintenance and the anti-flap period (a human's `baton failover --force`).
+	Force       bool
+	RequestedBy string
+	Evidence    string
+}
+
+// UnplannedFailover replaces a dead primary, RUNBOOK §3. The critical path is confirm →
+// choose → promote → publish; the rest runs after routing changed, before completion.
+func UnplannedFailover(ctx workflow.Context, in FailoverInput) (Result, error) {
+	f := &failover{in: in, t: newTracker(ctx), res: Result{Cluster: in.Cluster, Kind: "unplanned"}}
+	_ = workflow.UpsertTypedSearchAttributes(ctx, SACluster.ValueSet(in.Cluster), SAKind.ValueSet("unplanned"))
+	err := f.run(ctx)
+	f.res.Steps = f.t.steps
+	switch {
+	case err != nil:
+		setOutcome(ctx, &f.res, "failed")
+		return f.res, err
+	case !f.confirm.Proceed:
+		setOutcome(ctx, &f.res, "no-op")
+	default:
+		setOutcome(ctx, &f.res, "succeeded")
+	}
+	return f.res, nil
+}
+
+type failover struct {
+	in      FailoverInput
+	t       *tracker
+	res     Result
+	confirm activities.ConfirmResult
+	plan    activities.Plan
+	fence   activities.FenceResult
+}
+
+func (f *failover) run(ctx workflow.Context) error {
+	if err := f.confirmPrimaryDead(ctx); err != nil || !f.confirm.Proceed {
+		return err
+	}
+	if err := f.chooseCandidate(ctx); err != nil {
+		return err
+	}
+	if err := f.waitRelayLog(ctx); err != nil {
+		return err
+	}
+	if err := f.fenceOldPrimary(ctx); err != nil {
+		return err
+	}
+	if err := f.promoteCandidate(ctx); err != nil {
+		return err
+	}
+	if err := f.publishTopology(ctx); err != nil {
+		return err
+	}
+	// Routing now moves to the new primary.
+	if err := f.reparentReplicas(ctx); err != nil {
+		return err
+	}
+	if err := f.verifyRouting(ctx); err != nil {
+		return err
+	}
+	if err := f.restartHeartbeats(ctx); err != nil {
+		return err
+	}
+	if err := f.evictNode(ctx); err != nil {
+		return err
+	}
+	return f.recordResult(ctx)
+}
+
+func (f *failover) confirmPrimaryDead(ctx workflow.Context) error {
+	return f.t.do(ctx, "confirm primary dead", func() error {
+		err := workflow.ExecuteActivity(options(ctx, 15*time.Second, 0, 3), a.ConfirmPrimaryDead,
+			activities.ConfirmInput{Cluster: f.in.Cluster, Primary: f.in.DeadPrimary, Force: f.in.Force}).Get(ctx, &f.confirm)
+		f.res.From, f.res.Reason = f.confirm.Primary.Name, f.confirm.Why
+		workflow.GetLogger(ctx).Info("confirm", "cluster", f.in.Cluster, "proceed", f.confirm.Proceed, "why", f.confirm.Why)
+		return err
+	})
+}
+
+func (f *failover) chooseCandidate(ctx workflow.Context) error {
+	return f.t.do(ctx, "choose candidate", func() error {
+		err := workflow.ExecuteActivity(options(ctx, 30*time.Second, 5*time.Second, 3), a.ChooseCandidate, f.confirm).Get(ctx, &f.plan)
+		if err != nil {
+			return err
+		}
+		f.res.To, f.res.Reason = f.plan.Candidate.Name, f.plan.Reason
+		return workflow.UpsertTypedSearchAttributes(ctx,
+			SAOldPrimary.ValueSet(f.plan.OldPrimary.Name), SANewPrimary.ValueSet(f.plan.Candidate.Name))
+	})
+}
+
+func (f *failover) waitRelayLog(ctx workflow.Context) error {
+	return f.t.do(ctx, "wait for relay log", func() error {
+		return workflow.ExecuteActivity(waiting(ctx, 2*time.Minute), a.WaitRelayLog, f.plan).Get(ctx, nil)
+	})
+}
+
+func (f *failover) fenceOldPrimary(ctx workflow.Context) error {
+	return f.t.do(ctx, "fence old primary", func() error {
+		err := workflow.ExecuteActivity(quick(ctx), a.FenceOldPrimary, f.plan).Get(ctx, &f.fence)
+		if f.fence.Answered {
+			workflow.GetLogger(ctx).Warn("old primary answered during the failover; it is now read-only and will be evicted",
+				"cluster", f.in.Cluster, "node", f.plan.OldPrimary.Name)
+		}
+		return err
+	})
+}
+
+func (f *failover) promoteCandidate(ctx workflow.Context) error {
+	return f.t.do(ctx, "promote candidate", func() error {
+		return workflow.ExecuteActivity(quick(ctx), a.PromoteCandidate, activities.PromoteInput{Plan: f.plan}).Get(ctx, nil)
+	})
+}
+
+func (f *failover) publishTopology(ctx workflow.Context) error {
+	return f.t.do(ctx, "publish topology", func() error {
+		var out activities.PublishResult
+		err := workflow.ExecuteActivity(quick(ctx), a.PublishTopology, activities.PublishInput{
+			Cluster: f.in.Cluster, Epoch: f.plan.Epoch, EpochIndex: f.plan.EpochIndex,
+			Primary: f.plan.Candidate, Replicas: f.plan.Others,
+			Evict: []topology.Eviction{{Node: f.plan.OldPrimary, Reason: "primary died: " + f.confirm.Why}},
+		}).Get(ctx, &out)
+		f.res.Epoch = out.Epoch
+		return err
+	})
+}
+
+func (f *failover) reparentReplicas(ctx workflow.Context) error {
+	return f.t.do(ctx, "reparent replicas", func() error {
+		futures := make([]workflow.Future, len(f.plan.Others))
+		for i, r := range f.plan.Others {
+			futures[i] = workflow.ExecuteActivity(waiting(ctx, time.Minute), a.ReparentReplica, activities.ReparentInput{
+				Cluster: f.in.Cluster, Node: r, Primary: f.plan.Candidate})
+		}
+		for i, fu := range futures {
+			if err := fu.Get(ctx, nil); err != nil {
+				return fmt.Errorf("reparent %s: %w", f.plan.Others[i].Name, err)
+			}
+		}
+		return nil
+	})
+}
+
+func (f *failover) verifyRouting(ctx workflow.Context) error {
+	return f.t.do(ctx, "verify routing", func() error {
+		return workflow.ExecuteActivity(waiting(ctx, time.Minute), a.VerifyRouting, activities.VerifyInput{
+			Cluster: f.in.Cluster, Primary: f.plan.Candidate.Name, ServerID: f.plan.Candidate.ServerID}).Get(ctx, nil)
+	})
+}
+
+func (f *failover) restartHeartbeats(ctx workflow.Context) error {
+	return f.t.do(ctx, "restart heartbeats", func() error {
+		return workflow.ExecuteActivity(waiting(ctx, time.Minute), a.RestartHeartbeats, activities.HeartbeatInput{
+			Cluster: f.in.Cluster, Primary: f.plan.Candidate, Replicas: f.plan.Others}).Get(ctx, nil)
+	})
+}
+
+func (f *failover) evictNode(ctx workflow.Context) error {
+	return f.t.do(ctx, "evict crashed node", func() error {
+		return workflow.ExecuteActivity(quick(ctx), a.EvictNode, activities.EvictInput{
+			Cluster: f.in.Cluster, Node: f.plan.OldPrimary, NewPrimary: f.plan.Candidate, Epoch: f.res.Epoch,
+			Reason: "primary died: " + f.confirm.Why, GTIDs: f.fence.GTIDs}).Get(ctx, nil)
+	})
+}
+
+func (f *failover) recordResult(ctx workflow.Context) error {
+	return f.t.do(ctx, "record result", func() error {
+		return workflow.ExecuteActivity(quick(ctx), a.RecordResult, f.in.Cluster, record(ctx, "unplanned", f.plan, f.res.Epoch, f.t)).Get(ctx, nil)
+	})
+}
+
+// record is the Consul record of a finished switchover or failover.
+func record(ctx workflow.Context, kind string, plan activities.Plan, epoch uint64, t *tracker) topology.Record {
+	steps := map[string]string{}
+	for _, st := range t.steps {
+		steps[st.Name] = st.Duration.String()
+	}
+	return topology.Record{Kind: kind, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
+		From: plan.OldPrimary.Name, To: plan.Candidate.Name, Epoch: epoch, At: workflow.Now(ctx), Steps: steps}
+}
