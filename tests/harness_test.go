@@ -8,6 +8,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
+	"log"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,6 +33,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	_ = mysql.SetLogger(log.New(io.Discard, "", 0)) // dropped connections are the point of these tests
 	root, _ = filepath.Abs("..")
 	state := filepath.Join(root, "deploy/local/state")
 	started := false

@@ -155,3 +155,18 @@ func (l *writeLoad) String() string {
 	last, _ := l.lastErr.Load().(string)
 	return fmt.Sprintf("%d acked, %d failed, longest window without a successful write %s, last error %q", len(l.ackedIDs()), l.fails.Load(), gap.Round(time.Millisecond), last)
 }
+
+// around returns the last acknowledgement before t and the first after it.
+func (l *writeLoad) around(t time.Time) (last, first time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, at := range l.ackTime {
+		if at.Before(t) && at.After(last) {
+			last = at
+		}
+		if at.After(t) && (first.IsZero() || at.Before(first)) {
+			first = at
+		}
+	}
+	return last, first
+}

@@ -1,0 +1,310 @@
+package tests
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/baton-db/baton/internal/topology"
+	"github.com/baton-db/baton/workflows"
+)
+
+func temporalClient(t *testing.T) client.Client {
+	t.Helper()
+	c, err := client.Dial(client.Options{HostPort: sandbox["TEMPORAL_ADDRESS"], Namespace: sandbox["TEMPORAL_NAMESPACE"], Logger: quiet{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+type quiet struct{}
+
+func (quiet) Debug(string, ...any) {}
+func (quiet) Info(string, ...any)  {}
+func (quiet) Warn(string, ...any)  {}
+func (quiet) Error(string, ...any) {}
+
+// failoverRuns lists the UnplannedFailover runs of demo started after since.
+func failoverRuns(t *testing.T, since time.Time) []string {
+	t.Helper()
+	c := temporalClient(t)
+	var ids []string
+	var token []byte
+	for {
+		resp, err := c.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
+			Namespace: sandbox["TEMPORAL_NAMESPACE"], Query: "WorkflowType = 'UnplannedFailover' AND BatonCluster = 'demo'", NextPageToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range resp.Executions {
+			if e.GetStartTime().AsTime().After(since) {
+				ids = append(ids, e.GetExecution().GetRunId())
+			}
+		}
+		if token = resp.NextPageToken; len(token) == 0 {
+			return ids
+		}
+	}
+}
+
+// ageLastFailover moves the last failover an hour into the past, as if the anti-flap
+// period had passed, so that each test starts from a cluster that may fail over.
+func ageLastFailover(t *testing.T, age time.Duration) {
+	t.Helper()
+	kv := topo.Client().KV()
+	key := "baton/clusters/demo/last_failover"
+	p, _, err := kv.Get(key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := topology.Record{Kind: "test"}
+	if p != nil {
+		_ = json.Unmarshal(p.Value, &r)
+	}
+	r.At = time.Now().Add(-age).UTC()
+	b, _ := json.Marshal(r)
+	if _, err := kv.Put(&api.KVPair{Key: key, Value: b}, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func setMaintenance(t *testing.T, on bool) {
+	t.Helper()
+	if err := topo.SetMaintenance(context.Background(), "demo", on); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func nodePID(t *testing.T, name string) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(sandbox["SANDBOX_STATE"], "pids", "mariadb-"+name+".pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+func signalNode(t *testing.T, name string, sig syscall.Signal) {
+	t.Helper()
+	if err := syscall.Kill(nodePID(t, name), sig); err != nil {
+		t.Fatalf("signal %s: %v", name, err)
+	}
+}
+
+// waitNewPrimary waits until Consul names a primary other than old.
+func waitNewPrimary(t *testing.T, old string, limit time.Duration) topology.Topology {
+	t.Helper()
+	var tp topology.Topology
+	waitFor(t, limit, func() bool { tp = readTopo(t); return tp.Primary.Name != old })
+	return tp
+}
+
+// assertNoFailover watches for d that Consul keeps its primary and no failover starts.
+func assertNoFailover(t *testing.T, since time.Time, primary string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if tp := readTopo(t); tp.Primary.Name != primary {
+			t.Fatalf("failover happened: Consul names %s, was %s", tp.Primary.Name, primary)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if runs := failoverRuns(t, since); len(runs) != 0 {
+		t.Fatalf("%d UnplannedFailover runs started; want none", len(runs))
+	}
+}
+
+// restartAndRejoin restarts a killed node and brings it back with `baton rejoin`.
+func restartAndRejoin(t *testing.T, name string) {
+	t.Helper()
+	sandboxCmd(t, "up")
+	out, code := baton(t, "rejoin", "--cluster", "demo", "--host", name)
+	if code != 0 {
+		t.Fatalf("rejoin %s: exit %d\n%s", name, code, out)
+	}
+	tp := readTopo(t)
+	found := false
+	for _, r := range tp.Replicas {
+		found = found || r.Name == name
+	}
+	for _, e := range tp.Evicted {
+		if e.Node.Name == name {
+			t.Fatalf("%s still evicted after rejoin", name)
+		}
+	}
+	if !found {
+		t.Fatalf("%s not in the replica pool after rejoin", name)
+	}
+}
+
+func detectorLog(t *testing.T) string {
+	b, _ := os.ReadFile(filepath.Join(sandbox["SANDBOX_STATE"], "logs", "detector.log"))
+	return string(b)
+}
+
+func TestKill9UnderLoadFailsOverAutomatically(t *testing.T) {
+	ageLastFailover(t, time.Hour)
+	before := readTopo(t)
+	load := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 200)
+	time.Sleep(2 * time.Second)
+	killed := time.Now()
+	signalNode(t, before.Primary.Name, syscall.SIGKILL)
+	after := waitNewPrimary(t, before.Primary.Name, 15*time.Second)
+	waitRouting(t, after.Primary.ServerID, 10*time.Second)
+	time.Sleep(2 * time.Second)
+	load.stop()
+
+	lastBefore, firstAfter := load.around(killed)
+	gap, _ := load.longestGap()
+	fmt.Printf("METRIC kill9_outage=%s (last ack before the crash -> first ack after; longest gap %s; %s)\n",
+		firstAfter.Sub(lastBefore).Round(time.Millisecond), gap.Round(time.Millisecond), load)
+	if firstAfter.IsZero() {
+		t.Fatal("writes never resumed through the local HAProxy")
+	}
+	ids := load.ackedIDs()
+	for _, n := range after.Replicas {
+		if miss := missing(t, n.Addr(), ids, 10*time.Second); len(miss) > 0 {
+			t.Fatalf("%d acked writes missing on %s", len(miss), n.Name)
+		}
+	}
+	if miss := missing(t, after.Primary.Addr(), ids, 10*time.Second); len(miss) > 0 {
+		t.Fatalf("%d acked writes lost on the new primary %s, e.g. %v", len(miss), after.Primary.Name, miss[:min(5, len(miss))])
+	}
+	fmt.Printf("METRIC kill9_acked_writes_lost=0 of %d\n", len(ids))
+
+	evicted := false
+	for _, e := range after.Evicted {
+		evicted = evicted || e.Node.Name == before.Primary.Name
+	}
+	if !evicted {
+		t.Fatalf("%s is not recorded as evicted in Consul", before.Primary.Name)
+	}
+	for _, r := range after.Replicas {
+		if r.Name == before.Primary.Name {
+			t.Fatalf("crashed %s is still in the replica pool", r.Name)
+		}
+	}
+	runs := failoverRuns(t, killed)
+	if len(runs) != 1 {
+		t.Fatalf("%d UnplannedFailover runs after the crash, want 1", len(runs))
+	}
+	var res workflows.Result
+	if err := temporalClient(t).GetWorkflow(context.Background(), workflows.WorkflowID("demo"), runs[0]).Get(context.Background(), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != "succeeded" || res.From != before.Primary.Name || res.To != after.Primary.Name {
+		t.Fatalf("workflow result %+v", res)
+	}
+	for _, s := range res.Steps {
+		fmt.Printf("  step %-22s %s\n", s.Name, s.Duration.Round(time.Millisecond))
+	}
+	if i := strings.LastIndex(detectorLog(t), "DeadPrimary: failover started"); i >= 0 {
+		line := detectorLog(t)[i:]
+		if j := strings.Index(line, "detection_latency_ms="); j >= 0 {
+			fmt.Printf("METRIC kill9_%s\n", strings.Fields(line[j:])[0])
+		}
+	}
+	restartAndRejoin(t, before.Primary.Name)
+}
+
+func TestNoFailoverWhenPrimaryPausedBriefly(t *testing.T) {
+	ageLastFailover(t, time.Hour)
+	tp := readTopo(t)
+	since := time.Now()
+	signalNode(t, tp.Primary.Name, syscall.SIGSTOP)
+	time.Sleep(time.Second)
+	signalNode(t, tp.Primary.Name, syscall.SIGCONT)
+	assertNoFailover(t, since, tp.Primary.Name, 4*time.Second)
+}
+
+func TestNoFailoverWhenOnlyTheDetectorIsCutOff(t *testing.T) {
+	ageLastFailover(t, time.Hour)
+	tp := readTopo(t)
+	rule := []string{"INPUT", "-s", sandbox["DETECTOR_ADDR"], "-d", tp.Primary.IPv4, "-p", "tcp", "--dport", "3306", "-j", "DROP"}
+	iptables(t, append([]string{"-I"}, rule...)...)
+	t.Cleanup(func() { iptables(t, append([]string{"-D"}, rule...)...) })
+	since := time.Now()
+	assertNoFailover(t, since, tp.Primary.Name, 6*time.Second)
+	if !strings.Contains(detectorLog(t)[len(detectorLog(t))/2:], "UnreachablePrimary") {
+		t.Fatal("the detector did not classify the primary as UnreachablePrimary")
+	}
+}
+
+func TestNoFailoverInMaintenance(t *testing.T) {
+	ageLastFailover(t, time.Hour)
+	tp := readTopo(t)
+	setMaintenance(t, true)
+	t.Cleanup(func() { setMaintenance(t, false) })
+	since := time.Now()
+	signalNode(t, tp.Primary.Name, syscall.SIGKILL)
+	assertNoFailover(t, since, tp.Primary.Name, 5*time.Second)
+	sandboxCmd(t, "up") // restarts the node and reopens the primary Consul names
+	waitRouting(t, tp.Primary.ServerID, 10*time.Second)
+}
+
+func TestAntiFlapBlocksAutomaticFailoverButNotAHuman(t *testing.T) {
+	ageLastFailover(t, 0) // a failover just happened
+	tp := readTopo(t)
+	since := time.Now()
+	signalNode(t, tp.Primary.Name, syscall.SIGKILL)
+	assertNoFailover(t, since, tp.Primary.Name, 4*time.Second)
+	if !strings.Contains(detectorLog(t), "anti-flap") {
+		t.Fatal("the detector did not log the anti-flap decision")
+	}
+	out, code := baton(t, "failover", "--cluster", "demo", "--force")
+	if code != 0 {
+		t.Fatalf("baton failover --force: exit %d\n%s", code, out)
+	}
+	after := waitNewPrimary(t, tp.Primary.Name, 5*time.Second)
+	waitRouting(t, after.Primary.ServerID, 10*time.Second)
+	restartAndRejoin(t, tp.Primary.Name)
+}
+
+func TestTwoDetectorsGiveOneFailover(t *testing.T) {
+	ageLastFailover(t, time.Hour)
+	tp := readTopo(t)
+	logPath := filepath.Join(t.TempDir(), "detector2.log")
+	logf, _ := os.Create(logPath)
+	cmd := exec.Command(filepath.Join(sandbox["SANDBOX_STATE"], "bin", "baton-detector"), "--config", sandbox["BATON_CONFIG"], "--source-addr", "127.0.4.3")
+	cmd.Env = append(os.Environ(), "BATON_DETECTOR_METRICS_ADDR=127.0.0.1:9465")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait(); logf.Close() })
+	waitFor(t, 10*time.Second, func() bool {
+		b, _ := os.ReadFile(logPath)
+		return strings.Contains(string(b), "watching primary")
+	})
+	since := time.Now()
+	signalNode(t, tp.Primary.Name, syscall.SIGKILL)
+	after := waitNewPrimary(t, tp.Primary.Name, 15*time.Second)
+	waitRouting(t, after.Primary.ServerID, 10*time.Second)
+	time.Sleep(3 * time.Second)
+	if runs := failoverRuns(t, since); len(runs) != 1 {
+		t.Fatalf("%d UnplannedFailover runs for one death with two detectors, want 1", len(runs))
+	}
+	restartAndRejoin(t, tp.Primary.Name)
+}
+
+func iptables(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command("iptables", args...).CombinedOutput(); err != nil {
+		t.Fatalf("iptables %v: %v\n%s", args, err, out)
+	}
+}
