@@ -50,7 +50,9 @@ func (a *Activities) PromoteCandidate(ctx context.Context, in PromoteInput) (str
 			return struct{}{}, err
 		}
 	}
-	if err := c.SetSemiSyncPrimary(ctx, true); err != nil {
+	// Semi-sync only when a replica will be there to acknowledge: a lone survivor would
+	// otherwise stall every write for the semi-sync timeout.
+	if err := c.SetSemiSyncPrimary(ctx, len(plan.Others) > 0 || plan.OldPrimary.Name != "" && in.GTIDs != ""); err != nil {
 		return struct{}{}, err
 	}
 	return struct{}{}, c.SetReadOnly(ctx, false)

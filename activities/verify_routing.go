@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -53,21 +54,33 @@ func (a *Activities) VerifyRouting(ctx context.Context, in VerifyInput) (VerifyR
 	start := time.Now()
 	res := VerifyResult{Converged: map[string]time.Duration{}}
 	last := map[string]string{}
+	var mu sync.Mutex
 	err = poll(ctx, 50*time.Millisecond, timeout, func() (bool, error) {
+		var wg sync.WaitGroup
 		for name, addr := range endpoints {
-			if _, ok := res.Converged[name]; ok {
+			mu.Lock()
+			_, done := res.Converged[name]
+			mu.Unlock()
+			if done {
 				continue
 			}
-			id, err := a.serverIDVia(ctx, addr)
-			switch {
-			case err != nil:
-				last[name] = err.Error()
-			case id != in.ServerID:
-				last[name] = fmt.Sprintf("reached server_id %d", id)
-			default:
-				res.Converged[name] = time.Since(start)
-			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				id, err := a.serverIDVia(ctx, addr)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err != nil:
+					last[name] = err.Error()
+				case id != in.ServerID:
+					last[name] = fmt.Sprintf("reached server_id %d", id)
+				default:
+					res.Converged[name] = time.Since(start)
+				}
+			}()
 		}
+		wg.Wait()
 		return len(res.Converged) == len(endpoints), nil
 	})
 	if err != nil {
@@ -98,7 +111,7 @@ func (a *Activities) VerifyRouting(ctx context.Context, in VerifyInput) (VerifyR
 func (a *Activities) serverIDVia(ctx context.Context, addr string) (uint32, error) {
 	c := mysql.NewConfig()
 	c.User, c.Passwd, c.Net, c.Addr = a.Config.Secrets.AdminUser, a.Config.Secrets.AdminPassword, mysqladmin.Net(a.Config.MySQL.SourceAddr), addr
-	c.Timeout, c.ReadTimeout = 500*time.Millisecond, time.Second
+	c.Timeout, c.ReadTimeout = 300*time.Millisecond, 500*time.Millisecond
 	conn, err := mysql.NewConnector(c)
 	if err != nil {
 		return 0, err
@@ -106,7 +119,7 @@ func (a *Activities) serverIDVia(ctx context.Context, addr string) (uint32, erro
 	db := sql.OpenDB(conn)
 	defer db.Close()
 	var id uint32
-	qctx, cancel := context.WithTimeout(ctx, time.Second)
+	qctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
 	err = db.QueryRowContext(qctx, "SELECT @@server_id").Scan(&id)
 	return id, err

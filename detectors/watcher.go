@@ -261,7 +261,7 @@ func (w *watcher) act(ctx context.Context, evidence string) {
 		return
 	case t.LastFailover != nil && time.Since(t.LastFailover.At) < w.cc.AntiFlap:
 		quiet(5*time.Second, "DeadPrimary: no failover inside the anti-flap period",
-			"last_failover", t.LastFailover.At, "anti_flap", w.cc.AntiFlap)
+			"last_unplanned", t.LastFailover.At, "anti_flap", w.cc.AntiFlap)
 		return
 	}
 	host, _ := os.Hostname()

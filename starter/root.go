@@ -15,7 +15,7 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	app.AddFlags(root.PersistentFlags())
-	root.AddCommand(newSwitchover(), newStatus(), newFailover(), newRejoin())
+	root.AddCommand(newSwitchover(), newStatus(), newFailover(), newRejoin(), newWatch())
 	return root
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/baton-db/baton/activities"
 	"github.com/baton-db/baton/internal/app"
+	"github.com/baton-db/baton/internal/topology"
 	"github.com/baton-db/baton/workflows"
 )
 
@@ -58,9 +59,10 @@ func newStatus() *cobra.Command {
 				fmt.Fprintf(tw, "evicted\t%s\t%s\t%s\t\t\t\t%s\n", e.Node.Name, e.Node.Addr(), e.Node.Zone, e.Reason)
 			}
 			_ = tw.Flush()
-			if t.LastFailover != nil {
-				lf := t.LastFailover
-				fmt.Printf("last %s: %s -> %s at %s (epoch %d, %s)\n", lf.Kind, lf.From, lf.To, lf.At.Format("2006-01-02 15:04:05Z07:00"), lf.Epoch, lf.WorkflowID)
+			for _, lf := range []*topology.Record{t.LastSwitchover, t.LastFailover} {
+				if lf != nil {
+					fmt.Printf("last %s: %s -> %s at %s (epoch %d, %s)\n", lf.Kind, lf.From, lf.To, lf.At.Format("2006-01-02 15:04:05Z07:00"), lf.Epoch, lf.WorkflowID)
+				}
 			}
 			c, err := app.Temporal(cfg, quietLogger())
 			if err != nil {

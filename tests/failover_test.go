@@ -66,12 +66,12 @@ func failoverRuns(t *testing.T, since time.Time) []string {
 func ageLastFailover(t *testing.T, age time.Duration) {
 	t.Helper()
 	kv := topo.Client().KV()
-	key := "baton/clusters/demo/last_failover"
+	key := "baton/clusters/demo/last_unplanned"
 	p, _, err := kv.Get(key, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := topology.Record{Kind: "test"}
+	r := topology.Record{Kind: "unplanned"}
 	if p != nil {
 		_ = json.Unmarshal(p.Value, &r)
 	}
@@ -167,16 +167,16 @@ func TestKill9UnderLoadFailsOverAutomatically(t *testing.T) {
 	after := waitNewPrimary(t, before.Primary.Name, 15*time.Second)
 	waitRouting(t, after.Primary.ServerID, 10*time.Second)
 	time.Sleep(2 * time.Second)
-	load.stop()
+	load.Stop()
 
-	lastBefore, firstAfter := load.around(killed)
-	gap, _ := load.longestGap()
+	lastBefore, firstAfter := load.Around(killed)
+	gap, _ := load.LongestGap()
 	fmt.Printf("METRIC kill9_outage=%s (last ack before the crash -> first ack after; longest gap %s; %s)\n",
 		firstAfter.Sub(lastBefore).Round(time.Millisecond), gap.Round(time.Millisecond), load)
 	if firstAfter.IsZero() {
 		t.Fatal("writes never resumed through the local HAProxy")
 	}
-	ids := load.ackedIDs()
+	ids := load.Acked()
 	for _, n := range after.Replicas {
 		if miss := missing(t, n.Addr(), ids, 10*time.Second); len(miss) > 0 {
 			t.Fatalf("%d acked writes missing on %s", len(miss), n.Name)

@@ -21,6 +21,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/baton-db/baton/internal/config"
+	"github.com/baton-db/baton/internal/loadgen"
 	"github.com/baton-db/baton/internal/topology"
 )
 
@@ -166,7 +167,7 @@ func prepareSchema() error {
 	defer db.Close()
 	for _, q := range []string{
 		"CREATE DATABASE IF NOT EXISTS app",
-		"CREATE TABLE IF NOT EXISTS app.writes (id BIGINT NOT NULL PRIMARY KEY, note VARCHAR(64), at TIMESTAMP(6) DEFAULT CURRENT_TIMESTAMP(6))",
+		loadgen.Schema,
 		"CREATE TABLE IF NOT EXISTS app.ddl_target (id INT PRIMARY KEY)",
 	} {
 		if _, err := db.Exec(q); err != nil {

@@ -29,16 +29,16 @@ func TestSwitchoverUnderLoad(t *testing.T) {
 		t.Fatalf("switchover exit %d", code)
 	}
 	time.Sleep(3 * time.Second)
-	load.stop()
+	load.Stop()
 	after := readTopo(t)
 	if after.Primary.Name == before.Primary.Name || after.Epoch != before.Epoch+1 {
 		t.Fatalf("primary %s epoch %d after switchover from %s epoch %d", after.Primary.Name, after.Epoch, before.Primary.Name, before.Epoch)
 	}
-	gap, from := load.longestGap()
+	gap, from := load.LongestGap()
 	fmt.Printf("METRIC switchover_longest_write_gap=%s (pooled client, %s; gap began %s after load start)\n",
-		gap.Round(time.Millisecond), load, from.Sub(load.start).Round(time.Millisecond))
+		gap.Round(time.Millisecond), load, from.Sub(load.Start).Round(time.Millisecond))
 
-	ids := load.ackedIDs()
+	ids := load.Acked()
 	if len(ids) < 500 {
 		t.Fatalf("only %d writes acked: the load did not run", len(ids))
 	}

@@ -103,6 +103,9 @@ rpl_semi_sync_slave_enabled=ON
 rpl_semi_sync_master_wait_point=AFTER_SYNC
 rpl_semi_sync_master_timeout=5000
 read_only=ON
+# A restarted node truncates binlog transactions no replica acknowledged (semi-sync recovery),
+# so a crashed primary can rejoin without them.
+init_rpl_role=SLAVE
 innodb_buffer_pool_size=64M
 innodb_log_file_size=48M
 innodb_flush_log_at_trx_commit=1
@@ -246,6 +249,9 @@ frontend writer
     bind $2:$WRITER_PORT
     default_backend writer
 backend writer
+    # A refused connect to the one primary is not retried (HAProxy waits up to 1 s between
+    # retries): the client gets an error at once and reconnects, by then to the new primary.
+    retries 0
     option mysql-check user haproxy_check post-41
 {{- with \$p := key "$KV/primary" | parseJSON }}
     server {{ \$p.name }}_{{ \$p.ipv4 | replaceAll "." "_" }}_{{ \$p.port }} {{ \$p.ipv4 }}:{{ \$p.port }} check inter 500ms fall 2 rise 1 on-marked-down shutdown-sessions
@@ -344,9 +350,10 @@ temporal_up() {
 baton_build() {
   mkdir -p "$STATE/bin"
   (cd "$ROOT" && go build -o "$STATE/bin/baton.new" ./starter && go build -o "$STATE/bin/baton-worker.new" ./worker \
-    && go build -o "$STATE/bin/baton-heartbeat.new" ./heartbeat && go build -o "$STATE/bin/baton-detector.new" ./detectors)
+    && go build -o "$STATE/bin/baton-heartbeat.new" ./heartbeat && go build -o "$STATE/bin/baton-detector.new" ./detectors \
+    && go build -o "$STATE/bin/baton-loadgen.new" ./deploy/local/loadgen)
   local b
-  for b in baton baton-worker baton-heartbeat baton-detector; do
+  for b in baton baton-worker baton-heartbeat baton-detector baton-loadgen; do
     if cmp -s "$STATE/bin/$b.new" "$STATE/bin/$b"; then rm "$STATE/bin/$b.new"; else
       mv "$STATE/bin/$b.new" "$STATE/bin/$b"; touch "$STATE/bin/.$b.changed"; fi
   done

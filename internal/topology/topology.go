@@ -6,7 +6,8 @@
 //	evicted/<name>   JSON Eviction, never re-added automatically
 //	epoch            decimal, bumped by every change of primary (the fencing token)
 //	maintenance      "true" pauses automatic failover
-//	last_failover    JSON record of the last switchover or failover
+//	last_unplanned   JSON record of the last unplanned failover (the anti-flap clock)
+//	last_planned     JSON record of the last planned switchover
 package topology
 
 import (
@@ -56,8 +57,11 @@ type Topology struct {
 	Epoch       uint64
 	Maintenance bool
 	// EpochIndex is the ModifyIndex of the epoch key: the CAS token for Publish.
-	EpochIndex   uint64
+	EpochIndex uint64
+	// LastFailover is the last unplanned failover: the anti-flap period counts from it.
 	LastFailover *Record
+	// LastSwitchover is the last planned switchover.
+	LastSwitchover *Record
 }
 
 // Find returns the member (primary or replica) called name or with address name.
@@ -143,10 +147,12 @@ func (s *Store) Read(ctx context.Context, cluster string) (Topology, error) {
 			t.EpochIndex = p.ModifyIndex
 		case k == "maintenance":
 			t.Maintenance = strings.TrimSpace(string(p.Value)) == "true"
-		case k == "last_failover":
+		case k == "last_unplanned" || k == "last_planned":
 			var r Record
-			if json.Unmarshal(p.Value, &r) == nil {
+			if json.Unmarshal(p.Value, &r) == nil && k == "last_unplanned" {
 				t.LastFailover = &r
+			} else if r.Kind != "" {
+				t.LastSwitchover = &r
 			}
 		}
 	}
@@ -217,10 +223,10 @@ func (s *Store) Readmit(ctx context.Context, cluster string, epochIndex uint64, 
 	return nil
 }
 
-// RecordResult stores r as the cluster's last failover.
+// RecordResult stores r as the cluster's last failover of its kind (planned or unplanned).
 func (s *Store) RecordResult(ctx context.Context, cluster string, r Record) error {
 	b, _ := json.Marshal(r)
-	_, err := s.c.KV().Put(&api.KVPair{Key: s.key(cluster, "last_failover"), Value: b}, (&api.WriteOptions{}).WithContext(ctx))
+	_, err := s.c.KV().Put(&api.KVPair{Key: s.key(cluster, "last_"+r.Kind), Value: b}, (&api.WriteOptions{}).WithContext(ctx))
 	return err
 }
 

@@ -1,0 +1,92 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const good = `
+secrets_file: %SECRETS%
+temporal: {address: 127.0.0.1:7233}
+clusters:
+  demo:
+    haproxies: [{name: a, zone: a, writer: 127.0.2.1:3306}]
+`
+
+func write(t *testing.T, body string) string {
+	t.Helper()
+	dir := t.TempDir()
+	sec := filepath.Join(dir, "secrets.env")
+	os.WriteFile(sec, []byte("MYSQL_ADMIN_USER=admin\nMYSQL_ADMIN_PASSWORD=s3cret\nMYSQL_REPL_USER=repl\n"), 0o600)
+	p := filepath.Join(dir, "baton.yaml")
+	os.WriteFile(p, []byte(strings.ReplaceAll(body, "%SECRETS%", sec)), 0o600)
+	return p
+}
+
+func TestLoadGoodConfigWithDefaults(t *testing.T) {
+	c, err := Load(write(t, good), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := c.Clusters["demo"]
+	if d.Flavor != "mariadb" || d.MaxLag.String() != "5s" || d.AntiFlap.String() != "5m0s" || c.Detector.ProbeInterval.String() != "500ms" {
+		t.Fatalf("defaults not applied: %+v %+v", d, c.Detector)
+	}
+	if c.Secrets.AdminPassword != "s3cret" {
+		t.Fatal("secrets not read")
+	}
+}
+
+func TestBadConfigNamesTheKey(t *testing.T) {
+	cases := map[string]string{
+		"unknown key":           good + "    max_lagg: 3s\n",
+		"negative timeout":      good + "    catchup_timeout: -5s\n",
+		"bad flavor":            good + "    flavor: postgres\n",
+		"bad address":           strings.Replace(good, "127.0.2.1:3306", "nowhere", 1),
+		"bad cluster name":      strings.Replace(good, "demo:", "\"demo; DROP TABLE x\":", 1),
+		"shell in node name":    good + "    prefer: [\"$(rm -rf /)\"]\n",
+		"zero probe interval":   good + "detector: {probe_interval: 0s}\n",
+		"unknown top-level key": good + "tempral: {address: x}\n",
+	}
+	want := map[string]string{
+		"unknown key":           "max_lagg",
+		"negative timeout":      "clusters.demo.catchup_timeout",
+		"bad flavor":            "clusters.demo.flavor",
+		"bad address":           "clusters.demo.haproxies[0].writer",
+		"bad cluster name":      "cluster name must match",
+		"shell in node name":    "not a valid node name",
+		"zero probe interval":   "detector.probe_interval",
+		"unknown top-level key": "tempral",
+	}
+	for name, body := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := Load(write(t, body), nil)
+			if err == nil || !strings.Contains(err.Error(), want[name]) {
+				t.Fatalf("error %v, want it to name %q", err, want[name])
+			}
+		})
+	}
+}
+
+func TestEnvironmentOverridesFile(t *testing.T) {
+	t.Setenv("BATON_TEMPORAL_NAMESPACE", "other")
+	c, err := Load(write(t, good), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Temporal.Namespace != "other" {
+		t.Fatalf("namespace %q, want the environment's", c.Temporal.Namespace)
+	}
+}
+
+func TestUnknownClusterListsTheKnownOnes(t *testing.T) {
+	c, err := Load(write(t, good), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Cluster("prod"); err == nil || !strings.Contains(err.Error(), "demo") {
+		t.Fatalf("error %v", err)
+	}
+}

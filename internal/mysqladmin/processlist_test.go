@@ -1,0 +1,50 @@
+package mysqladmin
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestProcessClassification(t *testing.T) {
+	excluded := map[string]bool{"baton_admin": true, "baton_repl": true}
+	cases := []struct {
+		p              Process
+		ddl, long, cli bool
+	}{
+		{Process{User: "app", Command: "Query", Info: "ALTER TABLE t ADD c INT", Time: time.Second}, true, false, true},
+		{Process{User: "app", Command: "Query", Info: "/* gh-ost */ CREATE INDEX i ON t (c)"}, true, false, true},
+		{Process{User: "app", Command: "Query", Info: "UPDATE t SET c = 1", Time: 12 * time.Second}, false, true, true},
+		{Process{User: "app", Command: "Query", Info: "UPDATE t SET c = 1", Time: time.Second}, false, false, true},
+		{Process{User: "app", Command: "Sleep", TrxAge: 15 * time.Second, TrxRowsModified: 3}, false, true, true},
+		{Process{User: "app", Command: "Sleep", TrxAge: 15 * time.Second}, false, false, true},
+		{Process{User: "app", Command: "Query", Info: "SELECT * FROM altered_things", Time: 30 * time.Second}, false, false, true},
+		{Process{User: "baton_repl", Command: "Binlog Dump GTID"}, false, false, false},
+		{Process{User: "baton_admin", Command: "Query", Info: "SELECT 1"}, false, false, false},
+		{Process{User: "system user", Command: "Slave_SQL"}, false, false, false},
+		{Process{User: "event_scheduler", Command: "Daemon"}, false, false, false},
+	}
+	for _, c := range cases {
+		if got := c.p.IsDDL(); got != c.ddl {
+			t.Errorf("%+v: IsDDL %v", c.p, got)
+		}
+		if got := c.p.LongDML(10 * time.Second); got != c.long {
+			t.Errorf("%+v: LongDML %v", c.p, got)
+		}
+		if got := c.p.IsClient(excluded); got != c.cli {
+			t.Errorf("%+v: IsClient %v", c.p, got)
+		}
+	}
+}
+
+func TestRedactHidesPasswords(t *testing.T) {
+	for _, s := range []string{
+		"CHANGE MASTER TO MASTER_HOST='h', MASTER_PASSWORD='hunter2', MASTER_USE_GTID=slave_pos",
+		"CHANGE REPLICATION SOURCE TO SOURCE_PASSWORD='hunter2', SOURCE_AUTO_POSITION=1",
+		"CREATE USER x IDENTIFIED BY 'hunter2'",
+	} {
+		if got := redact(s); strings.Contains(got, "hunter2") {
+			t.Errorf("password left in %q", got)
+		}
+	}
+}

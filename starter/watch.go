@@ -1,0 +1,34 @@
+package main
+
+import (
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/baton-db/baton/internal/app"
+	"github.com/baton-db/baton/workflows"
+)
+
+func newWatch() *cobra.Command {
+	var cluster, runID string
+	cmd := &cobra.Command{
+		Use:   "watch --cluster NAME [--run-id ID]",
+		Short: "Follow the latest (or a given) switchover or failover of a cluster, step by step",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadCluster(cmd, cluster)
+			if err != nil {
+				return err
+			}
+			c, err := app.Temporal(cfg, quietLogger())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return follow(cmd.Context(), c, c.GetWorkflow(cmd.Context(), workflows.WorkflowID(cluster), runID), os.Stdout)
+		},
+	}
+	cmd.Flags().StringVar(&cluster, "cluster", "", "cluster name (required)")
+	cmd.Flags().StringVar(&runID, "run-id", "", "a specific run (default: the latest)")
+	_ = cmd.MarkFlagRequired("cluster")
+	return cmd
+}

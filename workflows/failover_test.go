@@ -1,0 +1,158 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/baton-db/baton/activities"
+	"github.com/baton-db/baton/internal/topology"
+)
+
+var confirmed = activities.ConfirmResult{Cluster: "demo", Proceed: true, Why: "node1 does not answer",
+	Primary: node1, Replicas: []topology.Node{node2, node3}, Epoch: 7, EpochIndex: 70}
+
+func newFailoverEnv() *testsuite.TestWorkflowEnvironment {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflow(UnplannedFailover)
+	env.RegisterActivity(&activities.Activities{})
+	return env
+}
+
+// failoverHappy registers a successful result for every step but those in skip.
+func failoverHappy(env *testsuite.TestWorkflowEnvironment, skip ...string) {
+	ok := map[string]any{
+		"ConfirmPrimaryDead": confirmed,
+		"ChooseCandidate":    plan,
+		"WaitRelayLog":       struct{}{},
+		"FenceOldPrimary":    activities.FenceResult{},
+		"PromoteCandidate":   struct{}{},
+		"PublishTopology":    activities.PublishResult{Epoch: 8},
+		"ReparentReplica":    struct{}{},
+		"VerifyRouting":      activities.VerifyResult{},
+		"RestartHeartbeats":  struct{}{},
+		"EvictNode":          activities.EvictResult{},
+	}
+	for name, res := range ok {
+		if !slices.Contains(skip, name) {
+			env.OnActivity(name, mock.Anything, mock.Anything).Return(res, nil)
+		}
+	}
+	if !slices.Contains(skip, "RecordResult") {
+		env.OnActivity("RecordResult", mock.Anything, mock.Anything, mock.Anything).Return(struct{}{}, nil)
+	}
+}
+
+func TestFailoverRunsTheRunbookInOrder(t *testing.T) {
+	env := newFailoverEnv()
+	failoverHappy(env, "PublishTopology")
+	var published activities.PublishInput
+	env.OnActivity(a.PublishTopology, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.PublishInput) (activities.PublishResult, error) {
+			published = in
+			return activities.PublishResult{Epoch: 8}, nil
+		})
+	env.ExecuteWorkflow(UnplannedFailover, FailoverInput{Cluster: "demo", DeadPrimary: "node1"})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var r Result
+	_ = env.GetWorkflowResult(&r)
+	want := []string{"confirm primary dead", "choose candidate", "wait for relay log", "fence old primary",
+		"promote candidate", "publish topology", "reparent replicas", "verify routing", "restart heartbeats",
+		"evict crashed node", "record result"}
+	if got := stepNames(r); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("steps\n got %v\nwant %v", got, want)
+	}
+	if r.Outcome != "succeeded" || r.To != "node3" || r.Epoch != 8 {
+		t.Fatalf("result %+v", r)
+	}
+	if len(published.Evict) != 1 || published.Evict[0].Node.Name != "node1" {
+		t.Fatalf("the crashed node is not evicted in the publish: %+v", published.Evict)
+	}
+	for _, n := range published.Replicas {
+		if n.Name == "node1" {
+			t.Fatal("the crashed node is still in the published replica pool")
+		}
+	}
+}
+
+func TestFailoverIsANoOpWhenThePrimaryIsNotDead(t *testing.T) {
+	env := newFailoverEnv()
+	env.OnActivity(a.ConfirmPrimaryDead, mock.Anything, mock.Anything).Return(
+		activities.ConfirmResult{Cluster: "demo", Proceed: false, Why: "Consul names node2 now"}, nil)
+	env.ExecuteWorkflow(UnplannedFailover, FailoverInput{Cluster: "demo", DeadPrimary: "node1"})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var r Result
+	_ = env.GetWorkflowResult(&r)
+	if r.Outcome != "no-op" || len(r.Steps) != 1 || !strings.Contains(r.Reason, "node2") {
+		t.Fatalf("result %+v", r)
+	}
+}
+
+func TestFailoverWithNoQualifyingCandidateChangesNothing(t *testing.T) {
+	env := newFailoverEnv()
+	env.OnActivity(a.ConfirmPrimaryDead, mock.Anything, mock.Anything).Return(confirmed, nil)
+	env.OnActivity(a.ChooseCandidate, mock.Anything, mock.Anything).Return(activities.Plan{},
+		temporal.NewNonRetryableApplicationError("no replica qualifies, so nothing was changed: node2: excluded: SQL thread not running. A human must pick a replica", "NoCandidate", nil))
+	env.ExecuteWorkflow(UnplannedFailover, FailoverInput{Cluster: "demo"})
+	err := env.GetWorkflowError()
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != "NoCandidate" || !strings.Contains(appErr.Message(), "A human must") {
+		t.Fatalf("error %v, want NoCandidate with instructions", err)
+	}
+	// No write step was registered: had one run, the workflow would have failed differently.
+	env.AssertNotCalled(t, "PromoteCandidate", mock.Anything, mock.Anything)
+}
+
+func TestFailoverPromoteRetriedAfterWorkerCrash(t *testing.T) {
+	env := newFailoverEnv()
+	failoverHappy(env, "PromoteCandidate")
+	calls := 0
+	env.OnActivity(a.PromoteCandidate, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, _ activities.PromoteInput) (struct{}, error) {
+			calls++
+			if calls == 1 {
+				return struct{}{}, errors.New("activity worker lost mid-step")
+			}
+			return struct{}{}, nil
+		})
+	env.ExecuteWorkflow(UnplannedFailover, FailoverInput{Cluster: "demo"})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 2 {
+		t.Fatalf("promote ran %d times, want 2", calls)
+	}
+}
+
+func TestFailoverWhenThePrimaryComesBack(t *testing.T) {
+	env := newFailoverEnv()
+	failoverHappy(env, "FenceOldPrimary", "EvictNode")
+	env.OnActivity(a.FenceOldPrimary, mock.Anything, mock.Anything).Return(
+		activities.FenceResult{Answered: true, GTIDs: "0-101-12"}, nil)
+	var evicted activities.EvictInput
+	env.OnActivity(a.EvictNode, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.EvictInput) (activities.EvictResult, error) {
+			evicted = in
+			return activities.EvictResult{Unique: "0-101-12"}, nil
+		})
+	env.ExecuteWorkflow(UnplannedFailover, FailoverInput{Cluster: "demo"})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	// The decision stands: the returned primary was fenced, and is evicted with the GTIDs
+	// it held so that nobody re-adds it without checking them.
+	if evicted.Node.Name != "node1" || evicted.GTIDs != "0-101-12" {
+		t.Fatalf("evicted %+v", evicted)
+	}
+}
