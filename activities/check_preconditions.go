@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/baton-db/baton/internal/config"
 	"github.com/baton-db/baton/internal/topology"
 )
 
@@ -151,6 +152,7 @@ func (a *Activities) CheckPreconditions(ctx context.Context, in CheckInput) (Pla
 	// Consul and consul-template healthy on every remote HAProxy host.
 	a.checkHAProxies(ctx, cc.HAProxies, check)
 
+	plan.Approval = approval(cc, plan)
 	var failed []string
 	for _, c := range plan.Checks {
 		if !c.OK {
@@ -199,4 +201,16 @@ func names(ns []topology.Node) string {
 		out = append(out, n.Name)
 	}
 	return strings.Join(out, ", ")
+}
+
+// approval applies the cluster's require_approval policy to a plan.
+func approval(cc config.ClusterConfig, p Plan) Approval {
+	a := Approval{Approvers: cc.Approvers, Timeout: cc.ApprovalTimeout}
+	switch {
+	case cc.RequireApproval == "always":
+		a.Required, a.Reason = true, "require_approval is always"
+	case cc.RequireApproval == "cross_zone" && p.Candidate.Zone != p.OldPrimary.Zone:
+		a.Required, a.Reason = true, fmt.Sprintf("the primary moves from zone %s to zone %s", p.OldPrimary.Zone, p.Candidate.Zone)
+	}
+	return a
 }

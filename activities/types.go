@@ -1,6 +1,8 @@
 package activities
 
 import (
+	"time"
+
 	"github.com/baton-db/baton/internal/topology"
 )
 
@@ -34,4 +36,13 @@ type Plan struct {
 	Reason     string
 	Replicas   []ReplicaReport
 	Checks     []Check
+	Approval   Approval
+}
+
+// Approval is whether a human must approve the plan before the demotion, and who may.
+type Approval struct {
+	Required  bool
+	Reason    string
+	Approvers []string
+	Timeout   time.Duration
 }

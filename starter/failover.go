@@ -16,7 +16,7 @@ import (
 
 func newFailover() *cobra.Command {
 	var cluster string
-	var force, wait bool
+	var force, wait, dryRun bool
 	cmd := &cobra.Command{
 		Use:   "failover --cluster NAME [--force]",
 		Short: "Start the unplanned failover of a cluster whose primary is dead",
@@ -26,6 +26,9 @@ func newFailover() *cobra.Command {
 			cfg, err := loadCluster(cmd, cluster)
 			if err != nil {
 				return err
+			}
+			if dryRun {
+				return dryRunFailover(cmd.Context(), cfg, cluster, force, stdout)
 			}
 			c, err := app.Temporal(cfg, quietLogger())
 			if err != nil {
@@ -54,6 +57,7 @@ func newFailover() *cobra.Command {
 	cmd.Flags().StringVar(&cluster, "cluster", "", "cluster to fail over (required)")
 	cmd.Flags().BoolVar(&force, "force", false, "skip maintenance and the anti-flap period")
 	cmd.Flags().BoolVar(&wait, "wait", true, "follow the workflow until it ends")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print what the failover would do; change nothing")
 	_ = cmd.MarkFlagRequired("cluster")
 	return cmd
 }

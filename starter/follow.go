@@ -12,6 +12,7 @@ import (
 
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/baton-db/baton/workflows"
@@ -60,6 +61,19 @@ func follow(ctx context.Context, c client.Client, run client.WorkflowRun, w io.W
 			if x := acts[ev.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()]; x != nil {
 				fmt.Fprintf(w, "  +%7.3fs  %-22s %8s  attempt %d  ok\n", at.Sub(first).Seconds(), x.name, at.Sub(x.scheduled).Round(time.Millisecond), x.attempt)
 			}
+		case enums.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+			var step string
+			if p := ev.GetUpsertWorkflowSearchAttributesEventAttributes().GetSearchAttributes().GetIndexedFields()["BatonStep"]; p != nil &&
+				converter.GetDefaultDataConverter().FromPayload(p, &step) == nil && step == "waiting for approval" {
+				fmt.Fprintf(w, "  +%7.3fs  waiting for approval: baton approve --cluster ... --as NAME (or baton abort)\n", at.Sub(first).Seconds())
+			}
+		case enums.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+			u := ev.GetWorkflowExecutionUpdateAcceptedEventAttributes().GetAcceptedRequest()
+			var d workflows.Decision
+			if args := u.GetInput().GetArgs().GetPayloads(); len(args) > 0 {
+				_ = converter.GetDefaultDataConverter().FromPayload(args[0], &d)
+			}
+			fmt.Fprintf(w, "  +%7.3fs  %s by %s\n", at.Sub(first).Seconds(), u.GetInput().GetName(), d.By)
 		case enums.EVENT_TYPE_ACTIVITY_TASK_FAILED:
 			f := ev.GetActivityTaskFailedEventAttributes()
 			if x := acts[f.GetScheduledEventId()]; x != nil {
@@ -72,6 +86,9 @@ func follow(ctx context.Context, c client.Client, run client.WorkflowRun, w io.W
 	printSummary(w, res)
 	if err != nil {
 		return explain(run.GetID(), err)
+	}
+	if res.Outcome == "aborted" {
+		return fmt.Errorf("%s: %s", run.GetID(), res.Reason)
 	}
 	return nil
 }

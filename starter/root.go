@@ -5,6 +5,7 @@ import (
 
 	"github.com/baton-db/baton/internal/app"
 	"github.com/baton-db/baton/internal/config"
+	"github.com/baton-db/baton/workflows"
 )
 
 func newRoot() *cobra.Command {
@@ -15,7 +16,11 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	app.AddFlags(root.PersistentFlags())
-	root.AddCommand(newSwitchover(), newStatus(), newFailover(), newRejoin(), newWatch())
+	root.AddCommand(newSwitchover(), newStatus(), newFailover(), newRejoin(), newWatch(),
+		newDecision(workflows.UpdateApprove, "Approve the switchover waiting at its approval gate"),
+		newDecision(workflows.UpdateAbort, "Abort the switchover waiting at its approval gate; nothing is changed"),
+		newHistory(), newReplay(), newPostmortem(),
+		newConfig())
 	return root
 }
 

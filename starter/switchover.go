@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/baton-db/baton/activities"
 	"github.com/baton-db/baton/internal/app"
 	"github.com/baton-db/baton/internal/config"
 	"github.com/baton-db/baton/workflows"
@@ -18,7 +19,7 @@ import (
 
 func newSwitchover() *cobra.Command {
 	var cluster, to string
-	var wait bool
+	var wait, dryRun, approval bool
 	cmd := &cobra.Command{
 		Use:   "switchover --cluster NAME [--to NODE] [--wait]",
 		Short: "Start a planned switchover and follow it step by step",
@@ -30,12 +31,15 @@ func newSwitchover() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if dryRun {
+				return dryRunSwitchover(cmd.Context(), cfg, activities.CheckInput{Cluster: cluster, Candidate: to}, stdout)
+			}
 			c, err := app.Temporal(cfg, quietLogger())
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			in := workflows.SwitchoverInput{Cluster: cluster, Candidate: to, RequestedBy: currentUser()}
+			in := workflows.SwitchoverInput{Cluster: cluster, Candidate: to, RequestedBy: currentUser(), RequireApproval: approval}
 			run, err := c.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{
 				ID:                       workflows.WorkflowID(cluster),
 				TaskQueue:                cfg.Temporal.TaskQueue,
@@ -63,6 +67,8 @@ func newSwitchover() *cobra.Command {
 	cmd.Flags().StringVar(&cluster, "cluster", "", "cluster to switch over (required)")
 	cmd.Flags().StringVar(&to, "to", "", "candidate node name or host:port (default: Baton chooses)")
 	cmd.Flags().BoolVar(&wait, "wait", true, "follow the workflow until it ends")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan, the checks and the steps; change nothing")
+	cmd.Flags().BoolVar(&approval, "require-approval", false, "wait for `baton approve` before the demotion, whatever the cluster's policy")
 	_ = cmd.MarkFlagRequired("cluster")
 	return cmd
 }

@@ -86,7 +86,7 @@ func (f *failover) run(ctx workflow.Context) error {
 
 func (f *failover) confirmPrimaryDead(ctx workflow.Context) error {
 	return f.t.do(ctx, "confirm primary dead", func() error {
-		err := workflow.ExecuteActivity(options(ctx, 15*time.Second, 0, 3), a.ConfirmPrimaryDead,
+		err := workflow.ExecuteActivity(summarize(options(ctx, 15*time.Second, 0, 3), "is "+orAny(f.in.DeadPrimary)+" still dead?"), a.ConfirmPrimaryDead,
 			activities.ConfirmInput{Cluster: f.in.Cluster, Primary: f.in.DeadPrimary, Force: f.in.Force}).Get(ctx, &f.confirm)
 		f.res.From, f.res.Reason = f.confirm.Primary.Name, f.confirm.Why
 		workflow.GetLogger(ctx).Info("confirm", "cluster", f.in.Cluster, "proceed", f.confirm.Proceed, "why", f.confirm.Why)
@@ -96,11 +96,13 @@ func (f *failover) confirmPrimaryDead(ctx workflow.Context) error {
 
 func (f *failover) chooseCandidate(ctx workflow.Context) error {
 	return f.t.do(ctx, "choose candidate", func() error {
-		err := workflow.ExecuteActivity(options(ctx, 30*time.Second, 5*time.Second, 3), a.ChooseCandidate, f.confirm).Get(ctx, &f.plan)
+		err := workflow.ExecuteActivity(summarize(options(ctx, 30*time.Second, 5*time.Second, 3), "rank the replicas of "+f.in.Cluster), a.ChooseCandidate, f.confirm).Get(ctx, &f.plan)
 		if err != nil {
 			return err
 		}
 		f.res.To, f.res.Reason = f.plan.Candidate.Name, f.plan.Reason
+		workflow.SetCurrentDetails(ctx, fmt.Sprintf("**Unplanned failover** of %s: %s died -> %s at epoch %d\n\nCandidate: %s\n\nStarted by %s. %s",
+			f.in.Cluster, f.plan.OldPrimary.Name, f.plan.Candidate.Name, f.plan.Epoch, f.plan.Reason, f.in.RequestedBy, f.in.Evidence))
 		return workflow.UpsertTypedSearchAttributes(ctx,
 			SAOldPrimary.ValueSet(f.plan.OldPrimary.Name), SANewPrimary.ValueSet(f.plan.Candidate.Name))
 	})
@@ -108,13 +110,13 @@ func (f *failover) chooseCandidate(ctx workflow.Context) error {
 
 func (f *failover) waitRelayLog(ctx workflow.Context) error {
 	return f.t.do(ctx, "wait for relay log", func() error {
-		return workflow.ExecuteActivity(waiting(ctx, 2*time.Minute), a.WaitRelayLog, f.plan).Get(ctx, nil)
+		return workflow.ExecuteActivity(summarize(waiting(ctx, 2*time.Minute), f.plan.Candidate.Name+" applies its relay log"), a.WaitRelayLog, f.plan).Get(ctx, nil)
 	})
 }
 
 func (f *failover) fenceOldPrimary(ctx workflow.Context) error {
 	return f.t.do(ctx, "fence old primary", func() error {
-		err := workflow.ExecuteActivity(quick(ctx), a.FenceOldPrimary, f.plan).Get(ctx, &f.fence)
+		err := workflow.ExecuteActivity(summarize(quick(ctx), "fence "+f.plan.OldPrimary.Name+" if it answers"), a.FenceOldPrimary, f.plan).Get(ctx, &f.fence)
 		if f.fence.Answered {
 			workflow.GetLogger(ctx).Warn("old primary answered during the failover; it is now read-only and will be evicted",
 				"cluster", f.in.Cluster, "node", f.plan.OldPrimary.Name)
@@ -125,14 +127,14 @@ func (f *failover) fenceOldPrimary(ctx workflow.Context) error {
 
 func (f *failover) promoteCandidate(ctx workflow.Context) error {
 	return f.t.do(ctx, "promote candidate", func() error {
-		return workflow.ExecuteActivity(quick(ctx), a.PromoteCandidate, activities.PromoteInput{Plan: f.plan}).Get(ctx, nil)
+		return workflow.ExecuteActivity(summarize(quick(ctx), "promote "+f.plan.Candidate.Name), a.PromoteCandidate, activities.PromoteInput{Plan: f.plan}).Get(ctx, nil)
 	})
 }
 
 func (f *failover) publishTopology(ctx workflow.Context) error {
 	return f.t.do(ctx, "publish topology", func() error {
 		var out activities.PublishResult
-		err := workflow.ExecuteActivity(quick(ctx), a.PublishTopology, activities.PublishInput{
+		err := workflow.ExecuteActivity(summarize(quick(ctx), "Consul: primary is "+f.plan.Candidate.Name+", "+f.plan.OldPrimary.Name+" evicted"), a.PublishTopology, activities.PublishInput{
 			Cluster: f.in.Cluster, Epoch: f.plan.Epoch, EpochIndex: f.plan.EpochIndex,
 			Primary: f.plan.Candidate, Replicas: f.plan.Others,
 			Evict: []topology.Eviction{{Node: f.plan.OldPrimary, Reason: "primary died: " + f.confirm.Why}},
@@ -146,7 +148,7 @@ func (f *failover) reparentReplicas(ctx workflow.Context) error {
 	return f.t.do(ctx, "reparent replicas", func() error {
 		futures := make([]workflow.Future, len(f.plan.Others))
 		for i, r := range f.plan.Others {
-			futures[i] = workflow.ExecuteActivity(waiting(ctx, time.Minute), a.ReparentReplica, activities.ReparentInput{
+			futures[i] = workflow.ExecuteActivity(summarize(waiting(ctx, time.Minute), r.Name+" replicates from "+f.plan.Candidate.Name), a.ReparentReplica, activities.ReparentInput{
 				Cluster: f.in.Cluster, Node: r, Primary: f.plan.Candidate})
 		}
 		for i, fu := range futures {
@@ -160,21 +162,21 @@ func (f *failover) reparentReplicas(ctx workflow.Context) error {
 
 func (f *failover) verifyRouting(ctx workflow.Context) error {
 	return f.t.do(ctx, "verify routing", func() error {
-		return workflow.ExecuteActivity(waiting(ctx, time.Minute), a.VerifyRouting, activities.VerifyInput{
+		return workflow.ExecuteActivity(summarize(waiting(ctx, time.Minute), "every HAProxy reaches "+f.plan.Candidate.Name), a.VerifyRouting, activities.VerifyInput{
 			Cluster: f.in.Cluster, Primary: f.plan.Candidate.Name, ServerID: f.plan.Candidate.ServerID}).Get(ctx, nil)
 	})
 }
 
 func (f *failover) restartHeartbeats(ctx workflow.Context) error {
 	return f.t.do(ctx, "restart heartbeats", func() error {
-		return workflow.ExecuteActivity(waiting(ctx, time.Minute), a.RestartHeartbeats, activities.HeartbeatInput{
+		return workflow.ExecuteActivity(summarize(waiting(ctx, time.Minute), "heartbeats fresh on "+f.plan.Candidate.Name), a.RestartHeartbeats, activities.HeartbeatInput{
 			Cluster: f.in.Cluster, Primary: f.plan.Candidate, Replicas: f.plan.Others}).Get(ctx, nil)
 	})
 }
 
 func (f *failover) evictNode(ctx workflow.Context) error {
 	return f.t.do(ctx, "evict crashed node", func() error {
-		return workflow.ExecuteActivity(quick(ctx), a.EvictNode, activities.EvictInput{
+		return workflow.ExecuteActivity(summarize(quick(ctx), "record "+f.plan.OldPrimary.Name+" as evicted"), a.EvictNode, activities.EvictInput{
 			Cluster: f.in.Cluster, Node: f.plan.OldPrimary, NewPrimary: f.plan.Candidate, Epoch: f.res.Epoch,
 			Reason: "primary died: " + f.confirm.Why, GTIDs: f.fence.GTIDs}).Get(ctx, nil)
 	})
@@ -182,7 +184,7 @@ func (f *failover) evictNode(ctx workflow.Context) error {
 
 func (f *failover) recordResult(ctx workflow.Context) error {
 	return f.t.do(ctx, "record result", func() error {
-		return workflow.ExecuteActivity(quick(ctx), a.RecordResult, f.in.Cluster, record(ctx, "unplanned", f.plan, f.res.Epoch, f.t)).Get(ctx, nil)
+		return workflow.ExecuteActivity(summarize(quick(ctx), "record the result"), a.RecordResult, f.in.Cluster, record(ctx, "unplanned", f.plan, f.res.Epoch, f.t)).Get(ctx, nil)
 	})
 }
 
@@ -194,4 +196,11 @@ func record(ctx workflow.Context, kind string, plan activities.Plan, epoch uint6
 	}
 	return topology.Record{Kind: kind, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
 		From: plan.OldPrimary.Name, To: plan.Candidate.Name, Epoch: epoch, At: workflow.Now(ctx), Steps: steps}
+}
+
+func orAny(name string) string {
+	if name == "" {
+		return "the primary"
+	}
+	return name
 }

@@ -47,7 +47,9 @@ type Result struct {
 	Epoch   uint64
 	Reason  string
 	Outcome string
-	Steps   []StepRecord
+	// ApprovedBy is the human who approved the plan, when the policy asked for one.
+	ApprovedBy string `json:",omitempty"`
+	Steps      []StepRecord
 }
 
 // tracker records step timings, answers current_step and keeps BatonStep up to date.
@@ -106,4 +108,11 @@ func setOutcome(ctx workflow.Context, r *Result, outcome string) {
 
 func wrapf(err error, format string, args ...any) error {
 	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), err)
+}
+
+// summarize sets the one-line summary the Web UI shows for the next activity.
+func summarize(ctx workflow.Context, summary string) workflow.Context {
+	o := workflow.GetActivityOptions(ctx)
+	o.Summary = summary
+	return workflow.WithActivityOptions(ctx, o)
 }

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
@@ -15,6 +16,8 @@ type SwitchoverInput struct {
 	Cluster     string
 	Candidate   string // node name or host:port; empty lets Baton choose
 	RequestedBy string
+	// RequireApproval asks for the approval gate whatever the cluster's policy.
+	RequireApproval bool
 }
 
 var a *activities.Activities
@@ -23,8 +26,17 @@ var a *activities.Activities
 func PlannedSwitchover(ctx workflow.Context, in SwitchoverInput) (Result, error) {
 	s := &switchover{in: in, t: newTracker(ctx), res: Result{Cluster: in.Cluster, Kind: "planned"}}
 	_ = workflow.UpsertTypedSearchAttributes(ctx, SACluster.ValueSet(in.Cluster), SAKind.ValueSet("planned"))
+	if err := s.registerGate(ctx); err != nil {
+		return s.res, err
+	}
 	err := s.run(ctx)
 	s.res.Steps = s.t.steps
+	var aborted errAborted
+	if errors.As(err, &aborted) {
+		s.res.Reason = aborted.why
+		setOutcome(ctx, &s.res, "aborted")
+		return s.res, nil
+	}
 	if err != nil {
 		setOutcome(ctx, &s.res, "failed")
 		return s.res, err
@@ -38,11 +50,15 @@ type switchover struct {
 	t      *tracker
 	res    Result
 	plan   activities.Plan
+	gate   gate
 	demote activities.DemoteResult
 }
 
 func (s *switchover) run(ctx workflow.Context) error {
 	if err := s.checkPreconditions(ctx); err != nil {
+		return err
+	}
+	if err := s.awaitApproval(ctx); err != nil {
 		return err
 	}
 	if err := s.catchUpReplicas(ctx); err != nil {
@@ -74,12 +90,17 @@ func (s *switchover) run(ctx workflow.Context) error {
 
 func (s *switchover) checkPreconditions(ctx workflow.Context) error {
 	return s.t.do(ctx, "check preconditions", func() error {
-		err := workflow.ExecuteActivity(options(ctx, 30*time.Second, 0, 3), a.CheckPreconditions,
+		err := workflow.ExecuteActivity(summarize(options(ctx, 30*time.Second, 0, 3), "pre-failover checks of "+s.in.Cluster), a.CheckPreconditions,
 			activities.CheckInput{Cluster: s.in.Cluster, Candidate: s.in.Candidate}).Get(ctx, &s.plan)
 		if err != nil {
 			return err
 		}
 		s.res.From, s.res.To, s.res.Reason = s.plan.OldPrimary.Name, s.plan.Candidate.Name, s.plan.Reason
+		if s.in.RequireApproval && !s.plan.Approval.Required {
+			s.plan.Approval.Required, s.plan.Approval.Reason = true, "requested by "+s.in.RequestedBy
+		}
+		workflow.SetCurrentDetails(ctx, fmt.Sprintf("**Planned switchover** of %s: %s -> %s at epoch %d\n\nCandidate: %s\n\nRequested by %s",
+			s.in.Cluster, s.plan.OldPrimary.Name, s.plan.Candidate.Name, s.plan.Epoch, s.plan.Reason, s.in.RequestedBy))
 		workflow.GetLogger(ctx).Info("plan", "cluster", s.in.Cluster, "candidate", s.plan.Candidate.Name,
 			"epoch", s.plan.Epoch, "reason", s.plan.Reason)
 		return workflow.UpsertTypedSearchAttributes(ctx,
@@ -89,19 +110,19 @@ func (s *switchover) checkPreconditions(ctx workflow.Context) error {
 
 func (s *switchover) catchUpReplicas(ctx workflow.Context) error {
 	return s.t.do(ctx, "catch up replicas", func() error {
-		return workflow.ExecuteActivity(waiting(ctx, 2*time.Minute), a.CatchUpReplicas, s.plan).Get(ctx, nil)
+		return workflow.ExecuteActivity(summarize(waiting(ctx, 2*time.Minute), "move replicas under "+s.plan.Candidate.Name), a.CatchUpReplicas, s.plan).Get(ctx, nil)
 	})
 }
 
 func (s *switchover) demotePrimary(ctx workflow.Context) error {
 	return s.t.do(ctx, "demote primary", func() error {
-		return workflow.ExecuteActivity(waiting(ctx, 2*time.Minute), a.DemotePrimary, s.plan).Get(ctx, &s.demote)
+		return workflow.ExecuteActivity(summarize(waiting(ctx, 2*time.Minute), "demote "+s.plan.OldPrimary.Name), a.DemotePrimary, s.plan).Get(ctx, &s.demote)
 	})
 }
 
 func (s *switchover) promoteCandidate(ctx workflow.Context) error {
 	return s.t.do(ctx, "promote candidate", func() error {
-		return workflow.ExecuteActivity(quick(ctx), a.PromoteCandidate,
+		return workflow.ExecuteActivity(summarize(quick(ctx), "promote "+s.plan.Candidate.Name), a.PromoteCandidate,
 			activities.PromoteInput{Plan: s.plan, GTIDs: s.demote.GTIDs}).Get(ctx, nil)
 	})
 }
@@ -110,7 +131,7 @@ func (s *switchover) publishTopology(ctx workflow.Context) error {
 	return s.t.do(ctx, "publish topology", func() error {
 		var out activities.PublishResult
 		replicas := append([]topology.Node{s.plan.OldPrimary}, s.plan.Others...)
-		err := workflow.ExecuteActivity(quick(ctx), a.PublishTopology, activities.PublishInput{
+		err := workflow.ExecuteActivity(summarize(quick(ctx), "Consul: primary is "+s.plan.Candidate.Name), a.PublishTopology, activities.PublishInput{
 			Cluster: s.in.Cluster, Epoch: s.plan.Epoch, EpochIndex: s.plan.EpochIndex,
 			Primary: s.plan.Candidate, Replicas: replicas,
 		}).Get(ctx, &out)
@@ -121,14 +142,14 @@ func (s *switchover) publishTopology(ctx workflow.Context) error {
 
 func (s *switchover) reparentOldPrimary(ctx workflow.Context) error {
 	return s.t.do(ctx, "reparent old primary", func() error {
-		return workflow.ExecuteActivity(waiting(ctx, time.Minute), a.ReparentOldPrimary, activities.ReparentInput{
+		return workflow.ExecuteActivity(summarize(waiting(ctx, time.Minute), s.plan.OldPrimary.Name+" replicates from "+s.plan.Candidate.Name), a.ReparentOldPrimary, activities.ReparentInput{
 			Cluster: s.in.Cluster, Node: s.plan.OldPrimary, Primary: s.plan.Candidate}).Get(ctx, nil)
 	})
 }
 
 func (s *switchover) verifyRouting(ctx workflow.Context) error {
 	return s.t.do(ctx, "verify routing", func() error {
-		return workflow.ExecuteActivity(waiting(ctx, time.Minute), a.VerifyRouting, activities.VerifyInput{
+		return workflow.ExecuteActivity(summarize(waiting(ctx, time.Minute), "every HAProxy reaches "+s.plan.Candidate.Name), a.VerifyRouting, activities.VerifyInput{
 			Cluster: s.in.Cluster, Primary: s.plan.Candidate.Name, ServerID: s.plan.Candidate.ServerID,
 			Fence: []topology.Node{s.plan.OldPrimary}}).Get(ctx, nil)
 	})
@@ -137,14 +158,14 @@ func (s *switchover) verifyRouting(ctx workflow.Context) error {
 func (s *switchover) restartHeartbeats(ctx workflow.Context) error {
 	return s.t.do(ctx, "restart heartbeats", func() error {
 		replicas := append([]topology.Node{s.plan.OldPrimary}, s.plan.Others...)
-		return workflow.ExecuteActivity(waiting(ctx, time.Minute), a.RestartHeartbeats, activities.HeartbeatInput{
+		return workflow.ExecuteActivity(summarize(waiting(ctx, time.Minute), "heartbeats fresh on "+s.plan.Candidate.Name), a.RestartHeartbeats, activities.HeartbeatInput{
 			Cluster: s.in.Cluster, Primary: s.plan.Candidate, Replicas: replicas}).Get(ctx, nil)
 	})
 }
 
 func (s *switchover) recordResult(ctx workflow.Context) error {
 	return s.t.do(ctx, "record result", func() error {
-		return workflow.ExecuteActivity(quick(ctx), a.RecordResult, s.in.Cluster, record(ctx, "planned", s.plan, s.res.Epoch, s.t)).Get(ctx, nil)
+		return workflow.ExecuteActivity(summarize(quick(ctx), "record the result"), a.RecordResult, s.in.Cluster, record(ctx, "planned", s.plan, s.res.Epoch, s.t)).Get(ctx, nil)
 	})
 }
 
@@ -155,7 +176,7 @@ func (s *switchover) undo(ctx workflow.Context, cause error) error {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	var res activities.UndoResult
 	err := s.t.do(dctx, "undo demotion", func() error {
-		return workflow.ExecuteActivity(options(dctx, 30*time.Second, 0, 5), a.UndoDemotePrimary, s.plan).Get(dctx, &res)
+		return workflow.ExecuteActivity(summarize(options(dctx, 30*time.Second, 0, 5), "reopen "+s.plan.OldPrimary.Name), a.UndoDemotePrimary, s.plan).Get(dctx, &res)
 	})
 	if err != nil {
 		return errors.Join(wrapf(cause, "switchover of %s failed", s.in.Cluster),

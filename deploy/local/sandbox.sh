@@ -385,6 +385,9 @@ clusters:
     catchup_timeout: 10s
     routing_timeout: 10s
     anti_flap: 20s
+    require_approval: never
+    approvers: [alice, bob]
+    approval_timeout: 10m
     local_writer: $LOCAL_IP:$WRITER_PORT
     haproxies:
       - {name: a, zone: a, writer: 127.0.2.1:$WRITER_PORT}
@@ -451,6 +454,9 @@ up() {
   haproxy_start local
   write_env
   baton_up
+  # Up means usable: every HAProxy host's checks pass in Consul, so pre-failover checks pass.
+  wait_for "HAProxy and consul-template checks in Consul" 150 sh -c \
+    "curl -sf --get --data-urlencode 'filter=Status != \"passing\"' http://$CONSUL_ADDR/v1/health/checks/haproxy | grep -qx '\[\]'"
   cat >&2 <<EOF
 
 Baton sandbox up in $((SECONDS - t0))s (cluster $CLUSTER, primary $primary)

@@ -68,6 +68,11 @@ type ClusterConfig struct {
 	RoutingTimeout time.Duration `mapstructure:"routing_timeout"`
 	// AntiFlap is how long after any failover no automatic failover starts.
 	AntiFlap time.Duration `mapstructure:"anti_flap"`
+	// RequireApproval is always, cross_zone or never: when a planned switchover waits for
+	// a human's `baton approve` before the demotion.
+	RequireApproval string        `mapstructure:"require_approval"`
+	Approvers       []string      `mapstructure:"approvers"`
+	ApprovalTimeout time.Duration `mapstructure:"approval_timeout"`
 }
 
 // HAProxy is one remote (layer 2) HAProxy host.
@@ -132,6 +137,12 @@ func clusterDefaults(c *ClusterConfig) {
 	}
 	if c.AntiFlap == 0 {
 		c.AntiFlap = 5 * time.Minute
+	}
+	if c.RequireApproval == "" {
+		c.RequireApproval = "never"
+	}
+	if c.ApprovalTimeout == 0 {
+		c.ApprovalTimeout = 30 * time.Minute
 	}
 }
 
@@ -262,10 +273,20 @@ func (c *Config) Validate() error {
 			}
 		}
 		for key, d := range map[string]time.Duration{"max_lag": cc.MaxLag, "long_dml": cc.LongDML,
-			"catchup_timeout": cc.CatchUpTimeout, "routing_timeout": cc.RoutingTimeout, "anti_flap": cc.AntiFlap} {
+			"catchup_timeout": cc.CatchUpTimeout, "routing_timeout": cc.RoutingTimeout, "anti_flap": cc.AntiFlap,
+			"approval_timeout": cc.ApprovalTimeout} {
 			if d < 0 {
 				add("%s.%s: must not be negative, got %s", k, key, d)
 			}
+		}
+		switch cc.RequireApproval {
+		case "always", "cross_zone":
+			if len(cc.Approvers) == 0 {
+				add("%s.approvers: require_approval is %s, so list who may approve", k, cc.RequireApproval)
+			}
+		case "never":
+		default:
+			add("%s.require_approval: %q is not always, cross_zone or never", k, cc.RequireApproval)
 		}
 		for _, h := range append(append([]string{}, cc.Prefer...), cc.MustNot...) {
 			if !ValidName(h) {
