@@ -15,6 +15,7 @@ import (
 	"github.com/baton-db/baton/internal/config"
 	"github.com/baton-db/baton/internal/flavor"
 	"github.com/baton-db/baton/internal/mysqladmin"
+	"github.com/baton-db/baton/internal/telemetry"
 	"github.com/baton-db/baton/internal/topology"
 )
 
@@ -33,6 +34,8 @@ type Topology interface {
 type Activities struct {
 	Config *config.Config
 	Topo   Topology
+	// Metrics, when set, records failover and step durations.
+	Metrics *telemetry.Metrics
 
 	mu      sync.Mutex
 	clients map[string]*mysqladmin.Client

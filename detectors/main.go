@@ -16,6 +16,7 @@ import (
 	"github.com/baton-db/baton/internal/app"
 	"github.com/baton-db/baton/internal/flavor"
 	"github.com/baton-db/baton/internal/mysqladmin"
+	"github.com/baton-db/baton/internal/telemetry"
 )
 
 func main() {
@@ -39,16 +40,21 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	log := app.Logger()
-	tc, err := app.Temporal(cfg, log)
+	tel, interceptors, err := app.Telemetry(ctx, cfg, "detector", cfg.Detector.MetricsAddr, log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tel.Shutdown(context.Background()) }()
+	m, err := telemetry.NewMetrics(tel.Meter)
+	if err != nil {
+		return err
+	}
+	tc, err := app.Temporal(cfg, log, interceptors...)
 	if err != nil {
 		return err
 	}
 	defer tc.Close()
 	topo, err := app.Topology(cfg)
-	if err != nil {
-		return err
-	}
-	m, err := newMetrics(ctx, cfg.Detector.MetricsAddr, log)
 	if err != nil {
 		return err
 	}

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+
 	"errors"
 	"fmt"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"log/slog"
 	"os"
 	"time"
@@ -15,6 +18,7 @@ import (
 	"github.com/baton-db/baton/internal/config"
 	"github.com/baton-db/baton/internal/flavor"
 	"github.com/baton-db/baton/internal/mysqladmin"
+	"github.com/baton-db/baton/internal/telemetry"
 	"github.com/baton-db/baton/internal/topology"
 	"github.com/baton-db/baton/workflows"
 )
@@ -41,7 +45,7 @@ type watcher struct {
 	temporal Starter
 	queue    string
 	log      *slog.Logger
-	metrics  *metrics
+	metrics  *telemetry.Metrics
 
 	primary  topology.Node
 	probe    *mysqladmin.Client
@@ -168,7 +172,7 @@ func (w *watcher) check(ctx context.Context, dropped bool) {
 	}
 	if err != nil {
 		w.failures++
-		w.metrics.probeFailures.Add(ctx, 1)
+		w.metrics.ProbeFailures.Add(ctx, 1, clusterAttr(w.cluster))
 	}
 	// A fresh connection tells a dropped session from a dead server. After a timeout it
 	// would only time out again, so it is skipped.
@@ -279,10 +283,14 @@ func (w *watcher) act(ctx context.Context, evidence string) {
 		w.log.Error("DeadPrimary but the failover could not start; retrying", "cluster", w.cluster, "error", err)
 		return
 	}
-	w.metrics.detection.Record(ctx, latency.Seconds())
-	w.metrics.failovers.Add(ctx, 1)
+	w.metrics.DetectionLatency.Record(ctx, latency.Seconds(), clusterAttr(w.cluster))
+	w.metrics.FailoversStarted.Add(ctx, 1, clusterAttr(w.cluster))
 	w.log.Warn("DeadPrimary: failover started", "cluster", w.cluster, "primary", w.primary.Name,
 		"detection_latency_ms", latency.Milliseconds(), "workflow_id", run.GetID(), "run_id", run.GetRunID(), "evidence", evidence)
 	// Wait for Consul to name the new primary before judging again.
 	w.quietTil = time.Now().Add(30 * time.Second)
+}
+
+func clusterAttr(c string) metric.MeasurementOption {
+	return metric.WithAttributes(attribute.String("cluster", c))
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/baton-db/baton/activities"
 	"github.com/baton-db/baton/internal/app"
+	"github.com/baton-db/baton/internal/telemetry"
 	"github.com/baton-db/baton/workflows"
 )
 
@@ -36,7 +37,16 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	log := app.Logger()
-	c, err := app.Temporal(cfg, log)
+	tel, interceptors, err := app.Telemetry(ctx, cfg, "worker", cfg.Telemetry.PrometheusAddr, log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tel.Shutdown(context.Background()) }()
+	metrics, err := telemetry.NewMetrics(tel.Meter)
+	if err != nil {
+		return err
+	}
+	c, err := app.Temporal(cfg, log, interceptors...)
 	if err != nil {
 		return err
 	}
@@ -46,6 +56,7 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	acts := activities.New(cfg, topo)
+	acts.Metrics = metrics
 	defer activities.Close(acts)
 
 	w := worker.New(c, cfg.Temporal.TaskQueue, worker.Options{})

@@ -195,7 +195,8 @@ func record(ctx workflow.Context, kind string, plan activities.Plan, epoch uint6
 		steps[st.Name] = st.Duration.String()
 	}
 	return topology.Record{Kind: kind, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
-		From: plan.OldPrimary.Name, To: plan.Candidate.Name, Epoch: epoch, At: workflow.Now(ctx), Steps: steps}
+		From: plan.OldPrimary.Name, To: plan.Candidate.Name, Epoch: epoch, Started: workflow.GetInfo(ctx).WorkflowStartTime,
+		At: workflow.Now(ctx), Steps: steps}
 }
 
 func orAny(name string) string {

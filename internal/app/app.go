@@ -3,6 +3,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -12,9 +13,11 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	tlog "go.temporal.io/sdk/log"
 
 	"github.com/baton-db/baton/internal/config"
+	"github.com/baton-db/baton/internal/telemetry"
 	"github.com/baton-db/baton/internal/topology"
 )
 
@@ -58,17 +61,35 @@ func AddFlags(fs *pflag.FlagSet) {
 	fs.String("consul.address", "", "Consul HTTP host:port (overrides consul.address)")
 }
 
-// Temporal dials the Temporal frontend.
-func Temporal(cfg *config.Config, log *slog.Logger) (client.Client, error) {
+// Temporal dials the Temporal frontend, with the given interceptors (tracing).
+func Temporal(cfg *config.Config, log *slog.Logger, interceptors ...interceptor.ClientInterceptor) (client.Client, error) {
 	c, err := client.Dial(client.Options{
-		HostPort:  cfg.Temporal.Address,
-		Namespace: cfg.Temporal.Namespace,
-		Logger:    tlog.NewStructuredLogger(log),
+		HostPort:     cfg.Temporal.Address,
+		Namespace:    cfg.Temporal.Namespace,
+		Logger:       tlog.NewStructuredLogger(log),
+		Interceptors: interceptors,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.Temporal.Address, err)
 	}
 	return c, nil
+}
+
+// Telemetry sets up the process's exporters from the config.
+func Telemetry(ctx context.Context, cfg *config.Config, service, prometheusAddr string, log *slog.Logger) (*telemetry.Telemetry, []interceptor.ClientInterceptor, error) {
+	t, err := telemetry.Setup(ctx, telemetry.Config{Traces: cfg.Telemetry.Traces, OTLPEndpoint: cfg.Telemetry.OTLPEndpoint,
+		PrometheusAddr: prometheusAddr}, service, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.Telemetry.Traces != "otlp" {
+		return t, nil, nil
+	}
+	i, err := t.Interceptor()
+	if err != nil {
+		return nil, nil, err
+	}
+	return t, []interceptor.ClientInterceptor{i}, nil
 }
 
 // Topology returns the Consul-backed topology store.

@@ -24,6 +24,7 @@ type Config struct {
 	Consul      Consul                   `mapstructure:"consul"`
 	MySQL       MySQL                    `mapstructure:"mysql"`
 	Detector    Detector                 `mapstructure:"detector"`
+	Telemetry   Telemetry                `mapstructure:"telemetry"`
 	Clusters    map[string]ClusterConfig `mapstructure:"clusters"`
 	Secrets     Secrets                  `mapstructure:"-"`
 }
@@ -44,6 +45,13 @@ type MySQL struct {
 	ReadTimeout    time.Duration `mapstructure:"read_timeout"`
 	// SourceAddr is the local address Baton's MySQL connections come from (optional).
 	SourceAddr string `mapstructure:"source_addr"`
+}
+
+// Telemetry chooses the exporters; everything is off by default.
+type Telemetry struct {
+	Traces         string `mapstructure:"traces"`
+	OTLPEndpoint   string `mapstructure:"otlp_endpoint"`
+	PrometheusAddr string `mapstructure:"prometheus_addr"`
 }
 
 // Detector tunes the detector.
@@ -115,6 +123,9 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("detector.failure_threshold", 3)
 	v.SetDefault("detector.confirm_window", "1s")
 	v.SetDefault("detector.metrics_addr", "")
+	v.SetDefault("telemetry.traces", "none")
+	v.SetDefault("telemetry.otlp_endpoint", "127.0.0.1:4317")
+	v.SetDefault("telemetry.prometheus_addr", "")
 	v.SetDefault("secrets_file", "")
 }
 
@@ -236,6 +247,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Detector.MetricsAddr != "" {
 		if err := checkAddr("detector.metrics_addr", c.Detector.MetricsAddr); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.Telemetry.Traces != "none" && c.Telemetry.Traces != "otlp" {
+		add("telemetry.traces: %q is not none or otlp", c.Telemetry.Traces)
+	}
+	if c.Telemetry.PrometheusAddr != "" {
+		if err := checkAddr("telemetry.prometheus_addr", c.Telemetry.PrometheusAddr); err != nil {
 			errs = append(errs, err)
 		}
 	}

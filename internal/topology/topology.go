@@ -81,6 +81,7 @@ type Record struct {
 	From       string            `json:"from"`
 	To         string            `json:"to"`
 	Epoch      uint64            `json:"epoch"`
+	Started    time.Time         `json:"started"`
 	At         time.Time         `json:"at"`
 	Steps      map[string]string `json:"steps,omitempty"`
 }

@@ -1,0 +1,122 @@
+// Package telemetry sets up OpenTelemetry for Baton's processes: traces (a span per
+// workflow and activity, through Temporal's tracing interceptor) exported over OTLP, and
+// metrics served for Prometheus. Both are off by default.
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+	"go.temporal.io/sdk/contrib/opentelemetry"
+	"go.temporal.io/sdk/interceptor"
+)
+
+// Config chooses the exporters.
+type Config struct {
+	// Traces is "none" (default) or "otlp".
+	Traces       string
+	OTLPEndpoint string
+	// PrometheusAddr, if set, serves /metrics there.
+	PrometheusAddr string
+}
+
+// Telemetry holds the providers and what to shut down.
+type Telemetry struct {
+	Tracer   trace.TracerProvider
+	Meter    metric.MeterProvider
+	shutdown []func(context.Context) error
+}
+
+// Setup builds the providers for service (worker, detector, baton).
+func Setup(ctx context.Context, c Config, service string, log *slog.Logger) (*Telemetry, error) {
+	t := &Telemetry{Tracer: tracenoop.NewTracerProvider(), Meter: noop.NewMeterProvider()}
+	res := resource.NewSchemaless(semconv.ServiceName("baton-" + service))
+	switch c.Traces {
+	case "", "none":
+	case "otlp":
+		exp, err := otlptracegrpc.New(ctx, otlptracegrpc.WithEndpoint(c.OTLPEndpoint), otlptracegrpc.WithInsecure())
+		if err != nil {
+			return nil, fmt.Errorf("telemetry.otlp_endpoint %s: %w", c.OTLPEndpoint, err)
+		}
+		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
+		t.Tracer, t.shutdown = tp, append(t.shutdown, tp.Shutdown)
+	default:
+		return nil, fmt.Errorf("telemetry.traces: %q is not none or otlp", c.Traces)
+	}
+	if c.PrometheusAddr != "" {
+		exp, err := prometheus.New()
+		if err != nil {
+			return nil, err
+		}
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp), sdkmetric.WithResource(res))
+		t.Meter, t.shutdown = mp, append(t.shutdown, mp.Shutdown)
+		ln, err := net.Listen("tcp", c.PrometheusAddr)
+		if err != nil {
+			return nil, fmt.Errorf("metrics address %s: %w", c.PrometheusAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.Handler())
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		t.shutdown = append(t.shutdown, srv.Shutdown)
+		log.Info("metrics served", "url", "http://"+c.PrometheusAddr+"/metrics")
+	}
+	return t, nil
+}
+
+// Interceptor is Temporal's tracing interceptor on t's tracer: a span per workflow and
+// activity, propagated from the client that started it.
+func (t *Telemetry) Interceptor() (interceptor.Interceptor, error) {
+	return opentelemetry.NewTracingInterceptor(opentelemetry.TracerOptions{Tracer: t.Tracer.Tracer("baton")})
+}
+
+// Shutdown flushes and stops the exporters.
+func (t *Telemetry) Shutdown(ctx context.Context) error {
+	var errs []error
+	for _, f := range t.shutdown {
+		errs = append(errs, f(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// Metrics are Baton's own instruments.
+type Metrics struct {
+	FailoverDuration metric.Float64Histogram
+	StepDuration     metric.Float64Histogram
+	DetectionLatency metric.Float64Histogram
+	ProbeFailures    metric.Int64Counter
+	FailoversStarted metric.Int64Counter
+}
+
+// NewMetrics creates the instruments on mp.
+func NewMetrics(mp metric.MeterProvider) (*Metrics, error) {
+	m := mp.Meter("baton")
+	secs := metric.WithExplicitBucketBoundaries(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60)
+	var out Metrics
+	var errs [5]error
+	out.FailoverDuration, errs[0] = m.Float64Histogram("baton_failover_duration", metric.WithUnit("s"), secs,
+		metric.WithDescription("time from the start of a switchover or failover to its recorded result"))
+	out.StepDuration, errs[1] = m.Float64Histogram("baton_step_duration", metric.WithUnit("s"), secs,
+		metric.WithDescription("time of each runbook step"))
+	out.DetectionLatency, errs[2] = m.Float64Histogram("baton_detection_latency", metric.WithUnit("s"), secs,
+		metric.WithDescription("time from the first sign of a primary's death to the failover's start"))
+	out.ProbeFailures, errs[3] = m.Int64Counter("baton_probe_failures", metric.WithDescription("failed probes of primaries"))
+	out.FailoversStarted, errs[4] = m.Int64Counter("baton_failovers_started", metric.WithDescription("unplanned failovers started by the detector"))
+	return &out, errors.Join(errs[:]...)
+}
