@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/baton-db/baton/internal/app"
+	"github.com/baton-db/baton/internal/detect"
 	"github.com/baton-db/baton/internal/flavor"
 	"github.com/baton-db/baton/internal/mysqladmin"
 	"github.com/baton-db/baton/internal/telemetry"
@@ -74,12 +75,12 @@ func run(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		w := &watcher{cluster: name, cc: cc, dc: cfg.Detector, flavor: f, consul: topo, temporal: tc,
-			queue: cfg.Temporal.TaskQueue, log: log, metrics: m,
-			opts: mysqladmin.Options{User: cfg.Secrets.AdminUser, Password: cfg.Secrets.AdminPassword,
-				ConnectTimeout: cfg.Detector.ProbeTimeout, ReadTimeout: cfg.Detector.ProbeTimeout, SourceAddr: src}}
+		w := detect.New(detect.Options{Cluster: name, ClusterConfig: cc, Detector: cfg.Detector, Flavor: f, Consul: topo,
+			Temporal: tc, TaskQueue: cfg.Temporal.TaskQueue, Log: log, Metrics: m,
+			MySQL: mysqladmin.Options{User: cfg.Secrets.AdminUser, Password: cfg.Secrets.AdminPassword,
+				ConnectTimeout: cfg.Detector.ProbeTimeout, ReadTimeout: cfg.Detector.ProbeTimeout, SourceAddr: src}})
 		wg.Add(1)
-		go func() { defer wg.Done(); w.run(ctx) }()
+		go func() { defer wg.Done(); w.Run(ctx) }()
 	}
 	log.Info("detector started", "clusters", names, "probe_interval", cfg.Detector.ProbeInterval,
 		"probe_timeout", cfg.Detector.ProbeTimeout, "failure_threshold", cfg.Detector.FailureThreshold)

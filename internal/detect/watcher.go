@@ -1,4 +1,6 @@
-package main
+// Package detect is the detector: one Watcher per cluster probes its primary, asks the
+// replicas when it cannot reach it, and starts UnplannedFailover on a DeadPrimary.
+package detect
 
 import (
 	"context"
@@ -34,8 +36,8 @@ type Starter interface {
 	ExecuteWorkflow(ctx context.Context, options client.StartWorkflowOptions, workflow any, args ...any) (client.WorkflowRun, error)
 }
 
-// watcher watches one cluster's primary.
-type watcher struct {
+// Watcher watches one cluster's primary.
+type Watcher struct {
 	cluster  string
 	cc       config.ClusterConfig
 	dc       config.Detector
@@ -56,7 +58,28 @@ type watcher struct {
 	quietTil time.Time
 }
 
-func (w *watcher) run(ctx context.Context) {
+// Options configure a Watcher.
+type Options struct {
+	Cluster       string
+	ClusterConfig config.ClusterConfig
+	Detector      config.Detector
+	Flavor        flavor.Flavor
+	MySQL         mysqladmin.Options
+	Consul        Consul
+	Temporal      Starter
+	TaskQueue     string
+	Log           *slog.Logger
+	Metrics       *telemetry.Metrics
+}
+
+// New returns a watcher of one cluster.
+func New(o Options) *Watcher {
+	return &Watcher{cluster: o.Cluster, cc: o.ClusterConfig, dc: o.Detector, flavor: o.Flavor, opts: o.MySQL,
+		consul: o.Consul, temporal: o.Temporal, queue: o.TaskQueue, log: o.Log, metrics: o.Metrics}
+}
+
+// Run watches until ctx ends.
+func (w *Watcher) Run(ctx context.Context) {
 	tick := time.NewTicker(w.dc.ProbeInterval)
 	defer tick.Stop()
 	defer w.reset(topology.Node{})
@@ -91,7 +114,7 @@ func (w *watcher) run(ctx context.Context) {
 }
 
 // reset starts watching n (or nothing) from a clean state.
-func (w *watcher) reset(n topology.Node) {
+func (w *Watcher) reset(n topology.Node) {
 	if w.stopWait != nil {
 		w.stopWait()
 		w.stopWait = nil
@@ -114,7 +137,7 @@ func (w *watcher) reset(n topology.Node) {
 
 // hold keeps one connection open on the primary: a crashed mysqld closes it at once,
 // long before any probe would time out.
-func (w *watcher) hold(ctx context.Context, n topology.Node, dropped chan<- error) {
+func (w *Watcher) hold(ctx context.Context, n topology.Node, dropped chan<- error) {
 	c, err := mysqladmin.Open(n.Addr(), w.flavor, mysqladmin.Options{User: w.opts.User, Password: w.opts.Password,
 		ConnectTimeout: w.opts.ConnectTimeout, SourceAddr: w.opts.SourceAddr})
 	if err != nil {
@@ -151,14 +174,14 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-func (w *watcher) ping(ctx context.Context, c *mysqladmin.Client) error {
+func (w *Watcher) ping(ctx context.Context, c *mysqladmin.Client) error {
 	pctx, cancel := context.WithTimeout(ctx, w.dc.ProbeTimeout)
 	defer cancel()
 	_, err := c.DB().ExecContext(pctx, "SELECT 1")
 	return err
 }
 
-func (w *watcher) check(ctx context.Context, dropped bool) {
+func (w *Watcher) check(ctx context.Context, dropped bool) {
 	err := w.ping(ctx, w.probe)
 	if err == nil && !dropped {
 		if w.failures > 0 {
@@ -213,7 +236,7 @@ func (w *watcher) check(ctx context.Context, dropped bool) {
 
 // askReplicas gathers each replica's view of the primary: its IO thread and its heartbeat
 // agent's own connect attempt.
-func (w *watcher) askReplicas(ctx context.Context) []ReplicaView {
+func (w *Watcher) askReplicas(ctx context.Context) []ReplicaView {
 	t, err := w.consul.Read(ctx, w.cluster)
 	if err != nil {
 		return nil
@@ -245,7 +268,7 @@ func (w *watcher) askReplicas(ctx context.Context) []ReplicaView {
 }
 
 // act starts the unplanned failover, unless maintenance or the anti-flap period forbid it.
-func (w *watcher) act(ctx context.Context, evidence string) {
+func (w *Watcher) act(ctx context.Context, evidence string) {
 	latency := time.Since(w.first)
 	t, err := w.consul.Read(ctx, w.cluster)
 	if err != nil {
