@@ -58,22 +58,21 @@ func (a *Activities) ConfirmPrimaryDead(ctx context.Context, in ConfirmInput) (C
 		return res, nil
 	}
 	// A fresh connection, not the pool: the question is whether the server answers now.
+	// The detector already waited out its probes, so one attempt is enough.
+	timeout := a.Config.Detector.ProbeTimeout
 	c, err := mysqladmin.Open(t.Primary.Addr(), f, mysqladmin.Options{User: a.Config.Secrets.AdminUser,
-		Password: a.Config.Secrets.AdminPassword, ConnectTimeout: 500 * time.Millisecond,
-		ReadTimeout: 500 * time.Millisecond, SourceAddr: a.Config.MySQL.SourceAddr})
+		Password: a.Config.Secrets.AdminPassword, ConnectTimeout: timeout,
+		ReadTimeout: timeout, SourceAddr: a.Config.MySQL.SourceAddr})
 	if err != nil {
 		return res, err
 	}
 	defer c.Close()
-	for i := 0; i < 2; i++ {
-		pctx, cancel := context.WithTimeout(ctx, 700*time.Millisecond)
-		err = c.Ping(pctx)
-		cancel()
-		if err == nil {
-			res.Why = fmt.Sprintf("primary %s answers; nothing to fail over", describe(t.Primary))
-			return res, nil
-		}
-		time.Sleep(100 * time.Millisecond)
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	err = c.Ping(pctx)
+	cancel()
+	if err == nil {
+		res.Why = fmt.Sprintf("primary %s answers; nothing to fail over", describe(t.Primary))
+		return res, nil
 	}
 	if len(t.Replicas) == 0 {
 		return res, nonRetryable("NoReplicas", "primary %s is dead and %s has no replicas: restore it from backup", t.Primary.Name, in.Cluster)

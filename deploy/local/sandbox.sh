@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Baton sandbox: every real server as a local process on loopback.
-#   usage: deploy/local/sandbox.sh up | down [--purge] | status | haproxy-reload NAME
+#   usage: deploy/local/sandbox.sh up | down [--purge] | status | start-node NAME | haproxy-reload NAME
 # Topology and addresses are in ARCHITECTURE.md. State lives in deploy/local/state (git-ignored).
 set -Eeuo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -95,13 +95,13 @@ binlog_format=ROW
 gtid_strict_mode=ON
 gtid_domain_id=0
 relay_log=$d/data/relay
-# Replicas notice a dead source fast: heartbeat every 1 s, give up after 3 s of silence.
-slave_net_timeout=3
+# Replicas notice a dead source fast: heartbeat every 1 s, give up after 2 s of silence.
+slave_net_timeout=2
 # Semi-sync: replicas always ack; only the current primary waits for an ack (switched at run time).
 rpl_semi_sync_master_enabled=OFF
 rpl_semi_sync_slave_enabled=ON
 rpl_semi_sync_master_wait_point=AFTER_SYNC
-rpl_semi_sync_master_timeout=5000
+rpl_semi_sync_master_timeout=10000
 read_only=ON
 # A restarted node truncates binlog transactions no replica acknowledged (semi-sync recovery),
 # so a crashed primary can rejoin without them.
@@ -373,7 +373,7 @@ mysql:
   source_addr: $WORKER_IP
 detector:
   probe_interval: 500ms
-  probe_timeout: 500ms
+  probe_timeout: 400ms
   failure_threshold: 3
   confirm_window: 1s
   metrics_addr: $DETECTOR_METRICS
@@ -510,6 +510,19 @@ status() {
   done
 }
 
+start_node() { # name: restart one MariaDB node (after a crash test), read-only like every start
+  local spec
+  for spec in "${NODES[@]}"; do
+    set -- $spec
+    [ "$1" = "$NODE" ] || continue
+    for _ in $(seq 1 100); do alive "mariadb-$1" || break; sleep 0.1; done # a killed mysqld takes a moment to exit
+    spawn "mariadb-$1" mariadbd --defaults-file="$(node_dir "$1")/my.cnf"
+    wait_for "mariadb $1" 300 mariadb-admin --defaults-file="$(node_dir "$1")/my.cnf" -uroot ping
+    return 0
+  done
+  die "unknown node $NODE"
+}
+
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 case $cmd in
@@ -520,5 +533,6 @@ case $cmd in
     down "$@" ;;
   status) status ;;
   haproxy-reload) haproxy_reload "$1" ;;
-  *) echo "usage: $0 up | down [--purge] | status | haproxy-reload NAME" >&2; exit 2 ;;
+  start-node) NODE=$1 start_node ;;
+  *) echo "usage: $0 up | down [--purge] | status | start-node NAME | haproxy-reload NAME" >&2; exit 2 ;;
 esac

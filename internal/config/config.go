@@ -119,7 +119,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("mysql.read_timeout", "5s")
 	v.SetDefault("mysql.source_addr", "")
 	v.SetDefault("detector.probe_interval", "500ms")
-	v.SetDefault("detector.probe_timeout", "500ms")
+	v.SetDefault("detector.probe_timeout", "400ms")
 	v.SetDefault("detector.failure_threshold", 3)
 	v.SetDefault("detector.confirm_window", "1s")
 	v.SetDefault("detector.metrics_addr", "")

@@ -177,8 +177,7 @@ func sleep(ctx context.Context, d time.Duration) {
 func (w *Watcher) ping(ctx context.Context, c *mysqladmin.Client) error {
 	pctx, cancel := context.WithTimeout(ctx, w.dc.ProbeTimeout)
 	defer cancel()
-	_, err := c.DB().ExecContext(pctx, "SELECT 1")
-	return err
+	return c.DB().PingContext(pctx) // COM_PING: the cheapest round trip that proves mysqld answers
 }
 
 func (w *Watcher) check(ctx context.Context, dropped bool) {

@@ -1,0 +1,346 @@
+// Command bench measures Baton on the running sandbox and prints Markdown tables:
+// unplanned failovers (kill -9 and a silent host), planned switchovers, the Temporal
+// overhead of a switchover, and how many clusters one detector watches per core.
+//
+//	deploy/local/sandbox.sh up && go run ./tests/bench -trials 10
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/hashicorp/consul/api"
+	"go.temporal.io/sdk/client"
+
+	"github.com/baton-db/baton/internal/config"
+	"github.com/baton-db/baton/internal/loadgen"
+	"github.com/baton-db/baton/internal/topology"
+	"github.com/baton-db/baton/workflows"
+)
+
+var (
+	root  string
+	env   map[string]string
+	cfg   *config.Config
+	store *topology.Store
+	tc    client.Client
+)
+
+func main() {
+	trials := flag.Int("trials", 10, "unplanned (kill -9) trials")
+	silent := flag.Int("silent", 1, "silent-host (iptables DROP) trials")
+	planned := flag.Int("planned", 10, "planned switchover trials")
+	overhead := flag.Int("overhead", 4, "pairs of direct vs workflow switchovers")
+	scale := flag.String("scale", "250,500,1000", "detector scale: numbers of simulated clusters")
+	serve := flag.Int("serve-fake-primaries", 0, "internal: serve N fake primaries (child process)")
+	flag.Parse()
+	if *serve > 0 {
+		serveFakes(*serve)
+		return
+	}
+	_ = mysql.SetLogger(log.New(io.Discard, "", 0))
+	var err error
+	root, _ = filepath.Abs(".")
+	if env, err = readEnv(filepath.Join(root, "deploy/local/state/env")); err != nil {
+		fatal("the sandbox is not up (run deploy/local/sandbox.sh up): %v", err)
+	}
+	if cfg, err = config.Load(env["BATON_CONFIG"], nil); err != nil {
+		fatal("%v", err)
+	}
+	cc := api.DefaultConfig()
+	cc.Address = env["CONSUL_HTTP_ADDR"]
+	c, _ := api.NewClient(cc)
+	store = topology.New(c, "baton/clusters")
+	if tc, err = client.Dial(client.Options{HostPort: env["TEMPORAL_ADDRESS"], Namespace: env["TEMPORAL_NAMESPACE"], Logger: quiet{}}); err != nil {
+		fatal("%v", err)
+	}
+	fmt.Printf("# Baton benchmarks, %s\n\nSandbox: MariaDB 10.11 x3, two remote HAProxy + consul-template, local HAProxy, Consul dev, Temporal dev server, all on one 2-core machine. Load: 200 inserts/s through the local writer port from a pooled client.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	if *trials > 0 || *silent > 0 {
+		benchUnplanned(*trials, *silent)
+	}
+	if *planned > 0 {
+		benchPlanned(*planned)
+	}
+	if *overhead > 0 {
+		benchOverhead(*overhead)
+	}
+	if *scale != "" {
+		benchScale(*scale)
+	}
+}
+
+func fatal(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", a...)
+	os.Exit(1)
+}
+
+type quiet struct{}
+
+func (quiet) Debug(string, ...any) {}
+func (quiet) Info(string, ...any)  {}
+func (quiet) Warn(string, ...any)  {}
+func (quiet) Error(string, ...any) {}
+
+func readEnv(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			out[k] = strings.Trim(v, `"`)
+		}
+	}
+	return out, nil
+}
+
+func openDB(addr, user, pass string) *sql.DB {
+	c := mysql.NewConfig()
+	c.User, c.Passwd, c.Net, c.Addr = user, pass, "tcp", addr
+	c.Timeout, c.ReadTimeout, c.WriteTimeout = time.Second, 2*time.Second, 2*time.Second
+	conn, _ := mysql.NewConnector(c)
+	return sql.OpenDB(conn)
+}
+
+func secrets() map[string]string {
+	s, err := readEnv(env["SECRETS_FILE"])
+	if err != nil {
+		fatal("%v", err)
+	}
+	return s
+}
+
+func startLoad() (*loadgen.Load, *sql.DB) {
+	s := secrets()
+	db := openDB(env["LOCAL_WRITER_ADDR"], s["MYSQL_APP_USER"], s["MYSQL_APP_PASSWORD"])
+	db.SetMaxOpenConns(16)
+	return loadgen.Start(db, 200), db
+}
+
+func lost(l *loadgen.Load, primary string) int {
+	s := secrets()
+	db := openDB(primary, s["MYSQL_ADMIN_USER"], s["MYSQL_ADMIN_PASSWORD"])
+	defer db.Close()
+	miss, err := loadgen.Missing(context.Background(), db, l.Acked(), 15*time.Second)
+	if err != nil {
+		fatal("count lost writes: %v", err)
+	}
+	return len(miss)
+}
+
+func readTopo() topology.Topology {
+	t, err := store.Read(context.Background(), "demo")
+	if err != nil {
+		fatal("%v", err)
+	}
+	return t
+}
+
+func sh(name string, args ...string) string {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		fatal("%s %v: %v\n%s", name, args, err, out)
+	}
+	return string(out)
+}
+
+func baton(args ...string) (string, error) {
+	out, err := exec.Command(env["BATON_BIN"], append([]string{"--config", env["BATON_CONFIG"]}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+func pid(node string) int {
+	b, _ := os.ReadFile(filepath.Join(env["SANDBOX_STATE"], "pids", "mariadb-"+node+".pid"))
+	p, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return p
+}
+
+// ageAntiFlap moves the last unplanned failover into the past, so each trial may fail over.
+func ageAntiFlap() {
+	r := topology.Record{Kind: "unplanned", At: time.Now().Add(-time.Hour)}
+	b, _ := json.Marshal(r)
+	_, _ = store.Client().KV().Put(&api.KVPair{Key: "baton/clusters/demo/last_unplanned", Value: b}, nil)
+}
+
+func waitPrimaryChange(old string, limit time.Duration) (topology.Topology, bool) {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if t := readTopo(); t.Primary.Name != old {
+			return t, true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return topology.Topology{}, false
+}
+
+// latestResult returns the latest UnplannedFailover run's start time and result.
+func latestResult(id string) (time.Time, workflows.Result) {
+	run := tc.GetWorkflow(context.Background(), id, "")
+	var r workflows.Result
+	_ = run.Get(context.Background(), &r)
+	d, err := tc.DescribeWorkflowExecution(context.Background(), id, "")
+	if err != nil {
+		return time.Time{}, r
+	}
+	return d.WorkflowExecutionInfo.GetStartTime().AsTime(), r
+}
+
+func stepEnd(r workflows.Result, name string) time.Time {
+	for _, s := range r.Steps {
+		if s.Name == name {
+			return s.Start.Add(s.Duration)
+		}
+	}
+	return time.Time{}
+}
+
+type stats []time.Duration
+
+func (s stats) row(name string) string {
+	if len(s) == 0 {
+		return fmt.Sprintf("| %s | - | - | - | 0 |", name)
+	}
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	p := func(q float64) time.Duration { return s[min(len(s)-1, int(q*float64(len(s))))] }
+	r := func(d time.Duration) string { return d.Round(time.Millisecond).String() }
+	return fmt.Sprintf("| %s | %s | %s | %s | %d |", name, r(p(0.5)), r(p(0.95)), r(s[len(s)-1]), len(s))
+}
+
+func rejoin(node string) error {
+	sh(filepath.Join(root, "deploy/local/sandbox.sh"), "start-node", node)
+	for i := 0; ; i++ {
+		out, err := baton("rejoin", "--cluster", "demo", "--host", node)
+		if err == nil {
+			return nil
+		}
+		if i == 5 || strings.Contains(out, "ErrantGTIDs") {
+			return fmt.Errorf("rejoin %s: %s", node, strings.TrimSpace(out))
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+func iptables(args ...string) { sh("iptables", args...) }
+
+func benchUnplanned(trials, silentTrials int) {
+	var detect, failover, outage, total stats
+	var sDetect, sFailover, sOutage stats
+	var notes []string
+	lostTotal, acked := 0, 0
+	for i := 0; i < trials+silentTrials; i++ {
+		silent := i >= trials
+		ageAntiFlap()
+		time.Sleep(1500 * time.Millisecond) // heartbeats and detector settle
+		before := readTopo()
+		l, db := startLoad()
+		time.Sleep(2 * time.Second)
+		crash := time.Now()
+		var rules [][]string
+		if silent {
+			for _, dir := range []string{"-d", "-s"} {
+				r := []string{"INPUT", dir, before.Primary.IPv4, "-j", "DROP"}
+				iptables(append([]string{"-I"}, r...)...)
+				rules = append(rules, r)
+			}
+		} else {
+			_ = syscall.Kill(pid(before.Primary.Name), syscall.SIGKILL)
+		}
+		after, ok := waitPrimaryChange(before.Primary.Name, 20*time.Second)
+		time.Sleep(2 * time.Second)
+		l.Stop()
+		db.Close()
+		if silent {
+			// Stop the isolated old primary before it could commit on its own, then let it back.
+			_ = syscall.Kill(pid(before.Primary.Name), syscall.SIGKILL)
+			for _, r := range rules {
+				iptables(append([]string{"-D"}, r...)...)
+			}
+		}
+		if !ok {
+			fatal("trial %d: no failover within 20s", i+1)
+		}
+		start, res := latestResult(workflows.WorkflowID("demo"))
+		last, first := l.Around(crash)
+		if silent { // acks already on the wire when the link was cut arrive after it
+			gap, from := l.LongestGap()
+			last, first = from, from.Add(gap)
+		}
+		n := lost(l, after.Primary.Addr())
+		lostTotal += n
+		acked += len(l.Acked())
+		d, f, o := start.Sub(crash), stepEnd(res, "verify routing").Sub(start), first.Sub(last)
+		if silent {
+			sDetect, sFailover, sOutage = append(sDetect, d), append(sFailover, f), append(sOutage, o)
+		} else {
+			detect, failover, outage = append(detect, d), append(failover, f), append(outage, o)
+			total = append(total, stepEnd(res, "record result").Sub(start))
+		}
+		fmt.Fprintf(os.Stderr, "unplanned %d (%s): %s -> %s detect %s failover %s outage %s lost %d\n", i+1,
+			map[bool]string{true: "silent host", false: "kill -9"}[silent], before.Primary.Name, after.Primary.Name,
+			d.Round(time.Millisecond), f.Round(time.Millisecond), o.Round(time.Millisecond), n)
+		if err := rejoin(before.Primary.Name); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+			notes = append(notes, fmt.Sprintf("Trial %d: %s could not rejoin: %v", i+1, before.Primary.Name, err))
+		}
+	}
+	fmt.Printf("## Unplanned failover under load\n\n| kill -9 of mysqld | p50 | p95 | max | trials |\n|---|---|---|---|---|\n")
+	fmt.Println(detect.row("detection latency (crash → workflow start)"))
+	fmt.Println(failover.row("failover (workflow start → routing verified)"))
+	fmt.Println(outage.row("client write outage (last ack before → first ack after)"))
+	fmt.Println(total.row("whole workflow (incl. heartbeats, eviction, record)"))
+	if silentTrials > 0 {
+		fmt.Printf("\n| silent host (iptables DROP of all its traffic) | p50 | p95 | max | trials |\n|---|---|---|---|---|\n")
+		fmt.Println(sDetect.row("detection latency"))
+		fmt.Println(sFailover.row("failover"))
+		fmt.Println(sOutage.row("client write outage"))
+	}
+	fmt.Printf("\nAcked writes lost: **%d** of %d.\n\n", lostTotal, acked)
+	for _, n := range notes {
+		fmt.Printf("- %s\n", n)
+	}
+}
+
+func benchPlanned(trials int) {
+	var gaps, totals stats
+	lostTotal, acked := 0, 0
+	for i := 0; i < trials; i++ {
+		l, db := startLoad()
+		time.Sleep(1500 * time.Millisecond)
+		out, err := baton("switchover", "--cluster", "demo")
+		if err != nil {
+			fatal("switchover %d: %s", i+1, out)
+		}
+		time.Sleep(1500 * time.Millisecond)
+		l.Stop()
+		db.Close()
+		gap, _ := l.LongestGap()
+		_, res := latestResult(workflows.WorkflowID("demo"))
+		total := stepEnd(res, "record result").Sub(res.Steps[0].Start)
+		t := readTopo()
+		n := lost(l, t.Primary.Addr())
+		lostTotal += n
+		acked += len(l.Acked())
+		gaps, totals = append(gaps, gap), append(totals, total)
+		fmt.Fprintf(os.Stderr, "planned %d: %s -> %s unavailable %s total %s lost %d\n", i+1, res.From, res.To,
+			gap.Round(time.Millisecond), total.Round(time.Millisecond), n)
+	}
+	fmt.Printf("## Planned switchover under load\n\n| figure | p50 | p95 | max | trials |\n|---|---|---|---|---|\n")
+	fmt.Println(gaps.row("client write unavailability (longest gap, pooled client)"))
+	fmt.Println(totals.row("total duration"))
+	fmt.Printf("\nAcked writes lost: **%d** of %d.\n\n", lostTotal, acked)
+}
