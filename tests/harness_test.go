@@ -51,6 +51,7 @@ func TestMain(m *testing.M) {
 		fmt.Println("tests: reusing the running sandbox")
 	}
 	code := run(m, state)
+	printFaultSummary()
 	if started && os.Getenv("BATON_KEEP_SANDBOX") == "" {
 		cmd := exec.Command(filepath.Join(root, "deploy/local/sandbox.sh"), "down")
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr

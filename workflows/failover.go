@@ -86,7 +86,7 @@ func (f *failover) run(ctx workflow.Context) error {
 
 func (f *failover) confirmPrimaryDead(ctx workflow.Context) error {
 	return f.t.do(ctx, "confirm primary dead", func() error {
-		err := workflow.ExecuteActivity(summarize(options(ctx, 15*time.Second, 0, 3), "is "+orAny(f.in.DeadPrimary)+" still dead?"), a.ConfirmPrimaryDead,
+		err := workflow.ExecuteActivity(summarize(options(ctx, 5*time.Second, 0, 3), "is "+orAny(f.in.DeadPrimary)+" still dead?"), a.ConfirmPrimaryDead,
 			activities.ConfirmInput{Cluster: f.in.Cluster, Primary: f.in.DeadPrimary, Force: f.in.Force}).Get(ctx, &f.confirm)
 		f.res.From, f.res.Reason = f.confirm.Primary.Name, f.confirm.Why
 		workflow.GetLogger(ctx).Info("confirm", "cluster", f.in.Cluster, "proceed", f.confirm.Proceed, "why", f.confirm.Why)

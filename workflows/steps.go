@@ -94,7 +94,7 @@ func options(ctx workflow.Context, startToClose, heartbeat time.Duration, attemp
 }
 
 // quick is for short reads and writes on the critical path.
-func quick(ctx workflow.Context) workflow.Context { return options(ctx, 15*time.Second, 0, 5) }
+func quick(ctx workflow.Context) workflow.Context { return options(ctx, 10*time.Second, 0, 5) }
 
 // waiting is for steps that poll and heartbeat.
 func waiting(ctx workflow.Context, limit time.Duration) workflow.Context {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Baton sandbox: every real server as a local process on loopback.
-#   usage: deploy/local/sandbox.sh up | down [--purge] | status | start-node NAME | haproxy-reload NAME
+#   usage: deploy/local/sandbox.sh up | down [--purge] | status | start-node NAME | start-worker | haproxy-reload NAME
 # Topology and addresses are in ARCHITECTURE.md. State lives in deploy/local/state (git-ignored).
 set -Eeuo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -231,6 +231,9 @@ global
     stats socket $1/admin.sock mode 600 level admin expose-fd listeners
     stats timeout 30s
     server-state-file $1/server-state
+    # After a reload the old worker keeps its sessions, and on a remote HAProxy they all lead
+    # to the old primary: end them soon, so clients reconnect instead of hanging.
+    hard-stop-after 500ms
 defaults
     mode tcp
     log global
@@ -342,7 +345,7 @@ temporal_up() {
   for a in "${SEARCH_ATTRS[@]}"; do sa+=(--search-attribute "$a=Keyword"); done
   spawn temporal "$TEMPORAL_BIN" server start-dev --ip 127.0.0.1 --port 7233 --ui-port 8233 \
     --http-port 7243 --metrics-port 7234 --db-filename "$STATE/temporal/dev.db" --log-level warn \
-    --namespace "$NAMESPACE" "${sa[@]}"
+    --namespace "$NAMESPACE" "${sa[@]}" --dynamic-config-value system.enableActivityEagerExecution=true
   wait_for temporal 600 "$TEMPORAL_BIN" operator namespace describe --address "$TEMPORAL_ADDR" -n "$NAMESPACE"
 }
 
@@ -534,5 +537,6 @@ case $cmd in
   status) status ;;
   haproxy-reload) haproxy_reload "$1" ;;
   start-node) NODE=$1 start_node ;;
-  *) echo "usage: $0 up | down [--purge] | status | start-node NAME | haproxy-reload NAME" >&2; exit 2 ;;
+  start-worker) spawn worker "$STATE/bin/baton-worker" --config "$STATE/baton.yaml" ;;
+  *) echo "usage: $0 up | down [--purge] | status | start-node NAME | start-worker | haproxy-reload NAME" >&2; exit 2 ;;
 esac

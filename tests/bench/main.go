@@ -68,6 +68,12 @@ func main() {
 	if tc, err = client.Dial(client.Options{HostPort: env["TEMPORAL_ADDRESS"], Namespace: env["TEMPORAL_NAMESPACE"], Logger: quiet{}}); err != nil {
 		fatal("%v", err)
 	}
+	s := secrets()
+	admin := openDB(env["LOCAL_WRITER_ADDR"], s["MYSQL_ADMIN_USER"], s["MYSQL_ADMIN_PASSWORD"])
+	if _, err := admin.Exec(loadgen.Schema); err != nil {
+		fatal("create %s: %v", loadgen.Table, err)
+	}
+	admin.Close()
 	fmt.Printf("# Baton benchmarks, %s\n\nSandbox: MariaDB 10.11 x3, two remote HAProxy + consul-template, local HAProxy, Consul dev, Temporal dev server, all on one 2-core machine. Load: 200 inserts/s through the local writer port from a pooled client.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	if *trials > 0 || *silent > 0 {
 		benchUnplanned(*trials, *silent)
@@ -133,6 +139,9 @@ func startLoad() (*loadgen.Load, *sql.DB) {
 }
 
 func lost(l *loadgen.Load, primary string) int {
+	if len(l.Acked()) < 100 {
+		fatal("only %d writes acked: the load did not run (%s)", len(l.Acked()), l)
+	}
 	s := secrets()
 	db := openDB(primary, s["MYSQL_ADMIN_USER"], s["MYSQL_ADMIN_PASSWORD"])
 	defer db.Close()

@@ -1,0 +1,355 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+
+	"github.com/baton-db/baton/internal/loadgen"
+	"github.com/baton-db/baton/workflows"
+)
+
+// faultRow is one line of the fault summary printed at the end of the run.
+type faultRow struct {
+	fault    string
+	survived bool
+	acked    int
+	lost     int
+}
+
+var (
+	faultsMu sync.Mutex
+	faults   []faultRow
+)
+
+func recordFault(r faultRow) {
+	faultsMu.Lock()
+	defer faultsMu.Unlock()
+	faults = append(faults, r)
+}
+
+func printFaultSummary() {
+	if len(faults) == 0 {
+		return
+	}
+	survived, lost, acked := 0, 0, 0
+	fmt.Println("\nFAULT SUMMARY\n\n| fault | survived | acked writes | acked writes lost |\n|---|---|---|---|")
+	for _, f := range faults {
+		fmt.Printf("| %s | %v | %d | %d |\n", f.fault, f.survived, f.acked, f.lost)
+		if f.survived {
+			survived++
+		}
+		lost += f.lost
+		acked += f.acked
+	}
+	fmt.Printf("| **%d faults injected** | **%d survived** | %d | **%d** |\n\n", len(faults), survived, acked, lost)
+}
+
+// assertHealthy checks the four things every fault case must leave true: one writable
+// primary with every other member replicating from it; Consul and every HAProxy agree;
+// no acked write lost; and no workflow left open.
+func assertHealthy(t *testing.T, l *loadgen.Load) (acked, lost int) {
+	t.Helper()
+	tp := readTopo(t)
+	waitRouting(t, tp.Primary.ServerID, 15*time.Second)
+	for _, addr := range nodes() {
+		db := adminDB(addr)
+		var ro bool
+		_ = db.QueryRow("SELECT @@read_only").Scan(&ro)
+		db.Close()
+		isPrimary := addr == tp.Primary.Addr()
+		evicted := false
+		for _, e := range tp.Evicted {
+			evicted = evicted || e.Node.Addr() == addr
+		}
+		if isPrimary && ro {
+			t.Fatalf("primary %s is read-only", addr)
+		}
+		if !isPrimary && !ro && !evicted {
+			t.Fatalf("%s is writable but is not the primary: split brain", addr)
+		}
+	}
+	st := snapshot(t)
+	for _, r := range tp.Replicas {
+		ok := false
+		for _, n := range st.Nodes {
+			ok = ok || (strings.HasPrefix(n, r.Addr()) && strings.Contains(n, "src="+tp.Primary.IPv4+":3306 io=Yes sql=Yes"))
+		}
+		if !ok {
+			t.Fatalf("replica %s does not replicate from %s: %v", r.Name, tp.Primary.Name, st.Nodes)
+		}
+	}
+	if l != nil {
+		l.Stop()
+		ids := l.Acked()
+		miss := missing(t, tp.Primary.Addr(), ids, 15*time.Second)
+		if len(miss) > 0 {
+			t.Fatalf("%d of %d acked writes lost", len(miss), len(ids))
+		}
+		return len(ids), 0
+	}
+	return 0, 0
+}
+
+// waitStarted waits until the latest run of failover/demo, started after after, is running
+// an activity of type name (the history records a start only when the attempt ends, so the
+// pending activities are asked).
+func waitStarted(t *testing.T, name string, after time.Time) {
+	t.Helper()
+	c := temporalClient(t)
+	waitFor(t, 30*time.Second, func() bool {
+		d, err := c.DescribeWorkflowExecution(context.Background(), workflows.WorkflowID("demo"), "")
+		if err != nil || d.GetWorkflowExecutionInfo().GetStartTime().AsTime().Before(after.Add(-time.Second)) {
+			return false
+		}
+		for _, p := range d.GetPendingActivities() {
+			if p.GetActivityType().GetName() == name && p.GetState() == enumspb.PENDING_ACTIVITY_STATE_STARTED {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func killWorker(t *testing.T) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(sandbox["SANDBOX_STATE"], "pids", "worker.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	waitFor(t, 5*time.Second, func() bool { return syscall.Kill(pid, 0) != nil })
+}
+
+func TestWorkerCrashAtEveryPlannedStep(t *testing.T) {
+	for _, step := range []string{"CheckPreconditions", "CatchUpReplicas", "DemotePrimary", "PromoteCandidate", "PublishTopology",
+		"ReparentOldPrimary", "VerifyRouting", "RestartHeartbeats", "RecordResult"} {
+		t.Run(step, func(t *testing.T) {
+			before := readTopo(t)
+			l := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 200)
+			time.Sleep(500 * time.Millisecond)
+			start := time.Now()
+			done := make(chan string, 1)
+			go func() { out, _ := baton(t, "switchover", "--cluster", "demo"); done <- out }()
+			waitStarted(t, step, start)
+			killWorker(t)
+			sandboxCmd(t, "start-worker")
+			out := <-done
+			if !strings.Contains(out, "succeeded planned") {
+				t.Fatalf("switchover did not complete after the worker crashed in %s:\n%s", step, out)
+			}
+			if tp := readTopo(t); tp.Primary.Name == before.Primary.Name || tp.Epoch != before.Epoch+1 {
+				t.Fatalf("after the crash in %s: primary %s epoch %d (was %s %d): a step applied twice or not at all",
+					step, tp.Primary.Name, tp.Epoch, before.Primary.Name, before.Epoch)
+			}
+			acked, lost := assertHealthy(t, l)
+			recordFault(faultRow{"worker SIGKILL during planned " + step, true, acked, lost})
+		})
+	}
+}
+
+func TestWorkerCrashAtEveryUnplannedStep(t *testing.T) {
+	for _, step := range []string{"ConfirmPrimaryDead", "ChooseCandidate", "WaitRelayLog", "FenceOldPrimary", "PromoteCandidate",
+		"PublishTopology", "ReparentReplica", "VerifyRouting", "RestartHeartbeats", "EvictNode", "RecordResult"} {
+		t.Run(step, func(t *testing.T) {
+			ageLastFailover(t, time.Hour)
+			before := readTopo(t)
+			l := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 200)
+			time.Sleep(500 * time.Millisecond)
+			start := time.Now()
+			signalNode(t, before.Primary.Name, syscall.SIGKILL)
+			waitStarted(t, step, start)
+			killWorker(t)
+			sandboxCmd(t, "start-worker")
+			c := temporalClient(t)
+			var res workflows.Result
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			if err := c.GetWorkflow(ctx, workflows.WorkflowID("demo"), "").Get(ctx, &res); err != nil || res.Outcome != "succeeded" {
+				t.Fatalf("failover after the worker crashed in %s: %v %+v", step, err, res)
+			}
+			if tp := readTopo(t); tp.Epoch != before.Epoch+1 {
+				t.Fatalf("epoch %d after one failover from %d: a step applied twice", tp.Epoch, before.Epoch)
+			}
+			acked, lost := assertHealthy(t, l)
+			recordFault(faultRow{"worker SIGKILL during unplanned " + step, true, acked, lost})
+			restartAndRejoin(t, before.Primary.Name)
+		})
+	}
+}
+
+func pidOf(t *testing.T, name string) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(sandbox["SANDBOX_STATE"], "pids", name+".pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+// The primary cut off from everyone (detector, replicas, HAProxies): a failover, and the
+// isolated old primary receives no write through any HAProxy.
+func TestPartitionedPrimaryIsReplacedWithoutSplitBrain(t *testing.T) {
+	ageLastFailover(t, time.Hour)
+	before := readTopo(t)
+	l := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 200)
+	time.Sleep(time.Second)
+	rules := [][]string{{"INPUT", "-d", before.Primary.IPv4, "-j", "DROP"}, {"INPUT", "-s", before.Primary.IPv4, "-j", "DROP"}}
+	for _, r := range rules {
+		iptables(t, append([]string{"-I"}, r...)...)
+	}
+	removed := false
+	unblock := func() {
+		if !removed {
+			for _, r := range rules {
+				iptables(t, append([]string{"-D"}, r...)...)
+			}
+			removed = true
+		}
+	}
+	t.Cleanup(unblock)
+	cut := time.Now()
+	after := waitNewPrimary(t, before.Primary.Name, 20*time.Second)
+	fmt.Printf("METRIC partition_failover=%s (cut -> Consul names %s)\n", time.Since(cut).Round(time.Millisecond), after.Primary.Name)
+	waitRouting(t, after.Primary.ServerID, 15*time.Second)
+	// Every writer endpoint writes a marker: none may reach the old primary.
+	marker := time.Now().UnixNano()
+	for name, addr := range writers() {
+		db := appDB(addr)
+		if _, err := db.Exec("INSERT INTO app.writes (id, note) VALUES (?, ?)", marker, "marker "+name); err != nil {
+			t.Fatalf("write through %s: %v", name, err)
+		}
+		marker++
+		db.Close()
+	}
+	// Stop the isolated node before it could commit on its own (semi-sync timeout), heal the
+	// link, and check it holds no marker.
+	signalNode(t, before.Primary.Name, syscall.SIGKILL)
+	unblock()
+	sandboxCmd(t, "start-node", before.Primary.Name)
+	old := adminDB(before.Primary.Addr())
+	var n int
+	_ = old.QueryRow("SELECT COUNT(*) FROM app.writes WHERE note LIKE 'marker %' AND id >= ?", marker-3).Scan(&n)
+	old.Close()
+	if n != 0 {
+		t.Fatalf("split brain: %d writes reached the isolated old primary through HAProxy", n)
+	}
+	acked, lost := assertHealthy(t, l)
+	recordFault(faultRow{"primary partitioned from everyone (iptables DROP)", true, acked, lost})
+	restartAndRejoin(t, before.Primary.Name)
+}
+
+func TestConsulUnavailablePlannedSwitchoverRefuses(t *testing.T) {
+	before := snapshot(t)
+	consul := pidOf(t, "consul")
+	_ = syscall.Kill(consul, syscall.SIGSTOP)
+	t.Cleanup(func() { _ = syscall.Kill(consul, syscall.SIGCONT) })
+	out, code := baton(t, "switchover", "--cluster", "demo")
+	_ = syscall.Kill(consul, syscall.SIGCONT)
+	if code == 0 || !strings.Contains(strings.ToLower(out), "consul") {
+		t.Fatalf("switchover with Consul down: exit %d\n%s", code, out)
+	}
+	t.Logf("refused: %s", lastLine(out))
+	assertUnchanged(t, before)
+	recordFault(faultRow{"Consul unavailable during a planned switchover (refused)", true, 0, 0})
+}
+
+func TestUnplannedFailoverWithDeadConsulTemplateNamesTheHAProxy(t *testing.T) {
+	ageLastFailover(t, time.Hour)
+	before := readTopo(t)
+	_ = syscall.Kill(pidOf(t, "consul-template-b"), syscall.SIGINT)
+	t.Cleanup(func() { sandboxCmd(t, "up"); waitHAProxyChecks(t, true) })
+	waitHAProxyChecks(t, false)
+	start := time.Now()
+	signalNode(t, before.Primary.Name, syscall.SIGKILL)
+	after := waitNewPrimary(t, before.Primary.Name, 15*time.Second)
+	c := temporalClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	err := c.GetWorkflow(ctx, workflows.WorkflowID("demo"), "").Get(ctx, nil)
+	if err == nil || !strings.Contains(err.Error(), "haproxy-b") {
+		t.Fatalf("the failover did not name haproxy-b as not converged: %v", err)
+	}
+	t.Logf("failover to %s proceeded; VerifyRouting reported: %v (after %s)", after.Primary.Name, err, time.Since(start).Round(time.Second))
+	sandboxCmd(t, "up") // consul-template back: routing converges
+	waitHAProxyChecks(t, true)
+	acked, lost := assertHealthy(t, nil)
+	recordFault(faultRow{"consul-template dead on haproxy-b during an unplanned failover", true, acked, lost})
+	restartAndRejoin(t, before.Primary.Name)
+}
+
+func TestTemporalServerRestartMidSwitchover(t *testing.T) {
+	before := readTopo(t)
+	l := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 200)
+	start := time.Now()
+	done := make(chan string, 1)
+	go func() { out, _ := baton(t, "switchover", "--cluster", "demo", "--wait=false"); done <- out }()
+	waitStarted(t, "PromoteCandidate", start)
+	<-done
+	temporal := pidOf(t, "temporal")
+	_ = syscall.Kill(temporal, syscall.SIGTERM)
+	waitFor(t, 15*time.Second, func() bool { return syscall.Kill(temporal, 0) != nil })
+	sandboxCmd(t, "up")
+	c := temporalClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var res workflows.Result
+	if err := c.GetWorkflow(ctx, workflows.WorkflowID("demo"), "").Get(ctx, &res); err != nil || res.Outcome != "succeeded" {
+		t.Fatalf("switchover after the Temporal restart: %v %+v", err, res)
+	}
+	if tp := readTopo(t); tp.Primary.Name == before.Primary.Name {
+		t.Fatal("the primary did not move")
+	}
+	acked, lost := assertHealthy(t, l)
+	recordFault(faultRow{"Temporal server restarted mid-switchover", true, acked, lost})
+}
+
+func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
+	before := snapshot(t)
+	dir := t.TempDir()
+	badConfig := func(name, extra string) string {
+		b, _ := os.ReadFile(sandbox["BATON_CONFIG"])
+		p := filepath.Join(dir, name+".yaml")
+		_ = os.WriteFile(p, append(b, []byte(extra)...), 0o600)
+		return p
+	}
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown cluster", []string{"switchover", "--cluster", "nope"}, `unknown cluster "nope"`},
+		{"unknown candidate", []string{"switchover", "--cluster", "demo", "--to", "node9"}, "is not a member"},
+		{"candidate is the primary", []string{"switchover", "--cluster", "demo", "--to", readTopo(t).Primary.Name}, "already the primary"},
+		{"SQL in the cluster name", []string{"switchover", "--cluster", "demo'; DROP TABLE app.writes; --"}, "not a valid cluster name"},
+		{"shell in the candidate", []string{"switchover", "--cluster", "demo", "--to", "$(touch /tmp/baton-pwned)"}, "is not a member"},
+		{"SQL in the rejoin host", []string{"rejoin", "--cluster", "demo", "--host", "x' OR '1'='1"}, "not an evicted node"},
+		{"malformed config key", []string{"--config", badConfig("badkey", "tempral:\n  address: x\n"), "status", "--cluster", "demo"}, "tempral"},
+		{"negative timeout", []string{"--config", badConfig("neg", "mysql:\n  read_timeout: -3s\n"), "status", "--cluster", "demo"}, "mysql.read_timeout"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out, code := baton(t, c.args...)
+			if code == 0 || !strings.Contains(out, c.want) {
+				t.Fatalf("exit %d, want a refusal saying %q:\n%s", code, c.want, out)
+			}
+			t.Logf("refused: %s", lastLine(out))
+		})
+	}
+	if _, err := os.Stat("/tmp/baton-pwned"); err == nil {
+		t.Fatal("a shell metacharacter in an argument was executed")
+	}
+	assertUnchanged(t, before)
+	recordFault(faultRow{fmt.Sprintf("bad input table (%d cases, all refused)", len(cases)), true, 0, 0})
+}
