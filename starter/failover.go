@@ -82,6 +82,8 @@ func newRejoin() *cobra.Command {
 				TaskQueue:                cfg.Temporal.TaskQueue,
 				WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 				WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+				// Without this the SDK hands back the running workflow instead of an error.
+				WorkflowExecutionErrorWhenAlreadyStarted: true,
 			}, workflows.RejoinNode, activities.RejoinInput{Cluster: cluster, Host: host})
 			if err != nil {
 				return fmt.Errorf("start rejoin: %w", err)

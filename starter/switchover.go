@@ -45,6 +45,8 @@ func newSwitchover() *cobra.Command {
 				TaskQueue:                cfg.Temporal.TaskQueue,
 				WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 				WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+				// Without this the SDK hands back the running workflow instead of an error.
+				WorkflowExecutionErrorWhenAlreadyStarted: true,
 				TypedSearchAttributes: temporal.NewSearchAttributes(
 					workflows.SACluster.ValueSet(cluster), workflows.SAKind.ValueSet("planned")),
 				StaticSummary: fmt.Sprintf("planned switchover of %s", cluster),

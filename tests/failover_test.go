@@ -132,7 +132,7 @@ func assertNoFailover(t *testing.T, since time.Time, primary string, d time.Dura
 // restartAndRejoin restarts a killed node and brings it back with `baton rejoin`.
 func restartAndRejoin(t *testing.T, name string) {
 	t.Helper()
-	sandboxCmd(t, "up")
+	sandboxCmd(t, "start-node", name)
 	out, code := baton(t, "rejoin", "--cluster", "demo", "--host", name)
 	if code != 0 {
 		t.Fatalf("rejoin %s: exit %d\n%s", name, code, out)

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
-
 	"github.com/baton-db/baton/internal/loadgen"
 	"github.com/baton-db/baton/workflows"
 )
@@ -100,35 +98,22 @@ func assertHealthy(t *testing.T, l *loadgen.Load) (acked, lost int) {
 	return 0, 0
 }
 
-// waitStarted waits until the latest run of failover/demo, started after after, is running
-// an activity of type name (the history records a start only when the attempt ends, so the
-// pending activities are asked).
-func waitStarted(t *testing.T, name string, after time.Time) {
+// crashWorkerAfter arms the worker's crash hook: it SIGKILLs itself right after it has run
+// the next activity of type step, before reporting the result. It returns a function that
+// waits for the crash and starts a new worker.
+func crashWorkerAfter(t *testing.T, step string) (recover func()) {
 	t.Helper()
-	c := temporalClient(t)
-	waitFor(t, 30*time.Second, func() bool {
-		d, err := c.DescribeWorkflowExecution(context.Background(), workflows.WorkflowID("demo"), "")
-		if err != nil || d.GetWorkflowExecutionInfo().GetStartTime().AsTime().Before(after.Add(-time.Second)) {
-			return false
-		}
-		for _, p := range d.GetPendingActivities() {
-			if p.GetActivityType().GetName() == name && p.GetState() == enumspb.PENDING_ACTIVITY_STATE_STARTED {
-				return true
-			}
-		}
-		return false
-	})
-}
-
-func killWorker(t *testing.T) {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(sandbox["SANDBOX_STATE"], "pids", "worker.pid"))
-	if err != nil {
+	pid := pidOf(t, "worker")
+	file := filepath.Join(sandbox["SANDBOX_STATE"], "fault-crash")
+	if err := os.WriteFile(file, []byte(step), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	_ = syscall.Kill(pid, syscall.SIGKILL)
-	waitFor(t, 5*time.Second, func() bool { return syscall.Kill(pid, 0) != nil })
+	t.Cleanup(func() { os.Remove(file) })
+	return func() {
+		t.Helper()
+		waitFor(t, 30*time.Second, func() bool { return syscall.Kill(pid, 0) != nil })
+		sandboxCmd(t, "start-worker")
+	}
 }
 
 func TestWorkerCrashAtEveryPlannedStep(t *testing.T) {
@@ -138,12 +123,10 @@ func TestWorkerCrashAtEveryPlannedStep(t *testing.T) {
 			before := readTopo(t)
 			l := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 200)
 			time.Sleep(500 * time.Millisecond)
-			start := time.Now()
+			recoverWorker := crashWorkerAfter(t, step)
 			done := make(chan string, 1)
 			go func() { out, _ := baton(t, "switchover", "--cluster", "demo"); done <- out }()
-			waitStarted(t, step, start)
-			killWorker(t)
-			sandboxCmd(t, "start-worker")
+			recoverWorker()
 			out := <-done
 			if !strings.Contains(out, "succeeded planned") {
 				t.Fatalf("switchover did not complete after the worker crashed in %s:\n%s", step, out)
@@ -166,11 +149,10 @@ func TestWorkerCrashAtEveryUnplannedStep(t *testing.T) {
 			before := readTopo(t)
 			l := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 200)
 			time.Sleep(500 * time.Millisecond)
-			start := time.Now()
+			recoverWorker := crashWorkerAfter(t, step)
 			signalNode(t, before.Primary.Name, syscall.SIGKILL)
-			waitStarted(t, step, start)
-			killWorker(t)
-			sandboxCmd(t, "start-worker")
+			t.Cleanup(func() { restartAndRejoin(t, before.Primary.Name) })
+			recoverWorker()
 			c := temporalClient(t)
 			var res workflows.Result
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -183,7 +165,6 @@ func TestWorkerCrashAtEveryUnplannedStep(t *testing.T) {
 			}
 			acked, lost := assertHealthy(t, l)
 			recordFault(faultRow{"worker SIGKILL during unplanned " + step, true, acked, lost})
-			restartAndRejoin(t, before.Primary.Name)
 		})
 	}
 }
@@ -227,7 +208,14 @@ func TestPartitionedPrimaryIsReplacedWithoutSplitBrain(t *testing.T) {
 	marker := time.Now().UnixNano()
 	for name, addr := range writers() {
 		db := appDB(addr)
-		if _, err := db.Exec("INSERT INTO app.writes (id, note) VALUES (?, ?)", marker, "marker "+name); err != nil {
+		var err error
+		for try := 0; try < 20; try++ { // as a client would: reconnect and retry
+			if _, err = db.Exec("INSERT INTO app.writes (id, note) VALUES (?, ?)", marker, "marker "+name); err == nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil {
 			t.Fatalf("write through %s: %v", name, err)
 		}
 		marker++
@@ -292,11 +280,11 @@ func TestUnplannedFailoverWithDeadConsulTemplateNamesTheHAProxy(t *testing.T) {
 func TestTemporalServerRestartMidSwitchover(t *testing.T) {
 	before := readTopo(t)
 	l := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 200)
-	start := time.Now()
-	done := make(chan string, 1)
-	go func() { out, _ := baton(t, "switchover", "--cluster", "demo", "--wait=false"); done <- out }()
-	waitStarted(t, "PromoteCandidate", start)
-	<-done
+	out, code := baton(t, "switchover", "--cluster", "demo", "--wait=false")
+	if code != 0 {
+		t.Fatal(out)
+	}
+	time.Sleep(250 * time.Millisecond) // mid-way through the steps
 	temporal := pidOf(t, "temporal")
 	_ = syscall.Kill(temporal, syscall.SIGTERM)
 	waitFor(t, 15*time.Second, func() bool { return syscall.Kill(temporal, 0) != nil })
@@ -318,10 +306,10 @@ func TestTemporalServerRestartMidSwitchover(t *testing.T) {
 func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 	before := snapshot(t)
 	dir := t.TempDir()
-	badConfig := func(name, extra string) string {
+	badConfig := func(name, old, repl string) string {
 		b, _ := os.ReadFile(sandbox["BATON_CONFIG"])
 		p := filepath.Join(dir, name+".yaml")
-		_ = os.WriteFile(p, append(b, []byte(extra)...), 0o600)
+		_ = os.WriteFile(p, []byte(strings.Replace(string(b), old, repl, 1)), 0o600)
 		return p
 	}
 	cases := []struct {
@@ -335,8 +323,8 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"SQL in the cluster name", []string{"switchover", "--cluster", "demo'; DROP TABLE app.writes; --"}, "not a valid cluster name"},
 		{"shell in the candidate", []string{"switchover", "--cluster", "demo", "--to", "$(touch /tmp/baton-pwned)"}, "is not a member"},
 		{"SQL in the rejoin host", []string{"rejoin", "--cluster", "demo", "--host", "x' OR '1'='1"}, "not an evicted node"},
-		{"malformed config key", []string{"--config", badConfig("badkey", "tempral:\n  address: x\n"), "status", "--cluster", "demo"}, "tempral"},
-		{"negative timeout", []string{"--config", badConfig("neg", "mysql:\n  read_timeout: -3s\n"), "status", "--cluster", "demo"}, "mysql.read_timeout"},
+		{"malformed config key", []string{"--config", badConfig("badkey", "temporal:", "tempral:"), "status", "--cluster", "demo"}, "tempral"},
+		{"negative timeout", []string{"--config", badConfig("neg", "probe_timeout: 400ms", "probe_timeout: -3s"), "status", "--cluster", "demo"}, "detector.probe_timeout"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

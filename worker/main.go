@@ -59,7 +59,12 @@ func run(ctx context.Context, args []string) error {
 	acts.Metrics = metrics
 	defer activities.Close(acts)
 
-	w := worker.New(c, cfg.Temporal.TaskQueue, worker.Options{})
+	opts := worker.Options{}
+	if f := os.Getenv("BATON_FAULT_CRASH_FILE"); f != "" {
+		opts.Interceptors = append(opts.Interceptors, &crashHook{file: f})
+		log.Warn("fault injection enabled", "file", f)
+	}
+	w := worker.New(c, cfg.Temporal.TaskQueue, opts)
 	workflows.Register(w)
 	w.RegisterActivity(acts)
 	log.Info("worker started", "task_queue", cfg.Temporal.TaskQueue, "namespace", cfg.Temporal.Namespace)

@@ -403,6 +403,8 @@ baton_proc() { # name, binary, args... ; restarted when its binary changed
   spawn "$name" "$STATE/bin/$bin" "$@"
 }
 baton_up() {
+  # The fault suite's crash hook (worker/faults.go): inert until the file names a step.
+  export BATON_FAULT_CRASH_FILE=$STATE/fault-crash
   baton_proc worker baton-worker --config "$STATE/baton.yaml"
   local spec
   for spec in "${NODES[@]}"; do
@@ -537,6 +539,6 @@ case $cmd in
   status) status ;;
   haproxy-reload) haproxy_reload "$1" ;;
   start-node) NODE=$1 start_node ;;
-  start-worker) spawn worker "$STATE/bin/baton-worker" --config "$STATE/baton.yaml" ;;
+  start-worker) BATON_FAULT_CRASH_FILE=$STATE/fault-crash spawn worker "$STATE/bin/baton-worker" --config "$STATE/baton.yaml" ;;
   *) echo "usage: $0 up | down [--purge] | status | start-node NAME | start-worker | haproxy-reload NAME" >&2; exit 2 ;;
 esac

@@ -86,6 +86,9 @@ type Record struct {
 	Steps      map[string]string `json:"steps,omitempty"`
 }
 
+// consulTimeout bounds every Consul call: a hung Consul must fail a step, not stall it.
+const consulTimeout = 3 * time.Second
+
 // ErrUnknownCluster means Consul has no topology for the cluster.
 var ErrUnknownCluster = errors.New("unknown cluster")
 
@@ -112,6 +115,8 @@ func (s *Store) key(cluster string, parts ...string) string {
 
 // Read returns the cluster's topology from one consistent KV listing.
 func (s *Store) Read(ctx context.Context, cluster string) (Topology, error) {
+	ctx, cancel := context.WithTimeout(ctx, consulTimeout)
+	defer cancel()
 	q := (&api.QueryOptions{RequireConsistent: true}).WithContext(ctx)
 	pairs, _, err := s.c.KV().List(s.key(cluster)+"/", q)
 	if err != nil {
@@ -175,6 +180,8 @@ type Change struct {
 // Publish writes c in one Consul transaction, if and only if the epoch key still has
 // modify index epochIndex, and bumps the epoch. It returns the new epoch.
 func (s *Store) Publish(ctx context.Context, cluster string, epoch, epochIndex uint64, c Change) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, consulTimeout)
+	defer cancel()
 	newEpoch := epoch + 1
 	val := func(v any) []byte { b, _ := json.Marshal(v); return b }
 	ops := api.TxnOps{
@@ -248,6 +255,8 @@ type HAProxyHost struct {
 
 // HAProxies returns the health of every remote HAProxy host registered as service "haproxy".
 func (s *Store) HAProxies(ctx context.Context) ([]HAProxyHost, error) {
+	ctx, cancel := context.WithTimeout(ctx, consulTimeout)
+	defer cancel()
 	entries, _, err := s.c.Health().Service("haproxy", "", false, (&api.QueryOptions{}).WithContext(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("ask Consul for haproxy health: %w", err)

@@ -1,0 +1,40 @@
+package main
+
+import (
+	"context"
+	"os"
+	"strings"
+	"syscall"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/interceptor"
+)
+
+// crashHook is a fault-injection hook for the fault suite: when the file named by
+// BATON_FAULT_CRASH_FILE names an activity type, the worker runs that activity and then
+// SIGKILLs itself before reporting the result (once: the file is removed). The step's
+// effect is applied but its completion is lost, so the retry must be idempotent.
+type crashHook struct {
+	interceptor.WorkerInterceptorBase
+	file string
+}
+
+func (h *crashHook) InterceptActivity(ctx context.Context, next interceptor.ActivityInboundInterceptor) interceptor.ActivityInboundInterceptor {
+	i := &crashActivity{file: h.file}
+	i.Next = next
+	return i
+}
+
+type crashActivity struct {
+	interceptor.ActivityInboundInterceptorBase
+	file string
+}
+
+func (c *crashActivity) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (any, error) {
+	res, err := c.Next.ExecuteActivity(ctx, in)
+	if b, rerr := os.ReadFile(c.file); rerr == nil && strings.TrimSpace(string(b)) == activity.GetInfo(ctx).ActivityType.Name {
+		_ = os.Remove(c.file)
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	}
+	return res, err
+}
