@@ -49,6 +49,14 @@ func follow(ctx context.Context, c client.Client, run client.WorkflowRun, w io.W
 		if first.IsZero() {
 			first = at
 		}
+		if ls, ok := localActivity(ev); ok {
+			status := "ok"
+			if ls.Failure != "" {
+				status = "FAILED: " + ls.Failure
+			}
+			fmt.Fprintf(w, "  +%7.3fs  %-22s %8s  attempt %d  %s\n", at.Sub(first).Seconds(), ls.Name, "local", ls.Attempt, status)
+			continue
+		}
 		switch ev.GetEventType() {
 		case enums.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
 			acts[ev.GetEventId()] = &act{name: ev.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName(), scheduled: at}

@@ -150,6 +150,15 @@ func postmortem(h *historypb.History, w io.Writer) {
 			first = at
 		}
 		last = at
+		if ls, ok := localActivity(ev); ok {
+			outcome := "ok"
+			if ls.Failure != "" {
+				outcome = "**failed**: " + ls.Failure
+			}
+			steps[ev.GetEventId()] = &step{name: ls.Name, summary: "(local activity)", scheduled: at, end: at, attempt: ls.Attempt, outcome: outcome}
+			order = append(order, ev.GetEventId())
+			continue
+		}
 		switch ev.GetEventType() {
 		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
 			a := ev.GetWorkflowExecutionStartedEventAttributes()

@@ -60,7 +60,7 @@ func TestDryRunsChangeNothing(t *testing.T) {
 	}
 	t.Log(out)
 	assertUnchanged(t, before)
-	if runs := listWorkflows(t, "BatonCluster = 'demo' AND StartTime > '"+since.UTC().Format(time.RFC3339)+"'"); len(runs) != 0 {
+	if runs := listWorkflows(t, "BatonCluster = 'demo' AND StartTime > '"+since.UTC().Format(time.RFC3339Nano)+"'"); len(runs) != 0 {
 		t.Fatalf("a dry run started %d workflows", len(runs))
 	}
 }

@@ -86,7 +86,7 @@ func (f *failover) run(ctx workflow.Context) error {
 
 func (f *failover) confirmPrimaryDead(ctx workflow.Context) error {
 	return f.t.do(ctx, "confirm primary dead", func() error {
-		err := workflow.ExecuteActivity(summarize(options(ctx, 5*time.Second, 0, 3), "is "+orAny(f.in.DeadPrimary)+" still dead?"), a.ConfirmPrimaryDead,
+		err := workflow.ExecuteLocalActivity(local(ctx, 5*time.Second), a.ConfirmPrimaryDead,
 			activities.ConfirmInput{Cluster: f.in.Cluster, Primary: f.in.DeadPrimary, Force: f.in.Force}).Get(ctx, &f.confirm)
 		f.res.From, f.res.Reason = f.confirm.Primary.Name, f.confirm.Why
 		workflow.GetLogger(ctx).Info("confirm", "cluster", f.in.Cluster, "proceed", f.confirm.Proceed, "why", f.confirm.Why)
@@ -96,7 +96,7 @@ func (f *failover) confirmPrimaryDead(ctx workflow.Context) error {
 
 func (f *failover) chooseCandidate(ctx workflow.Context) error {
 	return f.t.do(ctx, "choose candidate", func() error {
-		err := workflow.ExecuteActivity(summarize(options(ctx, 30*time.Second, 5*time.Second, 3), "rank the replicas of "+f.in.Cluster), a.ChooseCandidate, f.confirm).Get(ctx, &f.plan)
+		err := workflow.ExecuteLocalActivity(local(ctx, 30*time.Second), a.ChooseCandidate, f.confirm).Get(ctx, &f.plan)
 		if err != nil {
 			return err
 		}
@@ -197,11 +197,4 @@ func record(ctx workflow.Context, kind string, plan activities.Plan, epoch uint6
 	return topology.Record{Kind: kind, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
 		From: plan.OldPrimary.Name, To: plan.Candidate.Name, Epoch: epoch, Started: workflow.GetInfo(ctx).WorkflowStartTime,
 		At: workflow.Now(ctx), Steps: steps}
-}
-
-func orAny(name string) string {
-	if name == "" {
-		return "the primary"
-	}
-	return name
 }

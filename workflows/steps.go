@@ -93,6 +93,16 @@ func options(ctx workflow.Context, startToClose, heartbeat time.Duration, attemp
 	})
 }
 
+// local is for fast reads: the step runs in the worker that runs the workflow, with no
+// server round trip, and its result is recorded in the history as a marker.
+func local(ctx workflow.Context, timeout time.Duration) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: timeout,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 100 * time.Millisecond, BackoffCoefficient: 2,
+			MaximumInterval: 2 * time.Second, MaximumAttempts: 3},
+	})
+}
+
 // quick is for short reads and writes on the critical path.
 func quick(ctx workflow.Context) workflow.Context { return options(ctx, 10*time.Second, 0, 5) }
 

@@ -90,7 +90,7 @@ func (s *switchover) run(ctx workflow.Context) error {
 
 func (s *switchover) checkPreconditions(ctx workflow.Context) error {
 	return s.t.do(ctx, "check preconditions", func() error {
-		err := workflow.ExecuteActivity(summarize(options(ctx, 30*time.Second, 5*time.Second, 3), "pre-failover checks of "+s.in.Cluster), a.CheckPreconditions,
+		err := workflow.ExecuteLocalActivity(local(ctx, 30*time.Second), a.CheckPreconditions,
 			activities.CheckInput{Cluster: s.in.Cluster, Candidate: s.in.Candidate}).Get(ctx, &s.plan)
 		if err != nil {
 			return err
