@@ -101,7 +101,7 @@ func (a *Activities) adminOptions() mysqladmin.Options {
 // replSource is where a replica of n replicates from, with Baton's replication credentials.
 func (a *Activities) replSource(n topology.Node) flavor.Source {
 	return flavor.Source{Host: n.IPv4, Port: n.Port, User: a.Config.Secrets.ReplUser,
-		Password: a.Config.Secrets.ReplPassword, HeartbeatPeriod: 1}
+		Password: a.Config.Secrets.ReplPassword, HeartbeatPeriod: 0.5}
 }
 
 // excludedUsers are the sessions DemotePrimary leaves alone.

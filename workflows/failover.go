@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -56,24 +57,39 @@ func (f *failover) run(ctx workflow.Context) error {
 	if err := f.chooseCandidate(ctx); err != nil {
 		return err
 	}
-	if err := f.waitRelayLog(ctx); err != nil {
-		return err
-	}
-	if err := f.fenceOldPrimary(ctx); err != nil {
-		return err
-	}
-	if err := f.promoteCandidate(ctx); err != nil {
-		return err
+	// Version 1 runs the best-effort fence beside the relay-log wait and the promotion
+	// (both end before the publish), and verifies routing while the replicas reparent.
+	parallel := workflow.GetVersion(ctx, "parallel-fence-and-verify", workflow.DefaultVersion, 1) == 1
+	if parallel {
+		if err := both(ctx, f.fenceOldPrimary, f.waitAndPromote); err != nil {
+			return err
+		}
+	} else {
+		if err := f.waitRelayLog(ctx); err != nil {
+			return err
+		}
+		if err := f.fenceOldPrimary(ctx); err != nil {
+			return err
+		}
+		if err := f.promoteCandidate(ctx); err != nil {
+			return err
+		}
 	}
 	if err := f.publishTopology(ctx); err != nil {
 		return err
 	}
 	// Routing now moves to the new primary.
-	if err := f.reparentReplicas(ctx); err != nil {
-		return err
-	}
-	if err := f.verifyRouting(ctx); err != nil {
-		return err
+	if parallel {
+		if err := both(ctx, f.reparentReplicas, f.verifyRouting); err != nil {
+			return err
+		}
+	} else {
+		if err := f.reparentReplicas(ctx); err != nil {
+			return err
+		}
+		if err := f.verifyRouting(ctx); err != nil {
+			return err
+		}
 	}
 	if err := f.restartHeartbeats(ctx); err != nil {
 		return err
@@ -82,6 +98,27 @@ func (f *failover) run(ctx workflow.Context) error {
 		return err
 	}
 	return f.recordResult(ctx)
+}
+
+func (f *failover) waitAndPromote(ctx workflow.Context) error {
+	if err := f.waitRelayLog(ctx); err != nil {
+		return err
+	}
+	return f.promoteCandidate(ctx)
+}
+
+// both runs two steps at once and waits for both; it returns their errors together.
+func both(ctx workflow.Context, a, b func(workflow.Context) error) error {
+	var errA error
+	wg := workflow.NewWaitGroup(ctx)
+	wg.Add(1)
+	workflow.Go(ctx, func(gctx workflow.Context) {
+		defer wg.Done()
+		errA = a(gctx)
+	})
+	errB := b(ctx)
+	wg.Wait(ctx)
+	return errors.Join(errA, errB)
 }
 
 func (f *failover) confirmPrimaryDead(ctx workflow.Context) error {
