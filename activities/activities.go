@@ -98,6 +98,14 @@ func (a *Activities) adminOptions() mysqladmin.Options {
 	}
 }
 
+// freshClient opens an unpooled admin connection to n with short timeouts, for the
+// question "does this server answer now?". The caller closes it.
+func (a *Activities) freshClient(f flavor.Flavor, n topology.Node, connect, read time.Duration) (*mysqladmin.Client, error) {
+	o := a.adminOptions()
+	o.ConnectTimeout, o.ReadTimeout = connect, read
+	return mysqladmin.Open(n.Addr(), f, o)
+}
+
 // replSource is where a replica of n replicates from, with Baton's replication credentials.
 func (a *Activities) replSource(n topology.Node) flavor.Source {
 	return flavor.Source{Host: n.IPv4, Port: n.Port, User: a.Config.Secrets.ReplUser,

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/baton-db/baton/internal/mysqladmin"
 	"github.com/baton-db/baton/internal/topology"
 )
 
@@ -60,9 +59,7 @@ func (a *Activities) ConfirmPrimaryDead(ctx context.Context, in ConfirmInput) (C
 	// A fresh connection, not the pool: the question is whether the server answers now.
 	// The detector already waited out its probes, so one attempt is enough.
 	timeout := a.Config.Detector.ProbeTimeout
-	c, err := mysqladmin.Open(t.Primary.Addr(), f, mysqladmin.Options{User: a.Config.Secrets.AdminUser,
-		Password: a.Config.Secrets.AdminPassword, ConnectTimeout: timeout,
-		ReadTimeout: timeout, SourceAddr: a.Config.MySQL.SourceAddr})
+	c, err := a.freshClient(f, t.Primary, timeout, timeout)
 	if err != nil {
 		return res, err
 	}

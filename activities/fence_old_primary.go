@@ -3,8 +3,6 @@ package activities
 import (
 	"context"
 	"time"
-
-	"github.com/baton-db/baton/internal/mysqladmin"
 )
 
 // FenceResult says whether the old primary answered and what it held.
@@ -21,9 +19,7 @@ func (a *Activities) FenceOldPrimary(ctx context.Context, plan Plan) (FenceResul
 	if err != nil {
 		return FenceResult{}, err
 	}
-	c, err := mysqladmin.Open(plan.OldPrimary.Addr(), f, mysqladmin.Options{User: a.Config.Secrets.AdminUser,
-		Password: a.Config.Secrets.AdminPassword, ConnectTimeout: 300 * time.Millisecond,
-		ReadTimeout: 500 * time.Millisecond, SourceAddr: a.Config.MySQL.SourceAddr})
+	c, err := a.freshClient(f, plan.OldPrimary, 300*time.Millisecond, 500*time.Millisecond)
 	if err != nil {
 		return FenceResult{Error: err.Error()}, nil
 	}

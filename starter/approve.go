@@ -18,10 +18,11 @@ func newDecision(update, short string) *cobra.Command {
 		Use:   update + " --cluster NAME --as APPROVER",
 		Short: short,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadCluster(cmd, cluster)
+			cfg, c, err := connect(cmd, cluster)
 			if err != nil {
 				return err
 			}
+			defer c.Close()
 			topo, err := app.Topology(cfg)
 			if err != nil {
 				return err
@@ -30,11 +31,6 @@ func newDecision(update, short string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := app.Temporal(cfg, quietLogger())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
 			h, err := c.UpdateWorkflow(cmd.Context(), client.UpdateWorkflowOptions{
 				WorkflowID:   workflows.WorkflowID(cluster),
 				UpdateName:   update,

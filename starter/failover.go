@@ -68,11 +68,7 @@ func newRejoin() *cobra.Command {
 		Use:   "rejoin --cluster NAME --host NODE",
 		Short: "Bring an evicted node back as a replica, after checking it has nothing the primary lacks",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadCluster(cmd, cluster)
-			if err != nil {
-				return err
-			}
-			c, err := app.Temporal(cfg, quietLogger())
+			cfg, c, err := connect(cmd, cluster)
 			if err != nil {
 				return err
 			}

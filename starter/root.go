@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
 
 	"github.com/baton-db/baton/internal/app"
 	"github.com/baton-db/baton/internal/config"
@@ -34,4 +35,14 @@ func loadCluster(cmd *cobra.Command, cluster string) (*config.Config, error) {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// connect loads the config for a configured cluster and dials Temporal; close the client.
+func connect(cmd *cobra.Command, cluster string) (*config.Config, client.Client, error) {
+	cfg, err := loadCluster(cmd, cluster)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := app.Temporal(cfg, quietLogger())
+	return cfg, c, err
 }

@@ -5,7 +5,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/baton-db/baton/internal/app"
 	"github.com/baton-db/baton/workflows"
 )
 
@@ -15,11 +14,7 @@ func newWatch() *cobra.Command {
 		Use:   "watch --cluster NAME [--run-id ID]",
 		Short: "Follow the latest (or a given) switchover or failover of a cluster, step by step",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadCluster(cmd, cluster)
-			if err != nil {
-				return err
-			}
-			c, err := app.Temporal(cfg, quietLogger())
+			_, c, err := connect(cmd, cluster)
 			if err != nil {
 				return err
 			}

@@ -4,7 +4,6 @@
 package tests
 
 import (
-	"bufio"
 	"context"
 	"database/sql"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/baton-db/baton/internal/config"
+	"github.com/baton-db/baton/internal/envfile"
 	"github.com/baton-db/baton/internal/loadgen"
 	"github.com/baton-db/baton/internal/topology"
 )
@@ -62,12 +62,12 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M, state string) int {
 	var err error
-	sandbox, err = readEnvFile(filepath.Join(state, "env"))
+	sandbox, err = envfile.Read(filepath.Join(state, "env"))
 	if err != nil {
 		fmt.Println("tests:", err)
 		return 1
 	}
-	raw, err := readEnvFile(sandbox["SECRETS_FILE"])
+	raw, err := envfile.Read(sandbox["SECRETS_FILE"])
 	if err != nil {
 		fmt.Println("tests:", err)
 		return 1
@@ -94,7 +94,7 @@ func run(m *testing.M, state string) int {
 }
 
 func sandboxRunning(state string) bool {
-	env, err := readEnvFile(filepath.Join(state, "env"))
+	env, err := envfile.Read(filepath.Join(state, "env"))
 	if err != nil {
 		return false
 	}
@@ -112,23 +112,6 @@ func ping(db *sql.DB) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	return db.PingContext(ctx)
-}
-
-func readEnvFile(path string) (map[string]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	defer f.Close()
-	out := map[string]string{}
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		k, v, ok := strings.Cut(s.Text(), "=")
-		if ok && !strings.HasPrefix(k, "#") {
-			out[k] = strings.Trim(v, `"`)
-		}
-	}
-	return out, s.Err()
 }
 
 func openDB(addr, user, password string) *sql.DB {

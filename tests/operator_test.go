@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.temporal.io/api/workflowservice/v1"
+
+	"github.com/baton-db/baton/internal/envfile"
 )
 
 func listWorkflows(t *testing.T, query string) []string {
@@ -95,7 +97,7 @@ func TestApprovalGateAgainstTheSandbox(t *testing.T) {
 
 // No password or token from the sandbox's secrets file may appear in any history or log.
 func TestNoSecretInHistoriesOrLogs(t *testing.T) {
-	secretsRaw, err := readEnvFile(sandbox["SECRETS_FILE"])
+	secretsRaw, err := envfile.Read(sandbox["SECRETS_FILE"])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
+
+	"github.com/baton-db/baton/internal/envfile"
 )
 
 // Config is the whole of Baton's configuration.
@@ -339,20 +341,9 @@ func (c *Config) Cluster(name string) (ClusterConfig, error) {
 func LoadSecrets(path string) (Secrets, error) {
 	kv := map[string]string{}
 	if path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
+		var err error
+		if kv, err = envfile.Read(path); err != nil {
 			return Secrets{}, fmt.Errorf("secrets_file: %w", err)
-		}
-		for i, line := range strings.Split(string(b), "\n") {
-			line = strings.TrimSpace(line)
-			if line == "" || strings.HasPrefix(line, "#") {
-				continue
-			}
-			k, val, ok := strings.Cut(line, "=")
-			if !ok {
-				return Secrets{}, fmt.Errorf("secrets_file %s line %d: expected KEY=VALUE", path, i+1)
-			}
-			kv[strings.TrimSpace(k)] = strings.Trim(strings.TrimSpace(val), `"'`)
 		}
 	}
 	get := func(k string) string {

@@ -27,6 +27,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/baton-db/baton/internal/config"
+	"github.com/baton-db/baton/internal/envfile"
 	"github.com/baton-db/baton/internal/loadgen"
 	"github.com/baton-db/baton/internal/topology"
 	"github.com/baton-db/baton/workflows"
@@ -55,7 +56,7 @@ func main() {
 	_ = mysql.SetLogger(log.New(io.Discard, "", 0))
 	var err error
 	root, _ = filepath.Abs(".")
-	if env, err = readEnv(filepath.Join(root, "deploy/local/state/env")); err != nil {
+	if env, err = envfile.Read(filepath.Join(root, "deploy/local/state/env")); err != nil {
 		fatal("the sandbox is not up (run deploy/local/sandbox.sh up): %v", err)
 	}
 	if cfg, err = config.Load(env["BATON_CONFIG"], nil); err != nil {
@@ -101,20 +102,6 @@ func (quiet) Info(string, ...any)  {}
 func (quiet) Warn(string, ...any)  {}
 func (quiet) Error(string, ...any) {}
 
-func readEnv(path string) (map[string]string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]string{}
-	for _, line := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(line, "="); ok {
-			out[k] = strings.Trim(v, `"`)
-		}
-	}
-	return out, nil
-}
-
 func openDB(addr, user, pass string) *sql.DB {
 	c := mysql.NewConfig()
 	c.User, c.Passwd, c.Net, c.Addr = user, pass, "tcp", addr
@@ -124,7 +111,7 @@ func openDB(addr, user, pass string) *sql.DB {
 }
 
 func secrets() map[string]string {
-	s, err := readEnv(env["SECRETS_FILE"])
+	s, err := envfile.Read(env["SECRETS_FILE"])
 	if err != nil {
 		fatal("%v", err)
 	}

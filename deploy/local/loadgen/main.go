@@ -13,11 +13,11 @@ import (
 	"log"
 	"os"
 	"os/signal"
-	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/baton-db/baton/internal/envfile"
 	"github.com/baton-db/baton/internal/loadgen"
 )
 
@@ -33,11 +33,11 @@ func run() error {
 	duration := flag.Duration("duration", 15*time.Second, "how long to write")
 	rate := flag.Int("rate", 200, "inserts per second")
 	flag.Parse()
-	env, err := readEnv(*envFile)
+	env, err := envfile.Read(*envFile)
 	if err != nil {
 		return err
 	}
-	sec, err := readEnv(env["SECRETS_FILE"])
+	sec, err := envfile.Read(env["SECRETS_FILE"])
 	if err != nil {
 		return err
 	}
@@ -80,18 +80,4 @@ func run() error {
 		return fmt.Errorf("%d acked writes lost", len(miss))
 	}
 	return nil
-}
-
-func readEnv(path string) (map[string]string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]string{}
-	for _, line := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(line, "="); ok {
-			out[k] = strings.Trim(v, `"`)
-		}
-	}
-	return out, nil
 }
