@@ -17,7 +17,6 @@ import (
 	"github.com/baton-db/baton/internal/detect"
 	"github.com/baton-db/baton/internal/flavor"
 	"github.com/baton-db/baton/internal/mysqladmin"
-	"github.com/baton-db/baton/internal/telemetry"
 )
 
 func main() {
@@ -40,25 +39,12 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	log := app.Logger()
-	tel, interceptors, err := app.Telemetry(ctx, cfg, "detector", cfg.Detector.MetricsAddr, log)
+	p, err := app.Start(ctx, cfg, "detector", cfg.Detector.MetricsAddr)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = tel.Shutdown(context.Background()) }()
-	m, err := telemetry.NewMetrics(tel.Meter)
-	if err != nil {
-		return err
-	}
-	tc, err := app.Temporal(cfg, log, interceptors...)
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
-	topo, err := app.Topology(cfg)
-	if err != nil {
-		return err
-	}
+	defer p.Close()
+	log, m, tc, topo := p.Log, p.Metrics, p.Temporal, p.Topo
 	src := cfg.MySQL.SourceAddr
 	if *source != "" {
 		src = *source

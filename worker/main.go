@@ -13,7 +13,6 @@ import (
 
 	"github.com/baton-db/baton/activities"
 	"github.com/baton-db/baton/internal/app"
-	"github.com/baton-db/baton/internal/telemetry"
 	"github.com/baton-db/baton/workflows"
 )
 
@@ -36,27 +35,14 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	log := app.Logger()
-	tel, interceptors, err := app.Telemetry(ctx, cfg, "worker", cfg.Telemetry.PrometheusAddr, log)
+	p, err := app.Start(ctx, cfg, "worker", cfg.Telemetry.PrometheusAddr)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = tel.Shutdown(context.Background()) }()
-	metrics, err := telemetry.NewMetrics(tel.Meter)
-	if err != nil {
-		return err
-	}
-	c, err := app.Temporal(cfg, log, interceptors...)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	topo, err := app.Topology(cfg)
-	if err != nil {
-		return err
-	}
-	acts := activities.New(cfg, topo)
-	acts.Metrics = metrics
+	defer p.Close()
+	log, c := p.Log, p.Temporal
+	acts := activities.New(cfg, p.Topo)
+	acts.Metrics = p.Metrics
 	defer activities.Close(acts)
 
 	opts := worker.Options{}

@@ -103,3 +103,46 @@ func Topology(cfg *config.Config) (*topology.Store, error) {
 	}
 	return topology.New(c, cfg.Consul.KVPrefix), nil
 }
+
+// Process is what a long-running Baton process (worker, detector) shares: the logger,
+// telemetry with Baton's metrics, a Temporal client (traced when configured) and Consul.
+type Process struct {
+	Log      *slog.Logger
+	Metrics  *telemetry.Metrics
+	Temporal client.Client
+	Topo     *topology.Store
+	tel      *telemetry.Telemetry
+}
+
+// Start sets the process up; prometheusAddr is its metrics endpoint ("" for none).
+func Start(ctx context.Context, cfg *config.Config, service, prometheusAddr string) (*Process, error) {
+	p := &Process{Log: Logger()}
+	tel, interceptors, err := Telemetry(ctx, cfg, service, prometheusAddr, p.Log)
+	if err != nil {
+		return nil, err
+	}
+	p.tel = tel
+	if p.Metrics, err = telemetry.NewMetrics(tel.Meter); err != nil {
+		p.Close()
+		return nil, err
+	}
+	if p.Temporal, err = Temporal(cfg, p.Log, interceptors...); err != nil {
+		p.Close()
+		return nil, err
+	}
+	if p.Topo, err = Topology(cfg); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// Close flushes telemetry and closes the Temporal client.
+func (p *Process) Close() {
+	if p.Temporal != nil {
+		p.Temporal.Close()
+	}
+	if p.tel != nil {
+		_ = p.tel.Shutdown(context.Background())
+	}
+}
