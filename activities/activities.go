@@ -37,13 +37,17 @@ type Activities struct {
 	// Metrics, when set, records failover and step durations.
 	Metrics *telemetry.Metrics
 
-	mu      sync.Mutex
-	clients map[string]*mysqladmin.Client
+	admin    mysqladmin.Options
+	adminErr error // a TLS file that could not be read: every MySQL step fails with it
+	mu       sync.Mutex
+	clients  map[string]*mysqladmin.Client
 }
 
 // New returns the activities for cfg, talking to Consul through topo.
 func New(cfg *config.Config, topo Topology) *Activities {
-	return &Activities{Config: cfg, Topo: topo, clients: map[string]*mysqladmin.Client{}}
+	a := &Activities{Config: cfg, Topo: topo, clients: map[string]*mysqladmin.Client{}}
+	a.admin, a.adminErr = cfg.MySQLOptions(cfg.Secrets.AdminUser, cfg.Secrets.AdminPassword)
+	return a
 }
 
 // Close releases every MySQL connection of a. (A function, not a method: every exported
@@ -82,7 +86,10 @@ func (a *Activities) mysql(cluster string, n topology.Node) (*mysqladmin.Client,
 	if c, ok := a.clients[key]; ok {
 		return c, nil
 	}
-	c, err := mysqladmin.Open(n.Addr(), f, a.adminOptions())
+	if a.adminErr != nil {
+		return nil, a.adminErr
+	}
+	c, err := mysqladmin.Open(n.Addr(), f, a.admin)
 	if err != nil {
 		return nil, err
 	}
@@ -90,26 +97,23 @@ func (a *Activities) mysql(cluster string, n topology.Node) (*mysqladmin.Client,
 	return c, nil
 }
 
-func (a *Activities) adminOptions() mysqladmin.Options {
-	return mysqladmin.Options{
-		User: a.Config.Secrets.AdminUser, Password: a.Config.Secrets.AdminPassword,
-		ConnectTimeout: a.Config.MySQL.ConnectTimeout, ReadTimeout: a.Config.MySQL.ReadTimeout,
-		SourceAddr: a.Config.MySQL.SourceAddr,
-	}
-}
-
 // freshClient opens an unpooled admin connection to n with short timeouts, for the
 // question "does this server answer now?". The caller closes it.
 func (a *Activities) freshClient(f flavor.Flavor, n topology.Node, connect, read time.Duration) (*mysqladmin.Client, error) {
-	o := a.adminOptions()
+	if a.adminErr != nil {
+		return nil, a.adminErr
+	}
+	o := a.admin
 	o.ConnectTimeout, o.ReadTimeout = connect, read
 	return mysqladmin.Open(n.Addr(), f, o)
 }
 
 // replSource is where a replica of n replicates from, with Baton's replication credentials.
 func (a *Activities) replSource(n topology.Node) flavor.Source {
+	t := a.Config.MySQL.ReplicationTLS
 	return flavor.Source{Host: n.IPv4, Port: n.Port, User: a.Config.Secrets.ReplUser,
-		Password: a.Config.Secrets.ReplPassword, HeartbeatPeriod: 0.5}
+		Password: a.Config.Secrets.ReplPassword, HeartbeatPeriod: 0.5,
+		SSL: t.Enabled, SSLCA: t.CAFile, SSLVerifyServerCert: t.VerifyServerCert}
 }
 
 // excludedUsers are the sessions DemotePrimary leaves alone.

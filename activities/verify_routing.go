@@ -2,16 +2,14 @@ package activities
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
 
-	"github.com/baton-db/baton/internal/mysqladmin"
+	"github.com/baton-db/baton/internal/tlsconf"
 	"github.com/baton-db/baton/internal/topology"
 )
 
@@ -108,15 +106,18 @@ func (a *Activities) VerifyRouting(ctx context.Context, in VerifyInput) (VerifyR
 }
 
 // serverIDVia opens a new connection (never pooled) through addr and asks for @@server_id.
+// Through a proxy the certificate cannot name the proxy's address: with TLS only its chain
+// is checked here, and @@server_id says which server answered.
 func (a *Activities) serverIDVia(ctx context.Context, addr string) (uint32, error) {
-	c := mysql.NewConfig()
-	c.User, c.Passwd, c.Net, c.Addr = a.Config.Secrets.AdminUser, a.Config.Secrets.AdminPassword, mysqladmin.Net(a.Config.MySQL.SourceAddr), addr
-	c.Timeout, c.ReadTimeout = 300*time.Millisecond, 500*time.Millisecond
-	conn, err := mysql.NewConnector(c)
+	if a.adminErr != nil {
+		return 0, a.adminErr
+	}
+	o := a.admin
+	o.ConnectTimeout, o.ReadTimeout, o.TLS = 300*time.Millisecond, 500*time.Millisecond, tlsconf.ChainOnly(o.TLS)
+	db, err := o.OpenDB(addr)
 	if err != nil {
 		return 0, err
 	}
-	db := sql.OpenDB(conn)
 	defer db.Close()
 	var id uint32
 	qctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)

@@ -16,7 +16,6 @@ import (
 	"github.com/baton-db/baton/internal/app"
 	"github.com/baton-db/baton/internal/detect"
 	"github.com/baton-db/baton/internal/flavor"
-	"github.com/baton-db/baton/internal/mysqladmin"
 )
 
 func main() {
@@ -54,6 +53,11 @@ func run(ctx context.Context, args []string) error {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	o, err := cfg.MySQLOptions(cfg.Secrets.AdminUser, cfg.Secrets.AdminPassword)
+	if err != nil {
+		return err
+	}
+	o.ConnectTimeout, o.ReadTimeout, o.SourceAddr = cfg.Detector.ProbeTimeout, cfg.Detector.ProbeTimeout, src
 	var wg sync.WaitGroup
 	for _, name := range names {
 		cc := cfg.Clusters[name]
@@ -63,8 +67,7 @@ func run(ctx context.Context, args []string) error {
 		}
 		w := detect.New(detect.Options{Cluster: name, ClusterConfig: cc, Detector: cfg.Detector, Flavor: f, Consul: topo,
 			Temporal: tc, TaskQueue: cfg.Temporal.TaskQueue, Log: log, Metrics: m,
-			MySQL: mysqladmin.Options{User: cfg.Secrets.AdminUser, Password: cfg.Secrets.AdminPassword,
-				ConnectTimeout: cfg.Detector.ProbeTimeout, ReadTimeout: cfg.Detector.ProbeTimeout, SourceAddr: src}})
+			MySQL: o})
 		wg.Add(1)
 		go func() { defer wg.Done(); w.Run(ctx) }()
 	}

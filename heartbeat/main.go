@@ -51,7 +51,11 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	a := &heartbeat.Agent{Cluster: *cluster, Node: *node, Interval: *interval, Topo: topo, Log: app.Logger(),
-		SourceAddr: *source, User: cfg.Secrets.HeartbeatUser, Password: cfg.Secrets.HeartbeatPassword}
+	o, err := cfg.MySQLOptions(cfg.Secrets.HeartbeatUser, cfg.Secrets.HeartbeatPassword)
+	if err != nil {
+		return err
+	}
+	o.SourceAddr = *source
+	a := &heartbeat.Agent{Cluster: *cluster, Node: *node, Interval: *interval, Topo: topo, Log: app.Logger(), MySQL: o}
 	return a.Run(ctx)
 }

@@ -255,6 +255,51 @@ func TestConsulUnavailablePlannedSwitchoverRefuses(t *testing.T) {
 	recordFault(faultRow{"Consul unavailable during a planned switchover (refused)", true, 0, 0})
 }
 
+// Consul stops answering just as an unplanned failover is about to publish (the worker dies
+// at that step and Consul is frozen before a new worker starts). The failover holds at
+// PublishTopology, retrying, and finishes on its own once Consul is back.
+func TestConsulUnavailableDuringUnplannedPublish(t *testing.T) {
+	ageLastFailover(t, time.Hour)
+	before := readTopo(t)
+	l := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 200)
+	time.Sleep(500 * time.Millisecond)
+	worker := pidOf(t, "worker")
+	file := filepath.Join(sandbox["SANDBOX_STATE"], "fault-crash")
+	if err := os.WriteFile(file, []byte("before:PublishTopology"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(file) })
+	signalNode(t, before.Primary.Name, syscall.SIGKILL)
+	t.Cleanup(func() { restartAndRejoin(t, before.Primary.Name) })
+	waitFor(t, 30*time.Second, func() bool { return syscall.Kill(worker, 0) != nil })
+	consul := pidOf(t, "consul")
+	_ = syscall.Kill(consul, syscall.SIGSTOP)
+	t.Cleanup(func() { _ = syscall.Kill(consul, syscall.SIGCONT) })
+	sandboxCmd(t, "start-worker")
+	// The lost attempt times out (10 s), then the new worker's attempts meet a frozen Consul.
+	time.Sleep(18 * time.Second)
+	c := temporalClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	v, err := c.QueryWorkflow(ctx, workflows.WorkflowID("demo"), "", workflows.QueryCurrentStep)
+	var step string
+	if err != nil || v.Get(&step) != nil || !strings.HasPrefix(step, "publish topology") {
+		t.Fatalf("with Consul frozen the failover should hold at publish topology, is at %q (%v)", step, err)
+	}
+	frozen := time.Now()
+	_ = syscall.Kill(consul, syscall.SIGCONT)
+	var res workflows.Result
+	if err := c.GetWorkflow(ctx, workflows.WorkflowID("demo"), "").Get(ctx, &res); err != nil || res.Outcome != "succeeded" {
+		t.Fatalf("failover after Consul came back: %v %+v", err, res)
+	}
+	t.Logf("held at %q while Consul was frozen; finished %s after it came back", step, time.Since(frozen).Round(100*time.Millisecond))
+	if tp := readTopo(t); tp.Epoch != before.Epoch+1 || tp.Primary.Name == before.Primary.Name {
+		t.Fatalf("after Consul came back: primary %s epoch %d (was %s %d)", tp.Primary.Name, tp.Epoch, before.Primary.Name, before.Epoch)
+	}
+	acked, lost := assertHealthy(t, l)
+	recordFault(faultRow{"Consul frozen during an unplanned failover's publish (held, then finished)", true, acked, lost})
+}
+
 func TestUnplannedFailoverWithDeadConsulTemplateNamesTheHAProxy(t *testing.T) {
 	ageLastFailover(t, time.Hour)
 	before := readTopo(t)

@@ -5,6 +5,7 @@ package tests
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"github.com/baton-db/baton/internal/config"
 	"github.com/baton-db/baton/internal/envfile"
 	"github.com/baton-db/baton/internal/loadgen"
+	"github.com/baton-db/baton/internal/tlsconf"
 	"github.com/baton-db/baton/internal/topology"
 )
 
@@ -30,7 +32,10 @@ var (
 	sandbox map[string]string // the env file
 	secrets config.Secrets
 	appUser struct{ user, password string }
-	topo    *topology.Store
+	// adminTLS is Baton's MySQL TLS, checking only the chain: tests also connect through
+	// proxies, whose addresses no certificate names.
+	adminTLS *tls.Config
+	topo     *topology.Store
 )
 
 func TestMain(m *testing.M) {
@@ -73,13 +78,20 @@ func run(m *testing.M, state string) int {
 		return 1
 	}
 	appUser.user, appUser.password = raw["MYSQL_APP_USER"], raw["MYSQL_APP_PASSWORD"]
-	secrets, err = config.LoadSecrets(sandbox["SECRETS_FILE"])
+	cfg, err := config.Load(sandbox["BATON_CONFIG"], nil)
 	if err != nil {
 		fmt.Println("tests:", err)
 		return 1
 	}
+	secrets = cfg.Secrets
+	o, err := cfg.MySQLOptions(secrets.AdminUser, secrets.AdminPassword)
+	if err != nil {
+		fmt.Println("tests:", err)
+		return 1
+	}
+	adminTLS = tlsconf.ChainOnly(o.TLS)
 	cc := api.DefaultConfig()
-	cc.Address = sandbox["CONSUL_HTTP_ADDR"]
+	cc.Address, cc.Token = sandbox["CONSUL_HTTP_ADDR"], secrets.ConsulToken
 	c, err := api.NewClient(cc)
 	if err != nil {
 		fmt.Println("tests:", err)
@@ -114,16 +126,20 @@ func ping(db *sql.DB) error {
 	return db.PingContext(ctx)
 }
 
-func openDB(addr, user, password string) *sql.DB {
+func openDB(addr, user, password string) *sql.DB { return openTLS(addr, user, password, nil) }
+
+func openTLS(addr, user, password string, t *tls.Config) *sql.DB {
 	c := mysql.NewConfig()
-	c.User, c.Passwd, c.Net, c.Addr = user, password, "tcp", addr
+	c.User, c.Passwd, c.Net, c.Addr, c.TLS = user, password, "tcp", addr, t
 	c.Timeout, c.ReadTimeout, c.WriteTimeout = time.Second, 5*time.Second, 5*time.Second
 	conn, _ := mysql.NewConnector(c)
 	return sql.OpenDB(conn)
 }
 
-func adminDB(addr string) *sql.DB { return openDB(addr, secrets.AdminUser, secrets.AdminPassword) }
-func appDB(addr string) *sql.DB   { return openDB(addr, appUser.user, appUser.password) }
+func adminDB(addr string) *sql.DB {
+	return openTLS(addr, secrets.AdminUser, secrets.AdminPassword, adminTLS)
+}
+func appDB(addr string) *sql.DB { return openDB(addr, appUser.user, appUser.password) }
 
 // nodes returns the sandbox's MySQL addresses.
 func nodes() []string { return strings.Fields(sandbox["MYSQL_NODES"]) }
@@ -164,7 +180,13 @@ func prepareSchema() error {
 // baton runs the CLI with the sandbox's config and returns its combined output and exit code.
 func baton(t *testing.T, args ...string) (string, int) {
 	t.Helper()
-	cmd := exec.Command(sandbox["BATON_BIN"], append([]string{"--config", sandbox["BATON_CONFIG"]}, args...)...)
+	return batonConfig(t, sandbox["BATON_CONFIG"], args...)
+}
+
+// batonConfig runs the baton CLI with another config file.
+func batonConfig(t *testing.T, config string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(sandbox["BATON_BIN"], append([]string{"--config", config}, args...)...)
 	out, err := cmd.CombinedOutput()
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {

@@ -14,6 +14,7 @@ import (
 // BATON_FAULT_CRASH_FILE names an activity type, the worker runs that activity and then
 // SIGKILLs itself before reporting the result (once: the file is removed). The step's
 // effect is applied but its completion is lost, so the retry must be idempotent.
+// "before:" and a type kills the worker as that activity starts, before it does anything.
 type crashHook struct {
 	interceptor.WorkerInterceptorBase
 	file string
@@ -31,10 +32,16 @@ type crashActivity struct {
 }
 
 func (c *crashActivity) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (any, error) {
+	name := activity.GetInfo(ctx).ActivityType.Name
+	c.crashIf("before:" + name)
 	res, err := c.Next.ExecuteActivity(ctx, in)
-	if b, rerr := os.ReadFile(c.file); rerr == nil && strings.TrimSpace(string(b)) == activity.GetInfo(ctx).ActivityType.Name {
+	c.crashIf(name)
+	return res, err
+}
+
+func (c *crashActivity) crashIf(want string) {
+	if b, err := os.ReadFile(c.file); err == nil && strings.TrimSpace(string(b)) == want {
 		_ = os.Remove(c.file)
 		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 	}
-	return res, err
 }

@@ -170,12 +170,28 @@ func (f *failover) promoteCandidate(ctx workflow.Context) error {
 
 func (f *failover) publishTopology(ctx workflow.Context) error {
 	return f.t.do(ctx, "publish topology", func() error {
-		var out activities.PublishResult
-		err := workflow.ExecuteActivity(summarize(quick(ctx), "Consul: primary is "+f.plan.Candidate.Name+", "+f.plan.OldPrimary.Name+" evicted"), a.PublishTopology, activities.PublishInput{
+		in := activities.PublishInput{
 			Cluster: f.in.Cluster, Epoch: f.plan.Epoch, EpochIndex: f.plan.EpochIndex,
 			Primary: f.plan.Candidate, Replicas: f.plan.Others,
 			Evict: []topology.Eviction{{Node: f.plan.OldPrimary, Reason: "primary died: " + f.confirm.Why}},
-		}).Get(ctx, &out)
+		}
+		var out activities.PublishResult
+		summary := "Consul: primary is " + f.plan.Candidate.Name + ", " + f.plan.OldPrimary.Name + " evicted"
+		err := workflow.ExecuteActivity(summarize(publishing(ctx), summary), a.PublishTopology, in).Get(ctx, &out)
+		// The candidate is promoted and the old primary fenced: there is no way back, and
+		// no split brain while Consul still names the old one. Wait for Consul, however long.
+		for err != nil && retryable(err) {
+			workflow.GetLogger(ctx).Error("Consul does not accept the new topology; waiting for it", "error", err,
+				"operator", fmt.Sprintf("%s is promoted and writable, %s is fenced; HAProxy still routes to %s, so writes fail "+
+					"until Consul answers. Restore Consul: this failover then publishes and finishes on its own.",
+					f.plan.Candidate.Name, f.plan.OldPrimary.Name, f.plan.OldPrimary.Name))
+			f.t.current = "publish topology: waiting for Consul"
+			_ = workflow.UpsertTypedSearchAttributes(ctx, SAStep.ValueSet(f.t.current))
+			if serr := workflow.Sleep(ctx, consulRetryEvery); serr != nil {
+				return serr
+			}
+			err = workflow.ExecuteActivity(summarize(publishing(ctx), summary+" (Consul was unreachable)"), a.PublishTopology, in).Get(ctx, &out)
+		}
 		f.res.Epoch = out.Epoch
 		return err
 	})

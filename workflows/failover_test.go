@@ -174,3 +174,37 @@ func TestFailoverWhenThePrimaryComesBack(t *testing.T) {
 		t.Fatalf("evicted %+v", evicted)
 	}
 }
+
+// Consul down after the promotion: the publish is retried, first fast and then in slower
+// rounds, for as long as it takes; the failover finishes once Consul answers. A changed
+// epoch, which no retry can fix, ends it.
+func TestFailoverWaitsForConsulToPublish(t *testing.T) {
+	env := newFailoverEnv()
+	failoverHappy(env, "PublishTopology")
+	attempts := 0
+	env.OnActivity(a.PublishTopology, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.PublishInput) (activities.PublishResult, error) {
+			attempts++
+			if attempts < 100 {
+				return activities.PublishResult{}, errors.New("read topology of demo from Consul: context deadline exceeded")
+			}
+			return activities.PublishResult{Epoch: 8}, nil
+		})
+	env.ExecuteWorkflow(UnplannedFailover, FailoverInput{Cluster: "demo"})
+	var res Result
+	if err := env.GetWorkflowResult(&res); err != nil || res.Outcome != "succeeded" || res.Epoch != 8 {
+		t.Fatalf("after %d publish attempts: %v %+v", attempts, err, res)
+	}
+	if attempts != 100 {
+		t.Fatalf("%d publish attempts, want 100", attempts)
+	}
+
+	env = newFailoverEnv()
+	failoverHappy(env, "PublishTopology")
+	env.OnActivity(a.PublishTopology, mock.Anything, mock.Anything).Return(activities.PublishResult{},
+		temporal.NewNonRetryableApplicationError("Consul epoch of demo is 9, planned at 7", "EpochChanged", nil))
+	env.ExecuteWorkflow(UnplannedFailover, FailoverInput{Cluster: "demo"})
+	if err := env.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), "EpochChanged") {
+		t.Fatalf("a changed epoch should end the failover: %v", err)
+	}
+}

@@ -3,6 +3,7 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -105,6 +106,30 @@ func local(ctx workflow.Context, timeout time.Duration) workflow.Context {
 
 // quick is for short reads and writes on the critical path.
 func quick(ctx workflow.Context) workflow.Context { return options(ctx, 10*time.Second, 0, 5) }
+
+// publishing is for the unplanned failover's Consul write: fast retries for a minute, after
+// which the workflow waits for Consul in slower rounds (consulRetryEvery).
+func publishing(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    10 * time.Second,
+		ScheduleToCloseTimeout: time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 100 * time.Millisecond, BackoffCoefficient: 2,
+			MaximumInterval: 2 * time.Second},
+	})
+}
+
+const consulRetryEvery = 10 * time.Second
+
+// retryable tells errors worth another round (timeouts, unreachable services) from the
+// ones no retry can fix (a changed epoch, bad input).
+func retryable(err error) bool {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return !app.NonRetryable()
+	}
+	var canceled *temporal.CanceledError
+	return !errors.As(err, &canceled)
+}
 
 // waiting is for steps that poll and heartbeat.
 func waiting(ctx workflow.Context, limit time.Duration) workflow.Context {

@@ -10,7 +10,8 @@ deploy/deps.sh
 deploy/local/sandbox.sh up
 . deploy/local/state/env
 baton() { "$BATON_BIN" --config "$BATON_CONFIG" "$@"; }
-primary() { curl -sf "http://$CONSUL_HTTP_ADDR/v1/kv/baton/clusters/$BATON_CLUSTER/primary?raw" | sed -E 's/.*"name":"([^"]+)".*/\1/'; }
+token=$(grep '^CONSUL_HTTP_TOKEN=' "$SECRETS_FILE" | cut -d= -f2) # Consul's ACLs deny anonymous reads
+primary() { curl -sf -H "X-Consul-Token: $token" "http://$CONSUL_HTTP_ADDR/v1/kv/baton/clusters/$BATON_CLUSTER/primary?raw" | sed -E 's/.*"name":"([^"]+)".*/\1/'; }
 
 echo; echo "== status"; baton status --cluster "$BATON_CLUSTER"
 

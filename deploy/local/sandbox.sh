@@ -48,13 +48,19 @@ tools() {
   . "$env"
 }
 
-secrets() {
+secrets() { # Baton's secrets, and the sandbox's own Consul management token (not Baton's)
   local f=$STATE/secrets.env
-  [ -f "$f" ] && return 0
   mkdir -p "$STATE"
+  uuid() { cat /proc/sys/kernel/random/uuid; }
+  umask 077
+  [ -f "$STATE/consul-management.token" ] || uuid >"$STATE/consul-management.token"
+  [ -f "$STATE/consul-template.token" ] || uuid >"$STATE/consul-template.token"
+  umask 022
+  [ -f "$f" ] && return 0
   gen() { head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
   umask 077
   cat >"$f" <<EOF
+CONSUL_HTTP_TOKEN=$(uuid)
 MYSQL_ADMIN_USER=baton_admin
 MYSQL_ADMIN_PASSWORD=$(gen)
 MYSQL_REPL_USER=baton_repl
@@ -65,6 +71,32 @@ MYSQL_APP_USER=app
 MYSQL_APP_PASSWORD=$(gen)
 EOF
   umask 022
+}
+
+# ---------- TLS ----------
+# A sandbox CA; a server certificate per MariaDB node (naming its address), and a client
+# certificate for Baton's admin user, which must present one (REQUIRE X509).
+TLS_DIR=$STATE/tls
+tls_files() {
+  mkdir -p "$TLS_DIR"
+  local d=$TLS_DIR spec
+  ( umask 077
+    if [ ! -f "$d/ca.pem" ]; then
+      openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+        -subj "/CN=Baton sandbox CA" -keyout "$d/ca-key.pem" -out "$d/ca.pem" 2>/dev/null
+    fi
+    issue() { # name subjectAltName
+      [ -f "$d/$1.pem" ] && return 0
+      openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$1" \
+        -keyout "$d/$1-key.pem" -out "$d/$1.csr" 2>/dev/null
+      openssl x509 -req -in "$d/$1.csr" -CA "$d/ca.pem" -CAkey "$d/ca-key.pem" -CAcreateserial -days 3650 \
+        -extfile <(printf 'subjectAltName=%s' "$2") -out "$d/$1.pem" 2>/dev/null
+      rm -f "$d/$1.csr"
+    }
+    for spec in "${NODES[@]}"; do set -- $spec; issue "$1" "IP:$2,DNS:$1.$CLUSTER.baton.test"; done
+    issue baton "DNS:baton"
+  )
+  chmod 644 "$d/ca.pem"
 }
 
 # ---------- MariaDB ----------
@@ -113,6 +145,9 @@ innodb_flush_log_at_trx_commit=1
 sync_binlog=1
 performance_schema=OFF
 max_connections=300
+ssl_ca=$TLS_DIR/ca.pem
+ssl_cert=$TLS_DIR/$1.pem
+ssl_key=$TLS_DIR/$1-key.pem
 [client]
 socket=$d/mysqld.sock
 EOF
@@ -144,8 +179,11 @@ mariadb_up() {
       CREATE USER IF NOT EXISTS '$MYSQL_HEARTBEAT_USER'@'127.%' IDENTIFIED BY '$MYSQL_HEARTBEAT_PASSWORD';
       GRANT SELECT, INSERT, UPDATE ON baton.* TO '$MYSQL_HEARTBEAT_USER'@'127.%';
       CREATE USER IF NOT EXISTS '$MYSQL_APP_USER'@'127.%' IDENTIFIED BY '$MYSQL_APP_PASSWORD';
-      GRANT SELECT, INSERT, UPDATE, DELETE ON app.* TO '$MYSQL_APP_USER'@'127.%';
+      GRANT SELECT, INSERT, UPDATE, DELETE, CREATE ON app.* TO '$MYSQL_APP_USER'@'127.%';
       CREATE USER IF NOT EXISTS 'haproxy_check'@'127.%';
+      ALTER USER '$MYSQL_ADMIN_USER'@'127.%' REQUIRE X509;
+      ALTER USER '$MYSQL_REPL_USER'@'127.%' REQUIRE SSL;
+      ALTER USER '$MYSQL_HEARTBEAT_USER'@'127.%' REQUIRE SSL;
       FLUSH PRIVILEGES;"
   done
   if [ "$fresh" = 1 ]; then
@@ -160,7 +198,8 @@ mariadb_up() {
       set -- $spec
       sql "$1" "CHANGE MASTER TO MASTER_HOST='$pip', MASTER_PORT=$MYSQL_PORT,
         MASTER_USER='$MYSQL_REPL_USER', MASTER_PASSWORD='$MYSQL_REPL_PASSWORD',
-        MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=0.5;
+        MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=0.5,
+        MASTER_SSL=1, MASTER_SSL_CA='$TLS_DIR/ca.pem', MASTER_SSL_VERIFY_SERVER_CERT=1;
         START SLAVE;"
     done
   fi
@@ -168,7 +207,7 @@ mariadb_up() {
 
 mariadb_open_primary() { # after a restart every node is read-only: open the one Consul names
   local ip node
-  ip=$("$CONSUL_BIN" kv get -http-addr="$CONSUL_ADDR" "$KV/primary" | sed -E 's/.*"ipv4":"([^"]+)".*/\1/')
+  ip=$(kv get "$KV/primary" | sed -E 's/.*"ipv4":"([^"]+)".*/\1/')
   for spec in "${NODES[@]}"; do
     set -- $spec
     if [ "$2" = "$ip" ]; then node=$1; fi
@@ -179,33 +218,60 @@ mariadb_open_primary() { # after a restart every node is read-only: open the one
 }
 
 # ---------- Consul ----------
+# The sandbox itself acts with the management token; Baton gets its own, narrower one.
+MGMT_TOKEN_FILE=$STATE/consul-management.token
+kv() { "$CONSUL_BIN" kv "$1" -http-addr="$CONSUL_ADDR" -token-file="$MGMT_TOKEN_FILE" "${@:2}"; }
+capi() { curl -sf -H "X-Consul-Token: $(cat "$MGMT_TOKEN_FILE")" "$@"; }
 node_json() { # name ip zone server_id
   printf '{"name":"%s","fqdn":"%s.%s.baton.test","ipv4":"%s","ipv6":"","port":%s,"zone":"%s","server_id":%s}' \
     "$1" "$1" "$CLUSTER" "$2" "$MYSQL_PORT" "$3" "$4"
 }
 consul_up() {
   consul_services
+  consul_acl_config
   spawn consul "$CONSUL_BIN" agent -dev -bind 127.0.0.1 -client 127.0.0.1 -http-port 8500 \
     -grpc-port -1 -dns-port -1 -enable-local-script-checks -config-dir "$STATE/consul.d" -log-level warn
   wait_for consul 300 sh -c "curl -sf http://$CONSUL_ADDR/v1/status/leader | grep -q 127.0.0.1"
-  wait_for "consul kv" 100 "$CONSUL_BIN" kv get -http-addr="$CONSUL_ADDR" -recurse baton/
-  if ! "$CONSUL_BIN" kv get -http-addr="$CONSUL_ADDR" "$KV/primary" >/dev/null 2>&1; then
+  wait_for "consul kv" 100 kv get -recurse baton/
+  consul_acl_tokens
+  if ! kv get "$KV/primary" >/dev/null 2>&1; then
     if [ -f "$STATE/consul-kv.json" ]; then
-      "$CONSUL_BIN" kv import -http-addr="$CONSUL_ADDR" "@$STATE/consul-kv.json" >/dev/null
+      kv import "@$STATE/consul-kv.json" >/dev/null
       log "consul: topology restored from the last down"
     else
       local spec
       set -- ${NODES[0]}
-      "$CONSUL_BIN" kv put -http-addr="$CONSUL_ADDR" "$KV/primary" "$(node_json "$@")" >/dev/null
+      kv put "$KV/primary" "$(node_json "$@")" >/dev/null
       for spec in "${NODES[@]:1}"; do
         set -- $spec
-        "$CONSUL_BIN" kv put -http-addr="$CONSUL_ADDR" "$KV/replicas/$1" "$(node_json "$@")" >/dev/null
+        kv put "$KV/replicas/$1" "$(node_json "$@")" >/dev/null
       done
-      "$CONSUL_BIN" kv put -http-addr="$CONSUL_ADDR" "$KV/epoch" 1 >/dev/null
-      "$CONSUL_BIN" kv put -http-addr="$CONSUL_ADDR" "$KV/maintenance" false >/dev/null
+      kv put "$KV/epoch" 1 >/dev/null
+      kv put "$KV/maintenance" false >/dev/null
       log "consul: topology seeded (primary ${NODES[0]%% *})"
     fi
   fi
+}
+consul_acl_config() { # ACLs on, default deny: every client needs a token
+  cat >"$STATE/consul.d/acl.json" <<EOF
+{"acl": {"enabled": true, "default_policy": "deny", "down_policy": "extend-cache",
+  "tokens": {"initial_management": "$(cat "$MGMT_TOKEN_FILE")", "agent": "$(cat "$MGMT_TOKEN_FILE")"}}}
+EOF
+  chmod 600 "$STATE/consul.d/acl.json"
+}
+consul_acl_tokens() { # dev mode keeps ACLs in memory: (re)create Baton's and consul-template's
+  acl_token baton "Baton: worker, detector, CLI and heartbeat agents" \
+    "$(grep '^CONSUL_HTTP_TOKEN=' "$STATE/secrets.env" | cut -d= -f2)" \
+    'key_prefix \"baton/\" { policy = \"write\" } service \"haproxy\" { policy = \"read\" } node_prefix \"\" { policy = \"read\" }'
+  acl_token consul-template "consul-template on the remote HAProxy hosts: reads the topology" \
+    "$(cat "$STATE/consul-template.token")" 'key_prefix \"baton/\" { policy = \"read\" }'
+}
+acl_token() { # name description secret rules
+  capi "http://$CONSUL_ADDR/v1/acl/policy/name/$1" >/dev/null 2>&1 \
+    || capi -X PUT "http://$CONSUL_ADDR/v1/acl/policy" -d "{\"Name\": \"$1\", \"Rules\": \"$4\"}" >/dev/null
+  curl -sf -H "X-Consul-Token: $3" "http://$CONSUL_ADDR/v1/acl/token/self" >/dev/null 2>&1 \
+    || capi -X PUT "http://$CONSUL_ADDR/v1/acl/token" \
+      -d "{\"SecretID\": \"$3\", \"Description\": \"$2\", \"Policies\": [{\"Name\": \"$1\"}]}" >/dev/null
 }
 consul_services() { # each remote HAProxy host: one service, a check for HAProxy and one for consul-template
   # Script checks are only allowed from the agent's own config files, so they are written there.
@@ -215,6 +281,7 @@ consul_services() { # each remote HAProxy host: one service, a check for HAProxy
     set -- $spec
     cat >"$STATE/consul.d/haproxy-$1.json" <<EOF
 {"service": {"id": "haproxy-$1", "name": "haproxy", "address": "$2", "port": $WRITER_PORT,
+ "token": "$(cat "$MGMT_TOKEN_FILE")",
  "meta": {"zone": "$3", "writer": "$2:$WRITER_PORT", "reader": "$2:$READER_PORT"},
  "checks": [
   {"id": "haproxy-$1:haproxy", "name": "haproxy", "tcp": "$2:$STATS_PORT", "interval": "1s", "timeout": "500ms"},
@@ -222,6 +289,7 @@ consul_services() { # each remote HAProxy host: one service, a check for HAProxy
    "args": ["sh", "-c", "kill -0 \$(cat $PIDS/consul-template-$1.pid) 2>/dev/null || exit 2"], "interval": "1s", "timeout": "500ms"}]}}
 EOF
   done
+  chmod 600 "$STATE"/consul.d/*.json # they carry the registration token
 }
 
 # ---------- HAProxy + consul-template ----------
@@ -323,7 +391,10 @@ remote_up() { # name ip zone
   mkdir -p "$d"
   remote_template "$1" "$2" >"$d/haproxy.cfg.ctmpl"
   cat >"$d/consul-template.hcl" <<EOF
-consul { address = "$CONSUL_ADDR" }
+consul {
+  address = "$CONSUL_ADDR"
+  token = "$(cat "$STATE/consul-template.token")"
+}
 log_level = "info"
 kill_signal = "SIGINT"
 wait { min = "0s" max = "0s" }
@@ -375,6 +446,8 @@ consul:
   kv_prefix: baton/clusters
 mysql:
   source_addr: $WORKER_IP
+  tls: {mode: verify_identity, ca_file: $TLS_DIR/ca.pem, cert_file: $TLS_DIR/baton.pem, key_file: $TLS_DIR/baton-key.pem}
+  replication_tls: {enabled: true, ca_file: $TLS_DIR/ca.pem, verify_server_cert: true}
 detector:
   probe_interval: 500ms
   probe_timeout: 400ms
@@ -432,6 +505,9 @@ TEMPORAL_ADDRESS=$TEMPORAL_ADDR
 TEMPORAL_NAMESPACE=$NAMESPACE
 TEMPORAL_UI_URL=$TEMPORAL_UI
 SECRETS_FILE=$STATE/secrets.env
+MYSQL_TLS_CA=$TLS_DIR/ca.pem
+MYSQL_TLS_CERT=$TLS_DIR/baton.pem
+MYSQL_TLS_KEY=$TLS_DIR/baton-key.pem
 BATON_CONFIG=$STATE/baton.yaml
 BATON_BIN=$STATE/bin/baton
 BATON_CLUSTER=$CLUSTER
@@ -448,6 +524,7 @@ up() {
     || die "missing Debian packages; run: apt-get install -y mariadb-server mariadb-client haproxy socat iptables"
   tools
   secrets
+  tls_files
   baton_build
   baton_config
   temporal_up
@@ -462,7 +539,8 @@ up() {
   baton_up
   # Up means usable: every HAProxy host's checks pass in Consul, so pre-failover checks pass.
   wait_for "HAProxy and consul-template checks in Consul" 150 sh -c \
-    "curl -sf --get --data-urlencode 'filter=Status != \"passing\"' http://$CONSUL_ADDR/v1/health/checks/haproxy | grep -qx '\[\]'"
+    "[ \$(curl -sf -H 'X-Consul-Token: $(cat "$MGMT_TOKEN_FILE")' --get --data-urlencode 'filter=Status == \"passing\"' \
+      http://$CONSUL_ADDR/v1/health/checks/haproxy | grep -o '\"CheckID\"' | wc -l) -eq $((2 * ${#REMOTES[@]})) ]"
   cat >&2 <<EOF
 
 Baton sandbox up in $((SECONDS - t0))s (cluster $CLUSTER, primary $primary)
@@ -491,7 +569,7 @@ stop_pid() { # name signal
 
 down() {
   if alive consul && [ -x "${CONSUL_BIN:-}" ]; then
-    "$CONSUL_BIN" kv export -http-addr="$CONSUL_ADDR" baton/ >"$STATE/consul-kv.json.tmp" 2>/dev/null \
+    kv export baton/ >"$STATE/consul-kv.json.tmp" 2>/dev/null \
       && mv "$STATE/consul-kv.json.tmp" "$STATE/consul-kv.json"
   fi
   local f name

@@ -63,11 +63,16 @@ func AddFlags(fs *pflag.FlagSet) {
 
 // Temporal dials the Temporal frontend, with the given interceptors (tracing).
 func Temporal(cfg *config.Config, log *slog.Logger, interceptors ...interceptor.ClientInterceptor) (client.Client, error) {
+	t, err := cfg.Temporal.TLS.Config()
+	if err != nil {
+		return nil, fmt.Errorf("temporal.tls: %w", err)
+	}
 	c, err := client.Dial(client.Options{
-		HostPort:     cfg.Temporal.Address,
-		Namespace:    cfg.Temporal.Namespace,
-		Logger:       tlog.NewStructuredLogger(log),
-		Interceptors: interceptors,
+		HostPort:          cfg.Temporal.Address,
+		Namespace:         cfg.Temporal.Namespace,
+		Logger:            tlog.NewStructuredLogger(log),
+		Interceptors:      interceptors,
+		ConnectionOptions: client.ConnectionOptions{TLS: t},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.Temporal.Address, err)
@@ -97,6 +102,10 @@ func Topology(cfg *config.Config) (*topology.Store, error) {
 	cc := api.DefaultConfig()
 	cc.Address = cfg.Consul.Address
 	cc.Token = cfg.Secrets.ConsulToken
+	if t := cfg.Consul.TLS; t.Enabled {
+		cc.Scheme = "https"
+		cc.TLSConfig = api.TLSConfig{Address: t.ServerName, CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile}
+	}
 	c, err := api.NewClient(cc)
 	if err != nil {
 		return nil, fmt.Errorf("consul client for %s: %w", cfg.Consul.Address, err)

@@ -4,6 +4,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -17,6 +18,8 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/baton-db/baton/internal/envfile"
+	"github.com/baton-db/baton/internal/mysqladmin"
+	"github.com/baton-db/baton/internal/tlsconf"
 )
 
 // Config is the whole of Baton's configuration.
@@ -32,21 +35,47 @@ type Config struct {
 }
 
 type Temporal struct {
-	Address   string `mapstructure:"address"`
-	Namespace string `mapstructure:"namespace"`
-	TaskQueue string `mapstructure:"task_queue"`
+	Address   string    `mapstructure:"address"`
+	Namespace string    `mapstructure:"namespace"`
+	TaskQueue string    `mapstructure:"task_queue"`
+	TLS       ClientTLS `mapstructure:"tls"`
 }
 
+// Consul's ACL token is a secret (CONSUL_HTTP_TOKEN in the secrets file), not a setting.
 type Consul struct {
-	Address  string `mapstructure:"address"`
-	KVPrefix string `mapstructure:"kv_prefix"`
+	Address  string    `mapstructure:"address"`
+	KVPrefix string    `mapstructure:"kv_prefix"`
+	TLS      ClientTLS `mapstructure:"tls"`
+}
+
+// ClientTLS is TLS (mutual when cert_file and key_file are set) to Temporal or Consul.
+type ClientTLS struct {
+	Enabled       bool `mapstructure:"enabled"`
+	tlsconf.Files `mapstructure:",squash"`
+}
+
+// MySQLTLS is how Baton's own MySQL connections are encrypted and verified.
+type MySQLTLS struct {
+	// Mode is disabled, required, verify_ca or verify_identity.
+	Mode          string `mapstructure:"mode"`
+	tlsconf.Files `mapstructure:",squash"`
+}
+
+// ReplicationTLS is what CHANGE MASTER/REPLICATION SOURCE asks of the replication link.
+// CAFile is a path on the database hosts.
+type ReplicationTLS struct {
+	Enabled          bool   `mapstructure:"enabled"`
+	CAFile           string `mapstructure:"ca_file"`
+	VerifyServerCert bool   `mapstructure:"verify_server_cert"`
 }
 
 type MySQL struct {
 	ConnectTimeout time.Duration `mapstructure:"connect_timeout"`
 	ReadTimeout    time.Duration `mapstructure:"read_timeout"`
 	// SourceAddr is the local address Baton's MySQL connections come from (optional).
-	SourceAddr string `mapstructure:"source_addr"`
+	SourceAddr     string         `mapstructure:"source_addr"`
+	TLS            MySQLTLS       `mapstructure:"tls"`
+	ReplicationTLS ReplicationTLS `mapstructure:"replication_tls"`
 }
 
 // Telemetry chooses the exporters; everything is off by default.
@@ -120,6 +149,17 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("mysql.connect_timeout", "1s")
 	v.SetDefault("mysql.read_timeout", "5s")
 	v.SetDefault("mysql.source_addr", "")
+	for _, k := range []string{"mysql.tls", "consul.tls", "temporal.tls"} {
+		for _, f := range []string{"ca_file", "cert_file", "key_file", "server_name"} {
+			v.SetDefault(k+"."+f, "")
+		}
+	}
+	v.SetDefault("mysql.tls.mode", tlsconf.Disabled)
+	v.SetDefault("consul.tls.enabled", false)
+	v.SetDefault("temporal.tls.enabled", false)
+	v.SetDefault("mysql.replication_tls.enabled", false)
+	v.SetDefault("mysql.replication_tls.ca_file", "")
+	v.SetDefault("mysql.replication_tls.verify_server_cert", false)
 	v.SetDefault("detector.probe_interval", "500ms")
 	v.SetDefault("detector.probe_timeout", "400ms")
 	v.SetDefault("detector.failure_threshold", 3)
@@ -235,6 +275,20 @@ func (c *Config) Validate() error {
 	if c.MySQL.SourceAddr != "" && net.ParseIP(c.MySQL.SourceAddr) == nil {
 		add("mysql.source_addr: %q is not an IP address", c.MySQL.SourceAddr)
 	}
+	if _, err := tlsconf.MySQL(c.MySQL.TLS.Mode, c.MySQL.TLS.Files); err != nil {
+		add("mysql.tls: %v", err)
+	}
+	if r := c.MySQL.ReplicationTLS; !r.Enabled && (r.CAFile != "" || r.VerifyServerCert) {
+		add("mysql.replication_tls: ca_file and verify_server_cert need enabled: true")
+	}
+	if r := c.MySQL.ReplicationTLS; r.VerifyServerCert && r.CAFile == "" {
+		add("mysql.replication_tls.verify_server_cert: needs ca_file (a path on the database hosts)")
+	}
+	for key, t := range map[string]ClientTLS{"consul.tls": c.Consul.TLS, "temporal.tls": c.Temporal.TLS} {
+		if _, err := t.Config(); err != nil {
+			add("%s: %v", key, err)
+		}
+	}
 	if c.Detector.ProbeInterval <= 0 {
 		add("detector.probe_interval: must be positive, got %s", c.Detector.ProbeInterval)
 	}
@@ -321,6 +375,27 @@ func (c *Config) Validate() error {
 
 func sortErrs(errs []error) {
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+}
+
+// MySQLOptions returns the connection settings for user: timeouts, source address and TLS.
+func (c *Config) MySQLOptions(user, password string) (mysqladmin.Options, error) {
+	t, err := tlsconf.MySQL(c.MySQL.TLS.Mode, c.MySQL.TLS.Files)
+	if err != nil {
+		return mysqladmin.Options{}, fmt.Errorf("mysql.tls: %w", err)
+	}
+	return mysqladmin.Options{User: user, Password: password, ConnectTimeout: c.MySQL.ConnectTimeout,
+		ReadTimeout: c.MySQL.ReadTimeout, SourceAddr: c.MySQL.SourceAddr, TLS: t}, nil
+}
+
+// Config returns the TLS configuration, nil when TLS is off.
+func (t ClientTLS) Config() (*tls.Config, error) {
+	if !t.Enabled {
+		if t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" {
+			return nil, fmt.Errorf("ca_file/cert_file/key_file are set but enabled is false")
+		}
+		return nil, nil
+	}
+	return t.Build()
 }
 
 // Cluster returns the named cluster's config or an error that lists the known ones.

@@ -135,11 +135,19 @@ func (w *Watcher) reset(n topology.Node) {
 	go w.hold(ctx, n, w.dropped)
 }
 
+// probeOptions are the connection settings with the probe's timeouts.
+func (w *Watcher) probeOptions() mysqladmin.Options {
+	o := w.opts
+	o.ConnectTimeout, o.ReadTimeout = w.dc.ProbeTimeout, w.dc.ProbeTimeout
+	return o
+}
+
 // hold keeps one connection open on the primary: a crashed mysqld closes it at once,
 // long before any probe would time out.
 func (w *Watcher) hold(ctx context.Context, n topology.Node, dropped chan<- error) {
-	c, err := mysqladmin.Open(n.Addr(), w.flavor, mysqladmin.Options{User: w.opts.User, Password: w.opts.Password,
-		ConnectTimeout: w.opts.ConnectTimeout, SourceAddr: w.opts.SourceAddr})
+	o := w.opts
+	o.ReadTimeout = 0
+	c, err := mysqladmin.Open(n.Addr(), w.flavor, o)
 	if err != nil {
 		return
 	}
@@ -200,8 +208,7 @@ func (w *Watcher) check(ctx context.Context, dropped bool) {
 	// would only time out again, so it is skipped.
 	reaches := false
 	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
-		fresh, _ := mysqladmin.Open(w.primary.Addr(), w.flavor, mysqladmin.Options{User: w.opts.User, Password: w.opts.Password,
-			ConnectTimeout: w.dc.ProbeTimeout, ReadTimeout: w.dc.ProbeTimeout, SourceAddr: w.opts.SourceAddr})
+		fresh, _ := mysqladmin.Open(w.primary.Addr(), w.flavor, w.probeOptions())
 		reaches = w.ping(ctx, fresh) == nil
 		fresh.Close()
 	}
@@ -248,8 +255,7 @@ func (w *Watcher) askReplicas(ctx context.Context) []ReplicaView {
 			okv := rp.OK
 			v.AgentOK = &okv
 		}
-		c, err := mysqladmin.Open(r.Addr(), w.flavor, mysqladmin.Options{User: w.opts.User, Password: w.opts.Password,
-			ConnectTimeout: w.dc.ProbeTimeout, ReadTimeout: w.dc.ProbeTimeout, SourceAddr: w.opts.SourceAddr})
+		c, err := mysqladmin.Open(r.Addr(), w.flavor, w.probeOptions())
 		if err == nil {
 			qctx, cancel := context.WithTimeout(ctx, w.dc.ProbeTimeout)
 			st, err := c.ReplicaStatus(qctx)

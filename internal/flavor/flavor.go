@@ -14,6 +14,26 @@ type Source struct {
 	User, Password string
 	// HeartbeatPeriod (seconds) makes a replica notice a dead source fast.
 	HeartbeatPeriod float64
+	// SSL encrypts the replication link; SSLCA (a path on the replica's host) and
+	// SSLVerifyServerCert make the replica check the source's certificate.
+	SSL                 bool
+	SSLCA               string
+	SSLVerifyServerCert bool
+}
+
+// ssl is the TLS part of CHANGE MASTER / CHANGE REPLICATION SOURCE, in the given prefix.
+func (s Source) ssl(prefix string) string {
+	if !s.SSL {
+		return ""
+	}
+	out := fmt.Sprintf(", %s_SSL=1", prefix)
+	if s.SSLCA != "" {
+		out += fmt.Sprintf(", %s_SSL_CA=%s", prefix, Quote(s.SSLCA))
+	}
+	if s.SSLVerifyServerCert {
+		out += fmt.Sprintf(", %s_SSL_VERIFY_SERVER_CERT=1", prefix)
+	}
+	return out
 }
 
 // Flavor is one server dialect.
@@ -82,8 +102,8 @@ func (MariaDB) Name() string          { return "mariadb" }
 func (MariaDB) ReplicaStatus() string { return "SHOW SLAVE STATUS" }
 func (MariaDB) ChangeSource(s Source) string {
 	return fmt.Sprintf("CHANGE MASTER TO MASTER_HOST=%s, MASTER_PORT=%d, MASTER_USER=%s, MASTER_PASSWORD=%s, "+
-		"MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=%g",
-		Quote(s.Host), s.Port, Quote(s.User), Quote(s.Password), hb(s.HeartbeatPeriod))
+		"MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=%g%s",
+		Quote(s.Host), s.Port, Quote(s.User), Quote(s.Password), hb(s.HeartbeatPeriod), s.ssl("MASTER"))
 }
 func (MariaDB) StartReplica() string { return "START SLAVE" }
 func (MariaDB) StopReplica() string  { return "STOP SLAVE" }
@@ -124,8 +144,8 @@ func (MySQL) Name() string          { return "mysql" }
 func (MySQL) ReplicaStatus() string { return "SHOW REPLICA STATUS" }
 func (MySQL) ChangeSource(s Source) string {
 	return fmt.Sprintf("CHANGE REPLICATION SOURCE TO SOURCE_HOST=%s, SOURCE_PORT=%d, SOURCE_USER=%s, SOURCE_PASSWORD=%s, "+
-		"SOURCE_AUTO_POSITION=1, SOURCE_CONNECT_RETRY=1, SOURCE_HEARTBEAT_PERIOD=%g, GET_SOURCE_PUBLIC_KEY=1",
-		Quote(s.Host), s.Port, Quote(s.User), Quote(s.Password), hb(s.HeartbeatPeriod))
+		"SOURCE_AUTO_POSITION=1, SOURCE_CONNECT_RETRY=1, SOURCE_HEARTBEAT_PERIOD=%g, GET_SOURCE_PUBLIC_KEY=1%s",
+		Quote(s.Host), s.Port, Quote(s.User), Quote(s.Password), hb(s.HeartbeatPeriod), s.ssl("SOURCE"))
 }
 func (MySQL) StartReplica() string     { return "START REPLICA" }
 func (MySQL) StopReplica() string      { return "STOP REPLICA" }

@@ -42,6 +42,13 @@ func TestMariaDBStatements(t *testing.T) {
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
+	tlsSrc := Source{Host: "127.0.1.1", Port: 3306, User: "repl", Password: "x", SSL: true, SSLCA: "/etc/my ca.pem", SSLVerifyServerCert: true}
+	if got, want := f.ChangeSource(tlsSrc), want+", MASTER_SSL=1, MASTER_SSL_CA='/etc/my ca.pem', MASTER_SSL_VERIFY_SERVER_CERT=1"; got != want {
+		t.Errorf("with TLS:\ngot  %s\nwant %s", got, want)
+	}
+	if got := (MySQL{}).ChangeSource(tlsSrc); !strings.HasSuffix(got, "GET_SOURCE_PUBLIC_KEY=1, SOURCE_SSL=1, SOURCE_SSL_CA='/etc/my ca.pem', SOURCE_SSL_VERIFY_SERVER_CERT=1") {
+		t.Errorf("MySQL with TLS: %s", got)
+	}
 	// MASTER_GTID_WAIT takes a position: the highest GTID of each domain in the state.
 	if got := f.WaitExecuted("0-101-40,0-102-55,1-101-3", 1); got != "SELECT MASTER_GTID_WAIT('0-102-55,1-101-3', 1)" {
 		t.Errorf("wait: %s", got)

@@ -9,8 +9,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-
 	"github.com/baton-db/baton/internal/mysqladmin"
 	"github.com/baton-db/baton/internal/topology"
 )
@@ -23,13 +21,13 @@ type Consul interface {
 
 // Agent writes one node's heartbeat.
 type Agent struct {
-	Cluster, Node  string
-	User, Password string
-	Interval       time.Duration
-	// SourceAddr is the local address to connect from: the replica host's own address.
-	SourceAddr string
-	Topo       Consul
-	Log        *slog.Logger
+	Cluster, Node string
+	Interval      time.Duration
+	// MySQL is the heartbeat user's connection settings; its SourceAddr is the replica
+	// host's own address.
+	MySQL mysqladmin.Options
+	Topo  Consul
+	Log   *slog.Logger
 
 	primary string
 	db      *sql.DB
@@ -74,14 +72,13 @@ func (a *Agent) beat(ctx context.Context) error {
 	}
 	if addr := topo.Primary.Addr(); addr != a.primary {
 		a.close()
-		c := mysql.NewConfig()
-		c.User, c.Passwd, c.Net, c.Addr = a.User, a.Password, mysqladmin.Net(a.SourceAddr), addr
-		c.Timeout, c.ReadTimeout, c.WriteTimeout = 500*time.Millisecond, 500*time.Millisecond, 500*time.Millisecond
-		conn, err := mysql.NewConnector(c)
+		o := a.MySQL
+		o.ConnectTimeout, o.ReadTimeout = 500*time.Millisecond, 500*time.Millisecond
+		db, err := o.OpenDB(addr)
 		if err != nil {
 			return err
 		}
-		a.db, a.primary = sql.OpenDB(conn), addr
+		a.db, a.primary = db, addr
 		a.db.SetMaxOpenConns(1)
 		a.Log.Info("following primary", "node", a.Node, "primary", topo.Primary.Name, "addr", addr)
 	}

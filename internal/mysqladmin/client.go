@@ -4,6 +4,7 @@ package mysqladmin
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -30,21 +31,42 @@ type Options struct {
 	User, Password string
 	ConnectTimeout time.Duration
 	ReadTimeout    time.Duration
-	TLSConfig      string
+	// TLS, if set, encrypts every connection (see internal/tlsconf).
+	TLS *tls.Config
 	// SourceAddr, if set, is the local address connections come from.
 	SourceAddr string
 }
 
-// Open returns a client for addr. No connection is made until first use.
-func Open(addr string, f flavor.Flavor, o Options) (*Client, error) {
+// Driver returns the driver configuration for a connection to addr.
+func (o Options) Driver(addr string) *mysql.Config {
 	c := mysql.NewConfig()
 	c.User, c.Passwd, c.Net, c.Addr = o.User, o.Password, Net(o.SourceAddr), addr
 	c.Timeout, c.ReadTimeout, c.WriteTimeout = o.ConnectTimeout, o.ReadTimeout, o.ReadTimeout
-	c.TLSConfig = o.TLSConfig
+	if o.TLS != nil {
+		c.TLS = o.TLS.Clone()
+		if c.TLS.ServerName == "" { // verify_identity: the certificate names the host dialled
+			c.TLS.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+	}
+	return c
+}
+
+// OpenDB returns a database handle for addr. No connection is made until first use.
+func (o Options) OpenDB(addr string) (*sql.DB, error) {
+	c := o.Driver(addr)
 	c.InterpolateParams = true
-	db, err := sql.Open("mysql", c.FormatDSN())
+	conn, err := mysql.NewConnector(c)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", addr, err)
+	}
+	return sql.OpenDB(conn), nil
+}
+
+// Open returns a client for addr. No connection is made until first use.
+func Open(addr string, f flavor.Flavor, o Options) (*Client, error) {
+	db, err := o.OpenDB(addr)
+	if err != nil {
+		return nil, err
 	}
 	db.SetMaxOpenConns(4)
 	db.SetMaxIdleConns(2)

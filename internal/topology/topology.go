@@ -113,6 +113,16 @@ func (s *Store) key(cluster string, parts ...string) string {
 	return strings.Join(append([]string{s.prefix, cluster}, parts...), "/")
 }
 
+// explain adds the fix to Consul's refusal of Baton's ACL token.
+func (s *Store) explain(err error) error {
+	var se api.StatusError
+	if errors.As(err, &se) && se.Code == 403 {
+		return fmt.Errorf("%w: Consul refused Baton's ACL token; set CONSUL_HTTP_TOKEN in secrets_file to a token "+
+			"whose policy allows key_prefix %q write, service \"haproxy\" read and node_prefix \"\" read", err, s.prefix+"/")
+	}
+	return err
+}
+
 // Read returns the cluster's topology from one consistent KV listing.
 func (s *Store) Read(ctx context.Context, cluster string) (Topology, error) {
 	ctx, cancel := context.WithTimeout(ctx, consulTimeout)
@@ -120,7 +130,7 @@ func (s *Store) Read(ctx context.Context, cluster string) (Topology, error) {
 	q := (&api.QueryOptions{RequireConsistent: true}).WithContext(ctx)
 	pairs, _, err := s.c.KV().List(s.key(cluster)+"/", q)
 	if err != nil {
-		return Topology{}, fmt.Errorf("read topology of %s from Consul: %w", cluster, err)
+		return Topology{}, fmt.Errorf("read topology of %s from Consul: %w", cluster, s.explain(err))
 	}
 	t := Topology{Cluster: cluster}
 	var havePrimary bool
@@ -201,7 +211,7 @@ func (s *Store) Publish(ctx context.Context, cluster string, epoch, epochIndex u
 	ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVDelete, Key: s.key(cluster, "evicted", c.Primary.Name)}})
 	ok, resp, _, err := s.c.Txn().Txn(ops, (&api.QueryOptions{}).WithContext(ctx))
 	if err != nil {
-		return 0, fmt.Errorf("publish topology of %s to Consul: %w", cluster, err)
+		return 0, fmt.Errorf("publish topology of %s to Consul: %w", cluster, s.explain(err))
 	}
 	if !ok {
 		var msgs []string
@@ -259,7 +269,7 @@ func (s *Store) HAProxies(ctx context.Context) ([]HAProxyHost, error) {
 	defer cancel()
 	entries, _, err := s.c.Health().Service("haproxy", "", false, (&api.QueryOptions{}).WithContext(ctx))
 	if err != nil {
-		return nil, fmt.Errorf("ask Consul for haproxy health: %w", err)
+		return nil, fmt.Errorf("ask Consul for haproxy health: %w", s.explain(err))
 	}
 	var out []HAProxyHost
 	for _, e := range entries {

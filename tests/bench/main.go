@@ -63,14 +63,14 @@ func main() {
 		fatal("%v", err)
 	}
 	cc := api.DefaultConfig()
-	cc.Address = env["CONSUL_HTTP_ADDR"]
+	cc.Address, cc.Token = env["CONSUL_HTTP_ADDR"], cfg.Secrets.ConsulToken
 	c, _ := api.NewClient(cc)
 	store = topology.New(c, "baton/clusters")
 	if tc, err = client.Dial(client.Options{HostPort: env["TEMPORAL_ADDRESS"], Namespace: env["TEMPORAL_NAMESPACE"], Logger: quiet{}}); err != nil {
 		fatal("%v", err)
 	}
 	s := secrets()
-	admin := openDB(env["LOCAL_WRITER_ADDR"], s["MYSQL_ADMIN_USER"], s["MYSQL_ADMIN_PASSWORD"])
+	admin := openDB(env["LOCAL_WRITER_ADDR"], s["MYSQL_APP_USER"], s["MYSQL_APP_PASSWORD"])
 	if _, err := admin.Exec(loadgen.Schema); err != nil {
 		fatal("create %s: %v", loadgen.Table, err)
 	}
@@ -130,7 +130,7 @@ func lost(l *loadgen.Load, primary string) int {
 		fatal("only %d writes acked: the load did not run (%s)", len(l.Acked()), l)
 	}
 	s := secrets()
-	db := openDB(primary, s["MYSQL_ADMIN_USER"], s["MYSQL_ADMIN_PASSWORD"])
+	db := openDB(primary, s["MYSQL_APP_USER"], s["MYSQL_APP_PASSWORD"])
 	defer db.Close()
 	miss, err := loadgen.Missing(context.Background(), db, l.Acked(), 15*time.Second)
 	if err != nil {

@@ -49,14 +49,12 @@ func run() error {
 		conn, _ := mysql.NewConnector(c)
 		return sql.OpenDB(conn)
 	}
-	admin := open(sec["MYSQL_ADMIN_USER"], sec["MYSQL_ADMIN_PASSWORD"])
-	defer admin.Close()
-	if _, err := admin.Exec(loadgen.Schema); err != nil {
-		return fmt.Errorf("create %s: %w", loadgen.Table, err)
-	}
 	db := open(sec["MYSQL_APP_USER"], sec["MYSQL_APP_PASSWORD"])
 	db.SetMaxOpenConns(16)
 	defer db.Close()
+	if _, err := db.Exec(loadgen.Schema); err != nil {
+		return fmt.Errorf("create %s: %w", loadgen.Table, err)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -71,7 +69,7 @@ func run() error {
 	fmt.Printf("loadgen: %s\n", l)
 	fmt.Printf("loadgen: client-observed write outage %s, from %s to %s\n", gap.Round(time.Millisecond),
 		from.Format("15:04:05.000"), from.Add(gap).Format("15:04:05.000"))
-	miss, err := loadgen.Missing(context.Background(), admin, l.Acked(), 10*time.Second)
+	miss, err := loadgen.Missing(context.Background(), db, l.Acked(), 10*time.Second)
 	if err != nil {
 		return err
 	}

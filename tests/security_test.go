@@ -1,0 +1,206 @@
+package tests
+
+import (
+	"context"
+	"crypto/x509"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/baton-db/baton/internal/config"
+)
+
+// Baton's MySQL connections use TLS with a client certificate, and its replication links
+// are encrypted and verify the source: proven by a switchover against servers that refuse
+// anything less, and by the refusals themselves.
+func TestMySQLTLS(t *testing.T) {
+	cfg, err := config.Load(sandbox["BATON_CONFIG"], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MySQL.TLS.Mode != "verify_identity" || !cfg.MySQL.ReplicationTLS.Enabled {
+		t.Fatalf("the sandbox config should use verify_identity and replication TLS, has %+v", cfg.MySQL)
+	}
+	opts, err := cfg.MySQLOptions(secrets.AdminUser, secrets.AdminPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.SourceAddr = ""
+	node := nodes()[0]
+	queryErr := func(db *sql.DB) error {
+		defer db.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		var v string
+		return db.QueryRowContext(ctx, "SELECT 1").Scan(&v)
+	}
+
+	t.Run("the admin user is refused without TLS", func(t *testing.T) {
+		err := queryErr(openDB(node, secrets.AdminUser, secrets.AdminPassword))
+		if err == nil || !strings.Contains(err.Error(), "Access denied") {
+			t.Fatalf("plain connection as %s: %v, want Access denied", secrets.AdminUser, err)
+		}
+	})
+	t.Run("the admin user is refused without a client certificate", func(t *testing.T) {
+		noCert := opts.TLS.Clone()
+		noCert.Certificates = nil
+		err := queryErr(openTLS(node, secrets.AdminUser, secrets.AdminPassword, noCert))
+		if err == nil || !strings.Contains(err.Error(), "Access denied") {
+			t.Fatalf("TLS without a client certificate: %v, want Access denied", err)
+		}
+	})
+	t.Run("verify_identity refuses a certificate that names another host", func(t *testing.T) {
+		// Through a remote HAProxy the server's certificate names the node, not the proxy.
+		db, err := opts.OpenDB(sandbox["REMOTE_A_WRITER_ADDR"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = queryErr(db)
+		var hn x509.HostnameError
+		if !errors.As(err, &hn) {
+			t.Fatalf("verify_identity through a proxy: %v, want a host name mismatch", err)
+		}
+	})
+	t.Run("a CA that did not sign the server is refused", func(t *testing.T) {
+		other := opts.TLS.Clone()
+		other.RootCAs = x509.NewCertPool() // trusts nothing
+		err := queryErr(openTLS(node, secrets.AdminUser, secrets.AdminPassword, other))
+		if err == nil || !strings.Contains(err.Error(), "certificate") {
+			t.Fatalf("unknown CA: %v, want a certificate error", err)
+		}
+	})
+
+	out, code := baton(t, "switchover", "--cluster", "demo", "--wait")
+	if code != 0 {
+		t.Fatalf("switchover over TLS: exit %d\n%s", code, out)
+	}
+	after := readTopo(t)
+	for _, addr := range nodes() {
+		db, err := opts.OpenDB(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var name, cipher string
+		if err := db.QueryRow("SHOW SESSION STATUS LIKE 'Ssl_cipher'").Scan(&name, &cipher); err != nil || cipher == "" {
+			t.Fatalf("%s: Baton's connection is not encrypted (Ssl_cipher %q, %v)", addr, cipher, err)
+		}
+		st := replicaStatus(t, db)
+		db.Close()
+		if addr == after.Primary.Addr() {
+			continue
+		}
+		if st["Master_Host"] != after.Primary.IPv4 || st["Slave_IO_Running"] != "Yes" ||
+			st["Master_SSL_Allowed"] != "Yes" || st["Master_SSL_Verify_Server_Cert"] != "Yes" {
+			t.Fatalf("%s after Baton reparented it: source %s io %s ssl %s verify %s (%s)", addr, st["Master_Host"],
+				st["Slave_IO_Running"], st["Master_SSL_Allowed"], st["Master_SSL_Verify_Server_Cert"], st["Last_IO_Error"])
+		}
+	}
+	// The heartbeat user, too, is only accepted over TLS: fresh beats prove the agents use it.
+	assertFreshHeartbeats(t, after.Primary.Addr(), after.Replicas)
+	fmt.Printf("METRIC mysql_tls ok: admin REQUIRE X509, repl and heartbeat REQUIRE SSL, replication links verify the source (primary %s)\n", after.Primary.Name)
+}
+
+func replicaStatus(t *testing.T, db *sql.DB) map[string]string {
+	t.Helper()
+	rows, err := db.Query("SHOW SLAVE STATUS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	out := map[string]string{}
+	if !rows.Next() {
+		return out
+	}
+	vals := make([]sql.RawBytes, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range cols {
+		out[c] = string(vals[i])
+	}
+	return out
+}
+
+// Consul runs with ACLs, default deny. Baton's token may write its own KV prefix and read
+// the HAProxy services, nothing more; consul-template's may only read.
+func TestConsulACL(t *testing.T) {
+	state := sandbox["SANDBOX_STATE"]
+	ctToken, err := os.ReadFile(filepath.Join(state, "consul-template.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + sandbox["CONSUL_HTTP_ADDR"]
+	status := func(method, path, token, body string) int {
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("X-Consul-Token", token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	primaryKey := "/v1/kv/baton/clusters/demo/primary"
+	for _, c := range []struct {
+		what, method, path, token string
+		want                      int
+	}{
+		{"anonymous read of the topology", "GET", primaryKey, "", 403},
+		{"anonymous write of the topology", "PUT", "/v1/kv/baton/clusters/demo/x", "", 403},
+		{"Baton reads the topology", "GET", primaryKey, secrets.ConsulToken, 200},
+		{"Baton writes under baton/", "PUT", "/v1/kv/baton/clusters/demo/acl-test", secrets.ConsulToken, 200},
+		{"Baton may not write outside baton/", "PUT", "/v1/kv/other/acl-test", secrets.ConsulToken, 403},
+		{"Baton may not manage ACLs", "GET", "/v1/acl/tokens", secrets.ConsulToken, 403},
+		{"consul-template reads the topology", "GET", primaryKey, strings.TrimSpace(string(ctToken)), 200},
+		{"consul-template may not write the topology", "PUT", primaryKey, strings.TrimSpace(string(ctToken)), 403},
+	} {
+		if got := status(c.method, c.path, c.token, "v"); got != c.want {
+			t.Errorf("%s: HTTP %d, want %d", c.what, got, c.want)
+		}
+	}
+	status("DELETE", "/v1/kv/baton/clusters/demo/acl-test", secrets.ConsulToken, "")
+
+	// Baton's view through its token is whole: the HAProxy services and their checks.
+	hosts, err := topo.HAProxies(context.Background())
+	if err != nil || len(hosts) != 2 {
+		t.Fatalf("HAProxy services seen with Baton's token: %v, %v", hosts, err)
+	}
+	// A wrong token is a clear error, and nothing changes.
+	bad := filepath.Join(t.TempDir(), "secrets.env")
+	raw, _ := os.ReadFile(sandbox["SECRETS_FILE"])
+	var lines []string
+	for _, l := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(l, "CONSUL_HTTP_TOKEN=") {
+			l = "CONSUL_HTTP_TOKEN=00000000-0000-0000-0000-000000000000"
+		}
+		lines = append(lines, l)
+	}
+	if err := os.WriteFile(bad, []byte(strings.Join(lines, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgFile := filepath.Join(t.TempDir(), "baton.yaml")
+	orig, _ := os.ReadFile(sandbox["BATON_CONFIG"])
+	if err := os.WriteFile(cfgFile, []byte(strings.Replace(string(orig), "secrets_file: "+sandbox["SECRETS_FILE"], "secrets_file: "+bad, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"status", "--cluster", "demo"}, {"switchover", "--cluster", "demo", "--dry-run"}} {
+		out, code := batonConfig(t, cfgFile, args...)
+		if code == 0 || !strings.Contains(out, "Consul refused Baton's ACL token; set CONSUL_HTTP_TOKEN in secrets_file") {
+			t.Fatalf("baton %v with a wrong Consul token: exit %d\n%s", args, code, out)
+		}
+		t.Logf("baton %v with a wrong token: %s", args, lastLine(out))
+	}
+}
