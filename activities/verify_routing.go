@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-
 	"github.com/baton-db/baton/internal/tlsconf"
 	"github.com/baton-db/baton/internal/topology"
 )
