@@ -2,11 +2,20 @@ package activities
 
 import (
 	"context"
+	"sync"
 	"time"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/baton-db/baton/internal/topology"
 )
 
-// WaitRelayLog waits, heartbeating, until the candidate has applied every GTID it received
-// from the dead primary. Promoting earlier would drop acknowledged writes.
+// WaitRelayLog stops replication everywhere (the IO threads of the candidate and of the
+// other replicas, all at once: what they received from the dead primary is final), then
+// waits, heartbeating, until the candidate has applied every GTID it received. Promoting
+// earlier would drop acknowledged writes. A replica whose IO thread hangs on a silent
+// host takes up to slave_net_timeout to stop; stopping them together pays that once, and
+// the reparenting that follows the promotion finds them stopped.
 func (a *Activities) WaitRelayLog(ctx context.Context, plan Plan) (struct{}, error) {
 	cc, _, err := a.cluster(plan.Cluster)
 	if err != nil {
@@ -14,10 +23,39 @@ func (a *Activities) WaitRelayLog(ctx context.Context, plan Plan) (struct{}, err
 	}
 	stop := keepAlive(ctx, time.Second, "applying relay log on "+plan.Candidate.Name)
 	defer stop()
+	if err := a.stopReceiving(ctx, plan); err != nil {
+		return struct{}{}, err
+	}
 	if err := a.applyRelayLog(ctx, plan.Cluster, plan.Candidate, cc.CatchUpTimeout); err != nil {
 		return struct{}{}, nonRetryable("RelayLogNotApplied",
 			"%s did not apply its relay log within %s (%v); check its SQL thread, then run `baton failover --cluster %s --force`",
 			plan.Candidate.Name, cc.CatchUpTimeout, err, plan.Cluster)
 	}
 	return struct{}{}, nil
+}
+
+// stopReceiving stops the IO threads of every replica in the plan in parallel. Only the
+// candidate's must stop; another replica that fails is reparented later all the same.
+func (a *Activities) stopReceiving(ctx context.Context, plan Plan) error {
+	nodes := append([]topology.Node{plan.Candidate}, plan.Others...)
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := a.mysql(plan.Cluster, n)
+			if err == nil {
+				err = c.StopReceiving(ctx)
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs[1:] {
+		if err != nil {
+			activity.GetLogger(ctx).Warn("could not stop receiving on a replica; it is reparented later", "node", nodes[i+1].Name, "error", err)
+		}
+	}
+	return errs[0]
 }

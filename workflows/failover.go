@@ -75,6 +75,33 @@ func (f *failover) run(ctx workflow.Context) error {
 			return err
 		}
 	}
+	// Version 1 of this change reparents the other replicas while Consul is written and
+	// routing verified: the new primary has a semi-sync replica by the time writes arrive.
+	if workflow.GetVersion(ctx, "reparent-beside-publish", workflow.DefaultVersion, 1) == 1 {
+		if err := both(ctx, f.reparentReplicas, f.publishAndVerify); err != nil {
+			return err
+		}
+	} else if err := f.publishThenReparentAndVerify(ctx, parallel); err != nil {
+		return err
+	}
+	if err := f.restartHeartbeats(ctx); err != nil {
+		return err
+	}
+	if err := f.evictNode(ctx); err != nil {
+		return err
+	}
+	return f.recordResult(ctx)
+}
+
+func (f *failover) publishAndVerify(ctx workflow.Context) error {
+	if err := f.publishTopology(ctx); err != nil {
+		return err
+	}
+	return f.verifyRouting(ctx)
+}
+
+// publishThenReparentAndVerify is the order before "reparent-beside-publish".
+func (f *failover) publishThenReparentAndVerify(ctx workflow.Context, parallel bool) error {
 	if err := f.publishTopology(ctx); err != nil {
 		return err
 	}
@@ -91,13 +118,7 @@ func (f *failover) run(ctx workflow.Context) error {
 			return err
 		}
 	}
-	if err := f.restartHeartbeats(ctx); err != nil {
-		return err
-	}
-	if err := f.evictNode(ctx); err != nil {
-		return err
-	}
-	return f.recordResult(ctx)
+	return nil
 }
 
 func (f *failover) waitAndPromote(ctx workflow.Context) error {

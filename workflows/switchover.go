@@ -52,6 +52,10 @@ type switchover struct {
 	plan   activities.Plan
 	gate   gate
 	demote activities.DemoteResult
+	// localCutover (version 1) runs the write-blocked steps and the final record as local
+	// activities, with no server round trip between the demotion and the Consul write, and
+	// verifies routing while the old primary is reparented.
+	localCutover bool
 }
 
 func (s *switchover) run(ctx workflow.Context) error {
@@ -66,6 +70,7 @@ func (s *switchover) run(ctx workflow.Context) error {
 	}
 	// Writes are blocked from the demotion until routing reaches the new primary:
 	// only the essential steps run in between.
+	s.localCutover = workflow.GetVersion(ctx, "local-cutover", workflow.DefaultVersion, 1) == 1
 	if err := s.demotePrimary(ctx); err != nil {
 		return s.undo(ctx, err)
 	}
@@ -76,11 +81,17 @@ func (s *switchover) run(ctx workflow.Context) error {
 		return s.undo(ctx, err)
 	}
 	// Routing now moves to the new primary; the rest finishes the job before completing.
-	if err := s.reparentOldPrimary(ctx); err != nil {
-		return err
-	}
-	if err := s.verifyRouting(ctx); err != nil {
-		return err
+	if s.localCutover {
+		if err := both(ctx, s.reparentOldPrimary, s.verifyRouting); err != nil {
+			return err
+		}
+	} else {
+		if err := s.reparentOldPrimary(ctx); err != nil {
+			return err
+		}
+		if err := s.verifyRouting(ctx); err != nil {
+			return err
+		}
 	}
 	if err := s.restartHeartbeats(ctx); err != nil {
 		return err
@@ -116,13 +127,13 @@ func (s *switchover) catchUpReplicas(ctx workflow.Context) error {
 
 func (s *switchover) demotePrimary(ctx workflow.Context) error {
 	return s.t.do(ctx, "demote primary", func() error {
-		return workflow.ExecuteActivity(summarize(waiting(ctx, 2*time.Minute), "demote "+s.plan.OldPrimary.Name), a.DemotePrimary, s.plan).Get(ctx, &s.demote)
+		return s.cutover(ctx, waiting(ctx, 2*time.Minute), "demote "+s.plan.OldPrimary.Name, a.DemotePrimary, s.plan).Get(ctx, &s.demote)
 	})
 }
 
 func (s *switchover) promoteCandidate(ctx workflow.Context) error {
 	return s.t.do(ctx, "promote candidate", func() error {
-		return workflow.ExecuteActivity(summarize(quick(ctx), "promote "+s.plan.Candidate.Name), a.PromoteCandidate,
+		return s.cutover(ctx, quick(ctx), "promote "+s.plan.Candidate.Name, a.PromoteCandidate,
 			activities.PromoteInput{Plan: s.plan, GTIDs: s.demote.GTIDs}).Get(ctx, nil)
 	})
 }
@@ -131,7 +142,7 @@ func (s *switchover) publishTopology(ctx workflow.Context) error {
 	return s.t.do(ctx, "publish topology", func() error {
 		var out activities.PublishResult
 		replicas := append([]topology.Node{s.plan.OldPrimary}, s.plan.Others...)
-		err := workflow.ExecuteActivity(summarize(quick(ctx), "Consul: primary is "+s.plan.Candidate.Name), a.PublishTopology, activities.PublishInput{
+		err := s.cutover(ctx, quick(ctx), "Consul: primary is "+s.plan.Candidate.Name, a.PublishTopology, activities.PublishInput{
 			Cluster: s.in.Cluster, Epoch: s.plan.Epoch, EpochIndex: s.plan.EpochIndex,
 			Primary: s.plan.Candidate, Replicas: replicas,
 		}).Get(ctx, &out)
@@ -165,8 +176,20 @@ func (s *switchover) restartHeartbeats(ctx workflow.Context) error {
 
 func (s *switchover) recordResult(ctx workflow.Context) error {
 	return s.t.do(ctx, "record result", func() error {
-		return workflow.ExecuteActivity(summarize(quick(ctx), "record the result"), a.RecordResult, s.in.Cluster, record(ctx, "planned", s.plan, s.res.Epoch, s.t)).Get(ctx, nil)
+		return s.cutover(ctx, quick(ctx), "record the result", a.RecordResult, s.in.Cluster, record(ctx, "planned", s.plan, s.res.Epoch, s.t)).Get(ctx, nil)
 	})
+}
+
+// cutover runs a short step as a local activity (in this worker, recorded as a marker,
+// retried like the others) from version 1 on, and as an activity with opts before.
+func (s *switchover) cutover(ctx, opts workflow.Context, summary string, activity any, args ...any) workflow.Future {
+	if !s.localCutover {
+		return workflow.ExecuteActivity(summarize(opts, summary), activity, args...)
+	}
+	o := workflow.GetActivityOptions(opts)
+	lo := workflow.LocalActivityOptions{StartToCloseTimeout: o.StartToCloseTimeout, RetryPolicy: o.RetryPolicy, Summary: summary,
+		ScheduleToCloseTimeout: o.StartToCloseTimeout * time.Duration(o.RetryPolicy.MaximumAttempts)}
+	return workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, lo), activity, args...)
 }
 
 // undo reopens the old primary after a failure past the demotion. It runs on a

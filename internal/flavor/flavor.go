@@ -44,6 +44,8 @@ type Flavor interface {
 	ChangeSource(src Source) string
 	StartReplica() string
 	StopReplica() string
+	// StopReceiving stops only the IO thread: what was received is final, and is applied.
+	StopReceiving() string
 	// ResetReplica forgets the source entirely (for a promoted primary).
 	ResetReplica() string
 	// PrepareReplica runs before ChangeSource on a server that was a primary.
@@ -105,9 +107,10 @@ func (MariaDB) ChangeSource(s Source) string {
 		"MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=%g%s",
 		Quote(s.Host), s.Port, Quote(s.User), Quote(s.Password), hb(s.HeartbeatPeriod), s.ssl("MASTER"))
 }
-func (MariaDB) StartReplica() string { return "START SLAVE" }
-func (MariaDB) StopReplica() string  { return "STOP SLAVE" }
-func (MariaDB) ResetReplica() string { return "RESET SLAVE ALL" }
+func (MariaDB) StartReplica() string  { return "START SLAVE" }
+func (MariaDB) StopReplica() string   { return "STOP SLAVE" }
+func (MariaDB) StopReceiving() string { return "STOP SLAVE IO_THREAD" }
+func (MariaDB) ResetReplica() string  { return "RESET SLAVE ALL" }
 
 // A former primary has an empty gtid_slave_pos: start from what it has logged itself.
 func (MariaDB) PrepareReplica() []string {
@@ -149,6 +152,7 @@ func (MySQL) ChangeSource(s Source) string {
 }
 func (MySQL) StartReplica() string     { return "START REPLICA" }
 func (MySQL) StopReplica() string      { return "STOP REPLICA" }
+func (MySQL) StopReceiving() string    { return "STOP REPLICA IO_THREAD" }
 func (MySQL) ResetReplica() string     { return "RESET REPLICA ALL" }
 func (MySQL) PrepareReplica() []string { return nil }
 func (MySQL) Executed() string         { return "SELECT @@GLOBAL.gtid_executed" }
