@@ -176,15 +176,20 @@ func poll(ctx context.Context, interval, timeout time.Duration, f func() (bool, 
 }
 
 // epochGuard refuses to act when Consul's epoch is no longer the one the plan was made at.
-func (a *Activities) epochGuard(ctx context.Context, cluster string, epoch uint64) (topology.Topology, error) {
-	t, err := a.Topo.Read(ctx, cluster)
+func (a *Activities) epochGuard(ctx context.Context, plan Plan) (published bool, err error) {
+	t, err := a.Topo.Read(ctx, plan.Cluster)
 	if err != nil {
-		return t, err
+		return false, err
 	}
-	if t.Epoch != epoch {
-		return t, nonRetryable("EpochChanged",
+	// This plan's own publish already happened: a worker that crashed before its workflow
+	// task completed re-runs the local steps that came before it, which have nothing to do.
+	if t.Epoch == plan.Epoch+1 && t.Primary.Name == plan.Candidate.Name {
+		return true, nil
+	}
+	if t.Epoch != plan.Epoch {
+		return false, nonRetryable("EpochChanged",
 			"cluster %s is at epoch %d in Consul, not %d as planned: another failover changed the topology; run `baton status --cluster %s` and plan again",
-			cluster, t.Epoch, epoch, cluster)
+			plan.Cluster, t.Epoch, plan.Epoch, plan.Cluster)
 	}
-	return t, nil
+	return false, nil
 }

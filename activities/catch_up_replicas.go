@@ -18,7 +18,7 @@ func (a *Activities) CatchUpReplicas(ctx context.Context, plan Plan) (CatchUpRes
 	if err != nil {
 		return CatchUpResult{}, err
 	}
-	if _, err := a.epochGuard(ctx, plan.Cluster, plan.Epoch); err != nil {
+	if published, err := a.epochGuard(ctx, plan); err != nil || published {
 		return CatchUpResult{}, err
 	}
 	cand, err := a.mysql(plan.Cluster, plan.Candidate)

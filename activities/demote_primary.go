@@ -24,7 +24,7 @@ func (a *Activities) DemotePrimary(ctx context.Context, plan Plan) (DemoteResult
 	if err != nil {
 		return DemoteResult{}, err
 	}
-	if _, err := a.epochGuard(ctx, plan.Cluster, plan.Epoch); err != nil {
+	if published, err := a.epochGuard(ctx, plan); err != nil || published {
 		return DemoteResult{}, err
 	}
 	old, err := a.mysql(plan.Cluster, plan.OldPrimary)

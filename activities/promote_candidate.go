@@ -14,7 +14,7 @@ type PromoteInput struct {
 // with semi-sync on its primary side.
 func (a *Activities) PromoteCandidate(ctx context.Context, in PromoteInput) (struct{}, error) {
 	plan := in.Plan
-	if _, err := a.epochGuard(ctx, plan.Cluster, plan.Epoch); err != nil {
+	if published, err := a.epochGuard(ctx, plan); err != nil || published {
 		return struct{}{}, err
 	}
 	c, err := a.mysql(plan.Cluster, plan.Candidate)

@@ -36,6 +36,7 @@ func newFailover() *cobra.Command {
 			}
 			defer c.Close()
 			run, err := c.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{
+				WorkflowTaskTimeout:      workflows.TaskTimeout,
 				ID:                       workflows.WorkflowID(cluster),
 				TaskQueue:                cfg.Temporal.TaskQueue,
 				WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
@@ -74,6 +75,7 @@ func newRejoin() *cobra.Command {
 			}
 			defer c.Close()
 			run, err := c.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{
+				WorkflowTaskTimeout:      workflows.TaskTimeout,
 				ID:                       workflows.RejoinWorkflowID(cluster, host),
 				TaskQueue:                cfg.Temporal.TaskQueue,
 				WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,

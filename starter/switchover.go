@@ -41,6 +41,7 @@ func newSwitchover() *cobra.Command {
 			defer c.Close()
 			in := workflows.SwitchoverInput{Cluster: cluster, Candidate: to, RequestedBy: currentUser(), RequireApproval: approval}
 			run, err := c.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{
+				WorkflowTaskTimeout:      workflows.TaskTimeout,
 				ID:                       workflows.WorkflowID(cluster),
 				TaskQueue:                cfg.Temporal.TaskQueue,
 				WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,

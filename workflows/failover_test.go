@@ -83,7 +83,7 @@ func TestFailoverRunsTheRunbookInOrder(t *testing.T) {
 	}
 	for _, order := range [][2]string{{"confirm primary dead", "choose candidate"}, {"choose candidate", "wait for relay log"},
 		{"wait for relay log", "promote candidate"}, {"fence old primary", "publish topology"}, {"promote candidate", "publish topology"},
-		{"publish topology", "reparent replicas"}, {"publish topology", "verify routing"}, {"verify routing", "restart heartbeats"},
+		{"promote candidate", "reparent replicas"}, {"publish topology", "verify routing"}, {"verify routing", "restart heartbeats"},
 		{"reparent replicas", "restart heartbeats"}, {"restart heartbeats", "evict crashed node"}, {"evict crashed node", "record result"}} {
 		if at[order[0]] > at[order[1]] {
 			t.Fatalf("%q ran after %q: %v", order[0], order[1], got)

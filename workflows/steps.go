@@ -14,6 +14,11 @@ import (
 // TaskQueue is where the worker listens.
 const TaskQueue = "baton"
 
+// TaskTimeout is the workflow task timeout every start uses. The write-blocked steps of a
+// switchover run as local activities inside one workflow task: if the worker dies there,
+// another takes over after this long (the server's default is 10 s).
+const TaskTimeout = 3 * time.Second
+
 // WorkflowID is the one ID per cluster that every switchover and failover of it uses, so
 // two of them never run at once.
 func WorkflowID(cluster string) string { return "failover/" + cluster }

@@ -77,11 +77,15 @@ func TestSwitchoverRunsTheRunbookInOrder(t *testing.T) {
 	if err := env.GetWorkflowResult(&r); err != nil {
 		t.Fatal(err)
 	}
+	// The old primary is reparented while routing is verified: those two in either order.
 	want := []string{"check preconditions", "catch up replicas", "demote primary", "promote candidate",
 		"publish topology", "reparent old primary", "verify routing", "restart heartbeats", "record result"}
 	if got := stepNames(r); len(got) != len(want) {
 		t.Fatalf("steps %v, want %v", got, want)
 	} else {
+		if got[5] == "verify routing" {
+			got[5], got[6] = got[6], got[5]
+		}
 		for i := range want {
 			if got[i] != want[i] {
 				t.Fatalf("step %d is %q, want %q (all: %v)", i, got[i], want[i], got)

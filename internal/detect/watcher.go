@@ -298,6 +298,7 @@ func (w *Watcher) act(ctx context.Context, evidence string) {
 	}
 	host, _ := os.Hostname()
 	run, err := w.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		WorkflowTaskTimeout:      workflows.TaskTimeout,
 		ID:                       workflows.WorkflowID(w.cluster),
 		TaskQueue:                w.queue,
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,

@@ -59,7 +59,8 @@ func direct(a *activities.Activities) (total, blocked time.Duration, err error) 
 func viaWorkflow() (total, blocked time.Duration, err error) {
 	start := time.Now()
 	run, err := tc.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{
-		ID: workflows.WorkflowID("demo"), TaskQueue: cfg.Temporal.TaskQueue,
+		WorkflowTaskTimeout: workflows.TaskTimeout,
+		ID:                  workflows.WorkflowID("demo"), TaskQueue: cfg.Temporal.TaskQueue,
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 	}, workflows.PlannedSwitchover, workflows.SwitchoverInput{Cluster: "demo", RequestedBy: "bench"})
 	if err != nil {
