@@ -15,7 +15,14 @@ type ConfirmInput struct {
 	Primary string // the node the detector saw die; empty: whatever Consul names
 	// Force skips the maintenance flag and the anti-flap period (a human's decision).
 	Force bool
+	// DetectedAt is when the detector found the primary dead (zero when a human asked).
+	DetectedAt time.Time `json:",omitempty"`
 }
+
+// freshEvidence is how old a detector's verdict may be and still stand without another
+// probe. The detector needed failure_threshold failed probes and the replicas' agreement;
+// one more probe of a silent host would only cost its timeout.
+const freshEvidence = time.Second
 
 // ConfirmResult says whether the failover goes on, and the topology it starts from.
 type ConfirmResult struct {
@@ -56,6 +63,14 @@ func (a *Activities) ConfirmPrimaryDead(ctx context.Context, in ConfirmInput) (C
 			in.Cluster, time.Since(t.LastFailover.At).Round(time.Second), cc.AntiFlap)
 		return res, nil
 	}
+	if len(t.Replicas) == 0 {
+		return res, nonRetryable("NoReplicas", "primary %s of %s has no replicas to fail over to: if it is dead, restore it from backup", t.Primary.Name, in.Cluster)
+	}
+	if age := time.Since(in.DetectedAt); !in.DetectedAt.IsZero() && age >= 0 && age < freshEvidence {
+		res.Proceed = true
+		res.Why = fmt.Sprintf("the detector found primary %s dead %s ago", describe(t.Primary), age.Round(time.Millisecond))
+		return res, nil
+	}
 	// A fresh connection, not the pool: the question is whether the server answers now.
 	// The detector already waited out its probes, so one attempt is enough.
 	timeout := a.Config.Detector.ProbeTimeout
@@ -70,9 +85,6 @@ func (a *Activities) ConfirmPrimaryDead(ctx context.Context, in ConfirmInput) (C
 	if err == nil {
 		res.Why = fmt.Sprintf("primary %s answers; nothing to fail over", describe(t.Primary))
 		return res, nil
-	}
-	if len(t.Replicas) == 0 {
-		return res, nonRetryable("NoReplicas", "primary %s is dead and %s has no replicas: restore it from backup", t.Primary.Name, in.Cluster)
 	}
 	res.Proceed = true
 	res.Why = fmt.Sprintf("primary %s does not answer (%v)", describe(t.Primary), err)

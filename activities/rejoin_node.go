@@ -66,6 +66,11 @@ func (a *Activities) RejoinNode(ctx context.Context, in RejoinInput) (struct{}, 
 	if err := a.reparent(ctx, ReparentInput{Cluster: in.Cluster, Node: *node, Primary: t.Primary, WasPrimary: true}); err != nil {
 		return struct{}{}, err
 	}
+	// A primary promoted as the lone survivor runs without semi-sync; with a replica back,
+	// acknowledged writes must again wait for one, or the next failover can lose them.
+	if err := p.SetSemiSyncPrimary(ctx, true); err != nil {
+		return struct{}{}, fmt.Errorf("primary %s: %w", t.Primary.Name, err)
+	}
 	return struct{}{}, a.Topo.Readmit(ctx, in.Cluster, t.EpochIndex, *node)
 }
 

@@ -20,6 +20,9 @@ type FailoverInput struct {
 	Force       bool
 	RequestedBy string
 	Evidence    string
+	// DetectedAt is when the detector classified the primary as dead (zero for a human's
+	// `baton failover`). Evidence this fresh is not probed again.
+	DetectedAt time.Time `json:",omitempty"`
 }
 
 // UnplannedFailover replaces a dead primary, RUNBOOK §3. The critical path is confirm →
@@ -145,7 +148,7 @@ func both(ctx workflow.Context, a, b func(workflow.Context) error) error {
 func (f *failover) confirmPrimaryDead(ctx workflow.Context) error {
 	return f.t.do(ctx, "confirm primary dead", func() error {
 		err := workflow.ExecuteLocalActivity(local(ctx, 5*time.Second), a.ConfirmPrimaryDead,
-			activities.ConfirmInput{Cluster: f.in.Cluster, Primary: f.in.DeadPrimary, Force: f.in.Force}).Get(ctx, &f.confirm)
+			activities.ConfirmInput{Cluster: f.in.Cluster, Primary: f.in.DeadPrimary, Force: f.in.Force, DetectedAt: f.in.DetectedAt}).Get(ctx, &f.confirm)
 		f.res.From, f.res.Reason = f.confirm.Primary.Name, f.confirm.Why
 		workflow.GetLogger(ctx).Info("confirm", "cluster", f.in.Cluster, "proceed", f.confirm.Proceed, "why", f.confirm.Why)
 		return err
@@ -206,8 +209,7 @@ func (f *failover) publishTopology(ctx workflow.Context) error {
 				"operator", fmt.Sprintf("%s is promoted and writable, %s is fenced; HAProxy still routes to %s, so writes fail "+
 					"until Consul answers. Restore Consul: this failover then publishes and finishes on its own.",
 					f.plan.Candidate.Name, f.plan.OldPrimary.Name, f.plan.OldPrimary.Name))
-			f.t.current = "publish topology: waiting for Consul"
-			_ = workflow.UpsertTypedSearchAttributes(ctx, SAStep.ValueSet(f.t.current))
+			f.t.note(ctx, "publish topology", "waiting for Consul")
 			if serr := workflow.Sleep(ctx, consulRetryEvery); serr != nil {
 				return serr
 			}

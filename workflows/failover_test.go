@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
@@ -190,10 +191,20 @@ func TestFailoverWaitsForConsulToPublish(t *testing.T) {
 			}
 			return activities.PublishResult{Epoch: 8}, nil
 		})
+	var during string
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(QueryCurrentStep)
+		if err == nil {
+			_ = v.Get(&during)
+		}
+	}, 3*time.Minute)
 	env.ExecuteWorkflow(UnplannedFailover, FailoverInput{Cluster: "demo"})
 	var res Result
 	if err := env.GetWorkflowResult(&res); err != nil || res.Outcome != "succeeded" || res.Epoch != 8 {
 		t.Fatalf("after %d publish attempts: %v %+v", attempts, err, res)
+	}
+	if !strings.Contains(during, "publish topology: waiting for Consul") {
+		t.Fatalf("current_step while Consul was down: %q", during)
 	}
 	if attempts != 100 {
 		t.Fatalf("%d publish attempts, want 100", attempts)

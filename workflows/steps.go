@@ -5,6 +5,8 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -59,8 +61,10 @@ type Result struct {
 }
 
 // tracker records step timings, answers current_step and keeps BatonStep up to date.
+// Steps may run side by side: current names every running one.
 type tracker struct {
 	current string
+	running []string
 	steps   []StepRecord
 }
 
@@ -70,10 +74,30 @@ func newTracker(ctx workflow.Context) *tracker {
 	return t
 }
 
+// set names what is running now, for the query and the search attribute.
+func (t *tracker) set(ctx workflow.Context, running ...string) {
+	t.running = running
+	if len(running) > 0 {
+		t.current = strings.Join(running, " + ")
+		_ = workflow.UpsertTypedSearchAttributes(ctx, SAStep.ValueSet(t.current))
+	}
+}
+
+// note adds what a running step is doing to its name, as in "publish topology: waiting
+// for Consul".
+func (t *tracker) note(ctx workflow.Context, name, what string) {
+	running := slices.Clone(t.running)
+	for i, s := range running {
+		if s == name || strings.HasPrefix(s, name+": ") {
+			running[i] = name + ": " + what
+		}
+	}
+	t.set(ctx, running...)
+}
+
 // do runs one named step and records how long it took.
 func (t *tracker) do(ctx workflow.Context, name string, f func() error) error {
-	t.current = name
-	_ = workflow.UpsertTypedSearchAttributes(ctx, SAStep.ValueSet(name))
+	t.set(ctx, append(slices.Clone(t.running), name)...)
 	start := workflow.Now(ctx)
 	err := f()
 	rec := StepRecord{Name: name, Start: start, Duration: workflow.Now(ctx).Sub(start)}
@@ -82,6 +106,10 @@ func (t *tracker) do(ctx workflow.Context, name string, f func() error) error {
 		workflow.GetLogger(ctx).Error("step failed", "step", name, "error", err)
 	}
 	t.steps = append(t.steps, rec)
+	t.running = slices.DeleteFunc(t.running, func(s string) bool { return s == name || strings.HasPrefix(s, name+": ") })
+	if len(t.running) > 0 {
+		t.current = strings.Join(t.running, " + ")
+	}
 	return err
 }
 

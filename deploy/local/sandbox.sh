@@ -135,6 +135,9 @@ rpl_semi_sync_master_enabled=OFF
 rpl_semi_sync_slave_enabled=ON
 rpl_semi_sync_master_wait_point=AFTER_SYNC
 rpl_semi_sync_master_timeout=10000
+# STOP SLAVE on a replica of a silent host otherwise waits 2 s for the semi-sync "kill the
+# dump thread" connection to the old primary to give up.
+rpl_semi_sync_slave_kill_conn_timeout=1
 read_only=ON
 # A restarted node truncates binlog transactions no replica acknowledged (semi-sync recovery),
 # so a crashed primary can rejoin without them.

@@ -307,7 +307,7 @@ func (w *Watcher) act(ctx context.Context, evidence string) {
 			workflows.SACluster.ValueSet(w.cluster), workflows.SAKind.ValueSet("unplanned")),
 		StaticSummary: fmt.Sprintf("unplanned failover of %s: %s died", w.cluster, w.primary.Name),
 	}, workflows.UnplannedFailover, workflows.FailoverInput{
-		Cluster: w.cluster, DeadPrimary: w.primary.Name, RequestedBy: "detector@" + host, Evidence: evidence})
+		Cluster: w.cluster, DeadPrimary: w.primary.Name, RequestedBy: "detector@" + host, Evidence: evidence, DetectedAt: time.Now()})
 	if err != nil {
 		w.log.Error("DeadPrimary but the failover could not start; retrying", "cluster", w.cluster, "error", err)
 		return
