@@ -378,16 +378,21 @@ haproxy_start() { # name
   spawn "haproxy-$1" haproxy -W -S "$d/master.sock,mode,600" -f "$d/haproxy.cfg"
   wait_for "haproxy-$1" 100 sh -c "echo 'show info' | socat -t 2 - UNIX-CONNECT:$d/admin.sock"
 }
-haproxy_reload() { # name: validate, keep runtime server state, ask the master to re-exec
-  local d=$STATE/haproxy-$1
-  haproxy -c -q -f "$d/haproxy.cfg"
-  alive "haproxy-$1" || return 0
-  echo "show servers state" | socat -t 2 - "UNIX-CONNECT:$d/admin.sock" >"$d/server-state" 2>/dev/null || true
-  for _ in $(seq 1 50); do # the master socket refuses connections for a moment during a reload
-    echo reload | socat -t 2 - "UNIX-CONNECT:$d/master.sock" >/dev/null 2>&1 && return 0
-    sleep 0.05
-  done
-  return 1
+haproxy_reload() { # name: keep runtime server state, ask the master to re-exec, report a bad config
+  # The master validates before it replaces its workers (a bad file leaves the old ones
+  # running), so the check runs after the reload: off the failover's critical path.
+  local d=$STATE/haproxy-$1 ok=1
+  if alive "haproxy-$1"; then
+    echo "show servers state" | socat -t 2 - "UNIX-CONNECT:$d/admin.sock" >"$d/server-state" 2>/dev/null || true
+    for _ in $(seq 1 50); do # the master socket refuses connections for a moment during a reload
+      echo reload | socat -t 2 - "UNIX-CONNECT:$d/master.sock" >/dev/null 2>&1 && { ok=0; break; }
+      sleep 0.05
+    done
+  else
+    ok=0
+  fi
+  haproxy -c -q -f "$d/haproxy.cfg" || return 1
+  return $ok
 }
 remote_up() { # name ip zone
   local d=$STATE/haproxy-$1

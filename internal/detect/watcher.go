@@ -54,6 +54,9 @@ type Watcher struct {
 	stopWait context.CancelFunc
 	dropped  chan error
 	failures int
+	// timedOut: the last probe failed by waiting out its timeout, so the next one need
+	// not wait for the tick as well (a silent host is found in failure_threshold timeouts).
+	timedOut bool
 	first    time.Time // first sign of trouble in the current episode
 	quietTil time.Time
 }
@@ -98,14 +101,17 @@ func (w *Watcher) Run(ctx context.Context) {
 			}
 		}
 		dropped := false
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		case err := <-w.dropped:
-			dropped = true
-			w.log.Info("persistent connection to primary dropped", "cluster", w.cluster, "primary", w.primary.Name, "error", err)
+		if !(w.timedOut && w.failures > 0) {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			case err := <-w.dropped:
+				dropped = true
+				w.log.Info("persistent connection to primary dropped", "cluster", w.cluster, "primary", w.primary.Name, "error", err)
+			}
 		}
+		w.timedOut = false
 		if w.primary.Name == "" || time.Now().Before(w.quietTil) {
 			continue
 		}
@@ -202,6 +208,7 @@ func (w *Watcher) check(ctx context.Context, dropped bool) {
 	}
 	if err != nil {
 		w.failures++
+		w.timedOut = errors.Is(err, context.DeadlineExceeded)
 		w.metrics.ProbeFailures.Add(ctx, 1, clusterAttr(w.cluster))
 	}
 	// A fresh connection tells a dropped session from a dead server. After a timeout it
