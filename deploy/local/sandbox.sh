@@ -457,7 +457,7 @@ mysql:
   tls: {mode: verify_identity, ca_file: $TLS_DIR/ca.pem, cert_file: $TLS_DIR/baton.pem, key_file: $TLS_DIR/baton-key.pem}
   replication_tls: {enabled: true, ca_file: $TLS_DIR/ca.pem, verify_server_cert: true}
 detector:
-  probe_interval: 500ms
+  probe_interval: 250ms # tuned for speed; three timeouts in a row (1.2 s) still outlast a 1 s stall
   probe_timeout: 400ms
   failure_threshold: 3
   confirm_window: 1s

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"log/slog"
+	"net"
 	"os"
 	"time"
 
@@ -181,6 +182,12 @@ func (w *Watcher) hold(ctx context.Context, n topology.Node, dropped chan<- erro
 	}
 }
 
+// isTimeout tells a probe that waited out its timeout (a silent host) from one refused at once.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
 func sleep(ctx context.Context, d time.Duration) {
 	select {
 	case <-ctx.Done():
@@ -195,7 +202,11 @@ func (w *Watcher) ping(ctx context.Context, c *mysqladmin.Client) error {
 }
 
 func (w *Watcher) check(ctx context.Context, dropped bool) {
+	start := time.Now()
 	err := w.ping(ctx, w.probe)
+	// The driver reports a read cut short by the deadline as "invalid connection": the time
+	// the probe took says what happened.
+	timedOut := err != nil && (isTimeout(err) || time.Since(start) >= w.dc.ProbeTimeout*9/10)
 	if err == nil && !dropped {
 		if w.failures > 0 {
 			w.log.Info("primary answers again", "cluster", w.cluster, "primary", w.primary.Name, "after_failures", w.failures)
@@ -208,13 +219,13 @@ func (w *Watcher) check(ctx context.Context, dropped bool) {
 	}
 	if err != nil {
 		w.failures++
-		w.timedOut = errors.Is(err, context.DeadlineExceeded)
+		w.timedOut = timedOut
 		w.metrics.ProbeFailures.Add(ctx, 1, clusterAttr(w.cluster))
 	}
 	// A fresh connection tells a dropped session from a dead server. After a timeout it
 	// would only time out again, so it is skipped.
 	reaches := false
-	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
+	if !timedOut {
 		fresh, _ := mysqladmin.Open(w.primary.Addr(), w.flavor, w.probeOptions())
 		reaches = w.ping(ctx, fresh) == nil
 		fresh.Close()
@@ -232,7 +243,7 @@ func (w *Watcher) check(ctx context.Context, dropped bool) {
 			w.failures, w.first = 0, time.Time{}
 			return
 		case Suspect:
-			w.log.Info("primary suspect", "cluster", w.cluster, "primary", w.primary.Name, "evidence", why)
+			w.log.Info("primary suspect", "cluster", w.cluster, "primary", w.primary.Name, "evidence", why, "probe_error", err, "since_first", time.Since(w.first).Round(time.Millisecond))
 			return
 		case DeadPrimary:
 			w.act(ctx, why)
