@@ -15,14 +15,8 @@ type ConfirmInput struct {
 	Primary string // the node the detector saw die; empty: whatever Consul names
 	// Force skips the maintenance flag and the anti-flap period (a human's decision).
 	Force bool
-	// DetectedAt is when the detector found the primary dead (zero when a human asked).
-	DetectedAt time.Time `json:",omitempty"`
 }
 
-// freshEvidence is how old a detector's verdict may be and still stand without another
-// probe. The detector needed failure_threshold failed probes and the replicas' agreement;
-// one more probe of a silent host would only cost its timeout.
-const freshEvidence = time.Second
 
 // ConfirmResult says whether the failover goes on, and the topology it starts from.
 type ConfirmResult struct {
@@ -66,13 +60,10 @@ func (a *Activities) ConfirmPrimaryDead(ctx context.Context, in ConfirmInput) (C
 	if len(t.Replicas) == 0 {
 		return res, nonRetryable("NoReplicas", "primary %s of %s has no replicas to fail over to: if it is dead, restore it from backup", t.Primary.Name, in.Cluster)
 	}
-	if age := time.Since(in.DetectedAt); !in.DetectedAt.IsZero() && age >= 0 && age < freshEvidence {
-		res.Proceed = true
-		res.Why = fmt.Sprintf("the detector found primary %s dead %s ago", describe(t.Primary), age.Round(time.Millisecond))
-		return res, nil
-	}
 	// A fresh connection, not the pool: the question is whether the server answers now.
-	// The detector already waited out its probes, so one attempt is enough.
+	// The detector already waited out its probes, so one attempt is enough. It is asked
+	// even when the detector's verdict is a few milliseconds old: a primary that stalled
+	// just past the detector's threshold and answers again must not be failed over.
 	timeout := a.Config.Detector.ProbeTimeout
 	c, err := a.freshClient(f, t.Primary, timeout, timeout)
 	if err != nil {

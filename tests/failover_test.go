@@ -210,12 +210,6 @@ func TestKill9UnderLoadFailsOverAutomatically(t *testing.T) {
 	if res.Outcome != "succeeded" || res.From != before.Primary.Name || res.To != after.Primary.Name {
 		t.Fatalf("workflow result %+v", res)
 	}
-	// The detector's verdict was fresh, so the workflow did not probe the primary again.
-	for _, e := range after.Evicted {
-		if e.Node.Name == before.Primary.Name && !strings.Contains(e.Reason, "the detector found primary "+before.Primary.Name) {
-			t.Fatalf("the eviction's reason is %q, want the detector's fresh verdict", e.Reason)
-		}
-	}
 	for _, s := range res.Steps {
 		fmt.Printf("  step %-22s %s\n", s.Name, s.Duration.Round(time.Millisecond))
 	}

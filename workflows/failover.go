@@ -21,7 +21,7 @@ type FailoverInput struct {
 	RequestedBy string
 	Evidence    string
 	// DetectedAt is when the detector classified the primary as dead (zero for a human's
-	// `baton failover`). Evidence this fresh is not probed again.
+	// `baton failover`).
 	DetectedAt time.Time `json:",omitempty"`
 }
 
@@ -148,7 +148,7 @@ func both(ctx workflow.Context, a, b func(workflow.Context) error) error {
 func (f *failover) confirmPrimaryDead(ctx workflow.Context) error {
 	return f.t.do(ctx, "confirm primary dead", func() error {
 		err := workflow.ExecuteLocalActivity(local(ctx, 5*time.Second), a.ConfirmPrimaryDead,
-			activities.ConfirmInput{Cluster: f.in.Cluster, Primary: f.in.DeadPrimary, Force: f.in.Force, DetectedAt: f.in.DetectedAt}).Get(ctx, &f.confirm)
+			activities.ConfirmInput{Cluster: f.in.Cluster, Primary: f.in.DeadPrimary, Force: f.in.Force}).Get(ctx, &f.confirm)
 		f.res.From, f.res.Reason = f.confirm.Primary.Name, f.confirm.Why
 		workflow.GetLogger(ctx).Info("confirm", "cluster", f.in.Cluster, "proceed", f.confirm.Proceed, "why", f.confirm.Why)
 		return err
