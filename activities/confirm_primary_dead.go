@@ -17,7 +17,6 @@ type ConfirmInput struct {
 	Force bool
 }
 
-
 // ConfirmResult says whether the failover goes on, and the topology it starts from.
 type ConfirmResult struct {
 	Cluster    string
