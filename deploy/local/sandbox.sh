@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Baton sandbox: every real server as a local process on loopback.
-#   usage: deploy/local/sandbox.sh up | down [--purge] | status | start-node NAME | start-worker | haproxy-reload NAME
+#   usage: deploy/local/sandbox.sh up | down [--purge] | status | start-node NAME | rebuild-node NAME | start-worker | haproxy-reload NAME
 # Topology and addresses are in ARCHITECTURE.md. State lives in deploy/local/state (git-ignored).
 set -Eeuo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -156,6 +156,23 @@ socket=$d/mysqld.sock
 EOF
 }
 
+node_users() { # name: Baton's and the application's users; not binlogged, so GTID histories stay identical
+  . "$STATE/secrets.env"
+  sql "$1" "SET sql_log_bin=0;
+    CREATE USER IF NOT EXISTS '$MYSQL_ADMIN_USER'@'127.%' IDENTIFIED BY '$MYSQL_ADMIN_PASSWORD';
+    GRANT ALL PRIVILEGES ON *.* TO '$MYSQL_ADMIN_USER'@'127.%' WITH GRANT OPTION;
+    CREATE USER IF NOT EXISTS '$MYSQL_REPL_USER'@'127.%' IDENTIFIED BY '$MYSQL_REPL_PASSWORD';
+    GRANT REPLICATION SLAVE, BINLOG MONITOR, SLAVE MONITOR ON *.* TO '$MYSQL_REPL_USER'@'127.%';
+    CREATE USER IF NOT EXISTS '$MYSQL_HEARTBEAT_USER'@'127.%' IDENTIFIED BY '$MYSQL_HEARTBEAT_PASSWORD';
+    GRANT SELECT, INSERT, UPDATE ON baton.* TO '$MYSQL_HEARTBEAT_USER'@'127.%';
+    CREATE USER IF NOT EXISTS '$MYSQL_APP_USER'@'127.%' IDENTIFIED BY '$MYSQL_APP_PASSWORD';
+    GRANT SELECT, INSERT, UPDATE, DELETE, CREATE ON app.* TO '$MYSQL_APP_USER'@'127.%';
+    CREATE USER IF NOT EXISTS 'haproxy_check'@'127.%';
+    ALTER USER '$MYSQL_ADMIN_USER'@'127.%' REQUIRE X509;
+    ALTER USER '$MYSQL_REPL_USER'@'127.%' REQUIRE SSL;
+    ALTER USER '$MYSQL_HEARTBEAT_USER'@'127.%' REQUIRE SSL;
+    FLUSH PRIVILEGES;"
+}
 mariadb_up() {
   . "$STATE/secrets.env"
   local fresh=0
@@ -173,21 +190,7 @@ mariadb_up() {
   for spec in "${NODES[@]}"; do
     set -- $spec
     wait_for "mariadb $1" 300 mariadb-admin --defaults-file="$(node_dir "$1")/my.cnf" -uroot ping
-    # TCP users exist on every node and are not binlogged, so GTID histories stay identical.
-    sql "$1" "SET sql_log_bin=0;
-      CREATE USER IF NOT EXISTS '$MYSQL_ADMIN_USER'@'127.%' IDENTIFIED BY '$MYSQL_ADMIN_PASSWORD';
-      GRANT ALL PRIVILEGES ON *.* TO '$MYSQL_ADMIN_USER'@'127.%' WITH GRANT OPTION;
-      CREATE USER IF NOT EXISTS '$MYSQL_REPL_USER'@'127.%' IDENTIFIED BY '$MYSQL_REPL_PASSWORD';
-      GRANT REPLICATION SLAVE, BINLOG MONITOR, SLAVE MONITOR ON *.* TO '$MYSQL_REPL_USER'@'127.%';
-      CREATE USER IF NOT EXISTS '$MYSQL_HEARTBEAT_USER'@'127.%' IDENTIFIED BY '$MYSQL_HEARTBEAT_PASSWORD';
-      GRANT SELECT, INSERT, UPDATE ON baton.* TO '$MYSQL_HEARTBEAT_USER'@'127.%';
-      CREATE USER IF NOT EXISTS '$MYSQL_APP_USER'@'127.%' IDENTIFIED BY '$MYSQL_APP_PASSWORD';
-      GRANT SELECT, INSERT, UPDATE, DELETE, CREATE ON app.* TO '$MYSQL_APP_USER'@'127.%';
-      CREATE USER IF NOT EXISTS 'haproxy_check'@'127.%';
-      ALTER USER '$MYSQL_ADMIN_USER'@'127.%' REQUIRE X509;
-      ALTER USER '$MYSQL_REPL_USER'@'127.%' REQUIRE SSL;
-      ALTER USER '$MYSQL_HEARTBEAT_USER'@'127.%' REQUIRE SSL;
-      FLUSH PRIVILEGES;"
+    node_users "$1"
   done
   if [ "$fresh" = 1 ]; then
     local p pip; set -- ${NODES[0]}; p=$1 pip=$2
@@ -208,14 +211,24 @@ mariadb_up() {
   fi
 }
 
-mariadb_open_primary() { # after a restart every node is read-only: open the one Consul names
-  local ip node
+node_ip() { # name
+  local want=$1 spec
+  for spec in "${NODES[@]}"; do set -- $spec; if [ "$1" = "$want" ]; then echo "$2"; fi; done
+  return 0
+}
+mariadb_primary_node() { # the node Consul names as primary
+  local ip spec node=""
   ip=$(kv get "$KV/primary" | sed -E 's/.*"ipv4":"([^"]+)".*/\1/')
   for spec in "${NODES[@]}"; do
     set -- $spec
     if [ "$2" = "$ip" ]; then node=$1; fi
   done
-  [ -n "${node:-}" ] || die "Consul names no known primary ($ip)"
+  [ -n "$node" ] || die "Consul names no known primary ($ip)"
+  echo "$node"
+}
+mariadb_open_primary() { # after a restart every node is read-only: open the one Consul names
+  local node
+  node=$(mariadb_primary_node)
   sql "$node" "SET GLOBAL rpl_semi_sync_master_enabled=ON; SET GLOBAL read_only=OFF"
   echo "$node"
 }
@@ -602,6 +615,38 @@ status() {
   done
 }
 
+rebuild_node() { # name: a node that cannot recover (or holds errant GTIDs): new datadir, data from the primary
+  local spec name ip sid primary pip
+  for spec in "${NODES[@]}"; do set -- $spec; if [ "$1" = "$NODE" ]; then name=$1 ip=$2 sid=$4; fi; done
+  [ -n "${name:-}" ] || die "unknown node $NODE"
+  primary=$(mariadb_primary_node); pip=$(node_ip "$primary")
+  [ "$primary" != "$name" ] || die "$name is the primary in Consul; fail over first"
+  log "rebuilding $name from the primary $primary"
+  stop_pid "mariadb-$name" KILL
+  rm -rf "$(node_dir "$name")/data"
+  mariadb_cnf "$name" "$ip" "$sid"
+  mariadb-install-db --defaults-file="$(node_dir "$name")/my.cnf" --skip-test-db \
+    --auth-root-authentication-method=socket >"$(node_dir "$name")/install-db.log" 2>&1
+  spawn "mariadb-$name" mariadbd --defaults-file="$(node_dir "$name")/my.cnf"
+  wait_for "mariadb $name" 300 mariadb-admin --defaults-file="$(node_dir "$name")/my.cnf" -uroot ping
+  node_users "$name"
+  # The primary's binlog state (every server's last GTID; only the primary's own entry moves,
+  # and replication keeps that one current), so candidate checks compare like with like.
+  local state; state=$(sql "$primary" "SELECT @@GLOBAL.gtid_binlog_state")
+  # A consistent snapshot with its GTID position; loaded without binlogging (no errant GTIDs).
+  { echo "SET sql_log_bin=0;"
+    mariadb-dump --defaults-file="$(node_dir "$primary")/my.cnf" -uroot --single-transaction --gtid \
+      --master-data=1 --databases app baton
+  } | mariadb --defaults-file="$(node_dir "$name")/my.cnf" -uroot
+  . "$STATE/secrets.env"
+  sql "$name" "RESET MASTER; SET GLOBAL gtid_binlog_state='$state';
+    CHANGE MASTER TO MASTER_HOST='$pip', MASTER_PORT=$MYSQL_PORT,
+    MASTER_USER='$MYSQL_REPL_USER', MASTER_PASSWORD='$MYSQL_REPL_PASSWORD',
+    MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=0.5,
+    MASTER_SSL=1, MASTER_SSL_CA='$TLS_DIR/ca.pem', MASTER_SSL_VERIFY_SERVER_CERT=1; START SLAVE;"
+  log "$name rebuilt and replicating from $primary; run: baton rejoin --cluster $CLUSTER --host $name"
+}
+
 start_node() { # name: restart one MariaDB node (after a crash test), read-only like every start
   local spec
   for spec in "${NODES[@]}"; do
@@ -609,7 +654,15 @@ start_node() { # name: restart one MariaDB node (after a crash test), read-only 
     [ "$1" = "$NODE" ] || continue
     for _ in $(seq 1 100); do alive "mariadb-$1" || break; sleep 0.1; done # a killed mysqld takes a moment to exit
     spawn "mariadb-$1" mariadbd --defaults-file="$(node_dir "$1")/my.cnf"
-    wait_for "mariadb $1" 300 mariadb-admin --defaults-file="$(node_dir "$1")/my.cnf" -uroot ping
+    for _ in $(seq 1 300); do
+      mariadb-admin --defaults-file="$(node_dir "$1")/my.cnf" -uroot ping >/dev/null 2>&1 && return 0
+      alive "mariadb-$1" || break # it died in crash recovery
+      sleep 0.1
+    done
+    # MariaDB 10.11 occasionally aborts in crash recovery after kill -9 (an InnoDB assertion
+    # in trx0purge.cc); such a node cannot come back as it is.
+    log "mariadb $1 did not recover from its crash (see $(node_dir "$1")/error.log); rebuilding it"
+    rebuild_node
     return 0
   done
   die "unknown node $NODE"
@@ -625,7 +678,8 @@ case $cmd in
     down "$@" ;;
   status) status ;;
   haproxy-reload) haproxy_reload "$1" ;;
-  start-node) NODE=$1 start_node ;;
+  start-node) tools; NODE=$1 start_node ;;
+  rebuild-node) tools; NODE=$1 rebuild_node ;;
   start-worker) BATON_FAULT_CRASH_FILE=$STATE/fault-crash spawn worker "$STATE/bin/baton-worker" --config "$STATE/baton.yaml" ;;
-  *) echo "usage: $0 up | down [--purge] | status | start-node NAME | start-worker | haproxy-reload NAME" >&2; exit 2 ;;
+  *) echo "usage: $0 up | down [--purge] | status | start-node NAME | rebuild-node NAME | start-worker | haproxy-reload NAME" >&2; exit 2 ;;
 esac
