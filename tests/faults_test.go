@@ -359,6 +359,42 @@ func TestTemporalServerRestartMidSwitchover(t *testing.T) {
 	recordFault(faultRow{"Temporal server restarted mid-switchover", true, acked, lost})
 }
 
+// The Temporal server goes down in the middle of an unplanned failover (the worker dies as
+// PublishTopology starts, so the failover is held there), and comes back with a new worker:
+// the failover completes from where it was.
+func TestTemporalServerRestartMidUnplannedFailover(t *testing.T) {
+	ageLastFailover(t, time.Hour)
+	before := readTopo(t)
+	l := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 200)
+	time.Sleep(500 * time.Millisecond)
+	worker := pidOf(t, "worker")
+	file := filepath.Join(sandbox["SANDBOX_STATE"], "fault-crash")
+	if err := os.WriteFile(file, []byte("before:PublishTopology"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(file) })
+	signalNode(t, before.Primary.Name, syscall.SIGKILL)
+	t.Cleanup(func() { restartAndRejoin(t, before.Primary.Name) })
+	waitFor(t, 30*time.Second, func() bool { return syscall.Kill(worker, 0) != nil })
+	temporal := pidOf(t, "temporal")
+	_ = syscall.Kill(temporal, syscall.SIGTERM)
+	waitFor(t, 15*time.Second, func() bool { return syscall.Kill(temporal, 0) != nil })
+	sandboxCmd(t, "start-temporal")
+	sandboxCmd(t, "start-worker")
+	c := temporalClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	var res workflows.Result
+	if err := c.GetWorkflow(ctx, workflows.WorkflowID("demo"), "").Get(ctx, &res); err != nil || res.Outcome != "succeeded" || res.Kind != "unplanned" {
+		t.Fatalf("unplanned failover after the Temporal restart: %v %+v", err, res)
+	}
+	if tp := readTopo(t); tp.Epoch != before.Epoch+1 || tp.Primary.Name == before.Primary.Name {
+		t.Fatalf("after the Temporal restart: primary %s epoch %d (was %s %d)", tp.Primary.Name, tp.Epoch, before.Primary.Name, before.Epoch)
+	}
+	acked, lost := assertHealthy(t, l)
+	recordFault(faultRow{"Temporal server restarted mid-failover (unplanned, held at publish)", true, acked, lost})
+}
+
 func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 	before := snapshot(t)
 	dir := t.TempDir()

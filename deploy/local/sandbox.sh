@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Baton sandbox: every real server as a local process on loopback.
-#   usage: deploy/local/sandbox.sh up | down [--purge] | status | start-node NAME | rebuild-node NAME | start-worker | haproxy-reload NAME
+#   usage: deploy/local/sandbox.sh up | down [--purge] | status | start-node NAME | rebuild-node NAME | start-temporal | start-worker | haproxy-reload NAME
 # Topology and addresses are in ARCHITECTURE.md. State lives in deploy/local/state (git-ignored).
 set -Eeuo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -680,6 +680,7 @@ case $cmd in
   haproxy-reload) haproxy_reload "$1" ;;
   start-node) tools; NODE=$1 start_node ;;
   rebuild-node) tools; NODE=$1 rebuild_node ;;
+  start-temporal) tools; temporal_up ;;
   start-worker) BATON_FAULT_CRASH_FILE=$STATE/fault-crash spawn worker "$STATE/bin/baton-worker" --config "$STATE/baton.yaml" ;;
-  *) echo "usage: $0 up | down [--purge] | status | start-node NAME | rebuild-node NAME | start-worker | haproxy-reload NAME" >&2; exit 2 ;;
+  *) echo "usage: $0 up | down [--purge] | status | start-node NAME | rebuild-node NAME | start-temporal | start-worker | haproxy-reload NAME" >&2; exit 2 ;;
 esac
