@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/baton-db/baton/internal/flavor"
 	"github.com/baton-db/baton/internal/topology"
 )
 
@@ -15,6 +16,9 @@ type ConfirmInput struct {
 	Primary string // the node the detector saw die; empty: whatever Consul names
 	// Force skips the maintenance flag and the anti-flap period (a human's decision).
 	Force bool
+	// DeferProbe leaves the probe of the primary to ProbePrimary, which the workflow runs
+	// beside the relay-log wait.
+	DeferProbe bool `json:",omitempty"`
 }
 
 // ConfirmResult says whether the failover goes on, and the topology it starts from.
@@ -59,24 +63,33 @@ func (a *Activities) ConfirmPrimaryDead(ctx context.Context, in ConfirmInput) (C
 	if len(t.Replicas) == 0 {
 		return res, nonRetryable("NoReplicas", "primary %s of %s has no replicas to fail over to: if it is dead, restore it from backup", t.Primary.Name, in.Cluster)
 	}
-	// A fresh connection, not the pool: the question is whether the server answers now.
-	// The detector already waited out its probes, so one attempt is enough. It is asked
-	// even when the detector's verdict is a few milliseconds old: a primary that stalled
-	// just past the detector's threshold and answers again must not be failed over.
+	if in.DeferProbe {
+		res.Proceed = true
+		res.Why = fmt.Sprintf("the detector found primary %s dead; it is probed again beside the relay-log wait", describe(t.Primary))
+		return res, nil
+	}
+	if err := a.primaryAnswers(ctx, f, t.Primary); err != nil {
+		res.Proceed = true
+		res.Why = fmt.Sprintf("primary %s does not answer (%v)", describe(t.Primary), err)
+		return res, nil
+	}
+	res.Why = fmt.Sprintf("primary %s answers; nothing to fail over", describe(t.Primary))
+	return res, nil
+}
+
+// primaryAnswers asks the primary once, on a fresh connection, not the pool: the question
+// is whether the server answers now. The detector already waited out its probes, so one
+// attempt is enough. It is asked even when the detector's verdict is milliseconds old: a
+// primary that stalled just past the detector's threshold and answers again must not be
+// failed over.
+func (a *Activities) primaryAnswers(ctx context.Context, f flavor.Flavor, n topology.Node) error {
 	timeout := a.Config.Detector.ProbeTimeout
-	c, err := a.freshClient(f, t.Primary, timeout, timeout)
+	c, err := a.freshClient(f, n, timeout, timeout)
 	if err != nil {
-		return res, err
+		return err
 	}
 	defer c.Close()
 	pctx, cancel := context.WithTimeout(ctx, timeout)
-	err = c.Ping(pctx)
-	cancel()
-	if err == nil {
-		res.Why = fmt.Sprintf("primary %s answers; nothing to fail over", describe(t.Primary))
-		return res, nil
-	}
-	res.Proceed = true
-	res.Why = fmt.Sprintf("primary %s does not answer (%v)", describe(t.Primary), err)
-	return res, nil
+	defer cancel()
+	return c.Ping(pctx)
 }

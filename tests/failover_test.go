@@ -308,3 +308,56 @@ func iptables(t *testing.T, args ...string) {
 		t.Fatalf("iptables %v: %v\n%s", args, err, out)
 	}
 }
+
+// The detector and the replicas lose the primary, but Baton's worker (and HAProxy) still
+// reach it: the workflow's own probe finds it answering, the failover ends as a no-op, and
+// the replicas' stopped IO threads are started again. Nothing moves; no acked write is lost.
+func TestProbeFindsThePrimaryAliveAndChangesNothing(t *testing.T) {
+	ageLastFailover(t, time.Hour)
+	before := readTopo(t)
+	l := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 200)
+	time.Sleep(500 * time.Millisecond)
+	var rules [][]string
+	for _, peer := range append([]string{sandbox["DETECTOR_ADDR"]}, replicaIPs(before)...) {
+		rules = append(rules, []string{"INPUT", "-s", peer, "-d", before.Primary.IPv4, "-j", "DROP"},
+			[]string{"INPUT", "-s", before.Primary.IPv4, "-d", peer, "-j", "DROP"})
+	}
+	for _, r := range rules {
+		iptables(t, append([]string{"-I"}, r...)...)
+	}
+	removed := false
+	unblock := func() {
+		if !removed {
+			for _, r := range rules {
+				iptables(t, append([]string{"-D"}, r...)...)
+			}
+			removed = true
+		}
+	}
+	t.Cleanup(unblock)
+	since := time.Now()
+	var runs []string
+	waitFor(t, 20*time.Second, func() bool { runs = failoverRuns(t, since); return len(runs) > 0 })
+	c := temporalClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var res workflows.Result
+	if err := c.GetWorkflow(ctx, workflows.WorkflowID("demo"), runs[0]).Get(ctx, &res); err != nil || res.Outcome != "no-op" ||
+		!strings.Contains(res.Reason, "answers again") {
+		t.Fatalf("failover while the worker still reaches the primary: %v %+v", err, res)
+	}
+	if after := readTopo(t); after.Primary.Name != before.Primary.Name || after.Epoch != before.Epoch {
+		t.Fatalf("the topology moved: %s epoch %d (was %s %d)", after.Primary.Name, after.Epoch, before.Primary.Name, before.Epoch)
+	}
+	unblock()
+	acked, lost := assertHealthy(t, l)
+	t.Logf("no-op: %s; %d acked writes, %d lost", res.Reason, acked, lost)
+}
+
+func replicaIPs(tp topology.Topology) []string {
+	var out []string
+	for _, r := range tp.Replicas {
+		out = append(out, r.IPv4)
+	}
+	return out
+}

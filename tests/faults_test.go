@@ -151,7 +151,7 @@ func TestWorkerCrashAtEveryPlannedStep(t *testing.T) {
 }
 
 func TestWorkerCrashAtEveryUnplannedStep(t *testing.T) {
-	for _, step := range []string{"ConfirmPrimaryDead", "ChooseCandidate", "WaitRelayLog", "FenceOldPrimary", "PromoteCandidate",
+	for _, step := range []string{"ConfirmPrimaryDead", "ChooseCandidate", "ProbePrimary", "WaitRelayLog", "FenceOldPrimary", "PromoteCandidate",
 		"PublishTopology", "ReparentReplica", "VerifyRouting", "RestartHeartbeats", "EvictNode", "RecordResult"} {
 		t.Run(step, func(t *testing.T) {
 			ageLastFailover(t, time.Hour)

@@ -50,33 +50,36 @@ type failover struct {
 	res     Result
 	confirm activities.ConfirmResult
 	plan    activities.Plan
-	fence   activities.FenceResult
+	probe   activities.ProbeResult
+	// probeBeside: version 1 of "probe-beside-stop".
+	probeBeside bool
+	fence       activities.FenceResult
 }
 
 func (f *failover) run(ctx workflow.Context) error {
+	// Version 1 probes the primary beside the relay-log wait instead of before choosing: on
+	// a silent host the probe's timeout and the IO-thread stop overlap.
+	f.probeBeside = workflow.GetVersion(ctx, "probe-beside-stop", workflow.DefaultVersion, 1) == 1
 	if err := f.confirmPrimaryDead(ctx); err != nil || !f.confirm.Proceed {
 		return err
 	}
 	if err := f.chooseCandidate(ctx); err != nil {
 		return err
 	}
-	// Version 1 runs the best-effort fence beside the relay-log wait and the promotion
-	// (both end before the publish), and verifies routing while the replicas reparent.
-	parallel := workflow.GetVersion(ctx, "parallel-fence-and-verify", workflow.DefaultVersion, 1) == 1
-	if parallel {
-		if err := both(ctx, f.fenceOldPrimary, f.waitAndPromote); err != nil {
+	parallel := true
+	if f.probeBeside {
+		if err := both(ctx, f.probeThenFence, f.waitRelayLog); err != nil {
 			return err
 		}
-	} else {
-		if err := f.waitRelayLog(ctx); err != nil {
-			return err
-		}
-		if err := f.fenceOldPrimary(ctx); err != nil {
-			return err
+		if f.probe.Answers { // it stalled and came back: put replication back, change nothing
+			f.confirm.Proceed, f.res.Reason = false, f.probe.Why
+			return f.restartReplication(ctx)
 		}
 		if err := f.promoteCandidate(ctx); err != nil {
 			return err
 		}
+	} else if err := f.waitFenceAndPromote(ctx, &parallel); err != nil {
+		return err
 	}
 	// Version 1 of this change reparents the other replicas while Consul is written and
 	// routing verified: the new primary has a semi-sync replica by the time writes arrive.
@@ -94,6 +97,47 @@ func (f *failover) run(ctx workflow.Context) error {
 		return err
 	}
 	return f.recordResult(ctx)
+}
+
+// waitFenceAndPromote is the order before "probe-beside-stop". Version 1 of
+// "parallel-fence-and-verify" runs the best-effort fence beside the relay-log wait and the
+// promotion (both end before the publish), and verifies routing while the replicas reparent.
+func (f *failover) waitFenceAndPromote(ctx workflow.Context, parallel *bool) error {
+	*parallel = workflow.GetVersion(ctx, "parallel-fence-and-verify", workflow.DefaultVersion, 1) == 1
+	if *parallel {
+		if err := both(ctx, f.fenceOldPrimary, f.waitAndPromote); err != nil {
+			return err
+		}
+	} else {
+		if err := f.waitRelayLog(ctx); err != nil {
+			return err
+		}
+		if err := f.fenceOldPrimary(ctx); err != nil {
+			return err
+		}
+		if err := f.promoteCandidate(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// probeThenFence asks the old primary once more; if it still does not answer, it is fenced
+// (best effort) in case it comes back.
+func (f *failover) probeThenFence(ctx workflow.Context) error {
+	err := f.t.do(ctx, "probe primary", func() error {
+		return workflow.ExecuteLocalActivity(local(ctx, 5*time.Second), a.ProbePrimary, f.plan).Get(ctx, &f.probe)
+	})
+	if err != nil || f.probe.Answers {
+		return err
+	}
+	return f.fenceOldPrimary(ctx)
+}
+
+func (f *failover) restartReplication(ctx workflow.Context) error {
+	return f.t.do(ctx, "restart replication", func() error {
+		return workflow.ExecuteActivity(summarize(quick(ctx), "replicas follow "+f.plan.OldPrimary.Name+" again"), a.RestartReplication, f.plan).Get(ctx, nil)
+	})
 }
 
 func (f *failover) publishAndVerify(ctx workflow.Context) error {
@@ -148,7 +192,7 @@ func both(ctx workflow.Context, a, b func(workflow.Context) error) error {
 func (f *failover) confirmPrimaryDead(ctx workflow.Context) error {
 	return f.t.do(ctx, "confirm primary dead", func() error {
 		err := workflow.ExecuteLocalActivity(local(ctx, 5*time.Second), a.ConfirmPrimaryDead,
-			activities.ConfirmInput{Cluster: f.in.Cluster, Primary: f.in.DeadPrimary, Force: f.in.Force}).Get(ctx, &f.confirm)
+			activities.ConfirmInput{Cluster: f.in.Cluster, Primary: f.in.DeadPrimary, Force: f.in.Force, DeferProbe: f.probeBeside}).Get(ctx, &f.confirm)
 		f.res.From, f.res.Reason = f.confirm.Primary.Name, f.confirm.Why
 		workflow.GetLogger(ctx).Info("confirm", "cluster", f.in.Cluster, "proceed", f.confirm.Proceed, "why", f.confirm.Why)
 		return err

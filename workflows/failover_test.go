@@ -32,6 +32,7 @@ func failoverHappy(env *testsuite.TestWorkflowEnvironment, skip ...string) {
 	ok := map[string]any{
 		"ConfirmPrimaryDead": confirmed,
 		"ChooseCandidate":    plan,
+		"ProbePrimary":       activities.ProbeResult{Why: "primary node1 does not answer"},
 		"WaitRelayLog":       struct{}{},
 		"FenceOldPrimary":    activities.FenceResult{},
 		"PromoteCandidate":   struct{}{},
@@ -74,16 +75,17 @@ func TestFailoverRunsTheRunbookInOrder(t *testing.T) {
 	// Every step ran once, and the runbook's dependencies hold.
 	for _, w := range []string{"confirm primary dead", "choose candidate", "wait for relay log", "fence old primary",
 		"promote candidate", "publish topology", "reparent replicas", "verify routing", "restart heartbeats",
-		"evict crashed node", "record result"} {
+		"evict crashed node", "record result", "probe primary"} {
 		if at[w] == 0 {
 			t.Fatalf("step %q did not run: %v", w, got)
 		}
 	}
-	if len(got) != 11 {
+	if len(got) != 12 {
 		t.Fatalf("steps %v", got)
 	}
 	for _, order := range [][2]string{{"confirm primary dead", "choose candidate"}, {"choose candidate", "wait for relay log"},
-		{"wait for relay log", "promote candidate"}, {"fence old primary", "publish topology"}, {"promote candidate", "publish topology"},
+		{"wait for relay log", "promote candidate"}, {"probe primary", "fence old primary"}, {"probe primary", "promote candidate"},
+		{"fence old primary", "publish topology"}, {"promote candidate", "publish topology"},
 		{"promote candidate", "reparent replicas"}, {"publish topology", "verify routing"}, {"verify routing", "restart heartbeats"},
 		{"reparent replicas", "restart heartbeats"}, {"restart heartbeats", "evict crashed node"}, {"evict crashed node", "record result"}} {
 		if at[order[0]] > at[order[1]] {
@@ -217,5 +219,31 @@ func TestFailoverWaitsForConsulToPublish(t *testing.T) {
 	env.ExecuteWorkflow(UnplannedFailover, FailoverInput{Cluster: "demo"})
 	if err := env.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), "EpochChanged") {
 		t.Fatalf("a changed epoch should end the failover: %v", err)
+	}
+}
+
+// The primary answers the workflow's own probe (it stalled just past the detector's
+// threshold): replication is restarted on the replicas the relay-log wait stopped, and
+// nothing is promoted or published.
+func TestFailoverEndsWhenTheProbeFindsThePrimaryAlive(t *testing.T) {
+	env := newFailoverEnv()
+	failoverHappy(env, "ProbePrimary")
+	env.OnActivity(a.ProbePrimary, mock.Anything, mock.Anything).Return(
+		activities.ProbeResult{Answers: true, Why: "primary node1 answers again; nothing to fail over"}, nil)
+	restarted := false
+	env.OnActivity(a.RestartReplication, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.Plan) (struct{}, error) { restarted = true; return struct{}{}, nil })
+	env.ExecuteWorkflow(UnplannedFailover, FailoverInput{Cluster: "demo"})
+	var res Result
+	if err := env.GetWorkflowResult(&res); err != nil || res.Outcome != "no-op" || !strings.Contains(res.Reason, "answers again") {
+		t.Fatalf("%v %+v", err, res)
+	}
+	if !restarted {
+		t.Fatal("replication was not restarted")
+	}
+	for _, s := range stepNames(res) {
+		if s == "promote candidate" || s == "publish topology" || s == "fence old primary" {
+			t.Fatalf("%q ran although the primary answered: %v", s, stepNames(res))
+		}
 	}
 }

@@ -237,6 +237,11 @@ func (c *Client) PointAt(ctx context.Context, src flavor.Source, wasPrimary bool
 	return c.exec(ctx, c.Flavor.ChangeSource(src), c.Flavor.StartReplica())
 }
 
+// StartReplica starts both replication threads (nothing happens when they run).
+func (c *Client) StartReplica(ctx context.Context) error {
+	return c.exec(ctx, c.Flavor.StartReplica())
+}
+
 // StopReceiving stops the IO thread; the SQL thread goes on applying what arrived.
 func (c *Client) StopReceiving(ctx context.Context) error {
 	return c.exec(ctx, c.Flavor.StopReceiving())
