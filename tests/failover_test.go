@@ -352,6 +352,14 @@ func TestProbeFindsThePrimaryAliveAndChangesNothing(t *testing.T) {
 	unblock()
 	acked, lost := assertHealthy(t, l)
 	t.Logf("no-op: %s; %d acked writes, %d lost", res.Reason, acked, lost)
+
+	// The detector is not left quiet by the no-op: a real death right after is failed over.
+	ageLastFailover(t, time.Hour)
+	killed := time.Now()
+	signalNode(t, before.Primary.Name, syscall.SIGKILL)
+	t.Cleanup(func() { restartAndRejoin(t, before.Primary.Name) })
+	after := waitNewPrimary(t, before.Primary.Name, 10*time.Second)
+	t.Logf("then a kill -9 of %s: %s promoted %s after the crash", before.Primary.Name, after.Primary.Name, time.Since(killed).Round(time.Millisecond))
 }
 
 func replicaIPs(tp topology.Topology) []string {

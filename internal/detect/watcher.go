@@ -54,6 +54,9 @@ type Watcher struct {
 	probe    *mysqladmin.Client
 	stopWait context.CancelFunc
 	dropped  chan error
+	// runDone hears when a failover this watcher started completed: a no-op (the primary
+	// answered the workflow's probe) must not leave the watcher quiet for long.
+	runDone chan struct{}
 	failures int
 	// timedOut: the last probe failed by waiting out its timeout, so the next one need
 	// not wait for the tick as well (a silent host is found in failure_threshold timeouts).
@@ -78,7 +81,7 @@ type Options struct {
 
 // New returns a watcher of one cluster.
 func New(o Options) *Watcher {
-	return &Watcher{cluster: o.Cluster, cc: o.ClusterConfig, dc: o.Detector, flavor: o.Flavor, opts: o.MySQL,
+	return &Watcher{runDone: make(chan struct{}, 1), cluster: o.Cluster, cc: o.ClusterConfig, dc: o.Detector, flavor: o.Flavor, opts: o.MySQL,
 		consul: o.Consul, temporal: o.Temporal, queue: o.TaskQueue, log: o.Log, metrics: o.Metrics}
 }
 
@@ -110,6 +113,9 @@ func (w *Watcher) Run(ctx context.Context) {
 			case err := <-w.dropped:
 				dropped = true
 				w.log.Info("persistent connection to primary dropped", "cluster", w.cluster, "primary", w.primary.Name, "error", err)
+			case <-w.runDone:
+				w.quietTil = time.Time{}
+				continue
 			}
 		}
 		w.timedOut = false
@@ -334,8 +340,18 @@ func (w *Watcher) act(ctx context.Context, evidence string) {
 	w.metrics.FailoversStarted.Add(ctx, 1, clusterAttr(w.cluster))
 	w.log.Warn("DeadPrimary: failover started", "cluster", w.cluster, "primary", w.primary.Name,
 		"detection_latency_ms", latency.Milliseconds(), "workflow_id", run.GetID(), "run_id", run.GetRunID(), "evidence", evidence)
-	// Wait for Consul to name the new primary before judging again.
+	// Wait for Consul to name the new primary before judging again, or for the run to end:
+	// a run that completed without replacing the primary (a no-op) lets the watcher resume.
+	// A failed run keeps it quiet, so a failing failover is not restarted in a loop.
 	w.quietTil = time.Now().Add(30 * time.Second)
+	go func() {
+		if run.Get(ctx, nil) == nil {
+			select {
+			case w.runDone <- struct{}{}:
+			default:
+			}
+		}
+	}()
 }
 
 func clusterAttr(c string) metric.MeasurementOption {
