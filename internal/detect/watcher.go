@@ -56,7 +56,7 @@ type Watcher struct {
 	dropped  chan error
 	// runDone hears when a failover this watcher started completed: a no-op (the primary
 	// answered the workflow's probe) must not leave the watcher quiet for long.
-	runDone chan struct{}
+	runDone  chan struct{}
 	failures int
 	// timedOut: the last probe failed by waiting out its timeout, so the next one need
 	// not wait for the tick as well (a silent host is found in failure_threshold timeouts).
