@@ -110,7 +110,8 @@ func assertHealthy(t *testing.T, l *loadgen.Load) (acked, lost int) {
 // crashWorkerAfter arms the worker's crash hook: it SIGKILLs itself right after it has run
 // the next activity of type step, before reporting the result. It returns a function that
 // waits for the crash and starts a new worker.
-func crashWorkerAfter(t *testing.T, step string) (recover func()) {
+// A command that ends before the crash (it was refused, say) fails the test with its output.
+func crashWorkerAfter(t *testing.T, step string) (recover func(ended <-chan string)) {
 	t.Helper()
 	pid := pidOf(t, "worker")
 	file := filepath.Join(sandbox["SANDBOX_STATE"], "fault-crash")
@@ -118,10 +119,38 @@ func crashWorkerAfter(t *testing.T, step string) (recover func()) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.Remove(file) })
-	return func() {
+	return func(ended <-chan string) {
 		t.Helper()
-		waitFor(t, 30*time.Second, func() bool { return syscall.Kill(pid, 0) != nil })
+		deadline := time.Now().Add(30 * time.Second)
+		for syscall.Kill(pid, 0) == nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("the worker did not crash in %s within 30 s", step)
+			}
+			select {
+			case out := <-ended:
+				t.Fatalf("the command ended before the worker crashed in %s:\n%s", step, out)
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
 		sandboxCmd(t, "start-worker")
+	}
+}
+
+// waitSwitchoverReady waits until a dry run of a switchover passes its checks: after the
+// previous fault the replicas may need a moment to catch up.
+func waitSwitchoverReady(t *testing.T) {
+	t.Helper()
+	var out string
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var code int
+		if out, code = baton(t, "switchover", "--cluster", "demo", "--dry-run"); code == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the cluster is not ready for a switchover:\n%s", out)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }
 
@@ -129,13 +158,14 @@ func TestWorkerCrashAtEveryPlannedStep(t *testing.T) {
 	for _, step := range []string{"CheckPreconditions", "CatchUpReplicas", "DemotePrimary", "PromoteCandidate", "PublishTopology",
 		"ReparentOldPrimary", "VerifyRouting", "RestartHeartbeats", "RecordResult"} {
 		t.Run(step, func(t *testing.T) {
+			waitSwitchoverReady(t)
 			before := readTopo(t)
 			l := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 200)
 			time.Sleep(500 * time.Millisecond)
 			recoverWorker := crashWorkerAfter(t, step)
 			done := make(chan string, 1)
 			go func() { out, _ := baton(t, "switchover", "--cluster", "demo"); done <- out }()
-			recoverWorker()
+			recoverWorker(done)
 			out := <-done
 			if !strings.Contains(out, "succeeded planned") {
 				t.Fatalf("switchover did not complete after the worker crashed in %s:\n%s", step, out)
@@ -161,7 +191,7 @@ func TestWorkerCrashAtEveryUnplannedStep(t *testing.T) {
 			recoverWorker := crashWorkerAfter(t, step)
 			signalNode(t, before.Primary.Name, syscall.SIGKILL)
 			t.Cleanup(func() { restartAndRejoin(t, before.Primary.Name) })
-			recoverWorker()
+			recoverWorker(nil)
 			c := temporalClient(t)
 			var res workflows.Result
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
