@@ -236,8 +236,7 @@ func TestNoFailoverWhenOnlyTheDetectorIsCutOff(t *testing.T) {
 	ageLastFailover(t, time.Hour)
 	tp := readTopo(t)
 	rule := []string{"INPUT", "-s", sandbox["DETECTOR_ADDR"], "-d", tp.Primary.IPv4, "-p", "tcp", "--dport", "3306", "-j", "DROP"}
-	iptables(t, append([]string{"-I"}, rule...)...)
-	t.Cleanup(func() { iptables(t, append([]string{"-D"}, rule...)...) })
+	cut(t, [][]string{rule})
 	since := time.Now()
 	assertNoFailover(t, since, tp.Primary.Name, 6*time.Second)
 	if !strings.Contains(detectorLog(t)[len(detectorLog(t))/2:], "UnreachablePrimary") {
@@ -302,6 +301,26 @@ func TestTwoDetectorsGiveOneFailover(t *testing.T) {
 	restartAndRejoin(t, tp.Primary.Name)
 }
 
+// cut inserts iptables rules and returns the function that removes them, which also runs
+// at cleanup (once), whether the test passed or not.
+func cut(t *testing.T, rules [][]string) (unblock func()) {
+	t.Helper()
+	for _, r := range rules {
+		iptables(t, append([]string{"-I"}, r...)...)
+	}
+	removed := false
+	unblock = func() {
+		if !removed {
+			for _, r := range rules {
+				iptables(t, append([]string{"-D"}, r...)...)
+			}
+			removed = true
+		}
+	}
+	t.Cleanup(unblock)
+	return unblock
+}
+
 func iptables(t *testing.T, args ...string) {
 	t.Helper()
 	if out, err := exec.Command("iptables", args...).CombinedOutput(); err != nil {
@@ -322,19 +341,7 @@ func TestProbeFindsThePrimaryAliveAndChangesNothing(t *testing.T) {
 		rules = append(rules, []string{"INPUT", "-s", peer, "-d", before.Primary.IPv4, "-j", "DROP"},
 			[]string{"INPUT", "-s", before.Primary.IPv4, "-d", peer, "-j", "DROP"})
 	}
-	for _, r := range rules {
-		iptables(t, append([]string{"-I"}, r...)...)
-	}
-	removed := false
-	unblock := func() {
-		if !removed {
-			for _, r := range rules {
-				iptables(t, append([]string{"-D"}, r...)...)
-			}
-			removed = true
-		}
-	}
-	t.Cleanup(unblock)
+	unblock := cut(t, rules)
 	since := time.Now()
 	var runs []string
 	waitFor(t, 20*time.Second, func() bool { runs = failoverRuns(t, since); return len(runs) > 0 })

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/baton-db/baton/internal/loadgen"
+	"github.com/baton-db/baton/internal/topology"
 	"github.com/baton-db/baton/workflows"
 )
 
@@ -113,6 +114,18 @@ func assertHealthy(t *testing.T, l *loadgen.Load) (acked, lost int) {
 // A command that ends before the crash (it was refused, say) fails the test with its output.
 func crashWorkerAfter(t *testing.T, step string) (recover func(ended <-chan string)) {
 	t.Helper()
+	waitCrash := armCrash(t, step)
+	return func(ended <-chan string) {
+		t.Helper()
+		waitCrash(ended)
+		sandboxCmd(t, "start-worker")
+	}
+}
+
+// armCrash writes step ("Type" or "before:Type") to the worker's crash hook and returns a
+// function that waits until that worker has died.
+func armCrash(t *testing.T, step string) (waitCrash func(ended <-chan string)) {
+	t.Helper()
 	pid := pidOf(t, "worker")
 	file := filepath.Join(sandbox["SANDBOX_STATE"], "fault-crash")
 	if err := os.WriteFile(file, []byte(step), 0o644); err != nil {
@@ -132,8 +145,18 @@ func crashWorkerAfter(t *testing.T, step string) (recover func(ended <-chan stri
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
-		sandboxCmd(t, "start-worker")
 	}
+}
+
+// failoverHeldAtPublish kills the primary with the worker's crash hook armed for the start
+// of PublishTopology: the unplanned failover promotes, then is held there with no worker
+// until the caller starts one. The old primary is rejoined at cleanup.
+func failoverHeldAtPublish(t *testing.T, before topology.Topology) {
+	t.Helper()
+	waitCrash := armCrash(t, "before:PublishTopology")
+	signalNode(t, before.Primary.Name, syscall.SIGKILL)
+	t.Cleanup(func() { restartAndRejoin(t, before.Primary.Name) })
+	waitCrash(nil)
 }
 
 // waitSwitchoverReady waits until a dry run of a switchover passes its checks: after the
@@ -225,20 +248,7 @@ func TestPartitionedPrimaryIsReplacedWithoutSplitBrain(t *testing.T) {
 	before := readTopo(t)
 	l := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 200)
 	time.Sleep(time.Second)
-	rules := [][]string{{"INPUT", "-d", before.Primary.IPv4, "-j", "DROP"}, {"INPUT", "-s", before.Primary.IPv4, "-j", "DROP"}}
-	for _, r := range rules {
-		iptables(t, append([]string{"-I"}, r...)...)
-	}
-	removed := false
-	unblock := func() {
-		if !removed {
-			for _, r := range rules {
-				iptables(t, append([]string{"-D"}, r...)...)
-			}
-			removed = true
-		}
-	}
-	t.Cleanup(unblock)
+	unblock := cut(t, [][]string{{"INPUT", "-d", before.Primary.IPv4, "-j", "DROP"}, {"INPUT", "-s", before.Primary.IPv4, "-j", "DROP"}})
 	t.Cleanup(func() { restartAndRejoin(t, before.Primary.Name) }) // runs after unblock
 	cut := time.Now()
 	after := waitNewPrimary(t, before.Primary.Name, 20*time.Second)
@@ -302,15 +312,7 @@ func TestConsulUnavailableDuringUnplannedPublish(t *testing.T) {
 	before := readTopo(t)
 	l := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 200)
 	time.Sleep(500 * time.Millisecond)
-	worker := pidOf(t, "worker")
-	file := filepath.Join(sandbox["SANDBOX_STATE"], "fault-crash")
-	if err := os.WriteFile(file, []byte("before:PublishTopology"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.Remove(file) })
-	signalNode(t, before.Primary.Name, syscall.SIGKILL)
-	t.Cleanup(func() { restartAndRejoin(t, before.Primary.Name) })
-	waitFor(t, 30*time.Second, func() bool { return syscall.Kill(worker, 0) != nil })
+	failoverHeldAtPublish(t, before)
 	consul := pidOf(t, "consul")
 	_ = syscall.Kill(consul, syscall.SIGSTOP)
 	t.Cleanup(func() { _ = syscall.Kill(consul, syscall.SIGCONT) })
@@ -397,15 +399,7 @@ func TestTemporalServerRestartMidUnplannedFailover(t *testing.T) {
 	before := readTopo(t)
 	l := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 200)
 	time.Sleep(500 * time.Millisecond)
-	worker := pidOf(t, "worker")
-	file := filepath.Join(sandbox["SANDBOX_STATE"], "fault-crash")
-	if err := os.WriteFile(file, []byte("before:PublishTopology"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.Remove(file) })
-	signalNode(t, before.Primary.Name, syscall.SIGKILL)
-	t.Cleanup(func() { restartAndRejoin(t, before.Primary.Name) })
-	waitFor(t, 30*time.Second, func() bool { return syscall.Kill(worker, 0) != nil })
+	failoverHeldAtPublish(t, before)
 	temporal := pidOf(t, "temporal")
 	_ = syscall.Kill(temporal, syscall.SIGTERM)
 	waitFor(t, 15*time.Second, func() bool { return syscall.Kill(temporal, 0) != nil })

@@ -51,9 +51,9 @@ type failover struct {
 	confirm activities.ConfirmResult
 	plan    activities.Plan
 	probe   activities.ProbeResult
-	// probeBeside: version 1 of "probe-beside-stop".
-	probeBeside bool
-	fence       activities.FenceResult
+	// probeBeside: version 1 of "probe-beside-stop"; parallel: of "parallel-fence-and-verify".
+	probeBeside, parallel bool
+	fence                 activities.FenceResult
 }
 
 func (f *failover) run(ctx workflow.Context) error {
@@ -66,7 +66,6 @@ func (f *failover) run(ctx workflow.Context) error {
 	if err := f.chooseCandidate(ctx); err != nil {
 		return err
 	}
-	parallel := true
 	if f.probeBeside {
 		if err := both(ctx, f.probeThenFence, f.waitRelayLog); err != nil {
 			return err
@@ -78,7 +77,7 @@ func (f *failover) run(ctx workflow.Context) error {
 		if err := f.promoteCandidate(ctx); err != nil {
 			return err
 		}
-	} else if err := f.waitFenceAndPromote(ctx, &parallel); err != nil {
+	} else if err := f.waitFenceAndPromote(ctx); err != nil {
 		return err
 	}
 	// Version 1 of this change reparents the other replicas while Consul is written and
@@ -87,7 +86,7 @@ func (f *failover) run(ctx workflow.Context) error {
 		if err := both(ctx, f.reparentReplicas, f.publishAndVerify); err != nil {
 			return err
 		}
-	} else if err := f.publishThenReparentAndVerify(ctx, parallel); err != nil {
+	} else if err := f.publishThenReparentAndVerify(ctx); err != nil {
 		return err
 	}
 	if err := f.restartHeartbeats(ctx); err != nil {
@@ -102,9 +101,9 @@ func (f *failover) run(ctx workflow.Context) error {
 // waitFenceAndPromote is the order before "probe-beside-stop". Version 1 of
 // "parallel-fence-and-verify" runs the best-effort fence beside the relay-log wait and the
 // promotion (both end before the publish), and verifies routing while the replicas reparent.
-func (f *failover) waitFenceAndPromote(ctx workflow.Context, parallel *bool) error {
-	*parallel = workflow.GetVersion(ctx, "parallel-fence-and-verify", workflow.DefaultVersion, 1) == 1
-	if *parallel {
+func (f *failover) waitFenceAndPromote(ctx workflow.Context) error {
+	f.parallel = workflow.GetVersion(ctx, "parallel-fence-and-verify", workflow.DefaultVersion, 1) == 1
+	if f.parallel {
 		if err := both(ctx, f.fenceOldPrimary, f.waitAndPromote); err != nil {
 			return err
 		}
@@ -148,12 +147,12 @@ func (f *failover) publishAndVerify(ctx workflow.Context) error {
 }
 
 // publishThenReparentAndVerify is the order before "reparent-beside-publish".
-func (f *failover) publishThenReparentAndVerify(ctx workflow.Context, parallel bool) error {
+func (f *failover) publishThenReparentAndVerify(ctx workflow.Context) error {
 	if err := f.publishTopology(ctx); err != nil {
 		return err
 	}
 	// Routing now moves to the new primary.
-	if parallel {
+	if f.parallel {
 		if err := both(ctx, f.reparentReplicas, f.verifyRouting); err != nil {
 			return err
 		}
