@@ -391,21 +391,42 @@ haproxy_start() { # name
   spawn "haproxy-$1" haproxy -W -S "$d/master.sock,mode,600" -f "$d/haproxy.cfg"
   wait_for "haproxy-$1" 100 sh -c "echo 'show info' | socat -t 2 - UNIX-CONNECT:$d/admin.sock"
 }
+master_reloads() { # dir: the master's "<reloads> <failed>" counters, from show proc
+  echo "show proc" | socat -t 2 - "UNIX-CONNECT:$1/master.sock" 2>/dev/null |
+    awk '$2 == "master" { gsub(/[^0-9]/, "", $5); print $3, $5; exit }'
+}
 haproxy_reload() { # name: keep runtime server state, ask the master to re-exec, report a bad config
-  # The master validates before it replaces its workers (a bad file leaves the old ones
-  # running), so the check runs after the reload: off the failover's critical path.
-  local d=$STATE/haproxy-$1 ok=1
-  if alive "haproxy-$1"; then
-    echo "show servers state" | socat -t 2 - "UNIX-CONNECT:$d/admin.sock" >"$d/server-state" 2>/dev/null || true
-    for _ in $(seq 1 50); do # the master socket refuses connections for a moment during a reload
-      echo reload | socat -t 2 - "UNIX-CONNECT:$d/master.sock" >/dev/null 2>&1 && { ok=0; break; }
+  # HAProxy 2.6 reloads asynchronously and a reload sent while the master re-executes can be
+  # lost, so success is the master's reload counter going up; a lost reload is sent again.
+  local d=$STATE/haproxy-$1 before="" now="" try i
+  if ! alive "haproxy-$1"; then haproxy -c -q -f "$d/haproxy.cfg"; return; fi
+  echo "show servers state" | socat -t 2 - "UNIX-CONNECT:$d/admin.sock" >"$d/server-state" 2>/dev/null || true
+  for _ in $(seq 1 50); do # the master socket refuses connections for a moment during a reload
+    before=$(master_reloads "$d") && [ -n "$before" ] && break
+    sleep 0.05
+  done
+  for try in 1 2 3; do
+    for _ in $(seq 1 50); do
+      echo reload | socat -t 2 - "UNIX-CONNECT:$d/master.sock" >/dev/null 2>&1 && break
       sleep 0.05
     done
-  else
-    ok=0
-  fi
-  haproxy -c -q -f "$d/haproxy.cfg" || return 1
-  return $ok
+    for i in $(seq 1 40); do
+      sleep 0.05
+      now=$(master_reloads "$d") || continue
+      [ -n "$now" ] || continue
+      if [ -z "$before" ] || [ "${now% *}" -gt "${before% *}" ]; then
+        if [ -n "$before" ] && [ "${now#* }" -gt "${before#* }" ]; then
+          echo "haproxy-$1: the new configuration failed to load; the old workers keep running" >&2
+          haproxy -c -f "$d/haproxy.cfg" >&2
+          return 1
+        fi
+        return 0
+      fi
+    done
+    echo "haproxy-$1: reload $try was not taken up by the master within 2s; sending it again" >&2
+  done
+  echo "haproxy-$1: the master did not reload after 3 tries; restart HAProxy on this host" >&2
+  return 1
 }
 remote_up() { # name ip zone
   local d=$STATE/haproxy-$1

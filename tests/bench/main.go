@@ -48,6 +48,7 @@ func main() {
 	overhead := flag.Int("overhead", 4, "pairs of direct vs workflow switchovers")
 	scale := flag.String("scale", "250,500,1000", "detector scale: numbers of simulated clusters")
 	serve := flag.Int("serve-fake-primaries", 0, "internal: serve N fake primaries (child process)")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the detector-scale measurement to this file")
 	flag.Parse()
 	if *serve > 0 {
 		serveFakes(*serve)

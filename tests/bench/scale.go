@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -103,6 +104,23 @@ func rssKB() int64 {
 // the sandbox's own detector uses.
 const scaleInterval = 500 * time.Millisecond
 
+var cpuProfile string
+
+// startProfile profiles the measurement window when -cpuprofile is set (one file per N).
+func startProfile(n int) (stop func()) {
+	if cpuProfile == "" {
+		return func() {}
+	}
+	f, err := os.Create(fmt.Sprintf("%s.%d", cpuProfile, n))
+	if err != nil {
+		fatal("-cpuprofile: %v", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fatal("-cpuprofile: %v", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
+}
+
 func benchScale(list string) {
 	fmt.Printf("## Detector scale\n\nOne detector process watching N simulated primaries (go-mysql server, in a child process) at a %s probe interval, each with its persistent connection; CPU measured with getrusage over 20 s after 5 s of warm-up.\n\n", scaleInterval)
 	fmt.Printf("| clusters | CPU (cores) | CPU per cluster | RSS | memory per cluster | clusters per core |\n|---|---|---|---|---|---|\n")
@@ -148,8 +166,10 @@ func scaleOnce(n int) {
 		go w.Run(ctx)
 	}
 	time.Sleep(5 * time.Second)
+	stopProfile := startProfile(n)
 	c0, t0 := cpuTime(), time.Now()
 	time.Sleep(20 * time.Second)
+	stopProfile()
 	cores := float64(cpuTime()-c0) / float64(time.Since(t0))
 	rss := rssKB() - rss0
 	cancel()
