@@ -3,6 +3,11 @@ package tests
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -143,4 +148,66 @@ func TestRebuildNodeFromThePrimary(t *testing.T) {
 	assertHealthy(t, nil)
 	fmt.Printf("METRIC rebuild_node %s: %d acked writes during the rebuild, all present; replicating from %s\n",
 		name, len(load.Acked()), tp.Primary.Name)
+}
+
+// consul-template relies on the reload command's contract: when it returns, the running
+// HAProxy serves the new file, even with another reload in flight (HAProxy 2.6 reloads
+// asynchronously and can drop a reload that reaches its master while it re-executes). The
+// file keeps every address and only renames the servers.
+func TestHAProxyReloadDuringAReloadTakesEffect(t *testing.T) {
+	d := filepath.Join(root, "deploy/local/state/haproxy-a")
+	cfgPath := filepath.Join(d, "haproxy.cfg")
+	orig, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := os.WriteFile(cfgPath, orig, 0o644); err != nil {
+			t.Errorf("restore %s: %v", cfgPath, err)
+		}
+		sandboxCmd(t, "haproxy-reload", "a")
+		waitRouting(t, readTopo(t).Primary.ServerID, 10*time.Second)
+	})
+	for i := 0; i < 8; i++ {
+		want := fmt.Sprintf("r%d_", i)
+		renamed := regexp.MustCompile(`(?m)^(\s+server )(r\d+_)?`).ReplaceAll(orig, []byte("${1}"+want))
+		for try := 0; ; try++ { // the master refuses connections while it re-executes
+			_, err := unixCommand(filepath.Join(d, "master.sock"), "reload\n")
+			if err == nil {
+				break
+			}
+			if try == 40 {
+				t.Fatalf("reload: %v", err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err := os.WriteFile(cfgPath, renamed, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		sandboxCmd(t, "haproxy-reload", "a")
+		out, err := unixCommand(filepath.Join(d, "admin.sock"), "show servers state\n")
+		if err != nil {
+			t.Fatalf("show servers state: %v", err)
+		}
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) > 4 && !strings.HasPrefix(f[0], "#") && !strings.HasPrefix(f[3], want) {
+				t.Fatalf("round %d: the reload command returned but HAProxy still serves %s from an older file", i, f[3])
+			}
+		}
+	}
+}
+
+func unixCommand(sock, cmd string) (string, error) {
+	c, err := net.DialTimeout("unix", sock, 2*time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Write([]byte(cmd)); err != nil {
+		return "", err
+	}
+	_ = c.(*net.UnixConn).CloseWrite() // the CLI answers and closes once the input ends
+	b, err := io.ReadAll(c)
+	return string(b), err
 }
