@@ -58,6 +58,7 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	o.ConnectTimeout, o.ReadTimeout, o.SourceAddr = cfg.Detector.ProbeTimeout, cfg.Detector.ProbeTimeout, src
+	topos := topo.Watch(ctx) // one blocking query on Consul for every cluster's "who is primary"
 	var wg sync.WaitGroup
 	for _, name := range names {
 		cc := cfg.Clusters[name]
@@ -66,7 +67,7 @@ func run(ctx context.Context, args []string) error {
 			return err
 		}
 		w := detect.New(detect.Options{Cluster: name, ClusterConfig: cc, Detector: cfg.Detector, Flavor: f, Consul: topo,
-			Temporal: tc, TaskQueue: cfg.Temporal.TaskQueue, Log: log, Metrics: m,
+			Topologies: topos, Temporal: tc, TaskQueue: cfg.Temporal.TaskQueue, Log: log, Metrics: m,
 			MySQL: o})
 		wg.Add(1)
 		go func() { defer wg.Done(); w.Run(ctx) }()

@@ -32,6 +32,11 @@ type Consul interface {
 	Reaches(ctx context.Context, cluster string) (map[string]topology.Reach, error)
 }
 
+// Topologies reads a cluster's topology, possibly from a cache (topology.Cache).
+type Topologies interface {
+	Read(ctx context.Context, cluster string) (topology.Topology, error)
+}
+
 // Starter starts workflows.
 type Starter interface {
 	ExecuteWorkflow(ctx context.Context, options client.StartWorkflowOptions, workflow any, args ...any) (client.WorkflowRun, error)
@@ -45,6 +50,7 @@ type Watcher struct {
 	flavor   flavor.Flavor
 	opts     mysqladmin.Options
 	consul   Consul
+	topos    Topologies
 	temporal Starter
 	queue    string
 	log      *slog.Logger
@@ -73,16 +79,23 @@ type Options struct {
 	Flavor        flavor.Flavor
 	MySQL         mysqladmin.Options
 	Consul        Consul
-	Temporal      Starter
-	TaskQueue     string
-	Log           *slog.Logger
-	Metrics       *telemetry.Metrics
+	// Topologies answers the watcher's periodic "who is primary" read; nil reads Consul.
+	// Decisions (the replicas' views, the failover itself) always read Consul directly.
+	Topologies Topologies
+	Temporal   Starter
+	TaskQueue  string
+	Log        *slog.Logger
+	Metrics    *telemetry.Metrics
 }
 
 // New returns a watcher of one cluster.
 func New(o Options) *Watcher {
-	return &Watcher{runDone: make(chan struct{}, 1), cluster: o.Cluster, cc: o.ClusterConfig, dc: o.Detector, flavor: o.Flavor, opts: o.MySQL,
-		consul: o.Consul, temporal: o.Temporal, queue: o.TaskQueue, log: o.Log, metrics: o.Metrics}
+	w := &Watcher{runDone: make(chan struct{}, 1), cluster: o.Cluster, cc: o.ClusterConfig, dc: o.Detector, flavor: o.Flavor, opts: o.MySQL,
+		consul: o.Consul, topos: o.Topologies, temporal: o.Temporal, queue: o.TaskQueue, log: o.Log, metrics: o.Metrics}
+	if w.topos == nil {
+		w.topos = o.Consul
+	}
+	return w
 }
 
 // Run watches until ctx ends.
@@ -93,7 +106,7 @@ func (w *Watcher) Run(ctx context.Context) {
 	var lastRead time.Time
 	for {
 		if time.Since(lastRead) >= time.Second || w.primary.Name == "" {
-			t, err := w.consul.Read(ctx, w.cluster)
+			t, err := w.topos.Read(ctx, w.cluster)
 			if err != nil {
 				w.log.Warn("cannot read topology", "cluster", w.cluster, "error", err)
 			} else {

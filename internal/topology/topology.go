@@ -132,6 +132,12 @@ func (s *Store) Read(ctx context.Context, cluster string) (Topology, error) {
 	if err != nil {
 		return Topology{}, fmt.Errorf("read topology of %s from Consul: %w", cluster, s.explain(err))
 	}
+	return s.parse(cluster, pairs)
+}
+
+// parse builds a cluster's topology from its KV pairs.
+func (s *Store) parse(cluster string, pairs api.KVPairs) (Topology, error) {
+	var err error
 	t := Topology{Cluster: cluster}
 	var havePrimary bool
 	base := s.key(cluster) + "/"

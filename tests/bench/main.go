@@ -47,6 +47,7 @@ func main() {
 	planned := flag.Int("planned", 10, "planned switchover trials")
 	overhead := flag.Int("overhead", 4, "pairs of direct vs workflow switchovers")
 	scale := flag.String("scale", "250,500,1000", "detector scale: numbers of simulated clusters")
+	scaleReads := flag.String("scale-reads", "cache,direct", "detector scale: how watchers read topologies (cache, direct)")
 	serve := flag.Int("serve-fake-primaries", 0, "internal: serve N fake primaries (child process)")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the detector-scale measurement to this file")
 	flag.Parse()
@@ -87,7 +88,7 @@ func main() {
 		benchOverhead(*overhead)
 	}
 	if *scale != "" {
-		benchScale(*scale)
+		benchScale(*scale, *scaleReads)
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
@@ -19,6 +21,7 @@ import (
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/server"
+	"github.com/hashicorp/consul/api"
 	"go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/baton-db/baton/internal/config"
@@ -76,11 +79,62 @@ func serveFakes(n int) {
 	_, _ = io.Copy(io.Discard, os.Stdin) // until the parent closes stdin
 }
 
-type fakeConsul map[string]topology.Topology
+// benchPrefix holds the simulated clusters in the sandbox's Consul, apart from Baton's own.
+const benchPrefix = "baton-bench/clusters"
 
-func (f fakeConsul) Read(_ context.Context, c string) (topology.Topology, error) { return f[c], nil }
-func (f fakeConsul) Reaches(context.Context, string) (map[string]topology.Reach, error) {
-	return nil, nil
+// benchConsul writes n simulated clusters to Consul (with the management token: Baton's
+// own token may only write baton/clusters/) and returns a store on them and a cleanup.
+func benchConsul(addrs []string, n int) (*topology.Store, func()) {
+	tok, err := os.ReadFile(filepath.Join(root, "deploy/local/state/consul-management.token"))
+	if err != nil {
+		fatal("management token: %v", err)
+	}
+	cc := api.DefaultConfig()
+	cc.Address, cc.Token = env["CONSUL_HTTP_ADDR"], strings.TrimSpace(string(tok))
+	c, err := api.NewClient(cc)
+	if err != nil {
+		fatal("%v", err)
+	}
+	var ops api.KVTxnOps
+	flush := func() {
+		if ok, resp, _, err := c.KV().Txn(ops, nil); err != nil || !ok {
+			fatal("write simulated clusters: %v %v", err, resp)
+		}
+		ops = ops[:0]
+	}
+	for i := 0; i < n; i++ {
+		host, port, _ := net.SplitHostPort(addrs[i%len(addrs)])
+		p, _ := strconv.Atoi(port)
+		v, _ := json.Marshal(topology.Node{Name: "p", IPv4: host, Port: p})
+		k := fmt.Sprintf("%s/c%05d/", benchPrefix, i)
+		ops = append(ops, &api.KVTxnOp{Verb: api.KVSet, Key: k + "primary", Value: v},
+			&api.KVTxnOp{Verb: api.KVSet, Key: k + "epoch", Value: []byte("1")})
+		if len(ops) >= 64 { // Consul's limit per transaction
+			flush()
+		}
+	}
+	if len(ops) > 0 {
+		flush()
+	}
+	return topology.New(c, benchPrefix), func() { _, _ = c.KV().DeleteTree(benchPrefix+"/", nil) }
+}
+
+// procCPU is a process's CPU time from /proc (clock ticks at 100 Hz).
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+func consulPID() int {
+	b, _ := os.ReadFile(filepath.Join(root, "deploy/local/state/pids/consul.pid"))
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
 }
 
 func cpuTime() time.Duration {
@@ -107,11 +161,11 @@ const scaleInterval = 500 * time.Millisecond
 var cpuProfile string
 
 // startProfile profiles the measurement window when -cpuprofile is set (one file per N).
-func startProfile(n int) (stop func()) {
+func startProfile(n int, mode string) (stop func()) {
 	if cpuProfile == "" {
 		return func() {}
 	}
-	f, err := os.Create(fmt.Sprintf("%s.%d", cpuProfile, n))
+	f, err := os.Create(fmt.Sprintf("%s.%d.%s", cpuProfile, n, mode))
 	if err != nil {
 		fatal("-cpuprofile: %v", err)
 	}
@@ -121,20 +175,25 @@ func startProfile(n int) (stop func()) {
 	return func() { pprof.StopCPUProfile(); f.Close() }
 }
 
-func benchScale(list string) {
-	fmt.Printf("## Detector scale\n\nOne detector process watching N simulated primaries (go-mysql server, in a child process) at a %s probe interval, each with its persistent connection; CPU measured with getrusage over 20 s after 5 s of warm-up.\n\n", scaleInterval)
-	fmt.Printf("| clusters | CPU (cores) | CPU per cluster | RSS | memory per cluster | clusters per core |\n|---|---|---|---|---|---|\n")
+func benchScale(list, reads string) {
+	fmt.Printf("## Detector scale\n\nOne detector process watching N simulated primaries (go-mysql server, in a child process) at a %s probe interval, each with its persistent connection, their topologies in the sandbox's Consul. Topology reads: `cache` is the detector's (one blocking query on every cluster's keys), `direct` is one Consul read per cluster per second (the detector before the cache). CPU measured with getrusage over 20 s after 5 s of warm-up; Consul's CPU from /proc.\n\n", scaleInterval)
+	fmt.Printf("| clusters | topology reads | CPU (cores) | CPU per cluster | RSS | memory per cluster | clusters per core | Consul CPU (cores) |\n|---|---|---|---|---|---|---|---|\n")
 	for _, f := range strings.Split(list, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n <= 0 {
 			fatal("-scale: %q is not a number", f)
 		}
-		scaleOnce(n)
+		for _, mode := range strings.Split(reads, ",") {
+			if mode != "cache" && mode != "direct" {
+				fatal("-scale-reads: %q is neither cache nor direct", mode)
+			}
+			scaleOnce(n, mode)
+		}
 	}
 	fmt.Println()
 }
 
-func scaleOnce(n int) {
+func scaleOnce(n int, mode string) {
 	child := exec.Command(os.Args[0], "-serve-fake-primaries", strconv.Itoa(n))
 	stdin, _ := child.StdinPipe()
 	stdout, _ := child.StdoutPipe()
@@ -147,35 +206,39 @@ func scaleOnce(n int) {
 	if err := json.Unmarshal([]byte(line), &addrs); err != nil {
 		fatal("fake primaries: %v (%q)", err, line)
 	}
+	consul, cleanup := benchConsul(addrs, n)
+	defer cleanup()
 	runtime.GC()
 	rss0 := rssKB()
-	consul := fakeConsul{}
 	m, _ := telemetry.NewMetrics(noop.NewMeterProvider())
 	ctx, cancel := context.WithCancel(context.Background())
+	var topos detect.Topologies
+	if mode == "cache" {
+		topos = consul.Watch(ctx)
+	}
 	dc := cfg.Detector
 	dc.ProbeInterval = scaleInterval
 	for i := 0; i < n; i++ {
 		name := fmt.Sprintf("c%05d", i)
-		host, port, _ := net.SplitHostPort(addrs[i%len(addrs)])
-		p, _ := strconv.Atoi(port)
-		consul[name] = topology.Topology{Cluster: name, Primary: topology.Node{Name: "p", IPv4: host, Port: p}}
 		w := detect.New(detect.Options{Cluster: name, ClusterConfig: config.ClusterConfig{AntiFlap: time.Hour}, Detector: dc,
-			Flavor: flavor.MariaDB{}, Consul: consul, TaskQueue: "none", Metrics: m,
+			Flavor: flavor.MariaDB{}, Consul: consul, Topologies: topos, TaskQueue: "none", Metrics: m,
 			Log:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 			MySQL: mysqladmin.Options{User: "bench", Password: "bench", ConnectTimeout: dc.ProbeTimeout, ReadTimeout: dc.ProbeTimeout}})
 		go w.Run(ctx)
 	}
 	time.Sleep(5 * time.Second)
-	stopProfile := startProfile(n)
-	c0, t0 := cpuTime(), time.Now()
+	stopProfile := startProfile(n, mode)
+	cpid := consulPID()
+	c0, k0, t0 := cpuTime(), procCPU(cpid), time.Now()
 	time.Sleep(20 * time.Second)
 	stopProfile()
 	cores := float64(cpuTime()-c0) / float64(time.Since(t0))
+	consulCores := float64(procCPU(cpid)-k0) / float64(time.Since(t0))
 	rss := rssKB() - rss0
 	cancel()
 	time.Sleep(500 * time.Millisecond)
 	perCluster := time.Duration(float64(time.Second) * cores / float64(n))
-	fmt.Printf("| %d | %.3f | %s CPU/s | %.1f MiB | %.1f KiB | %.0f |\n", n, cores, perCluster.Round(time.Microsecond),
-		float64(rss)/1024, float64(rss)/float64(n), float64(n)/cores)
-	fmt.Fprintf(os.Stderr, "scale %d: %.3f cores, %d KiB RSS\n", n, cores, rss)
+	fmt.Printf("| %d | %s | %.3f | %s CPU/s | %.1f MiB | %.1f KiB | %.0f | %.3f |\n", n, mode, cores, perCluster.Round(time.Microsecond),
+		float64(rss)/1024, float64(rss)/float64(n), float64(n)/cores, consulCores)
+	fmt.Fprintf(os.Stderr, "scale %d %s: %.3f cores, %d KiB RSS, Consul %.3f cores\n", n, mode, cores, rss, consulCores)
 }
