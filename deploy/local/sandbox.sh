@@ -393,40 +393,7 @@ haproxy_start() { # name
   spawn "haproxy-$1" haproxy -W -S "$d/master.sock,mode,600" -f "$d/haproxy.cfg"
   wait_for "haproxy-$1" 100 sh -c "echo 'show info' | socat -t 2 - UNIX-CONNECT:$d/admin.sock"
 }
-servers_match() { # dir: the running worker serves exactly the servers of haproxy.cfg
-  # (server names embed the address, so a changed topology always changes the names)
-  local running
-  running=$(echo "show servers state" | socat -t 2 - "UNIX-CONNECT:$1/admin.sock" 2>/dev/null |
-    awk 'NF > 4 && $1 !~ /^#/ { print $2 "/" $4 }' | sort) || return 1
-  [ -n "$running" ] && [ "$running" = "$(awk '$1 == "backend" { b = $2 } $1 == "server" { print b "/" $2 }' "$1/haproxy.cfg" | sort)" ]
-}
-haproxy_reload() { # name: keep runtime server state, ask the master to re-exec, report a bad config
-  # HAProxy 2.6 reloads asynchronously and drops a reload that reaches its master while it
-  # re-executes, so a reload counts only once the running worker serves the new file's
-  # servers; one not taken up is sent again. A non-zero exit (a bad file, or three tries)
-  # stops consul-template, whose Consul check then fails Baton's pre-checks.
-  local d=$STATE/haproxy-$1 try
-  if ! alive "haproxy-$1"; then haproxy -c -q -f "$d/haproxy.cfg"; return; fi
-  echo "show servers state" | socat -t 2 - "UNIX-CONNECT:$d/admin.sock" >"$d/server-state" 2>/dev/null || true
-  for try in 1 2 3; do
-    for _ in $(seq 1 50); do # the master socket refuses connections while it re-executes
-      echo reload | socat -t 2 - "UNIX-CONNECT:$d/master.sock" >/dev/null 2>&1 && break
-      sleep 0.05
-    done
-    for _ in $(seq 1 40); do
-      sleep 0.05
-      servers_match "$d" && return 0
-    done
-    if ! haproxy -c -q -f "$d/haproxy.cfg" 2>/dev/null; then
-      echo "haproxy-$1: the new configuration does not load; the old workers keep running:" >&2
-      haproxy -c -f "$d/haproxy.cfg" >&2
-      return 1
-    fi
-    echo "haproxy-$1: reload $try did not take effect within 2s (see haproxy-$1.log); sending it again" >&2
-  done
-  echo "haproxy-$1: the master did not reload after 3 tries; restart HAProxy on this host" >&2
-  return 1
-}
+haproxy_reload() { "$HERE/haproxy-reload.sh" "$1"; } # also consul-template's command
 remote_up() { # name ip zone
   local d=$STATE/haproxy-$1
   mkdir -p "$d"
@@ -450,7 +417,7 @@ wait { min = "0s" max = "0s" }
 template {
   source = "$d/haproxy.cfg.ctmpl"
   destination = "$d/haproxy.cfg"
-  command = "$HERE/sandbox.sh haproxy-reload $1"
+  command = "$HERE/haproxy-reload.sh $1"
   command_timeout = "10s"
 }
 EOF
