@@ -8,19 +8,20 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 STATE=${BATON_STATE:-$HERE/state}
 PIDS=$STATE/pids
 alive() { [ -f "$PIDS/$1.pid" ] && kill -0 "$(cat "$PIDS/$1.pid")" 2>/dev/null; }
+servers_state() { # dir [backend]: the running worker's "show servers state"
+  echo "show servers state ${2:-}" | socat -t 2 - "UNIX-CONNECT:$1/admin.sock" 2>/dev/null
+}
 servers_match() { # dir: the running worker serves exactly the servers of haproxy.cfg
   # (server names embed the address, so a changed topology always changes the names)
   local running
-  running=$(echo "show servers state" | socat -t 2 - "UNIX-CONNECT:$1/admin.sock" 2>/dev/null |
-    awk 'NF > 4 && $1 !~ /^#/ { print $2 "/" $4 }' | sort) || return 1
+  running=$(servers_state "$1" | awk 'NF > 4 && $1 !~ /^#/ { print $2 "/" $4 }' | sort) || return 1
   [ -n "$running" ] && [ "$running" = "$(awk '$1 == "backend" { b = $2 } $1 == "server" { print b "/" $2 }' "$1/haproxy.cfg" | sort)" ]
 }
 writer_now() { # dir: point the running writer server at the new file's primary at once
   # (the runtime API takes ~1 ms; the reload that follows takes the new file's name for it)
   local want running
   want=$(awk '$1 == "backend" { b = $2 } b == "writer" && $1 == "server" { print $3 }' "$1/haproxy.cfg")
-  running=$(echo "show servers state writer" | socat -t 2 - "UNIX-CONNECT:$1/admin.sock" 2>/dev/null |
-    awk 'NF > 4 && $1 !~ /^#/ { print $4, $5 ":" $19 }')
+  running=$(servers_state "$1" writer | awk 'NF > 4 && $1 !~ /^#/ { print $4, $5 ":" $19 }')
   # only a backend of one server each side, with a new address, is switched this way
   [ "$(echo "$want" | wc -w)" = 1 ] && [ "$(echo "$running" | wc -l)" = 1 ] || return 0
   [ "${running#* }" != "$want" ] || return 0
@@ -35,7 +36,7 @@ haproxy_reload() { # name: keep runtime server state, ask the master to re-exec,
   local d=$STATE/haproxy-$1 try
   if ! alive "haproxy-$1"; then haproxy -c -q -f "$d/haproxy.cfg"; return; fi
   writer_now "$d"
-  echo "show servers state" | socat -t 2 - "UNIX-CONNECT:$d/admin.sock" >"$d/server-state" 2>/dev/null || true
+  servers_state "$d" >"$d/server-state" || true
   for try in 1 2 3; do
     for _ in $(seq 1 50); do # the master socket refuses connections while it re-executes
       echo reload | socat -t 2 - "UNIX-CONNECT:$d/master.sock" >/dev/null 2>&1 && break

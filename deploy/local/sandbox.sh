@@ -393,7 +393,6 @@ haproxy_start() { # name
   spawn "haproxy-$1" haproxy -W -S "$d/master.sock,mode,600" -f "$d/haproxy.cfg"
   wait_for "haproxy-$1" 100 sh -c "echo 'show info' | socat -t 2 - UNIX-CONNECT:$d/admin.sock"
 }
-haproxy_reload() { "$HERE/haproxy-reload.sh" "$1"; } # also consul-template's command
 remote_up() { # name ip zone
   local d=$STATE/haproxy-$1
   mkdir -p "$d"
@@ -672,7 +671,7 @@ case $cmd in
     if [ -f "$tenv" ]; then . "$tenv"; fi
     down "$@" ;;
   status) status ;;
-  haproxy-reload) haproxy_reload "$1" ;;
+  haproxy-reload) exec "$HERE/haproxy-reload.sh" "$1" ;; # the script consul-template runs
   start-node) tools; NODE=$1 start_node ;;
   rebuild-node) tools; NODE=$1 rebuild_node ;;
   start-temporal) tools; temporal_up ;;

@@ -128,9 +128,8 @@ func (c *Cache) Read(ctx context.Context, cluster string) (Topology, error) {
 	if err := c.errs[cluster]; err != nil {
 		return Topology{}, err
 	}
-	t, ok := c.topos[cluster]
-	if !ok {
-		return t, fmt.Errorf("%w %q: Consul has no key %s", ErrUnknownCluster, cluster, c.s.key(cluster, "primary"))
+	if t, ok := c.topos[cluster]; ok {
+		return t, nil
 	}
-	return t, nil
+	return c.s.parse(cluster, nil) // no keys: the store's own unknown-cluster error
 }
