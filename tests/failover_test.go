@@ -252,8 +252,12 @@ func TestNoFailoverInMaintenance(t *testing.T) {
 	since := time.Now()
 	signalNode(t, tp.Primary.Name, syscall.SIGKILL)
 	assertNoFailover(t, since, tp.Primary.Name, 5*time.Second)
+	logged := len(detectorLog(t))
 	sandboxCmd(t, "up") // restarts the node and reopens the primary Consul names
 	waitRouting(t, tp.Primary.ServerID, 10*time.Second)
+	// Maintenance ends (cleanup) only once the detector has seen the restarted primary answer:
+	// lifting it while the detector still counts the node dead would rightly start a failover.
+	waitFor(t, 20*time.Second, func() bool { return strings.Contains(detectorLog(t)[logged:], "primary answers again") })
 }
 
 func TestAntiFlapBlocksAutomaticFailoverButNotAHuman(t *testing.T) {
