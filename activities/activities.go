@@ -65,11 +65,11 @@ func Close(a *Activities) {
 func (a *Activities) cluster(name string) (config.ClusterConfig, flavor.Flavor, error) {
 	cc, err := a.Config.Cluster(name)
 	if err != nil {
-		return cc, nil, nonRetryable("UnknownCluster", "%v", err)
+		return cc, nil, nonRetryable(ErrUnknownCluster, "%v", err)
 	}
 	f, err := flavor.ByName(cc.Flavor)
 	if err != nil {
-		return cc, nil, nonRetryable("BadConfig", "clusters.%s.flavor: %v", name, err)
+		return cc, nil, nonRetryable(ErrBadConfig, "clusters.%s.flavor: %v", name, err)
 	}
 	return cc, f, nil
 }
@@ -106,6 +106,13 @@ func (a *Activities) freshClient(f flavor.Flavor, n topology.Node, connect, read
 	o := a.admin
 	o.ConnectTimeout, o.ReadTimeout = connect, read
 	return mysqladmin.Open(n.Addr(), f, o)
+}
+
+// acks says whether node acknowledges primary's commits under the cluster's durability
+// policy (cross_zone: only replicas in another zone do).
+func (a *Activities) acks(cluster string, primary, node topology.Node) bool {
+	cc, err := a.Config.Cluster(cluster)
+	return err != nil || cc.Acks(primary.Zone, node.Zone)
 }
 
 // replSource is where a replica of n replicates from, with Baton's replication credentials.
@@ -187,7 +194,7 @@ func (a *Activities) epochGuard(ctx context.Context, plan Plan) (published bool,
 		return true, nil
 	}
 	if t.Epoch != plan.Epoch {
-		return false, nonRetryable("EpochChanged",
+		return false, nonRetryable(ErrEpochChanged,
 			"cluster %s is at epoch %d in Consul, not %d as planned: another failover changed the topology; run `baton status --cluster %s` and plan again",
 			plan.Cluster, t.Epoch, plan.Epoch, plan.Cluster)
 	}

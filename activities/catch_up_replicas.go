@@ -47,10 +47,10 @@ func (a *Activities) CatchUpReplicas(ctx context.Context, plan Plan) (CatchUpRes
 		err = cand.WaitExecuted(ctx, gtids, cc.CatchUpTimeout)
 		stop()
 		if err != nil {
-			return res, nonRetryable("CandidateBehind", "%s did not catch up with %s within %s (%v); nothing was changed: retry when lag is low",
+			return res, nonRetryable(ErrCandidateBehind, "%s did not catch up with %s within %s (%v); nothing was changed: retry when lag is low",
 				plan.Candidate.Name, r.Name, cc.CatchUpTimeout, err)
 		}
-		if err := rc.PointAt(ctx, a.replSource(plan.Candidate), false); err != nil {
+		if err := rc.PointAt(ctx, a.replSource(plan.Candidate), false, cc.Acks(plan.Candidate.Zone, r.Zone)); err != nil {
 			return res, err
 		}
 		err = poll(ctx, 100*time.Millisecond, 10*time.Second, func() (bool, error) {

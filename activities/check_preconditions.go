@@ -25,7 +25,7 @@ func (a *Activities) CheckPreconditions(ctx context.Context, in CheckInput) (Pla
 	}
 	topo, err := a.Topo.Read(ctx, in.Cluster)
 	if errors.Is(err, topology.ErrUnknownCluster) {
-		return Plan{}, nonRetryable("UnknownCluster", "%v; seed the topology in Consul first", err)
+		return Plan{}, nonRetryable(ErrUnknownCluster, "%v; seed the topology in Consul first", err)
 	}
 	if err != nil {
 		return Plan{}, err
@@ -36,16 +36,16 @@ func (a *Activities) CheckPreconditions(ctx context.Context, in CheckInput) (Pla
 		n, ok := topo.Find(in.Candidate)
 		switch {
 		case !ok:
-			return plan, nonRetryable("UnknownCandidate",
+			return plan, nonRetryable(ErrUnknownCandidate,
 				"candidate %q is not a member of cluster %s (primary %s, replicas %s); pick one of the replicas",
 				in.Candidate, in.Cluster, topo.Primary.Name, names(topo.Replicas))
 		case n.Name == topo.Primary.Name:
-			return plan, nonRetryable("CandidateIsPrimary",
+			return plan, nonRetryable(ErrCandidateIsPrimary,
 				"candidate %s is already the primary of %s; pick one of the replicas %s", n.Name, in.Cluster, names(topo.Replicas))
 		}
 	}
 	if len(topo.Replicas) == 0 {
-		return plan, nonRetryable("NoReplicas", "cluster %s has no replicas in Consul; add one before a switchover", in.Cluster)
+		return plan, nonRetryable(ErrNoReplicas, "cluster %s has no replicas in Consul; add one before a switchover", in.Cluster)
 	}
 
 	obs := make([]Observed, len(topo.Replicas))
@@ -84,7 +84,7 @@ func (a *Activities) CheckPreconditions(ctx context.Context, in CheckInput) (Pla
 		for _, r := range reports {
 			why = append(why, r.Node.Name+": "+r.Why)
 		}
-		return plan, nonRetryable("NoCandidate", "no replica of %s qualifies as candidate: %s", in.Cluster, strings.Join(why, "; "))
+		return plan, nonRetryable(ErrNoCandidate, "no replica of %s qualifies as candidate: %s", in.Cluster, strings.Join(why, "; "))
 	}
 	cand := obs[ci]
 	plan.Candidate = cand.Node
@@ -160,7 +160,7 @@ func (a *Activities) CheckPreconditions(ctx context.Context, in CheckInput) (Pla
 		}
 	}
 	if len(failed) > 0 {
-		return plan, nonRetryable("PreconditionFailed", "switchover of %s to %s refused, nothing was changed; %d check(s) failed: %s",
+		return plan, nonRetryable(ErrPreconditionFailed, "switchover of %s to %s refused, nothing was changed; %d check(s) failed: %s",
 			in.Cluster, cand.Node.Name, len(failed), strings.Join(failed, " | "))
 	}
 	return plan, nil

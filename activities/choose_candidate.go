@@ -3,14 +3,19 @@ package activities
 import (
 	"context"
 	"strings"
+	"sync"
 	"time"
+
+	"go.temporal.io/sdk/activity"
 
 	"github.com/baton-db/baton/internal/topology"
 )
 
-// ChooseCandidate picks the replica to promote after the primary died: every reachable
-// replica first applies what it already received, then ChooseCandidate ranks them and
-// excludes any that is not a GTID superset of the others. It changes nothing.
+// ChooseCandidate picks the replica to promote after the primary died. Every reachable
+// replica first applies what it already received (a SQL thread an operator stopped without
+// an error is started for that), then ChooseCandidate ranks them and excludes any that is
+// not a GTID superset of the others. Replicas it cannot reach are left out of the plan
+// (Plan.Lost): the failover evicts them rather than wait for them. It changes nothing else.
 func (a *Activities) ChooseCandidate(ctx context.Context, c ConfirmResult) (Plan, error) {
 	cluster := c.Cluster
 	cc, _, err := a.cluster(cluster)
@@ -18,30 +23,63 @@ func (a *Activities) ChooseCandidate(ctx context.Context, c ConfirmResult) (Plan
 		return Plan{}, err
 	}
 	obs := make([]Observed, len(c.Replicas))
+	var wg sync.WaitGroup
 	for i, r := range c.Replicas {
-		a.applyRelayLog(ctx, cluster, r, 2*time.Second)
-		obs[i] = a.observe(ctx, cluster, r)
-		heartbeat(ctx, "observed "+r.Name)
+		wg.Add(1)
+		go func() { // in parallel: a silent host costs its connect timeout once
+			defer wg.Done()
+			a.resumeApplying(ctx, cluster, r)
+			_ = a.applyRelayLog(ctx, cluster, r, 2*time.Second) // best effort: the ranking reads what was applied
+			obs[i] = a.observe(ctx, cluster, r)
+			heartbeat(ctx, "observed "+r.Name)
+		}()
 	}
+	wg.Wait()
 	best, reports := ChooseCandidate(obs, Policy{Prefer: cc.Prefer, MustNot: cc.MustNot, Zone: c.Primary.Zone, RequireSuperset: true})
-	plan := Plan{Cluster: cluster, OldPrimary: c.Primary, Epoch: c.Epoch, EpochIndex: c.EpochIndex, Replicas: reports}
+	plan := Plan{Cluster: cluster, OldPrimary: c.Primary, Epoch: c.Epoch, EpochIndex: c.EpochIndex, Replicas: reports, Lost: c.Lost}
 	if best < 0 {
 		var why []string
 		for _, r := range reports {
 			why = append(why, r.Node.Name+": "+r.Why)
 		}
-		return plan, nonRetryable("NoCandidate",
+		for _, n := range c.Lost {
+			why = append(why, n.Name+": stopped answering earlier in this failover")
+		}
+		return plan, nonRetryable(ErrNoCandidate,
 			"primary %s of %s is dead and no replica qualifies, so nothing was changed: %s. A human must pick a replica, check its data, and run `baton failover --cluster %s --force` once it qualifies (or fix the excluded replicas)",
 			c.Primary.Name, cluster, strings.Join(why, "; "), cluster)
 	}
 	plan.Candidate = obs[best].Node
 	plan.Reason = reports[best].Why
-	for i, r := range c.Replicas {
-		if i != best {
-			plan.Others = append(plan.Others, r)
+	for i, o := range obs {
+		switch {
+		case i == best:
+		case o.Reachable:
+			plan.Others = append(plan.Others, o.Node)
+		default:
+			plan.Lost = append(plan.Lost, o.Node)
 		}
 	}
 	return plan, nil
+}
+
+// resumeApplying starts the SQL thread of a replica that an operator stopped without an
+// error: its relay log may hold acknowledged writes, and it must stay a candidate. A SQL
+// thread stopped on an error is left alone; the ranking excludes it with that error.
+func (a *Activities) resumeApplying(ctx context.Context, cluster string, n topology.Node) {
+	c, err := a.mysql(cluster, n)
+	if err != nil {
+		return
+	}
+	st, err := c.ReplicaStatus(ctx)
+	if err != nil || st == nil || st.SQLRunning || st.SQLError != "" {
+		return
+	}
+	if err := c.StartReplica(ctx); err != nil {
+		activity.GetLogger(ctx).Warn("could not start a stopped SQL thread", "node", n.Name, "error", err)
+		return
+	}
+	activity.GetLogger(ctx).Info("started a SQL thread that was stopped without an error", "node", n.Name)
 }
 
 // applyRelayLog waits (bounded) until a replica has applied every GTID it received.

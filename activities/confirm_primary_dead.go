@@ -7,18 +7,17 @@ import (
 	"time"
 
 	"github.com/baton-db/baton/internal/flavor"
+	"github.com/baton-db/baton/internal/policy"
 	"github.com/baton-db/baton/internal/topology"
 )
 
-// ConfirmInput asks whether Primary of Cluster is still the primary in Consul and still dead.
+// ConfirmInput asks whether Primary of Cluster is still the primary in Consul, and whether
+// a failover may start.
 type ConfirmInput struct {
 	Cluster string
 	Primary string // the node the detector saw die; empty: whatever Consul names
 	// Force skips the maintenance flag and the anti-flap period (a human's decision).
 	Force bool
-	// DeferProbe leaves the probe of the primary to ProbePrimary, which the workflow runs
-	// beside the relay-log wait.
-	DeferProbe bool `json:",omitempty"`
 }
 
 // ConfirmResult says whether the failover goes on, and the topology it starts from.
@@ -30,59 +29,48 @@ type ConfirmResult struct {
 	Replicas   []topology.Node
 	Epoch      uint64
 	EpochIndex uint64
+	// Lost are candidates that stopped answering earlier in this failover (set by the
+	// workflow when it chooses again): they are evicted with the old primary.
+	Lost []topology.Node `json:",omitempty"`
 }
 
 // ConfirmPrimaryDead ends the failover as a no-op when Consul names another primary (a
-// later detector arriving after another failover), the cluster is in maintenance or inside
-// its anti-flap period (unless forced), or the primary answers.
+// later detector arriving after another failover), or when the failover policy forbids it
+// (maintenance, anti-flap) unless forced. Whether the primary still answers is asked by
+// ProbePrimary, beside the relay-log wait.
 func (a *Activities) ConfirmPrimaryDead(ctx context.Context, in ConfirmInput) (ConfirmResult, error) {
-	cc, f, err := a.cluster(in.Cluster)
+	cc, _, err := a.cluster(in.Cluster)
 	if err != nil {
 		return ConfirmResult{}, err
 	}
 	t, err := a.Topo.Read(ctx, in.Cluster)
 	if errors.Is(err, topology.ErrUnknownCluster) {
-		return ConfirmResult{}, nonRetryable("UnknownCluster", "%v", err)
+		return ConfirmResult{}, nonRetryable(ErrUnknownCluster, "%v", err)
 	}
 	if err != nil {
 		return ConfirmResult{}, err
 	}
 	res := ConfirmResult{Cluster: in.Cluster, Primary: t.Primary, Replicas: t.Replicas, Epoch: t.Epoch, EpochIndex: t.EpochIndex}
-	switch {
-	case in.Primary != "" && in.Primary != t.Primary.Name:
+	if in.Primary != "" && in.Primary != t.Primary.Name {
 		res.Why = fmt.Sprintf("Consul names %s as primary now, not %s: another failover already ran", t.Primary.Name, in.Primary)
 		return res, nil
-	case t.Maintenance && !in.Force:
-		res.Why = fmt.Sprintf("cluster %s is in maintenance; use `baton failover --force` to fail over anyway", in.Cluster)
-		return res, nil
-	case t.LastFailover != nil && time.Since(t.LastFailover.At) < cc.AntiFlap && !in.Force:
-		res.Why = fmt.Sprintf("the last failover of %s was %s ago, inside the anti-flap period of %s; use `baton failover --force` to fail over anyway",
-			in.Cluster, time.Since(t.LastFailover.At).Round(time.Second), cc.AntiFlap)
+	}
+	if ok, why := policy.Failover(t, cc.AntiFlap, time.Now(), in.Force); !ok {
+		res.Why = why
 		return res, nil
 	}
 	if len(t.Replicas) == 0 {
-		return res, nonRetryable("NoReplicas", "primary %s of %s has no replicas to fail over to: if it is dead, restore it from backup", t.Primary.Name, in.Cluster)
+		return res, nonRetryable(ErrNoReplicas, "primary %s of %s has no replicas to fail over to: if it is dead, restore it from backup", t.Primary.Name, in.Cluster)
 	}
-	if in.DeferProbe {
-		res.Proceed = true
-		res.Why = fmt.Sprintf("the detector found primary %s dead; it is probed again beside the relay-log wait", describe(t.Primary))
-		return res, nil
-	}
-	if err := a.primaryAnswers(ctx, f, t.Primary); err != nil {
-		res.Proceed = true
-		res.Why = fmt.Sprintf("primary %s does not answer (%v)", describe(t.Primary), err)
-		return res, nil
-	}
-	res.Why = fmt.Sprintf("primary %s answers; nothing to fail over", describe(t.Primary))
+	res.Proceed = true
+	res.Why = fmt.Sprintf("the detector found primary %s dead; it is probed again beside the relay-log wait", describe(t.Primary))
 	return res, nil
 }
 
 // primaryAnswers asks the primary once, on a fresh connection, not the pool: the question
-// is whether the server answers now. The detector already waited out its probes, so one
-// attempt is enough. It is asked even when the detector's verdict is milliseconds old: a
-// primary that stalled just past the detector's threshold and answers again must not be
-// failed over.
-func (a *Activities) primaryAnswers(ctx context.Context, f flavor.Flavor, n topology.Node) error {
+// is whether the server answers now. A primary that stalled just past the detector's
+// threshold and answers again must not be failed over.
+func (a *Activities) answers(ctx context.Context, f flavor.Flavor, n topology.Node) error {
 	timeout := a.Config.Detector.ProbeTimeout
 	c, err := a.freshClient(f, n, timeout, timeout)
 	if err != nil {
@@ -92,4 +80,21 @@ func (a *Activities) primaryAnswers(ctx context.Context, f flavor.Flavor, n topo
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	return c.Ping(pctx)
+}
+
+// lostOr returns ErrCandidateLost when the candidate no longer answers a fresh connection
+// after a step on it failed, so the failover can choose again; otherwise err.
+func (a *Activities) lostOr(ctx context.Context, plan Plan, err error) error {
+	if err == nil {
+		return nil
+	}
+	_, f, cerr := a.cluster(plan.Cluster)
+	if cerr != nil {
+		return err
+	}
+	if perr := a.answers(ctx, f, plan.Candidate); perr != nil {
+		return nonRetryable(ErrCandidateLost, "candidate %s stopped answering during the failover (%v), after: %v",
+			describe(plan.Candidate), perr, err)
+	}
+	return err
 }

@@ -50,7 +50,7 @@ func (a *Activities) DemotePrimary(ctx context.Context, plan Plan) (DemoteResult
 	err = cand.WaitExecuted(ctx, gtids, cc.CatchUpTimeout)
 	stop()
 	if errors.Is(err, mysqladmin.ErrWaitTimeout) {
-		return DemoteResult{GTIDs: gtids}, nonRetryable("CandidateBehind",
+		return DemoteResult{GTIDs: gtids}, nonRetryable(ErrCandidateBehind,
 			"%s did not apply %s within %s; the demotion of %s will be undone", plan.Candidate.Name, gtids, cc.CatchUpTimeout, plan.OldPrimary.Name)
 	}
 	if err != nil {

@@ -20,7 +20,7 @@ func (a *Activities) ProbePrimary(ctx context.Context, plan Plan) (ProbeResult, 
 	if err != nil {
 		return ProbeResult{}, err
 	}
-	if err := a.primaryAnswers(ctx, f, plan.OldPrimary); err != nil {
+	if err := a.answers(ctx, f, plan.OldPrimary); err != nil {
 		return ProbeResult{Why: fmt.Sprintf("primary %s does not answer (%v)", describe(plan.OldPrimary), err)}, nil
 	}
 	return ProbeResult{Answers: true, Why: fmt.Sprintf("primary %s answers again; nothing to fail over", describe(plan.OldPrimary))}, nil

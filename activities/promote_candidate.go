@@ -2,6 +2,9 @@ package activities
 
 import (
 	"context"
+	"slices"
+
+	"github.com/baton-db/baton/internal/topology"
 )
 
 // PromoteInput is the plan and the old primary's final GTIDs.
@@ -13,47 +16,63 @@ type PromoteInput struct {
 // PromoteCandidate stops and resets replication on the candidate and makes it writable,
 // with semi-sync on its primary side.
 func (a *Activities) PromoteCandidate(ctx context.Context, in PromoteInput) (struct{}, error) {
+	err := a.promote(ctx, in)
+	return struct{}{}, a.lostOr(ctx, in.Plan, err)
+}
+
+// ackerLeft reports whether a replica that may acknowledge the candidate's commits remains:
+// one of the others, or the old primary after a switchover (it becomes a replica).
+func (a *Activities) ackerLeft(plan Plan, oldPrimaryStays bool) bool {
+	followers := slices.Clone(plan.Others)
+	if oldPrimaryStays && plan.OldPrimary.Name != "" {
+		followers = append(followers, plan.OldPrimary)
+	}
+	return slices.ContainsFunc(followers, func(n topology.Node) bool { return a.acks(plan.Cluster, plan.Candidate, n) })
+}
+
+func (a *Activities) promote(ctx context.Context, in PromoteInput) error {
 	plan := in.Plan
 	if published, err := a.epochGuard(ctx, plan); err != nil || published {
-		return struct{}{}, err
+		return err
 	}
 	c, err := a.mysql(plan.Cluster, plan.Candidate)
 	if err != nil {
-		return struct{}{}, err
+		return err
 	}
 	st, err := c.ReplicaStatus(ctx)
 	if err != nil {
-		return struct{}{}, err
+		return err
 	}
 	ro, _, err := c.ReadOnly(ctx)
 	if err != nil {
-		return struct{}{}, err
+		return err
 	}
 	if st == nil && !ro {
-		return struct{}{}, nil // already promoted
+		return nil // already promoted
 	}
 	if in.GTIDs != "" {
 		have, err := c.Executed(ctx)
 		if err != nil {
-			return struct{}{}, err
+			return err
 		}
 		hs, err1 := c.Flavor.ParseGTIDs(have)
 		ws, err2 := c.Flavor.ParseGTIDs(in.GTIDs)
 		if err1 == nil && err2 == nil {
 			if miss := hs.Missing(ws); miss != "" {
-				return struct{}{}, nonRetryable("CandidateBehind", "%s lacks %s of the old primary; not promoting", plan.Candidate.Name, miss)
+				return nonRetryable(ErrCandidateBehind, "%s lacks %s of the old primary; not promoting", plan.Candidate.Name, miss)
 			}
 		}
 	}
 	if st != nil {
 		if err := c.StopAndResetReplication(ctx); err != nil {
-			return struct{}{}, err
+			return err
 		}
 	}
-	// Semi-sync only when a replica will be there to acknowledge: a lone survivor would
-	// otherwise stall every write for the semi-sync timeout.
-	if err := c.SetSemiSyncPrimary(ctx, len(plan.Others) > 0 || plan.OldPrimary.Name != "" && in.GTIDs != ""); err != nil {
-		return struct{}{}, err
+	// Semi-sync only when a live replica will be there to acknowledge (under cross_zone, one
+	// in another zone): a lone survivor would otherwise stall every write for the semi-sync
+	// timeout before falling back to async.
+	if err := c.SetSemiSyncPrimary(ctx, a.ackerLeft(plan, in.GTIDs != "")); err != nil {
+		return err
 	}
-	return struct{}{}, c.SetReadOnly(ctx, false)
+	return c.SetReadOnly(ctx, false)
 }

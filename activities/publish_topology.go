@@ -15,6 +15,9 @@ type PublishInput struct {
 	Primary    topology.Node
 	Replicas   []topology.Node
 	Evict      []topology.Eviction
+	// Record, if set, is written as last_<kind> in the same transaction: a failover that
+	// fails after publishing still starts its anti-flap period.
+	Record *topology.Record `json:",omitempty"`
 }
 
 // PublishResult is the new epoch.
@@ -33,12 +36,12 @@ func (a *Activities) PublishTopology(ctx context.Context, in PublishInput) (Publ
 		return PublishResult{Epoch: t.Epoch}, nil // published by an earlier attempt
 	}
 	if t.Epoch != in.Epoch {
-		return PublishResult{}, nonRetryable("EpochChanged",
+		return PublishResult{}, nonRetryable(ErrEpochChanged,
 			"Consul epoch of %s is %d, planned at %d, and names %s: someone else changed the topology; nothing was published",
 			in.Cluster, t.Epoch, in.Epoch, t.Primary.Name)
 	}
 	epoch, err := a.Topo.Publish(ctx, in.Cluster, t.Epoch, t.EpochIndex, topology.Change{
-		Primary: in.Primary, Replicas: in.Replicas, Evict: in.Evict})
+		Primary: in.Primary, Replicas: in.Replicas, Evict: in.Evict, Record: in.Record})
 	if errors.Is(err, topology.ErrConflict) {
 		return PublishResult{}, err // retried: the next attempt re-reads
 	}

@@ -33,9 +33,9 @@ func (a *Activities) RejoinNode(ctx context.Context, in RejoinInput) (struct{}, 
 	}
 	if node == nil {
 		if n, ok := t.Find(in.Host); ok {
-			return struct{}{}, nonRetryable("NotEvicted", "%s is already a member of %s (primary %s); nothing to rejoin", n.Name, in.Cluster, t.Primary.Name)
+			return struct{}{}, nonRetryable(ErrNotEvicted, "%s is already a member of %s (primary %s); nothing to rejoin", n.Name, in.Cluster, t.Primary.Name)
 		}
-		return struct{}{}, nonRetryable("UnknownNode", "%q is not an evicted node of %s; evicted: %s", in.Host, in.Cluster, evictedNames(t))
+		return struct{}{}, nonRetryable(ErrUnknownNode, "%q is not an evicted node of %s; evicted: %s", in.Host, in.Cluster, evictedNames(t))
 	}
 	c, err := a.mysql(in.Cluster, *node)
 	if err != nil {
@@ -43,7 +43,7 @@ func (a *Activities) RejoinNode(ctx context.Context, in RejoinInput) (struct{}, 
 	}
 	mine, err := c.Executed(ctx)
 	if err != nil {
-		return struct{}{}, nonRetryable("Unreachable", "%s does not answer (%v); start it, then run rejoin again", describe(*node), err)
+		return struct{}{}, nonRetryable(ErrUnreachable, "%s does not answer (%v); start it, then run rejoin again", describe(*node), err)
 	}
 	p, err := a.mysql(in.Cluster, t.Primary)
 	if err != nil {
@@ -56,10 +56,10 @@ func (a *Activities) RejoinNode(ctx context.Context, in RejoinInput) (struct{}, 
 	ms, err1 := c.Flavor.ParseGTIDs(mine)
 	ps, err2 := c.Flavor.ParseGTIDs(theirs)
 	if err1 != nil || err2 != nil {
-		return struct{}{}, nonRetryable("BadGTIDs", "cannot compare GTIDs of %s (%v) and %s (%v)", node.Name, err1, t.Primary.Name, err2)
+		return struct{}{}, nonRetryable(ErrBadGTIDs, "cannot compare GTIDs of %s (%v) and %s (%v)", node.Name, err1, t.Primary.Name, err2)
 	}
 	if miss := ps.Missing(ms); miss != "" {
-		return struct{}{}, nonRetryable("ErrantGTIDs",
+		return struct{}{}, nonRetryable(ErrErrantGTIDs,
 			"%s holds transactions the primary %s lacks: %s. They were never replicated (writes the crash cut off before any replica acknowledged them). Nothing was changed: inspect them with mysqlbinlog, then rebuild %s from a backup of %s",
 			node.Name, t.Primary.Name, miss, node.Name, t.Primary.Name)
 	}

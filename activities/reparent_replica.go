@@ -44,7 +44,7 @@ func (a *Activities) reparent(ctx context.Context, in ReparentInput) error {
 			return err
 		}
 		// The replication credentials come from Baton's config: MariaDB cannot read them back.
-		if err := c.PointAt(ctx, a.replSource(in.Primary), in.WasPrimary && (st == nil || st.SourceHost == "")); err != nil {
+		if err := c.PointAt(ctx, a.replSource(in.Primary), in.WasPrimary && (st == nil || st.SourceHost == ""), a.acks(in.Cluster, in.Primary, in.Node)); err != nil {
 			return err
 		}
 	}
@@ -54,7 +54,7 @@ func (a *Activities) reparent(ctx context.Context, in ReparentInput) error {
 			return false, nil
 		}
 		if st.SQLError != "" {
-			return false, nonRetryable("ReplicationBroken", "%s cannot apply from %s: %s; fix replication by hand", in.Node.Name, in.Primary.Name, st.SQLError)
+			return false, nonRetryable(ErrReplicationBroken, "%s cannot apply from %s: %s; fix replication by hand", in.Node.Name, in.Primary.Name, st.SQLError)
 		}
 		return st.IOConnected() && st.SQLRunning, nil
 	})

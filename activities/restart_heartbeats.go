@@ -54,7 +54,7 @@ func (a *Activities) RestartHeartbeats(ctx context.Context, in HeartbeatInput) (
 			}
 		}
 		sort.Strings(stale)
-		return struct{}{}, nonRetryable("HeartbeatsStale",
+		return struct{}{}, nonRetryable(ErrHeartbeatsStale,
 			"no fresh heartbeat on %s from %s within %s; check the heartbeat agents on those hosts (lag cannot be measured until they write)",
 			in.Primary.Name, strings.Join(stale, ", "), timeout)
 	}

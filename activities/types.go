@@ -29,8 +29,11 @@ type Plan struct {
 	Cluster    string
 	OldPrimary topology.Node
 	Candidate  topology.Node
-	// Others are the replicas other than the candidate.
-	Others     []topology.Node
+	// Others are the live replicas other than the candidate.
+	Others []topology.Node
+	// Lost are replicas that could not be reached when the failover chose (or candidates
+	// that died after): they are evicted, not waited for.
+	Lost       []topology.Node `json:",omitempty"`
 	Epoch      uint64
 	EpochIndex uint64
 	Reason     string

@@ -20,7 +20,7 @@ func (a *Activities) UndoDemotePrimary(ctx context.Context, plan Plan) (UndoResu
 		return UndoResult{}, err
 	}
 	if t.Epoch != plan.Epoch || t.Primary.Name != plan.OldPrimary.Name {
-		return UndoResult{}, nonRetryable("UndoUnsafe",
+		return UndoResult{}, nonRetryable(ErrUndoUnsafe,
 			"cannot undo the demotion of %s: Consul now names %s at epoch %d (planned epoch %d); check both servers with `baton status --cluster %s` and open the one Consul names",
 			plan.OldPrimary.Name, t.Primary.Name, t.Epoch, plan.Epoch, plan.Cluster)
 	}
@@ -41,7 +41,7 @@ func (a *Activities) UndoDemotePrimary(ctx context.Context, plan Plan) (UndoResu
 		if err := cand.SetSemiSyncPrimary(ctx, false); err != nil {
 			return res, err
 		}
-		if err := cand.PointAt(ctx, a.replSource(plan.OldPrimary), true); err != nil {
+		if err := cand.PointAt(ctx, a.replSource(plan.OldPrimary), true, a.acks(plan.Cluster, plan.OldPrimary, plan.Candidate)); err != nil {
 			return res, err
 		}
 		res.Redemoted = plan.Candidate.Name

@@ -88,7 +88,7 @@ func (a *Activities) VerifyRouting(ctx context.Context, in VerifyInput) (VerifyR
 			}
 		}
 		sort.Strings(bad)
-		return res, nonRetryable("RoutingNotConverged",
+		return res, nonRetryable(ErrRoutingNotConverged,
 			"after %s these writer endpoints do not route to %s (server_id %d): %s; Consul already names %s, so check consul-template and HAProxy on those hosts",
 			timeout, in.Primary, in.ServerID, strings.Join(bad, "; "), in.Primary)
 	}

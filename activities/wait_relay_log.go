@@ -24,10 +24,13 @@ func (a *Activities) WaitRelayLog(ctx context.Context, plan Plan) (struct{}, err
 	stop := keepAlive(ctx, time.Second, "applying relay log on "+plan.Candidate.Name)
 	defer stop()
 	if err := a.stopReceiving(ctx, plan); err != nil {
-		return struct{}{}, err
+		return struct{}{}, a.lostOr(ctx, plan, err)
 	}
 	if err := a.applyRelayLog(ctx, plan.Cluster, plan.Candidate, cc.CatchUpTimeout); err != nil {
-		return struct{}{}, nonRetryable("RelayLogNotApplied",
+		if lost := a.lostOr(ctx, plan, err); lost != err {
+			return struct{}{}, lost
+		}
+		return struct{}{}, nonRetryable(ErrRelayLogNotApplied,
 			"%s did not apply its relay log within %s (%v); check its SQL thread, then run `baton failover --cluster %s --force`",
 			plan.Candidate.Name, cc.CatchUpTimeout, err, plan.Cluster)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/baton-db/baton/internal/app"
 	"github.com/baton-db/baton/internal/detect"
 	"github.com/baton-db/baton/internal/flavor"
+	"github.com/baton-db/baton/workflows/start"
 )
 
 func main() {
@@ -67,7 +68,7 @@ func run(ctx context.Context, args []string) error {
 			return err
 		}
 		w := detect.New(detect.Options{Cluster: name, ClusterConfig: cc, Detector: cfg.Detector, Flavor: f, Consul: topo,
-			Topologies: topos, Temporal: tc, TaskQueue: cfg.Temporal.TaskQueue, Log: log, Metrics: m,
+			Topologies: topos, Starter: start.Starter{Client: tc, Queue: cfg.Temporal.TaskQueue}, Log: log, Metrics: m,
 			MySQL: o})
 		wg.Add(1)
 		go func() { defer wg.Done(); w.Run(ctx) }()

@@ -5,13 +5,10 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
-	"go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/baton-db/baton/activities"
 	"github.com/baton-db/baton/internal/app"
-	"github.com/baton-db/baton/workflows"
+	"github.com/baton-db/baton/workflows/start"
 )
 
 func newFailover() *cobra.Command {
@@ -35,20 +32,25 @@ func newFailover() *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			run, err := c.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{
-				WorkflowTaskTimeout:      workflows.TaskTimeout,
-				ID:                       workflows.WorkflowID(cluster),
-				TaskQueue:                cfg.Temporal.TaskQueue,
-				WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-				WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-				TypedSearchAttributes: temporal.NewSearchAttributes(
-					workflows.SACluster.ValueSet(cluster), workflows.SAKind.ValueSet("unplanned")),
-				StaticSummary: fmt.Sprintf("unplanned failover of %s, started by %s", cluster, currentUser()),
-			}, workflows.UnplannedFailover, workflows.FailoverInput{Cluster: cluster, Force: force, RequestedBy: currentUser()})
+			st := start.Starter{Client: c, Queue: cfg.Temporal.TaskQueue}
+			started, err := st.StartFailover(cmd.Context(), start.FailoverInput{Cluster: cluster, Force: force, RequestedBy: currentUser()},
+				fmt.Sprintf("unplanned failover of %s, started by %s", cluster, currentUser()))
 			if err != nil {
 				return fmt.Errorf("start failover: %w", err)
 			}
-			fmt.Printf("started %s run %s\n", run.GetID(), run.GetRunID())
+			run := started.Run
+			switch {
+			case started.Attached && force:
+				return fmt.Errorf("a failover of %s is already running (%s run %s); --force was not applied to it. "+
+					"Follow it with `baton watch --cluster %s`, and run `baton failover --force` again once it has ended if it is still needed",
+					cluster, run.GetID(), run.GetRunID(), cluster)
+			case started.Attached:
+				fmt.Printf("a failover of %s is already running: following %s run %s\n", cluster, run.GetID(), run.GetRunID())
+			case started.Preempted != "":
+				fmt.Printf("cancelled the running switchover (run %s) and started %s run %s\n", started.Preempted, run.GetID(), run.GetRunID())
+			default:
+				fmt.Printf("started %s run %s\n", run.GetID(), run.GetRunID())
+			}
 			if !wait {
 				return nil
 			}
@@ -74,15 +76,8 @@ func newRejoin() *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			run, err := c.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{
-				WorkflowTaskTimeout:      workflows.TaskTimeout,
-				ID:                       workflows.RejoinWorkflowID(cluster, host),
-				TaskQueue:                cfg.Temporal.TaskQueue,
-				WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-				WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-				// Without this the SDK hands back the running workflow instead of an error.
-				WorkflowExecutionErrorWhenAlreadyStarted: true,
-			}, workflows.RejoinNode, activities.RejoinInput{Cluster: cluster, Host: host})
+			run, err := c.ExecuteWorkflow(cmd.Context(), start.Options(start.RejoinWorkflowID(cluster, host), cfg.Temporal.TaskQueue, "rejoin", cluster,
+				fmt.Sprintf("rejoin of %s to %s", host, cluster)), start.Rejoin, activities.RejoinInput{Cluster: cluster, Host: host})
 			if err != nil {
 				return fmt.Errorf("start rejoin: %w", err)
 			}

@@ -6,15 +6,13 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
-	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/baton-db/baton/activities"
 	"github.com/baton-db/baton/internal/app"
 	"github.com/baton-db/baton/internal/config"
 	"github.com/baton-db/baton/workflows"
+	"github.com/baton-db/baton/workflows/start"
 )
 
 func newSwitchover() *cobra.Command {
@@ -40,18 +38,8 @@ func newSwitchover() *cobra.Command {
 			}
 			defer c.Close()
 			in := workflows.SwitchoverInput{Cluster: cluster, Candidate: to, RequestedBy: currentUser(), RequireApproval: approval}
-			run, err := c.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{
-				WorkflowTaskTimeout:      workflows.TaskTimeout,
-				ID:                       workflows.WorkflowID(cluster),
-				TaskQueue:                cfg.Temporal.TaskQueue,
-				WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-				WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-				// Without this the SDK hands back the running workflow instead of an error.
-				WorkflowExecutionErrorWhenAlreadyStarted: true,
-				TypedSearchAttributes: temporal.NewSearchAttributes(
-					workflows.SACluster.ValueSet(cluster), workflows.SAKind.ValueSet("planned")),
-				StaticSummary: fmt.Sprintf("planned switchover of %s", cluster),
-			}, workflows.PlannedSwitchover, in)
+			run, err := c.ExecuteWorkflow(cmd.Context(), start.Options(start.WorkflowID(cluster), cfg.Temporal.TaskQueue, "planned", cluster,
+				fmt.Sprintf("planned switchover of %s", cluster)), start.Switchover, in)
 			var started *serviceerror.WorkflowExecutionAlreadyStarted
 			if errors.As(err, &started) {
 				return fmt.Errorf("a switchover or failover of %s is already running (workflow %s); watch it in the Web UI and retry when it ends",

@@ -3,90 +3,60 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/baton-db/baton/activities"
 	"github.com/baton-db/baton/internal/topology"
+	"github.com/baton-db/baton/workflows/start"
 )
 
 // FailoverInput asks for an unplanned failover. It carries no secrets.
-type FailoverInput struct {
-	Cluster string
-	// DeadPrimary is the node the detector saw die; empty means whatever Consul names.
-	DeadPrimary string
-	// Force skips maintenance and the anti-flap period (a human's `baton failover --force`).
-	Force       bool
-	RequestedBy string
-	Evidence    string
-	// DetectedAt is when the detector classified the primary as dead (zero for a human's
-	// `baton failover`).
-	DetectedAt time.Time `json:",omitempty"`
-}
+type FailoverInput = start.FailoverInput
 
-// UnplannedFailover replaces a dead primary, RUNBOOK §3. The critical path is confirm →
-// choose → promote → publish; the rest runs after routing changed, before completion.
+// UnplannedFailover replaces a dead primary, docs/runbook.md §3.
 func UnplannedFailover(ctx workflow.Context, in FailoverInput) (Result, error) {
 	f := &failover{in: in, t: newTracker(ctx), res: Result{Cluster: in.Cluster, Kind: "unplanned"}}
 	_ = workflow.UpsertTypedSearchAttributes(ctx, SACluster.ValueSet(in.Cluster), SAKind.ValueSet("unplanned"))
-	err := f.run(ctx)
+	var err error
+	if workflow.GetVersion(ctx, "probe-beside-stop", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		err = f.runBeforeProbeBesideStop(ctx) // failover_legacy.go
+	} else {
+		err = f.run(ctx)
+	}
 	f.res.Steps = f.t.steps
+	var nop noOp
 	switch {
+	case errors.As(err, &nop):
+		f.res.Reason = nop.why
+		setOutcome(ctx, &f.res, "no-op")
+		return f.res, nil
 	case err != nil:
 		setOutcome(ctx, &f.res, "failed")
 		return f.res, err
-	case !f.confirm.Proceed:
-		setOutcome(ctx, &f.res, "no-op")
-	default:
-		setOutcome(ctx, &f.res, "succeeded")
 	}
+	setOutcome(ctx, &f.res, "succeeded")
 	return f.res, nil
 }
 
-type failover struct {
-	in      FailoverInput
-	t       *tracker
-	res     Result
-	confirm activities.ConfirmResult
-	plan    activities.Plan
-	probe   activities.ProbeResult
-	// probeBeside: version 1 of "probe-beside-stop"; parallel: of "parallel-fence-and-verify".
-	probeBeside, parallel bool
-	fence                 activities.FenceResult
-}
-
+// run is the failover, step by step. The critical path is confirm → choose → wait for the
+// relay log → promote → publish; the rest finishes the job before the run completes.
 func (f *failover) run(ctx workflow.Context) error {
-	// Version 1 probes the primary beside the relay-log wait instead of before choosing: on
-	// a silent host the probe's timeout and the IO-thread stop overlap.
-	f.probeBeside = workflow.GetVersion(ctx, "probe-beside-stop", workflow.DefaultVersion, 1) == 1
-	if err := f.confirmPrimaryDead(ctx); err != nil || !f.confirm.Proceed {
+	if err := f.confirmPrimaryDead(ctx); err != nil {
 		return err
 	}
-	if err := f.chooseCandidate(ctx); err != nil {
+	if !f.confirm.Proceed {
+		return noOp{f.confirm.Why}
+	}
+	if err := f.chooseAndPromote(ctx); err != nil {
 		return err
 	}
-	if f.probeBeside {
-		if err := both(ctx, f.probeThenFence, f.waitRelayLog); err != nil {
-			return err
-		}
-		if f.probe.Answers { // it stalled and came back: put replication back, change nothing
-			f.confirm.Proceed, f.res.Reason = false, f.probe.Why
-			return f.restartReplication(ctx)
-		}
-		if err := f.promoteCandidate(ctx); err != nil {
-			return err
-		}
-	} else if err := f.waitFenceAndPromote(ctx); err != nil {
-		return err
-	}
-	// Version 1 of this change reparents the other replicas while Consul is written and
-	// routing verified: the new primary has a semi-sync replica by the time writes arrive.
-	if workflow.GetVersion(ctx, "reparent-beside-publish", workflow.DefaultVersion, 1) == 1 {
-		if err := both(ctx, f.reparentReplicas, f.publishAndVerify); err != nil {
-			return err
-		}
-	} else if err := f.publishThenReparentAndVerify(ctx); err != nil {
+	// Routing moves to the new primary while the other replicas follow it, so it has a
+	// semi-sync replica by the time the first writes arrive.
+	if err := both(ctx, f.reparentReplicas, f.publishAndVerify); err != nil {
 		return err
 	}
 	if err := f.restartHeartbeats(ctx); err != nil {
@@ -98,45 +68,134 @@ func (f *failover) run(ctx workflow.Context) error {
 	return f.recordResult(ctx)
 }
 
-// waitFenceAndPromote is the order before "probe-beside-stop". Version 1 of
-// "parallel-fence-and-verify" runs the best-effort fence beside the relay-log wait and the
-// promotion (both end before the publish), and verifies routing while the replicas reparent.
-func (f *failover) waitFenceAndPromote(ctx workflow.Context) error {
-	f.parallel = workflow.GetVersion(ctx, "parallel-fence-and-verify", workflow.DefaultVersion, 1) == 1
-	if f.parallel {
-		if err := both(ctx, f.fenceOldPrimary, f.waitAndPromote); err != nil {
-			return err
+// chooseAndPromote chooses a candidate, stops replication everywhere and waits for the
+// candidate's relay log while the primary is probed once more, then promotes. A candidate
+// lost on the way is replaced by the next best live replica. A failover that ends here has
+// promoted nobody: it restarts the replication it stopped.
+func (f *failover) chooseAndPromote(ctx workflow.Context) error {
+	for {
+		if err := f.chooseCandidate(ctx); err != nil {
+			return f.abort(ctx, err)
 		}
-	} else {
-		if err := f.waitRelayLog(ctx); err != nil {
-			return err
+		err := both(ctx, f.probeThenFence, f.waitRelayLog)
+		if f.probe.Answers { // it stalled and came back: put replication back, change nothing
+			return f.abort(ctx, noOp{f.probe.Why})
 		}
-		if err := f.fenceOldPrimary(ctx); err != nil {
-			return err
+		if err == nil {
+			err = f.promoteCandidate(ctx)
 		}
-		if err := f.promoteCandidate(ctx); err != nil {
-			return err
+		if err == nil {
+			return nil
 		}
+		if !isType(err, activities.ErrCandidateLost) || len(f.live()) < 2 {
+			return f.abort(ctx, err)
+		}
+		workflow.GetLogger(ctx).Warn("candidate lost during the failover; choosing again among the live replicas",
+			"cluster", f.in.Cluster, "candidate", f.plan.Candidate.Name, "error", err)
+		f.lost = append(f.lost, f.plan.Candidate)
 	}
-	return nil
+}
+
+// abort ends a failover that promoted nobody: the replicas follow the old primary again
+// (it may come back), and the cause is returned with whatever the restart reports.
+func (f *failover) abort(ctx workflow.Context, cause error) error {
+	if f.plan.Candidate.Name == "" {
+		return cause // nothing was stopped yet
+	}
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	if err := f.restartReplication(dctx); err != nil {
+		return errors.Join(cause, err)
+	}
+	return cause
+}
+
+// noOp ends a failover that had nothing to do; it is an outcome, not a failure.
+type noOp struct{ why string }
+
+func (e noOp) Error() string { return e.why }
+
+type failover struct {
+	in      FailoverInput
+	t       *tracker
+	res     Result
+	confirm activities.ConfirmResult
+	plan    activities.Plan
+	probe   activities.ProbeResult
+	fence   activities.FenceResult
+	// lost are candidates that died during this failover.
+	lost []topology.Node
+	// notReparented are replicas that died after they were chosen to follow the candidate.
+	notReparented []string
+	// rec is the record published with the topology (the anti-flap period starts there).
+	rec topology.Record
+	// parallel: version 1 of "parallel-fence-and-verify" (failover_legacy.go).
+	parallel bool
+}
+
+// live is the confirmed replica set less the candidates lost on the way.
+func (f *failover) live() []topology.Node {
+	return slices.DeleteFunc(slices.Clone(f.confirm.Replicas), func(n topology.Node) bool {
+		return slices.ContainsFunc(f.lost, func(l topology.Node) bool { return l.Name == n.Name })
+	})
+}
+
+func (f *failover) confirmPrimaryDead(ctx workflow.Context) error {
+	err := f.t.run(ctx, step{name: "confirm primary dead", opts: readFor(5 * time.Second), local: true,
+		activity: a.ConfirmPrimaryDead, args: args(activities.ConfirmInput{Cluster: f.in.Cluster, Primary: f.in.DeadPrimary, Force: f.in.Force}),
+		out: &f.confirm})
+	f.res.From, f.res.Reason = f.confirm.Primary.Name, f.confirm.Why
+	workflow.GetLogger(ctx).Info("confirm", "cluster", f.in.Cluster, "proceed", f.confirm.Proceed, "why", f.confirm.Why)
+	return err
+}
+
+func (f *failover) chooseCandidate(ctx workflow.Context) error {
+	in := f.confirm
+	in.Replicas, in.Lost = f.live(), f.lost
+	if err := f.t.run(ctx, step{name: "choose candidate", opts: readFor(30 * time.Second), local: true,
+		activity: a.ChooseCandidate, args: args(in), out: &f.plan}); err != nil {
+		return err
+	}
+	f.res.To, f.res.Reason = f.plan.Candidate.Name, f.plan.Reason
+	workflow.SetCurrentDetails(ctx, fmt.Sprintf("**Unplanned failover** of %s: %s died -> %s at epoch %d\n\nCandidate: %s\n\nStarted by %s. %s",
+		f.in.Cluster, f.plan.OldPrimary.Name, f.plan.Candidate.Name, f.plan.Epoch, f.plan.Reason, f.in.RequestedBy, f.in.Evidence))
+	return workflow.UpsertTypedSearchAttributes(ctx,
+		SAOldPrimary.ValueSet(f.plan.OldPrimary.Name), SANewPrimary.ValueSet(f.plan.Candidate.Name))
 }
 
 // probeThenFence asks the old primary once more; if it still does not answer, it is fenced
 // (best effort) in case it comes back.
 func (f *failover) probeThenFence(ctx workflow.Context) error {
-	err := f.t.do(ctx, "probe primary", func() error {
-		return workflow.ExecuteLocalActivity(local(ctx, 5*time.Second), a.ProbePrimary, f.plan).Get(ctx, &f.probe)
-	})
+	err := f.t.run(ctx, step{name: "probe primary", opts: readFor(5 * time.Second), local: true,
+		activity: a.ProbePrimary, args: args(f.plan), out: &f.probe})
 	if err != nil || f.probe.Answers {
 		return err
 	}
 	return f.fenceOldPrimary(ctx)
 }
 
+func (f *failover) waitRelayLog(ctx workflow.Context) error {
+	return f.t.run(ctx, step{name: "wait for relay log", opts: waitingFor(2 * time.Minute),
+		summary: f.plan.Candidate.Name + " applies its relay log", activity: a.WaitRelayLog, args: args(f.plan)})
+}
+
+func (f *failover) fenceOldPrimary(ctx workflow.Context) error {
+	err := f.t.run(ctx, step{name: "fence old primary", opts: quick, summary: "fence " + f.plan.OldPrimary.Name + " if it answers",
+		activity: a.FenceOldPrimary, args: args(f.plan), out: &f.fence})
+	if f.fence.Answered {
+		workflow.GetLogger(ctx).Warn("old primary answered during the failover; it is now read-only and will be evicted",
+			"cluster", f.in.Cluster, "node", f.plan.OldPrimary.Name)
+	}
+	return err
+}
+
 func (f *failover) restartReplication(ctx workflow.Context) error {
-	return f.t.do(ctx, "restart replication", func() error {
-		return workflow.ExecuteActivity(summarize(quick(ctx), "replicas follow "+f.plan.OldPrimary.Name+" again"), a.RestartReplication, f.plan).Get(ctx, nil)
-	})
+	return f.t.run(ctx, step{name: "restart replication", opts: quick, summary: "replicas follow " + f.plan.OldPrimary.Name + " again",
+		activity: a.RestartReplication, args: args(f.plan)})
+}
+
+func (f *failover) promoteCandidate(ctx workflow.Context) error {
+	return f.t.run(ctx, step{name: "promote candidate", opts: quick, summary: "promote " + f.plan.Candidate.Name,
+		activity: a.PromoteCandidate, args: args(activities.PromoteInput{Plan: f.plan})})
 }
 
 func (f *failover) publishAndVerify(ctx workflow.Context) error {
@@ -146,101 +205,19 @@ func (f *failover) publishAndVerify(ctx workflow.Context) error {
 	return f.verifyRouting(ctx)
 }
 
-// publishThenReparentAndVerify is the order before "reparent-beside-publish".
-func (f *failover) publishThenReparentAndVerify(ctx workflow.Context) error {
-	if err := f.publishTopology(ctx); err != nil {
-		return err
-	}
-	// Routing now moves to the new primary.
-	if f.parallel {
-		if err := both(ctx, f.reparentReplicas, f.verifyRouting); err != nil {
-			return err
-		}
-	} else {
-		if err := f.reparentReplicas(ctx); err != nil {
-			return err
-		}
-		if err := f.verifyRouting(ctx); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (f *failover) waitAndPromote(ctx workflow.Context) error {
-	if err := f.waitRelayLog(ctx); err != nil {
-		return err
-	}
-	return f.promoteCandidate(ctx)
-}
-
-// both runs two steps at once and waits for both; it returns their errors together.
-func both(ctx workflow.Context, a, b func(workflow.Context) error) error {
-	var errA error
-	wg := workflow.NewWaitGroup(ctx)
-	wg.Add(1)
-	workflow.Go(ctx, func(gctx workflow.Context) {
-		defer wg.Done()
-		errA = a(gctx)
-	})
-	errB := b(ctx)
-	wg.Wait(ctx)
-	return errors.Join(errA, errB)
-}
-
-func (f *failover) confirmPrimaryDead(ctx workflow.Context) error {
-	return f.t.do(ctx, "confirm primary dead", func() error {
-		err := workflow.ExecuteLocalActivity(local(ctx, 5*time.Second), a.ConfirmPrimaryDead,
-			activities.ConfirmInput{Cluster: f.in.Cluster, Primary: f.in.DeadPrimary, Force: f.in.Force, DeferProbe: f.probeBeside}).Get(ctx, &f.confirm)
-		f.res.From, f.res.Reason = f.confirm.Primary.Name, f.confirm.Why
-		workflow.GetLogger(ctx).Info("confirm", "cluster", f.in.Cluster, "proceed", f.confirm.Proceed, "why", f.confirm.Why)
-		return err
-	})
-}
-
-func (f *failover) chooseCandidate(ctx workflow.Context) error {
-	return f.t.do(ctx, "choose candidate", func() error {
-		err := workflow.ExecuteLocalActivity(local(ctx, 30*time.Second), a.ChooseCandidate, f.confirm).Get(ctx, &f.plan)
-		if err != nil {
-			return err
-		}
-		f.res.To, f.res.Reason = f.plan.Candidate.Name, f.plan.Reason
-		workflow.SetCurrentDetails(ctx, fmt.Sprintf("**Unplanned failover** of %s: %s died -> %s at epoch %d\n\nCandidate: %s\n\nStarted by %s. %s",
-			f.in.Cluster, f.plan.OldPrimary.Name, f.plan.Candidate.Name, f.plan.Epoch, f.plan.Reason, f.in.RequestedBy, f.in.Evidence))
-		return workflow.UpsertTypedSearchAttributes(ctx,
-			SAOldPrimary.ValueSet(f.plan.OldPrimary.Name), SANewPrimary.ValueSet(f.plan.Candidate.Name))
-	})
-}
-
-func (f *failover) waitRelayLog(ctx workflow.Context) error {
-	return f.t.do(ctx, "wait for relay log", func() error {
-		return workflow.ExecuteActivity(summarize(waiting(ctx, 2*time.Minute), f.plan.Candidate.Name+" applies its relay log"), a.WaitRelayLog, f.plan).Get(ctx, nil)
-	})
-}
-
-func (f *failover) fenceOldPrimary(ctx workflow.Context) error {
-	return f.t.do(ctx, "fence old primary", func() error {
-		err := workflow.ExecuteActivity(summarize(quick(ctx), "fence "+f.plan.OldPrimary.Name+" if it answers"), a.FenceOldPrimary, f.plan).Get(ctx, &f.fence)
-		if f.fence.Answered {
-			workflow.GetLogger(ctx).Warn("old primary answered during the failover; it is now read-only and will be evicted",
-				"cluster", f.in.Cluster, "node", f.plan.OldPrimary.Name)
-		}
-		return err
-	})
-}
-
-func (f *failover) promoteCandidate(ctx workflow.Context) error {
-	return f.t.do(ctx, "promote candidate", func() error {
-		return workflow.ExecuteActivity(summarize(quick(ctx), "promote "+f.plan.Candidate.Name), a.PromoteCandidate, activities.PromoteInput{Plan: f.plan}).Get(ctx, nil)
-	})
-}
-
+// publishTopology names the new primary in Consul, evicts the crashed node (and any
+// replica found dead) and starts the anti-flap period, in one transaction.
 func (f *failover) publishTopology(ctx workflow.Context) error {
 	return f.t.do(ctx, "publish topology", func() error {
+		evict := []topology.Eviction{{Node: f.plan.OldPrimary, Reason: "primary died: " + f.confirm.Why}}
+		for _, n := range f.plan.Lost {
+			evict = append(evict, topology.Eviction{Node: n, Reason: fmt.Sprintf("unreachable during the failover of %s to %s; bring it back with `baton rejoin`",
+				f.in.Cluster, f.plan.Candidate.Name)})
+		}
+		f.rec = record(ctx, "unplanned", f.plan, f.plan.Epoch+1, f.t)
 		in := activities.PublishInput{
 			Cluster: f.in.Cluster, Epoch: f.plan.Epoch, EpochIndex: f.plan.EpochIndex,
-			Primary: f.plan.Candidate, Replicas: f.plan.Others,
-			Evict: []topology.Eviction{{Node: f.plan.OldPrimary, Reason: "primary died: " + f.confirm.Why}},
+			Primary: f.plan.Candidate, Replicas: f.plan.Others, Evict: evict, Record: &f.rec,
 		}
 		var out activities.PublishResult
 		summary := "Consul: primary is " + f.plan.Candidate.Name + ", " + f.plan.OldPrimary.Name + " evicted"
@@ -263,16 +240,22 @@ func (f *failover) publishTopology(ctx workflow.Context) error {
 	})
 }
 
+// reparentReplicas moves every live replica under the new primary. One that died since it
+// was chosen is left out and reported, not waited for: the failover has already happened.
 func (f *failover) reparentReplicas(ctx workflow.Context) error {
 	return f.t.do(ctx, "reparent replicas", func() error {
 		futures := make([]workflow.Future, len(f.plan.Others))
 		for i, r := range f.plan.Others {
-			futures[i] = workflow.ExecuteActivity(summarize(waiting(ctx, time.Minute), r.Name+" replicates from "+f.plan.Candidate.Name), a.ReparentReplica, activities.ReparentInput{
-				Cluster: f.in.Cluster, Node: r, Primary: f.plan.Candidate})
+			futures[i] = workflow.ExecuteActivity(summarize(waitingFor(time.Minute)(ctx), r.Name+" replicates from "+f.plan.Candidate.Name), a.ReparentReplica,
+				activities.ReparentInput{Cluster: f.in.Cluster, Node: r, Primary: f.plan.Candidate})
 		}
 		for i, fu := range futures {
 			if err := fu.Get(ctx, nil); err != nil {
-				return fmt.Errorf("reparent %s: %w", f.plan.Others[i].Name, err)
+				r := f.plan.Others[i]
+				workflow.GetLogger(ctx).Error("replica left out: it could not be reparented", "cluster", f.in.Cluster, "node", r.Name, "error", err)
+				f.res.LeftOut = append(f.res.LeftOut, fmt.Sprintf("%s: not reparented (%v); once it answers, run `baton rejoin --cluster %s --host %s`",
+					r.Name, rootCause(err), f.in.Cluster, r.Name))
+				f.notReparented = append(f.notReparented, r.Name)
 			}
 		}
 		return nil
@@ -280,34 +263,65 @@ func (f *failover) reparentReplicas(ctx workflow.Context) error {
 }
 
 func (f *failover) verifyRouting(ctx workflow.Context) error {
-	return f.t.do(ctx, "verify routing", func() error {
-		return workflow.ExecuteActivity(summarize(waiting(ctx, time.Minute), "every HAProxy reaches "+f.plan.Candidate.Name), a.VerifyRouting, activities.VerifyInput{
-			Cluster: f.in.Cluster, Primary: f.plan.Candidate.Name, ServerID: f.plan.Candidate.ServerID}).Get(ctx, nil)
-	})
+	return f.t.run(ctx, step{name: "verify routing", opts: waitingFor(time.Minute), summary: "every HAProxy reaches " + f.plan.Candidate.Name,
+		activity: a.VerifyRouting, args: args(activities.VerifyInput{Cluster: f.in.Cluster, Primary: f.plan.Candidate.Name, ServerID: f.plan.Candidate.ServerID})})
 }
 
 func (f *failover) restartHeartbeats(ctx workflow.Context) error {
-	return f.t.do(ctx, "restart heartbeats", func() error {
-		return workflow.ExecuteActivity(summarize(waiting(ctx, time.Minute), "heartbeats fresh on "+f.plan.Candidate.Name), a.RestartHeartbeats, activities.HeartbeatInput{
-			Cluster: f.in.Cluster, Primary: f.plan.Candidate, Replicas: f.plan.Others}).Get(ctx, nil)
-	})
+	replicas := slices.DeleteFunc(slices.Clone(f.plan.Others), func(n topology.Node) bool { return slices.Contains(f.notReparented, n.Name) })
+	return f.t.run(ctx, step{name: "restart heartbeats", opts: waitingFor(time.Minute), summary: "heartbeats fresh on " + f.plan.Candidate.Name,
+		activity: a.RestartHeartbeats, args: args(activities.HeartbeatInput{Cluster: f.in.Cluster, Primary: f.plan.Candidate, Replicas: replicas})})
 }
 
 func (f *failover) evictNode(ctx workflow.Context) error {
-	return f.t.do(ctx, "evict crashed node", func() error {
-		return workflow.ExecuteActivity(summarize(quick(ctx), "record "+f.plan.OldPrimary.Name+" as evicted"), a.EvictNode, activities.EvictInput{
-			Cluster: f.in.Cluster, Node: f.plan.OldPrimary, NewPrimary: f.plan.Candidate, Epoch: f.res.Epoch,
-			Reason: "primary died: " + f.confirm.Why, GTIDs: f.fence.GTIDs}).Get(ctx, nil)
-	})
+	return f.t.run(ctx, step{name: "evict crashed node", opts: quick, summary: "record " + f.plan.OldPrimary.Name + " as evicted",
+		activity: a.EvictNode, args: args(activities.EvictInput{Cluster: f.in.Cluster, Node: f.plan.OldPrimary, NewPrimary: f.plan.Candidate,
+			Epoch: f.res.Epoch, Reason: "primary died: " + f.confirm.Why, GTIDs: f.fence.GTIDs})})
 }
 
+// recordResult completes the record published with the topology: its epoch and step timings.
 func (f *failover) recordResult(ctx workflow.Context) error {
-	return f.t.do(ctx, "record result", func() error {
-		return workflow.ExecuteActivity(summarize(quick(ctx), "record the result"), a.RecordResult, f.in.Cluster, record(ctx, "unplanned", f.plan, f.res.Epoch, f.t)).Get(ctx, nil)
-	})
+	rec := record(ctx, "unplanned", f.plan, f.res.Epoch, f.t)
+	if !f.rec.At.IsZero() {
+		rec.At = f.rec.At
+	}
+	return f.t.run(ctx, step{name: "record result", opts: quick, summary: "record the result",
+		activity: a.RecordResult, args: args(f.in.Cluster, rec)})
 }
 
-// record is the Consul record of a finished switchover or failover.
+// both runs two steps at once and waits for both; it returns their errors together.
+func both(ctx workflow.Context, a, b func(workflow.Context) error) error {
+	var errA error
+	wg := workflow.NewWaitGroup(ctx)
+	wg.Add(1)
+	workflow.Go(ctx, func(gctx workflow.Context) {
+		defer wg.Done()
+		errA = a(gctx)
+	})
+	errB := b(ctx)
+	wg.Wait(ctx)
+	return errors.Join(errA, errB)
+}
+
+// isType reports whether err carries an activity error of the given type.
+func isType(err error, typ string) bool {
+	var app *temporal.ApplicationError
+	return errors.As(err, &app) && app.Type() == typ
+}
+
+// rootCause is the innermost message of an activity error, for a one-line report.
+func rootCause(err error) string {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err.Error()
+		}
+		err = next
+	}
+}
+
+// record is the Consul record of a switchover or failover: At is when its topology was
+// published, the start of the anti-flap period.
 func record(ctx workflow.Context, kind string, plan activities.Plan, epoch uint64, t *tracker) topology.Record {
 	steps := map[string]string{}
 	for _, st := range t.steps {

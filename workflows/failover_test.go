@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/baton-db/baton/activities"
 	"github.com/baton-db/baton/internal/topology"
@@ -245,5 +246,154 @@ func TestFailoverEndsWhenTheProbeFindsThePrimaryAlive(t *testing.T) {
 		if s == "promote candidate" || s == "publish topology" || s == "fence old primary" {
 			t.Fatalf("%q ran although the primary answered: %v", s, stepNames(res))
 		}
+	}
+}
+
+// The relay-log wait fails and the probe finds the primary answering: the failover ends
+// without promoting, and the IO threads it stopped are started again.
+func TestFailoverThatEndsWithoutPromotingRestartsReplication(t *testing.T) {
+	for _, answers := range []bool{true, false} {
+		env := newFailoverEnv()
+		failoverHappy(env, "ProbePrimary", "WaitRelayLog")
+		env.OnActivity(a.ProbePrimary, mock.Anything, mock.Anything).Return(activities.ProbeResult{Answers: answers, Why: "probe"}, nil)
+		env.OnActivity(a.WaitRelayLog, mock.Anything, mock.Anything).Return(struct{}{},
+			temporal.NewNonRetryableApplicationError("node3 did not apply its relay log", activities.ErrRelayLogNotApplied, nil))
+		restarted := 0
+		env.OnActivity(a.RestartReplication, mock.Anything, mock.Anything).Return(
+			func(context.Context, activities.Plan) (struct{}, error) { restarted++; return struct{}{}, nil })
+		env.ExecuteWorkflow(UnplannedFailover, FailoverInput{Cluster: "demo"})
+		var res Result
+		err := env.GetWorkflowResult(&res)
+		if answers && (err != nil || res.Outcome != "no-op") {
+			t.Fatalf("primary answers: %v %+v", err, res)
+		}
+		if !answers && (err == nil || !strings.Contains(err.Error(), activities.ErrRelayLogNotApplied)) {
+			t.Fatalf("primary dead: the wait's error should end the failover: %v", err)
+		}
+		if restarted != 1 {
+			t.Fatalf("answers=%v: replication restarted %d times, want 1", answers, restarted)
+		}
+		env.AssertNotCalled(t, "PromoteCandidate", mock.Anything, mock.Anything)
+	}
+}
+
+// The chosen candidate dies before it is promoted: the failover chooses again among the
+// live replicas and the lost one is evicted with the old primary.
+func TestFailoverChoosesAgainWhenTheCandidateDies(t *testing.T) {
+	env := newFailoverEnv()
+	failoverHappy(env, "ChooseCandidate", "PromoteCandidate", "PublishTopology")
+	var chosenFrom [][]string
+	env.OnActivity(a.ChooseCandidate, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, c activities.ConfirmResult) (activities.Plan, error) {
+			var names []string
+			for _, r := range c.Replicas {
+				names = append(names, r.Name)
+			}
+			chosenFrom = append(chosenFrom, names)
+			p := plan
+			p.Candidate, p.Others, p.Lost = c.Replicas[len(c.Replicas)-1], c.Replicas[:len(c.Replicas)-1], c.Lost
+			return p, nil
+		})
+	promotes := 0
+	env.OnActivity(a.PromoteCandidate, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.PromoteInput) (struct{}, error) {
+			promotes++
+			if in.Plan.Candidate.Name == "node3" {
+				return struct{}{}, temporal.NewNonRetryableApplicationError("candidate node3 stopped answering", activities.ErrCandidateLost, nil)
+			}
+			return struct{}{}, nil
+		})
+	var published activities.PublishInput
+	env.OnActivity(a.PublishTopology, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.PublishInput) (activities.PublishResult, error) {
+			published = in
+			return activities.PublishResult{Epoch: 8}, nil
+		})
+	env.ExecuteWorkflow(UnplannedFailover, FailoverInput{Cluster: "demo"})
+	var res Result
+	if err := env.GetWorkflowResult(&res); err != nil || res.Outcome != "succeeded" || res.To != "node2" {
+		t.Fatalf("%v %+v", err, res)
+	}
+	if len(chosenFrom) != 2 || strings.Join(chosenFrom[1], ",") != "node2" || promotes != 2 {
+		t.Fatalf("chose from %v, promoted %d times", chosenFrom, promotes)
+	}
+	var evicted []string
+	for _, e := range published.Evict {
+		evicted = append(evicted, e.Node.Name)
+	}
+	if strings.Join(evicted, ",") != "node1,node3" || published.Record == nil || published.Record.Kind != "unplanned" {
+		t.Fatalf("published %+v", published)
+	}
+}
+
+// A replica that dies after the choice is left out and reported: the failover, which has
+// already happened, succeeds, and heartbeats are awaited only from the replicas that follow.
+func TestFailoverLeavesOutAReplicaThatCannotBeReparented(t *testing.T) {
+	env := newFailoverEnv()
+	p := plan
+	p.Others = []topology.Node{node2, {Name: "node4", ServerID: 4}}
+	failoverHappy(env, "ChooseCandidate", "ReparentReplica", "RestartHeartbeats")
+	env.OnActivity(a.ChooseCandidate, mock.Anything, mock.Anything).Return(p, nil)
+	env.OnActivity(a.ReparentReplica, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.ReparentInput) (struct{}, error) {
+			if in.Node.Name == "node4" {
+				return struct{}{}, temporal.NewNonRetryableApplicationError("connection refused", "Unreachable", nil)
+			}
+			return struct{}{}, nil
+		})
+	var hb activities.HeartbeatInput
+	env.OnActivity(a.RestartHeartbeats, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.HeartbeatInput) (struct{}, error) { hb = in; return struct{}{}, nil })
+	env.ExecuteWorkflow(UnplannedFailover, FailoverInput{Cluster: "demo"})
+	var res Result
+	if err := env.GetWorkflowResult(&res); err != nil || res.Outcome != "succeeded" {
+		t.Fatalf("%v %+v", err, res)
+	}
+	if len(res.LeftOut) != 1 || !strings.Contains(res.LeftOut[0], "node4") || !strings.Contains(res.LeftOut[0], "baton rejoin") {
+		t.Fatalf("left out %v", res.LeftOut)
+	}
+	if len(hb.Replicas) != 1 || hb.Replicas[0].Name != "node2" {
+		t.Fatalf("heartbeats awaited from %+v", hb.Replicas)
+	}
+}
+
+// Every older step order that is kept for replay still runs its steps in its own order.
+func TestFailoverLegacyOrders(t *testing.T) {
+	for _, c := range []struct {
+		name              string
+		parallel, besides workflow.Version
+		before            [][2]string
+	}{
+		{"sequential", workflow.DefaultVersion, workflow.DefaultVersion,
+			[][2]string{{"wait for relay log", "fence old primary"}, {"fence old primary", "promote candidate"}, {"publish topology", "reparent replicas"}, {"reparent replicas", "verify routing"}}},
+		{"parallel fence and verify", 1, workflow.DefaultVersion,
+			[][2]string{{"wait for relay log", "promote candidate"}, {"promote candidate", "publish topology"}, {"publish topology", "reparent replicas"}}},
+		{"reparent beside publish", workflow.DefaultVersion, 1,
+			[][2]string{{"fence old primary", "promote candidate"}, {"publish topology", "verify routing"}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			env := newFailoverEnv()
+			failoverHappy(env)
+			env.OnGetVersion("probe-beside-stop", workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+			env.OnGetVersion("parallel-fence-and-verify", workflow.DefaultVersion, 1).Return(c.parallel)
+			env.OnGetVersion("reparent-beside-publish", workflow.DefaultVersion, 1).Return(c.besides)
+			env.ExecuteWorkflow(UnplannedFailover, FailoverInput{Cluster: "demo"})
+			var r Result
+			if err := env.GetWorkflowResult(&r); err != nil || r.Outcome != "succeeded" {
+				t.Fatalf("%v %+v", err, r)
+			}
+			at := map[string]int{}
+			for i, n := range stepNames(r) {
+				at[n] = i + 1
+			}
+			if at["probe primary"] != 0 || len(at) != 11 {
+				t.Fatalf("steps %v", stepNames(r))
+			}
+			for _, o := range c.before {
+				if at[o[0]] == 0 || at[o[0]] > at[o[1]] {
+					t.Fatalf("%q should run before %q: %v", o[0], o[1], stepNames(r))
+				}
+			}
+		})
 	}
 }

@@ -1,5 +1,5 @@
-// Package workflows holds Baton's failover workflows. Each reads like its runbook in
-// RUNBOOK.md: a list of named steps, in the documented order, one activity each.
+// Package workflows holds Baton's failover workflows. Each reads like its procedure in
+// docs/runbook.md: a list of named steps, in the documented order, one activity each.
 package workflows
 
 import (
@@ -11,28 +11,26 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/baton-db/baton/workflows/start"
 )
 
 // TaskQueue is where the worker listens.
 const TaskQueue = "baton"
 
-// TaskTimeout is the workflow task timeout every start uses. The write-blocked steps of a
-// switchover run as local activities inside one workflow task: if the worker dies there,
-// another takes over after this long (the server's default is 10 s).
-const TaskTimeout = 3 * time.Second
+// The start options, IDs and search attributes live in package start, which the detector
+// uses without linking the workflows.
+const TaskTimeout = start.TaskTimeout
 
-// WorkflowID is the one ID per cluster that every switchover and failover of it uses, so
-// two of them never run at once.
-func WorkflowID(cluster string) string { return "failover/" + cluster }
-
-// Search attributes shown and filtered on in the Web UI.
 var (
-	SACluster    = temporal.NewSearchAttributeKeyKeyword("BatonCluster")
-	SAKind       = temporal.NewSearchAttributeKeyKeyword("BatonKind")
-	SAOldPrimary = temporal.NewSearchAttributeKeyKeyword("BatonOldPrimary")
-	SANewPrimary = temporal.NewSearchAttributeKeyKeyword("BatonNewPrimary")
-	SAStep       = temporal.NewSearchAttributeKeyKeyword("BatonStep")
-	SAOutcome    = temporal.NewSearchAttributeKeyKeyword("BatonOutcome")
+	WorkflowID       = start.WorkflowID
+	RejoinWorkflowID = start.RejoinWorkflowID
+	SACluster        = start.SACluster
+	SAKind           = start.SAKind
+	SAOldPrimary     = start.SAOldPrimary
+	SANewPrimary     = start.SANewPrimary
+	SAStep           = start.SAStep
+	SAOutcome        = start.SAOutcome
 )
 
 // QueryCurrentStep is the query that returns the running step's name.
@@ -57,6 +55,8 @@ type Result struct {
 	Outcome string
 	// ApprovedBy is the human who approved the plan, when the policy asked for one.
 	ApprovedBy string `json:",omitempty"`
+	// LeftOut says what a failover could not bring along (a replica that died meanwhile).
+	LeftOut []string `json:",omitempty"`
 	Steps      []StepRecord
 }
 
@@ -113,6 +113,38 @@ func (t *tracker) do(ctx workflow.Context, name string, f func() error) error {
 	return err
 }
 
+// step is one runbook step: its name, how it runs, what the Web UI shows for it, the
+// activity, its input and where its output goes. Every workflow's run is a list of these.
+type step struct {
+	name     string
+	opts     func(workflow.Context) workflow.Context // activity options (quick, waitingFor, readFor, ...)
+	local    bool                                    // run in this worker, recorded as a marker
+	summary  string
+	activity any
+	args     []any
+	out      any
+}
+
+// run runs one step and records it. A local step takes its timeout and retry policy from
+// opts, and is given up after every attempt's timeout has passed.
+func (t *tracker) run(ctx workflow.Context, s step) error {
+	return t.do(ctx, s.name, func() error {
+		o := workflow.GetActivityOptions(s.opts(ctx))
+		o.Summary = s.summary
+		if !s.local {
+			return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, o), s.activity, s.args...).Get(ctx, s.out)
+		}
+		lo := workflow.LocalActivityOptions{StartToCloseTimeout: o.StartToCloseTimeout, RetryPolicy: o.RetryPolicy, Summary: o.Summary}
+		if o.RetryPolicy != nil && o.RetryPolicy.MaximumAttempts > 0 {
+			lo.ScheduleToCloseTimeout = o.StartToCloseTimeout * time.Duration(o.RetryPolicy.MaximumAttempts)
+		}
+		return workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, lo), s.activity, s.args...).Get(ctx, s.out)
+	})
+}
+
+// args is a step's activity input.
+func args(in ...any) []any { return in }
+
 // options is the activity options of one kind of step. Every retry policy is bounded.
 func options(ctx workflow.Context, startToClose, heartbeat time.Duration, attempts int32) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
@@ -127,14 +159,10 @@ func options(ctx workflow.Context, startToClose, heartbeat time.Duration, attemp
 	})
 }
 
-// local is for fast reads: the step runs in the worker that runs the workflow, with no
-// server round trip, and its result is recorded in the history as a marker.
-func local(ctx workflow.Context, timeout time.Duration) workflow.Context {
-	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout: timeout,
-		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 100 * time.Millisecond, BackoffCoefficient: 2,
-			MaximumInterval: 2 * time.Second, MaximumAttempts: 3},
-	})
+// readFor is for fast reads, run as local steps: in the worker that runs the workflow, with
+// no server round trip, the result recorded in the history as a marker.
+func readFor(timeout time.Duration) func(workflow.Context) workflow.Context {
+	return func(ctx workflow.Context) workflow.Context { return options(ctx, timeout, 0, 3) }
 }
 
 // quick is for short reads and writes on the critical path.
@@ -164,9 +192,9 @@ func retryable(err error) bool {
 	return !errors.As(err, &canceled)
 }
 
-// waiting is for steps that poll and heartbeat.
-func waiting(ctx workflow.Context, limit time.Duration) workflow.Context {
-	return options(ctx, limit, 5*time.Second, 3)
+// waitingFor is for steps that poll and heartbeat, up to limit.
+func waitingFor(limit time.Duration) func(workflow.Context) workflow.Context {
+	return func(ctx workflow.Context) workflow.Context { return options(ctx, limit, 5*time.Second, 3) }
 }
 
 func setOutcome(ctx workflow.Context, r *Result, outcome string) {

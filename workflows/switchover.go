@@ -5,24 +5,20 @@ import (
 	"fmt"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/baton-db/baton/activities"
 	"github.com/baton-db/baton/internal/topology"
+	"github.com/baton-db/baton/workflows/start"
 )
 
 // SwitchoverInput asks for a planned switchover. It carries no secrets.
-type SwitchoverInput struct {
-	Cluster     string
-	Candidate   string // node name or host:port; empty lets Baton choose
-	RequestedBy string
-	// RequireApproval asks for the approval gate whatever the cluster's policy.
-	RequireApproval bool
-}
+type SwitchoverInput = start.SwitchoverInput
 
 var a *activities.Activities
 
-// PlannedSwitchover moves the primary role of a live cluster, RUNBOOK §2.
+// PlannedSwitchover moves the primary role of a live cluster, docs/runbook.md §2.
 func PlannedSwitchover(ctx workflow.Context, in SwitchoverInput) (Result, error) {
 	s := &switchover{in: in, t: newTracker(ctx), res: Result{Cluster: in.Cluster, Kind: "planned"}}
 	_ = workflow.UpsertTypedSearchAttributes(ctx, SACluster.ValueSet(in.Cluster), SAKind.ValueSet("planned"))
@@ -36,6 +32,14 @@ func PlannedSwitchover(ctx workflow.Context, in SwitchoverInput) (Result, error)
 		s.res.Reason = aborted.why
 		setOutcome(ctx, &s.res, "aborted")
 		return s.res, nil
+	}
+	if temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled) {
+		// Cancelled: a dead primary's failover preempts a switchover (undone above if it
+		// had demoted), or a human cancelled it.
+		dctx, _ := workflow.NewDisconnectedContext(ctx)
+		s.res.Reason = "cancelled, by the unplanned failover of a dead primary or by a human: " + err.Error()
+		setOutcome(dctx, &s.res, "preempted")
+		return s.res, err
 	}
 	if err != nil {
 		setOutcome(ctx, &s.res, "failed")
@@ -100,96 +104,70 @@ func (s *switchover) run(ctx workflow.Context) error {
 }
 
 func (s *switchover) checkPreconditions(ctx workflow.Context) error {
-	return s.t.do(ctx, "check preconditions", func() error {
-		err := workflow.ExecuteLocalActivity(local(ctx, 30*time.Second), a.CheckPreconditions,
-			activities.CheckInput{Cluster: s.in.Cluster, Candidate: s.in.Candidate}).Get(ctx, &s.plan)
-		if err != nil {
-			return err
-		}
-		s.res.From, s.res.To, s.res.Reason = s.plan.OldPrimary.Name, s.plan.Candidate.Name, s.plan.Reason
-		if s.in.RequireApproval && !s.plan.Approval.Required {
-			s.plan.Approval.Required, s.plan.Approval.Reason = true, "requested by "+s.in.RequestedBy
-		}
-		workflow.SetCurrentDetails(ctx, fmt.Sprintf("**Planned switchover** of %s: %s -> %s at epoch %d\n\nCandidate: %s\n\nRequested by %s",
-			s.in.Cluster, s.plan.OldPrimary.Name, s.plan.Candidate.Name, s.plan.Epoch, s.plan.Reason, s.in.RequestedBy))
-		workflow.GetLogger(ctx).Info("plan", "cluster", s.in.Cluster, "candidate", s.plan.Candidate.Name,
-			"epoch", s.plan.Epoch, "reason", s.plan.Reason)
-		return workflow.UpsertTypedSearchAttributes(ctx,
-			SAOldPrimary.ValueSet(s.plan.OldPrimary.Name), SANewPrimary.ValueSet(s.plan.Candidate.Name))
-	})
+	if err := s.t.run(ctx, step{name: "check preconditions", opts: readFor(30 * time.Second), local: true,
+		activity: a.CheckPreconditions, args: args(activities.CheckInput{Cluster: s.in.Cluster, Candidate: s.in.Candidate}), out: &s.plan}); err != nil {
+		return err
+	}
+	s.res.From, s.res.To, s.res.Reason = s.plan.OldPrimary.Name, s.plan.Candidate.Name, s.plan.Reason
+	if s.in.RequireApproval && !s.plan.Approval.Required {
+		s.plan.Approval.Required, s.plan.Approval.Reason = true, "requested by "+s.in.RequestedBy
+	}
+	workflow.SetCurrentDetails(ctx, fmt.Sprintf("**Planned switchover** of %s: %s -> %s at epoch %d\n\nCandidate: %s\n\nRequested by %s",
+		s.in.Cluster, s.plan.OldPrimary.Name, s.plan.Candidate.Name, s.plan.Epoch, s.plan.Reason, s.in.RequestedBy))
+	workflow.GetLogger(ctx).Info("plan", "cluster", s.in.Cluster, "candidate", s.plan.Candidate.Name,
+		"epoch", s.plan.Epoch, "reason", s.plan.Reason)
+	return workflow.UpsertTypedSearchAttributes(ctx,
+		SAOldPrimary.ValueSet(s.plan.OldPrimary.Name), SANewPrimary.ValueSet(s.plan.Candidate.Name))
 }
 
 func (s *switchover) catchUpReplicas(ctx workflow.Context) error {
-	return s.t.do(ctx, "catch up replicas", func() error {
-		return workflow.ExecuteActivity(summarize(waiting(ctx, 2*time.Minute), "move replicas under "+s.plan.Candidate.Name), a.CatchUpReplicas, s.plan).Get(ctx, nil)
-	})
+	return s.t.run(ctx, step{name: "catch up replicas", opts: waitingFor(2 * time.Minute), summary: "move replicas under " + s.plan.Candidate.Name,
+		activity: a.CatchUpReplicas, args: args(s.plan)})
 }
 
+// The write-blocked steps run as local activities from version 1 of "local-cutover" on:
+// no server round trip between the demotion and the Consul write.
+
 func (s *switchover) demotePrimary(ctx workflow.Context) error {
-	return s.t.do(ctx, "demote primary", func() error {
-		return s.cutover(ctx, waiting(ctx, 2*time.Minute), "demote "+s.plan.OldPrimary.Name, a.DemotePrimary, s.plan).Get(ctx, &s.demote)
-	})
+	return s.t.run(ctx, step{name: "demote primary", opts: waitingFor(2 * time.Minute), local: s.localCutover, summary: "demote " + s.plan.OldPrimary.Name,
+		activity: a.DemotePrimary, args: args(s.plan), out: &s.demote})
 }
 
 func (s *switchover) promoteCandidate(ctx workflow.Context) error {
-	return s.t.do(ctx, "promote candidate", func() error {
-		return s.cutover(ctx, quick(ctx), "promote "+s.plan.Candidate.Name, a.PromoteCandidate,
-			activities.PromoteInput{Plan: s.plan, GTIDs: s.demote.GTIDs}).Get(ctx, nil)
-	})
+	return s.t.run(ctx, step{name: "promote candidate", opts: quick, local: s.localCutover, summary: "promote " + s.plan.Candidate.Name,
+		activity: a.PromoteCandidate, args: args(activities.PromoteInput{Plan: s.plan, GTIDs: s.demote.GTIDs})})
 }
 
 func (s *switchover) publishTopology(ctx workflow.Context) error {
-	return s.t.do(ctx, "publish topology", func() error {
-		var out activities.PublishResult
-		replicas := append([]topology.Node{s.plan.OldPrimary}, s.plan.Others...)
-		err := s.cutover(ctx, quick(ctx), "Consul: primary is "+s.plan.Candidate.Name, a.PublishTopology, activities.PublishInput{
-			Cluster: s.in.Cluster, Epoch: s.plan.Epoch, EpochIndex: s.plan.EpochIndex,
-			Primary: s.plan.Candidate, Replicas: replicas,
-		}).Get(ctx, &out)
-		s.res.Epoch = out.Epoch
-		return err
-	})
+	var out activities.PublishResult
+	replicas := append([]topology.Node{s.plan.OldPrimary}, s.plan.Others...)
+	err := s.t.run(ctx, step{name: "publish topology", opts: quick, local: s.localCutover, summary: "Consul: primary is " + s.plan.Candidate.Name,
+		activity: a.PublishTopology, args: args(activities.PublishInput{Cluster: s.in.Cluster, Epoch: s.plan.Epoch, EpochIndex: s.plan.EpochIndex,
+			Primary: s.plan.Candidate, Replicas: replicas}), out: &out})
+	s.res.Epoch = out.Epoch
+	return err
 }
 
 func (s *switchover) reparentOldPrimary(ctx workflow.Context) error {
-	return s.t.do(ctx, "reparent old primary", func() error {
-		return workflow.ExecuteActivity(summarize(waiting(ctx, time.Minute), s.plan.OldPrimary.Name+" replicates from "+s.plan.Candidate.Name), a.ReparentOldPrimary, activities.ReparentInput{
-			Cluster: s.in.Cluster, Node: s.plan.OldPrimary, Primary: s.plan.Candidate}).Get(ctx, nil)
-	})
+	return s.t.run(ctx, step{name: "reparent old primary", opts: waitingFor(time.Minute), summary: s.plan.OldPrimary.Name + " replicates from " + s.plan.Candidate.Name,
+		activity: a.ReparentOldPrimary, args: args(activities.ReparentInput{Cluster: s.in.Cluster, Node: s.plan.OldPrimary, Primary: s.plan.Candidate})})
 }
 
 func (s *switchover) verifyRouting(ctx workflow.Context) error {
-	return s.t.do(ctx, "verify routing", func() error {
-		return workflow.ExecuteActivity(summarize(waiting(ctx, time.Minute), "every HAProxy reaches "+s.plan.Candidate.Name), a.VerifyRouting, activities.VerifyInput{
-			Cluster: s.in.Cluster, Primary: s.plan.Candidate.Name, ServerID: s.plan.Candidate.ServerID,
-			Fence: []topology.Node{s.plan.OldPrimary}}).Get(ctx, nil)
-	})
+	return s.t.run(ctx, step{name: "verify routing", opts: waitingFor(time.Minute), summary: "every HAProxy reaches " + s.plan.Candidate.Name,
+		activity: a.VerifyRouting, args: args(activities.VerifyInput{Cluster: s.in.Cluster, Primary: s.plan.Candidate.Name, ServerID: s.plan.Candidate.ServerID,
+			Fence: []topology.Node{s.plan.OldPrimary}})})
 }
 
 func (s *switchover) restartHeartbeats(ctx workflow.Context) error {
-	return s.t.do(ctx, "restart heartbeats", func() error {
-		replicas := append([]topology.Node{s.plan.OldPrimary}, s.plan.Others...)
-		return workflow.ExecuteActivity(summarize(waiting(ctx, time.Minute), "heartbeats fresh on "+s.plan.Candidate.Name), a.RestartHeartbeats, activities.HeartbeatInput{
-			Cluster: s.in.Cluster, Primary: s.plan.Candidate, Replicas: replicas}).Get(ctx, nil)
-	})
+	replicas := append([]topology.Node{s.plan.OldPrimary}, s.plan.Others...)
+	return s.t.run(ctx, step{name: "restart heartbeats", opts: waitingFor(time.Minute), summary: "heartbeats fresh on " + s.plan.Candidate.Name,
+		activity: a.RestartHeartbeats, args: args(activities.HeartbeatInput{Cluster: s.in.Cluster, Primary: s.plan.Candidate, Replicas: replicas})})
 }
 
 func (s *switchover) recordResult(ctx workflow.Context) error {
-	return s.t.do(ctx, "record result", func() error {
-		return s.cutover(ctx, quick(ctx), "record the result", a.RecordResult, s.in.Cluster, record(ctx, "planned", s.plan, s.res.Epoch, s.t)).Get(ctx, nil)
-	})
-}
-
-// cutover runs a short step as a local activity (in this worker, recorded as a marker,
-// retried like the others) from version 1 on, and as an activity with opts before.
-func (s *switchover) cutover(ctx, opts workflow.Context, summary string, activity any, args ...any) workflow.Future {
-	if !s.localCutover {
-		return workflow.ExecuteActivity(summarize(opts, summary), activity, args...)
-	}
-	o := workflow.GetActivityOptions(opts)
-	lo := workflow.LocalActivityOptions{StartToCloseTimeout: o.StartToCloseTimeout, RetryPolicy: o.RetryPolicy, Summary: summary,
-		ScheduleToCloseTimeout: o.StartToCloseTimeout * time.Duration(o.RetryPolicy.MaximumAttempts)}
-	return workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, lo), activity, args...)
+	return s.t.run(ctx, step{name: "record result", opts: quick, local: s.localCutover, summary: "record the result",
+		activity: a.RecordResult, args: args(s.in.Cluster, record(ctx, "planned", s.plan, s.res.Epoch, s.t))})
 }
 
 // undo reopens the old primary after a failure past the demotion. It runs on a
@@ -198,9 +176,8 @@ func (s *switchover) cutover(ctx, opts workflow.Context, summary string, activit
 func (s *switchover) undo(ctx workflow.Context, cause error) error {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	var res activities.UndoResult
-	err := s.t.do(dctx, "undo demotion", func() error {
-		return workflow.ExecuteActivity(summarize(options(dctx, 30*time.Second, 0, 5), "reopen "+s.plan.OldPrimary.Name), a.UndoDemotePrimary, s.plan).Get(dctx, &res)
-	})
+	err := s.t.run(dctx, step{name: "undo demotion", opts: func(ctx workflow.Context) workflow.Context { return options(ctx, 30*time.Second, 0, 5) },
+		summary: "reopen " + s.plan.OldPrimary.Name, activity: a.UndoDemotePrimary, args: args(s.plan), out: &res})
 	if err != nil {
 		return errors.Join(wrapf(cause, "switchover of %s failed", s.in.Cluster),
 			wrapf(err, "undo of the demotion of %s failed too; a human must open the primary Consul names", s.plan.OldPrimary.Name))

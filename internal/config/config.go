@@ -112,6 +112,21 @@ type ClusterConfig struct {
 	RequireApproval string        `mapstructure:"require_approval"`
 	Approvers       []string      `mapstructure:"approvers"`
 	ApprovalTimeout time.Duration `mapstructure:"approval_timeout"`
+	// Durability is who acknowledges a commit (semi-sync): any replica (semi_sync) or only
+	// a replica in another zone than the primary (cross_zone).
+	Durability string `mapstructure:"durability"`
+}
+
+// Durability policies.
+const (
+	DurabilitySemiSync  = "semi_sync"
+	DurabilityCrossZone = "cross_zone"
+)
+
+// Acks reports whether a replica in zone replicaZone acknowledges the commits of a primary
+// in zone primaryZone under this cluster's durability policy.
+func (c ClusterConfig) Acks(primaryZone, replicaZone string) bool {
+	return c.Durability != DurabilityCrossZone || replicaZone != primaryZone
 }
 
 // HAProxy is one remote (layer 2) HAProxy host.
@@ -196,6 +211,9 @@ func clusterDefaults(c *ClusterConfig) {
 	}
 	if c.ApprovalTimeout == 0 {
 		c.ApprovalTimeout = 30 * time.Minute
+	}
+	if c.Durability == "" {
+		c.Durability = DurabilitySemiSync
 	}
 }
 
@@ -362,6 +380,9 @@ func (c *Config) Validate() error {
 		case "never":
 		default:
 			add("%s.require_approval: %q is not always, cross_zone or never", k, cc.RequireApproval)
+		}
+		if cc.Durability != DurabilitySemiSync && cc.Durability != DurabilityCrossZone {
+			add("%s.durability: %q is not semi_sync or cross_zone", k, cc.Durability)
 		}
 		for _, h := range append(append([]string{}, cc.Prefer...), cc.MustNot...) {
 			if !ValidName(h) {

@@ -27,6 +27,7 @@ func (v Verdict) String() string {
 // ReplicaView is what one replica says about the primary.
 type ReplicaView struct {
 	Name        string
+	Zone        string
 	Reachable   bool   // the detector could ask it
 	IOConnected bool   // its IO thread is connected to the primary
 	IOState     string // Yes, Connecting, No
@@ -42,6 +43,9 @@ type Evidence struct {
 	ProbeFailures int
 	Threshold     int
 	Replicas      []ReplicaView
+	// PrimaryZone is the primary's zone: a replica there that nobody reaches is taken to
+	// have gone down with it (a zone outage), not to vouch for it.
+	PrimaryZone string
 }
 
 // Classify decides from the evidence, and says why.
@@ -52,16 +56,18 @@ func Classify(e Evidence) (Verdict, string) {
 	if !e.ConnDropped && e.ProbeFailures < e.Threshold {
 		return Suspect, fmt.Sprintf("%d of %d probes failed", e.ProbeFailures, e.Threshold)
 	}
-	var agree, disagree []string
+	var agree, disagree, gone []string
 	for _, r := range e.Replicas {
 		agentDown := r.AgentOK != nil && !*r.AgentOK
 		switch {
 		case agentDown:
 			agree = append(agree, r.Name+": its host cannot reach the primary")
-		case r.Reachable && !r.IOConnected:
-			agree = append(agree, fmt.Sprintf("%s: IO thread %s %s", r.Name, r.IOState, r.IOError))
 		case r.Reachable && r.IOConnected:
 			disagree = append(disagree, r.Name+": IO thread connected")
+		case r.Reachable:
+			agree = append(agree, fmt.Sprintf("%s: IO thread %s %s", r.Name, r.IOState, r.IOError))
+		case e.PrimaryZone != "" && r.Zone == e.PrimaryZone:
+			gone = append(gone, r.Name)
 		default:
 			disagree = append(disagree, r.Name+": unreachable, cannot vouch")
 		}
@@ -73,7 +79,12 @@ func Classify(e Evidence) (Verdict, string) {
 		why += fmt.Sprintf("%d consecutive probes failed", e.ProbeFailures)
 	}
 	if len(agree) > 0 && len(disagree) == 0 {
-		return DeadPrimary, why + "; replicas agree: " + strings.Join(agree, "; ")
+		why += "; replicas agree: " + strings.Join(agree, "; ")
+		if len(gone) > 0 {
+			// Orchestrator's DeadMasterAndSomeReplicas: the primary's zone went down whole.
+			why += fmt.Sprintf("; unreachable in the primary's zone %s, taken as dead with it: %s", e.PrimaryZone, strings.Join(gone, ", "))
+		}
+		return DeadPrimary, why
 	}
 	if len(agree) > 0 {
 		// Some replicas still see it: only those links are cut, not the primary.

@@ -22,6 +22,14 @@ func TestClassify(t *testing.T) {
 		{"one replica still connected", Evidence{ConnDropped: true, Threshold: 3, Replicas: []ReplicaView{lost, up}}, UnreachablePrimary},
 		{"no replica reachable to vouch", Evidence{ConnDropped: true, Threshold: 3, Replicas: []ReplicaView{gone}}, UnreachablePrimary},
 		{"no replicas at all", Evidence{ConnDropped: true, Threshold: 3}, UnreachablePrimary},
+		{"zone outage: the primary's zone mate is gone too", Evidence{ProbeFailures: 3, Threshold: 3, PrimaryZone: "a",
+			Replicas: []ReplicaView{{Name: "r6", Zone: "a"}, {Name: "r7", Zone: "b", Reachable: true, IOState: "Connecting"}}}, DeadPrimary},
+		{"zone outage seen by nobody: only the primary's zone mate, unreachable", Evidence{ProbeFailures: 3, Threshold: 3, PrimaryZone: "a",
+			Replicas: []ReplicaView{{Name: "r6", Zone: "a"}}}, UnreachablePrimary},
+		{"a replica in another zone unreachable: it cannot vouch", Evidence{ProbeFailures: 3, Threshold: 3, PrimaryZone: "a",
+			Replicas: []ReplicaView{{Name: "r6", Zone: "b"}, {Name: "r7", Zone: "b", Reachable: true, IOState: "Connecting"}}}, UnreachablePrimary},
+		{"zone outage while the survivor's IO thread still says Yes", Evidence{ProbeFailures: 3, Threshold: 3, PrimaryZone: "a",
+			Replicas: []ReplicaView{{Name: "r6", Zone: "a"}, {Name: "r7", Zone: "b", Reachable: true, IOConnected: true, IOState: "Yes"}}}, UnreachablePrimary},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

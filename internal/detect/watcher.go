@@ -4,26 +4,24 @@ package detect
 
 import (
 	"context"
-
 	"errors"
 	"fmt"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
 	"log/slog"
 	"net"
 	"os"
+	"sync"
 	"time"
 
-	"go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/baton-db/baton/internal/config"
 	"github.com/baton-db/baton/internal/flavor"
 	"github.com/baton-db/baton/internal/mysqladmin"
+	"github.com/baton-db/baton/internal/policy"
 	"github.com/baton-db/baton/internal/telemetry"
 	"github.com/baton-db/baton/internal/topology"
-	"github.com/baton-db/baton/workflows"
+	"github.com/baton-db/baton/workflows/start"
 )
 
 // Consul is what the detector reads from Consul.
@@ -37,24 +35,23 @@ type Topologies interface {
 	Read(ctx context.Context, cluster string) (topology.Topology, error)
 }
 
-// Starter starts workflows.
+// Starter starts a cluster's unplanned failover (start.Starter).
 type Starter interface {
-	ExecuteWorkflow(ctx context.Context, options client.StartWorkflowOptions, workflow any, args ...any) (client.WorkflowRun, error)
+	StartFailover(ctx context.Context, in start.FailoverInput, summary string) (start.Started, error)
 }
 
 // Watcher watches one cluster's primary.
 type Watcher struct {
-	cluster  string
-	cc       config.ClusterConfig
-	dc       config.Detector
-	flavor   flavor.Flavor
-	opts     mysqladmin.Options
-	consul   Consul
-	topos    Topologies
-	temporal Starter
-	queue    string
-	log      *slog.Logger
-	metrics  *telemetry.Metrics
+	cluster string
+	cc      config.ClusterConfig
+	dc      config.Detector
+	flavor  flavor.Flavor
+	opts    mysqladmin.Options
+	consul  Consul
+	topos   Topologies
+	starter Starter
+	log     *slog.Logger
+	metrics *telemetry.Metrics
 
 	primary  topology.Node
 	probe    *mysqladmin.Client
@@ -82,8 +79,7 @@ type Options struct {
 	// Topologies answers the watcher's periodic "who is primary" read; nil reads Consul.
 	// Decisions (the replicas' views, the failover itself) always read Consul directly.
 	Topologies Topologies
-	Temporal   Starter
-	TaskQueue  string
+	Starter    Starter
 	Log        *slog.Logger
 	Metrics    *telemetry.Metrics
 }
@@ -91,7 +87,7 @@ type Options struct {
 // New returns a watcher of one cluster.
 func New(o Options) *Watcher {
 	w := &Watcher{runDone: make(chan struct{}, 1), cluster: o.Cluster, cc: o.ClusterConfig, dc: o.Detector, flavor: o.Flavor, opts: o.MySQL,
-		consul: o.Consul, topos: o.Topologies, temporal: o.Temporal, queue: o.TaskQueue, log: o.Log, metrics: o.Metrics}
+		consul: o.Consul, topos: o.Topologies, starter: o.Starter, log: o.Log, metrics: o.Metrics}
 	if w.topos == nil {
 		w.topos = o.Consul
 	}
@@ -153,7 +149,13 @@ func (w *Watcher) reset(n topology.Node) {
 	if n.Name == "" {
 		return
 	}
-	w.probe, _ = mysqladmin.Open(n.Addr(), w.flavor, w.opts)
+	probe, err := mysqladmin.Open(n.Addr(), w.flavor, w.opts)
+	if err != nil {
+		w.log.Error("cannot watch the primary: its address does not make a connection", "cluster", w.cluster, "primary", n.Name, "error", err)
+		w.primary = topology.Node{}
+		return
+	}
+	w.probe = probe
 	w.probe.DB().SetMaxOpenConns(2)
 	w.dropped = make(chan error, 1)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -245,16 +247,17 @@ func (w *Watcher) check(ctx context.Context, dropped bool) {
 	// would only time out again, so it is skipped.
 	reaches := false
 	if !timedOut {
-		fresh, _ := mysqladmin.Open(w.primary.Addr(), w.flavor, w.probeOptions())
-		reaches = w.ping(ctx, fresh) == nil
-		fresh.Close()
+		if fresh, err := mysqladmin.Open(w.primary.Addr(), w.flavor, w.probeOptions()); err == nil {
+			reaches = w.ping(ctx, fresh) == nil
+			fresh.Close()
+		}
 	}
 
 	deadline := time.Now().Add(w.dc.ConfirmWindow)
 	for {
 		e := Evidence{Reaches: reaches, ConnDropped: dropped, ProbeFailures: w.failures, Threshold: w.dc.FailureThreshold}
 		if !reaches && (dropped || w.failures >= w.dc.FailureThreshold) {
-			e.Replicas = w.askReplicas(ctx)
+			e.Replicas, e.PrimaryZone = w.askReplicas(ctx)
 		}
 		v, why := Classify(e)
 		switch v {
@@ -278,38 +281,51 @@ func (w *Watcher) check(ctx context.Context, dropped bool) {
 }
 
 // askReplicas gathers each replica's view of the primary: its IO thread and its heartbeat
-// agent's own connect attempt.
-func (w *Watcher) askReplicas(ctx context.Context) []ReplicaView {
+// agent's own connect attempt. Replicas are asked in parallel, so silent ones cost one
+// probe timeout in all.
+func (w *Watcher) askReplicas(ctx context.Context) ([]ReplicaView, string) {
 	t, err := w.consul.Read(ctx, w.cluster)
 	if err != nil {
-		return nil
+		return nil, ""
 	}
 	reach, _ := w.consul.Reaches(ctx, w.cluster)
-	var out []ReplicaView
-	for _, r := range t.Replicas {
-		v := ReplicaView{Name: r.Name}
+	out := make([]ReplicaView, len(t.Replicas))
+	var wg sync.WaitGroup
+	for i, r := range t.Replicas {
+		v := ReplicaView{Name: r.Name, Zone: r.Zone}
 		if rp, ok := reach[r.Name]; ok && rp.Primary == w.primary.Addr() {
 			okv := rp.OK
 			v.AgentOK = &okv
 		}
-		c, err := mysqladmin.Open(r.Addr(), w.flavor, w.probeOptions())
-		if err == nil {
-			qctx, cancel := context.WithTimeout(ctx, w.dc.ProbeTimeout)
-			st, err := c.ReplicaStatus(qctx)
-			cancel()
-			if err == nil && st != nil {
-				v.Reachable = true
-				v.IOState, v.IOError = st.IORunning, st.IOError
-				v.IOConnected = st.IOConnected() && st.SourceHost == w.primary.IPv4
-			}
-			c.Close()
-		}
-		out = append(out, v)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i] = w.askReplica(ctx, r, v)
+		}()
 	}
-	return out
+	wg.Wait()
+	return out, t.Primary.Zone
 }
 
-// act starts the unplanned failover, unless maintenance or the anti-flap period forbid it.
+func (w *Watcher) askReplica(ctx context.Context, r topology.Node, v ReplicaView) ReplicaView {
+	c, err := mysqladmin.Open(r.Addr(), w.flavor, w.probeOptions())
+	if err != nil {
+		return v
+	}
+	defer c.Close()
+	qctx, cancel := context.WithTimeout(ctx, w.dc.ProbeTimeout)
+	defer cancel()
+	if st, err := c.ReplicaStatus(qctx); err == nil && st != nil {
+		v.Reachable = true
+		v.IOState, v.IOError = st.IORunning, st.IOError
+		v.IOConnected = st.IOConnected() && st.SourceHost == w.primary.IPv4
+	}
+	return v
+}
+
+// act starts the unplanned failover, unless Consul names another primary already or the
+// failover policy (maintenance, anti-flap) forbids it. A planned switchover of the cluster
+// is preempted: a dead primary always wins.
 func (w *Watcher) act(ctx context.Context, evidence string) {
 	latency := time.Since(w.first)
 	t, err := w.consul.Read(ctx, w.cluster)
@@ -321,38 +337,34 @@ func (w *Watcher) act(ctx context.Context, evidence string) {
 		w.quietTil = time.Now().Add(d)
 		w.log.Warn(msg, append([]any{"cluster", w.cluster, "primary", w.primary.Name, "evidence", evidence}, args...)...)
 	}
-	switch {
-	case t.Primary.Name != w.primary.Name:
+	if t.Primary.Name != w.primary.Name {
 		quiet(0, "DeadPrimary already replaced in Consul", "consul_primary", t.Primary.Name)
 		return
-	case t.Maintenance:
-		quiet(5*time.Second, "DeadPrimary: no failover, cluster in maintenance")
-		return
-	case t.LastFailover != nil && time.Since(t.LastFailover.At) < w.cc.AntiFlap:
-		quiet(5*time.Second, "DeadPrimary: no failover inside the anti-flap period",
-			"last_unplanned", t.LastFailover.At, "anti_flap", w.cc.AntiFlap)
+	}
+	if ok, why := policy.Failover(t, w.cc.AntiFlap, time.Now(), false); !ok {
+		quiet(5*time.Second, "DeadPrimary: no failover: "+why)
 		return
 	}
 	host, _ := os.Hostname()
-	run, err := w.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		WorkflowTaskTimeout:      workflows.TaskTimeout,
-		ID:                       workflows.WorkflowID(w.cluster),
-		TaskQueue:                w.queue,
-		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.SACluster.ValueSet(w.cluster), workflows.SAKind.ValueSet("unplanned")),
-		StaticSummary: fmt.Sprintf("unplanned failover of %s: %s died", w.cluster, w.primary.Name),
-	}, workflows.UnplannedFailover, workflows.FailoverInput{
-		Cluster: w.cluster, DeadPrimary: w.primary.Name, RequestedBy: "detector@" + host, Evidence: evidence, DetectedAt: time.Now()})
+	started, err := w.starter.StartFailover(ctx, start.FailoverInput{
+		Cluster: w.cluster, DeadPrimary: w.primary.Name, RequestedBy: "detector@" + host, Evidence: evidence, DetectedAt: time.Now()},
+		fmt.Sprintf("unplanned failover of %s: %s died", w.cluster, w.primary.Name))
 	if err != nil {
 		w.log.Error("DeadPrimary but the failover could not start; retrying", "cluster", w.cluster, "error", err)
 		return
 	}
+	run := started.Run
 	w.metrics.DetectionLatency.Record(ctx, latency.Seconds(), clusterAttr(w.cluster))
 	w.metrics.FailoversStarted.Add(ctx, 1, clusterAttr(w.cluster))
-	w.log.Warn("DeadPrimary: failover started", "cluster", w.cluster, "primary", w.primary.Name,
-		"detection_latency_ms", latency.Milliseconds(), "workflow_id", run.GetID(), "run_id", run.GetRunID(), "evidence", evidence)
+	msg := "DeadPrimary: failover started"
+	if started.Attached {
+		msg = "DeadPrimary: a failover is already running"
+	}
+	if started.Preempted != "" {
+		msg = "DeadPrimary: switchover preempted, failover started"
+	}
+	w.log.Warn(msg, "cluster", w.cluster, "primary", w.primary.Name, "detection_latency_ms", latency.Milliseconds(),
+		"workflow_id", run.GetID(), "run_id", run.GetRunID(), "preempted_run", started.Preempted, "evidence", evidence)
 	// Wait for Consul to name the new primary before judging again, or for the run to end:
 	// a run that completed without replacing the primary (a no-op) lets the watcher resume.
 	// A failed run keeps it quiet, so a failing failover is not restarted in a loop.

@@ -59,6 +59,9 @@ type Flavor interface {
 	ReadOnly() string
 	// SetSemiSyncPrimary switches the primary side of semi-sync on or off.
 	SetSemiSyncPrimary(on bool) []string
+	// SetSemiSyncReplica says whether this replica acknowledges commits; it takes effect
+	// when the IO thread starts.
+	SetSemiSyncReplica(on bool) []string
 	// SemiSync selects (primary enabled, replica enabled, replicas connected).
 	SemiSync() string
 	ParseGTIDs(s string) (GTIDSet, error)
@@ -130,6 +133,9 @@ func (MariaDB) ReadOnly() string { return "SELECT @@GLOBAL.read_only, 0" }
 func (MariaDB) SetSemiSyncPrimary(on bool) []string {
 	return []string{"SET GLOBAL rpl_semi_sync_master_enabled = " + onOff(on)}
 }
+func (MariaDB) SetSemiSyncReplica(on bool) []string {
+	return []string{"SET GLOBAL rpl_semi_sync_slave_enabled = " + onOff(on)}
+}
 func (MariaDB) SemiSync() string {
 	return "SELECT @@GLOBAL.rpl_semi_sync_master_enabled, @@GLOBAL.rpl_semi_sync_slave_enabled, " +
 		"(SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME='RPL_SEMI_SYNC_MASTER_CLIENTS')"
@@ -170,6 +176,9 @@ func (MySQL) SetReadOnly(on bool) []string {
 func (MySQL) ReadOnly() string { return "SELECT @@GLOBAL.read_only, @@GLOBAL.super_read_only" }
 func (MySQL) SetSemiSyncPrimary(on bool) []string {
 	return []string{"SET GLOBAL rpl_semi_sync_source_enabled = " + onOff(on)}
+}
+func (MySQL) SetSemiSyncReplica(on bool) []string {
+	return []string{"SET GLOBAL rpl_semi_sync_replica_enabled = " + onOff(on)}
 }
 func (MySQL) SemiSync() string {
 	return "SELECT @@GLOBAL.rpl_semi_sync_source_enabled, @@GLOBAL.rpl_semi_sync_replica_enabled, " +

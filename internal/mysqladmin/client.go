@@ -24,6 +24,7 @@ type Client struct {
 	Addr   string
 	Flavor flavor.Flavor
 	db     *sql.DB
+	opts   Options
 }
 
 // Options are the connection settings shared by every client in a Pool.
@@ -71,7 +72,7 @@ func Open(addr string, f flavor.Flavor, o Options) (*Client, error) {
 	db.SetMaxOpenConns(4)
 	db.SetMaxIdleConns(2)
 	db.SetConnMaxIdleTime(30 * time.Second)
-	return &Client{Addr: addr, Flavor: f, db: db}, nil
+	return &Client{Addr: addr, Flavor: f, db: db, opts: o}, nil
 }
 
 // Close releases the client's connections.
@@ -181,11 +182,24 @@ func (c *Client) Executed(ctx context.Context) (string, error) {
 // ErrWaitTimeout means the server did not reach the GTIDs in time.
 var ErrWaitTimeout = errors.New("timed out waiting for GTIDs")
 
-// WaitExecuted waits until the server has applied gtids, for at most timeout.
+// WaitExecuted waits until the server has applied gtids, for at most timeout. A wait longer
+// than the pool's read timeout runs on a connection of its own whose read deadline is the
+// wait's, so timeout alone bounds it.
 func (c *Client) WaitExecuted(ctx context.Context, gtids string, timeout time.Duration) error {
+	db := c.db
+	if c.opts.ReadTimeout > 0 && timeout+time.Second > c.opts.ReadTimeout {
+		o := c.opts
+		o.ReadTimeout = timeout + 5*time.Second
+		own, err := o.OpenDB(c.Addr)
+		if err != nil {
+			return err
+		}
+		defer own.Close()
+		db = own
+	}
 	var r sql.NullInt64
 	q := c.Flavor.WaitExecuted(gtids, timeout.Seconds())
-	if err := c.db.QueryRowContext(ctx, q).Scan(&r); err != nil {
+	if err := db.QueryRowContext(ctx, q).Scan(&r); err != nil {
 		return fmt.Errorf("wait for %s on %s: %w", gtids, c.Addr, err)
 	}
 	if !r.Valid || r.Int64 != 0 {
@@ -224,9 +238,13 @@ func (c *Client) SetSemiSyncPrimary(ctx context.Context, on bool) error {
 	return c.exec(ctx, c.Flavor.SetSemiSyncPrimary(on)...)
 }
 
-// PointAt makes the server replicate from src with GTID auto-position.
-func (c *Client) PointAt(ctx context.Context, src flavor.Source, wasPrimary bool) error {
+// PointAt makes the server replicate from src with GTID auto-position; acks says whether
+// it acknowledges src's commits (semi-sync).
+func (c *Client) PointAt(ctx context.Context, src flavor.Source, wasPrimary, acks bool) error {
 	if err := c.exec(ctx, c.Flavor.StopReplica()); err != nil {
+		return err
+	}
+	if err := c.exec(ctx, c.Flavor.SetSemiSyncReplica(acks)...); err != nil {
 		return err
 	}
 	if wasPrimary {

@@ -191,6 +191,8 @@ type Change struct {
 	Primary  Node
 	Replicas []Node
 	Evict    []Eviction
+	// Record, if set, becomes last_<kind> (it starts the anti-flap period of a failover).
+	Record *Record
 }
 
 // Publish writes c in one Consul transaction, if and only if the epoch key still has
@@ -212,6 +214,11 @@ func (s *Store) Publish(ctx context.Context, cluster string, epoch, epochIndex u
 	for _, e := range c.Evict {
 		e.Epoch = newEpoch
 		ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVSet, Key: s.key(cluster, "evicted", e.Node.Name), Value: val(e)}})
+	}
+	if c.Record != nil {
+		r := *c.Record
+		r.Epoch = newEpoch
+		ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVSet, Key: s.key(cluster, "last_"+r.Kind), Value: val(r)}})
 	}
 	// The new primary is never both primary and evicted.
 	ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVDelete, Key: s.key(cluster, "evicted", c.Primary.Name)}})

@@ -250,7 +250,7 @@ func scaleOnce(n int, mode string) {
 	for i := 0; i < n; i++ {
 		name := fmt.Sprintf("c%05d", i)
 		w := detect.New(detect.Options{Cluster: name, ClusterConfig: config.ClusterConfig{AntiFlap: time.Hour}, Detector: dc,
-			Flavor: flavor.MariaDB{}, Consul: consul, Topologies: topos, TaskQueue: "none", Metrics: m,
+			Flavor: flavor.MariaDB{}, Consul: consul, Topologies: topos, Metrics: m,
 			Log:   benchLog,
 			MySQL: mysqladmin.Options{User: "bench", Password: "bench", ConnectTimeout: dc.ProbeTimeout, ReadTimeout: dc.ProbeTimeout}})
 		go w.Run(ctx)

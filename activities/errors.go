@@ -1,0 +1,26 @@
+package activities
+
+// The error types of Baton's steps (temporal.ApplicationError.Type). None is retried: each
+// names something a retry cannot fix, and its message says what to do instead.
+const (
+	ErrUnknownCluster      = "UnknownCluster"      // the cluster is not in the config or in Consul
+	ErrBadConfig           = "BadConfig"           // the cluster's config cannot be used
+	ErrBadGTIDs            = "BadGTIDs"            // a GTID set that does not parse
+	ErrUnknownNode         = "UnknownNode"         // a node that is not a member of the cluster
+	ErrUnknownCandidate    = "UnknownCandidate"    // a requested candidate that is not a replica
+	ErrCandidateIsPrimary  = "CandidateIsPrimary"  // the requested candidate is the primary already
+	ErrCandidateBehind     = "CandidateBehind"     // the candidate did not catch up in time
+	ErrCandidateLost       = "CandidateLost"       // the candidate stopped answering during the failover
+	ErrErrantGTIDs         = "ErrantGTIDs"         // a node holds transactions the primary lacks
+	ErrPreconditionFailed  = "PreconditionFailed"  // pre-failover checks failed (details: every failed check)
+	ErrNoReplicas          = "NoReplicas"          // nothing to fail over to
+	ErrNoCandidate         = "NoCandidate"         // no replica qualifies
+	ErrNotEvicted          = "NotEvicted"          // rejoin of a node that is not evicted
+	ErrEpochChanged        = "EpochChanged"        // someone else changed the topology meanwhile
+	ErrRelayLogNotApplied  = "RelayLogNotApplied"  // the candidate did not apply its relay log in time
+	ErrReplicationBroken   = "ReplicationBroken"   // a replica's SQL or IO thread stopped on an error
+	ErrRoutingNotConverged = "RoutingNotConverged" // HAProxy did not reach the new primary in time
+	ErrHeartbeatsStale     = "HeartbeatsStale"     // heartbeat agents did not write to the new primary
+	ErrUndoUnsafe          = "UndoUnsafe"          // the undo would reopen a primary Consul no longer names
+	ErrUnreachable         = "Unreachable"         // a node that must answer does not
+)

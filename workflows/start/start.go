@@ -1,0 +1,199 @@
+// Package start owns how Baton's workflows are started: their IDs, ID policies, search
+// attributes and inputs. It links no workflow or activity code, so the detector can start
+// a failover without carrying the worker.
+package start
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+)
+
+// Workflow type names, as registered by the worker.
+const (
+	Switchover = "PlannedSwitchover"
+	Failover   = "UnplannedFailover"
+	Rejoin     = "RejoinNode"
+)
+
+// TaskTimeout is the workflow task timeout every start uses. The write-blocked steps of a
+// switchover run as local activities inside one workflow task: if the worker dies there,
+// another takes over after this long (the server's default is 10 s).
+const TaskTimeout = 3 * time.Second
+
+// WorkflowID is the one ID per cluster that every switchover and failover of it uses, so
+// two of them never run at once.
+func WorkflowID(cluster string) string { return "failover/" + cluster }
+
+// RejoinWorkflowID is the ID of the rejoin of one node.
+func RejoinWorkflowID(cluster, host string) string { return "rejoin/" + cluster + "/" + host }
+
+// Search attributes shown and filtered on in the Web UI.
+var (
+	SACluster    = temporal.NewSearchAttributeKeyKeyword("BatonCluster")
+	SAKind       = temporal.NewSearchAttributeKeyKeyword("BatonKind")
+	SAOldPrimary = temporal.NewSearchAttributeKeyKeyword("BatonOldPrimary")
+	SANewPrimary = temporal.NewSearchAttributeKeyKeyword("BatonNewPrimary")
+	SAStep       = temporal.NewSearchAttributeKeyKeyword("BatonStep")
+	SAOutcome    = temporal.NewSearchAttributeKeyKeyword("BatonOutcome")
+)
+
+// FailoverInput asks for an unplanned failover. It carries no secrets.
+type FailoverInput struct {
+	Cluster string
+	// DeadPrimary is the node the detector saw die; empty means whatever Consul names.
+	DeadPrimary string
+	// Force skips maintenance and the anti-flap period (a human's `baton failover --force`).
+	Force       bool
+	RequestedBy string
+	Evidence    string
+	// DetectedAt is when the detector classified the primary as dead (zero for a human's
+	// `baton failover`).
+	DetectedAt time.Time `json:",omitempty"`
+}
+
+// SwitchoverInput asks for a planned switchover. It carries no secrets.
+type SwitchoverInput struct {
+	Cluster     string
+	Candidate   string // node name or host:port; empty lets Baton choose
+	RequestedBy string
+	// RequireApproval asks for the approval gate whatever the cluster's policy.
+	RequireApproval bool
+}
+
+// Options are the start options of one workflow of a cluster: the start fails when
+// another workflow with the same ID is running, so the caller decides what happens then.
+func Options(id, queue, kind, cluster, summary string) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
+		ID:                       id,
+		TaskQueue:                queue,
+		WorkflowTaskTimeout:      TaskTimeout,
+		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		// Without this the SDK hands back the running workflow instead of an error.
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		TypedSearchAttributes:                    temporal.NewSearchAttributes(SACluster.ValueSet(cluster), SAKind.ValueSet(kind)),
+		StaticSummary:                            summary,
+	}
+}
+
+// Temporal is what starting needs from a Temporal client.
+type Temporal interface {
+	ExecuteWorkflow(ctx context.Context, options client.StartWorkflowOptions, workflow any, args ...any) (client.WorkflowRun, error)
+	GetWorkflow(ctx context.Context, workflowID, runID string) client.WorkflowRun
+	DescribeWorkflowExecution(ctx context.Context, workflowID, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error)
+	CancelWorkflow(ctx context.Context, workflowID, runID string) error
+	TerminateWorkflow(ctx context.Context, workflowID, runID, reason string, details ...any) error
+}
+
+// Starter starts Baton's workflows on one task queue.
+type Starter struct {
+	Client Temporal
+	Queue  string
+	// PreemptWait is how long a preempted switchover may take to end (its undo included)
+	// before it is terminated. Zero means DefaultPreemptWait.
+	PreemptWait time.Duration
+}
+
+// DefaultPreemptWait bounds what a switchover can add to a dead primary's outage.
+const DefaultPreemptWait = 3 * time.Second
+
+// Started says what StartFailover did.
+type Started struct {
+	Run client.WorkflowRun
+	// Attached: a failover of the cluster was already running; Run is that one, and this
+	// call's input (Force included) was not applied.
+	Attached bool
+	// Preempted names the switchover run that was cancelled to make way, if any.
+	Preempted string
+}
+
+// ErrRunning is returned when another operation of the cluster runs and cannot be preempted.
+var ErrRunning = errors.New("another operation of this cluster is running")
+
+// StartFailover starts the unplanned failover of a cluster. A dead primary wins over a
+// planned operation: a running switchover of the cluster is cancelled (its undo runs, and
+// both are in its history), and terminated if it has not ended within PreemptWait. A
+// failover that already runs is attached to, and Started.Attached says so.
+func (s Starter) StartFailover(ctx context.Context, in FailoverInput, summary string) (Started, error) {
+	id := WorkflowID(in.Cluster)
+	opts := Options(id, s.Queue, "unplanned", in.Cluster, summary)
+	var out Started
+	for range 3 {
+		run, err := s.Client.ExecuteWorkflow(ctx, opts, Failover, in)
+		var already *serviceerror.WorkflowExecutionAlreadyStarted
+		if !errors.As(err, &already) {
+			out.Run = run
+			return out, err
+		}
+		typ, runID, err := s.running(ctx, id)
+		if err != nil {
+			return out, err
+		}
+		switch typ {
+		case "":
+			continue // it ended meanwhile
+		case Failover:
+			out.Run, out.Attached = s.Client.GetWorkflow(ctx, id, runID), true
+			return out, nil
+		case Switchover:
+			if err := s.preempt(ctx, id, runID, in); err != nil {
+				return out, err
+			}
+			out.Preempted = runID
+		default:
+			return out, fmt.Errorf("%w: %s %s (run %s)", ErrRunning, typ, id, runID)
+		}
+	}
+	return out, fmt.Errorf("could not start the failover of %s: %s keeps being started by someone else", in.Cluster, id)
+}
+
+// running returns the type and run ID of the open workflow with this ID ("" if none).
+func (s Starter) running(ctx context.Context, id string) (string, string, error) {
+	d, err := s.Client.DescribeWorkflowExecution(ctx, id, "")
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return "", "", nil
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("describe %s: %w", id, err)
+	}
+	info := d.GetWorkflowExecutionInfo()
+	if info.GetStatus() != enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		return "", "", nil
+	}
+	return info.GetType().GetName(), info.GetExecution().GetRunId(), nil
+}
+
+// preempt cancels a switchover and waits for it to end, or terminates it.
+func (s Starter) preempt(ctx context.Context, id, runID string, in FailoverInput) error {
+	wait := s.PreemptWait
+	if wait == 0 {
+		wait = DefaultPreemptWait
+	}
+	if err := s.Client.CancelWorkflow(ctx, id, runID); err != nil {
+		return fmt.Errorf("cancel the switchover %s (run %s) to fail over: %w", id, runID, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	// It ends cancelled, undone or failed (its history says how); only the wait matters.
+	_ = s.Client.GetWorkflow(wctx, id, runID).Get(wctx, nil)
+	if wctx.Err() == nil || ctx.Err() != nil {
+		return ctx.Err()
+	}
+	reason := fmt.Sprintf("preempted by the unplanned failover of %s (requested by %s): the switchover did not end within %s of its cancellation", in.Cluster, in.RequestedBy, wait)
+	if err := s.Client.TerminateWorkflow(ctx, id, runID, reason); err != nil {
+		var nf *serviceerror.NotFound
+		if !errors.As(err, &nf) {
+			return fmt.Errorf("terminate the switchover %s (run %s) to fail over: %w", id, runID, err)
+		}
+	}
+	return nil
+}
