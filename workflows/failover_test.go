@@ -343,7 +343,10 @@ func TestFailoverLeavesOutAReplicaThatCannotBeReparented(t *testing.T) {
 		})
 	var hb activities.HeartbeatInput
 	env.OnActivity(a.RestartHeartbeats, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.HeartbeatInput) (struct{}, error) { hb = in; return struct{}{}, nil })
+		func(_ context.Context, in activities.HeartbeatInput) (struct{}, error) {
+			hb = in
+			return struct{}{}, nil
+		})
 	env.ExecuteWorkflow(UnplannedFailover, FailoverInput{Cluster: "demo"})
 	var res Result
 	if err := env.GetWorkflowResult(&res); err != nil || res.Outcome != "succeeded" {

@@ -57,7 +57,7 @@ type Result struct {
 	ApprovedBy string `json:",omitempty"`
 	// LeftOut says what a failover could not bring along (a replica that died meanwhile).
 	LeftOut []string `json:",omitempty"`
-	Steps      []StepRecord
+	Steps   []StepRecord
 }
 
 // tracker records step timings, answers current_step and keeps BatonStep up to date.
