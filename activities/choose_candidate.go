@@ -4,10 +4,12 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.temporal.io/sdk/activity"
 
+	"github.com/baton-db/baton/internal/flavor"
 	"github.com/baton-db/baton/internal/topology"
 )
 
@@ -18,24 +20,19 @@ import (
 // (Plan.Lost): the failover evicts them rather than wait for them. It changes nothing else.
 func (a *Activities) ChooseCandidate(ctx context.Context, c ConfirmResult) (Plan, error) {
 	cluster := c.Cluster
-	cc, _, err := a.cluster(cluster)
+	cc, f, err := a.cluster(cluster)
 	if err != nil {
 		return Plan{}, err
 	}
-	obs := make([]Observed, len(c.Replicas))
-	var wg sync.WaitGroup
-	for i, r := range c.Replicas {
-		wg.Add(1)
-		go func() { // in parallel: a silent host costs its connect timeout once
-			defer wg.Done()
-			a.resumeApplying(ctx, cluster, r)
-			_ = a.applyRelayLog(ctx, cluster, r, 2*time.Second) // best effort: the ranking reads what was applied
-			obs[i] = a.observe(ctx, cluster, r)
-			heartbeat(ctx, "observed "+r.Name)
-		}()
+	policy := Policy{Prefer: cc.Prefer, MustNot: cc.MustNot, Zone: c.Primary.Zone, RequireSuperset: true}
+	obs, behind := a.observeAll(ctx, f, cluster, c.Replicas, 2*time.Second)
+	best, reports := ChooseCandidate(obs, policy)
+	if best < 0 && behind {
+		// Replicas that have not applied what they received cannot be compared yet: give
+		// them catchup_timeout, then rank again.
+		obs, _ = a.observeAll(ctx, f, cluster, c.Replicas, cc.CatchUpTimeout)
+		best, reports = ChooseCandidate(obs, policy)
 	}
-	wg.Wait()
-	best, reports := ChooseCandidate(obs, Policy{Prefer: cc.Prefer, MustNot: cc.MustNot, Zone: c.Primary.Zone, RequireSuperset: true})
 	plan := Plan{Cluster: cluster, OldPrimary: c.Primary, Epoch: c.Epoch, EpochIndex: c.EpochIndex, Replicas: reports, Lost: c.Lost}
 	if best < 0 {
 		var why []string
@@ -61,6 +58,34 @@ func (a *Activities) ChooseCandidate(ctx context.Context, c ConfirmResult) (Plan
 		}
 	}
 	return plan, nil
+}
+
+// observeAll observes every replica in parallel, after letting each apply its relay log for
+// up to limit; behind reports that one did not finish. A replica that does not answer a
+// fresh connection within the probe timeout is reported unreachable at once: a silent
+// host must not hold the failover for the pool's read timeout.
+func (a *Activities) observeAll(ctx context.Context, f flavor.Flavor, cluster string, nodes []topology.Node, limit time.Duration) ([]Observed, bool) {
+	obs := make([]Observed, len(nodes))
+	var behind atomic.Bool
+	var wg sync.WaitGroup
+	for i, r := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := a.answers(ctx, f, r); err != nil {
+				obs[i] = Observed{Node: r, LagMS: -1, Error: err.Error()}
+				return
+			}
+			a.resumeApplying(ctx, cluster, r)
+			if err := a.applyRelayLog(ctx, cluster, r, limit); err != nil {
+				behind.Store(true) // best effort: the ranking reads what was applied
+			}
+			obs[i] = a.observe(ctx, cluster, r)
+			heartbeat(ctx, "observed "+r.Name)
+		}()
+	}
+	wg.Wait()
+	return obs, behind.Load()
 }
 
 // resumeApplying starts the SQL thread of a replica that an operator stopped without an

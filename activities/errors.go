@@ -12,6 +12,7 @@ const (
 	ErrCandidateBehind     = "CandidateBehind"     // the candidate did not catch up in time
 	ErrCandidateLost       = "CandidateLost"       // the candidate stopped answering during the failover
 	ErrErrantGTIDs         = "ErrantGTIDs"         // a node holds transactions the primary lacks
+	ErrMissingOwnGTIDs     = "MissingOwnGTIDs"     // a node lacks its own transactions that the primary has
 	ErrPreconditionFailed  = "PreconditionFailed"  // pre-failover checks failed (details: every failed check)
 	ErrNoReplicas          = "NoReplicas"          // nothing to fail over to
 	ErrNoCandidate         = "NoCandidate"         // no replica qualifies

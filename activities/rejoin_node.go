@@ -3,7 +3,9 @@ package activities
 import (
 	"context"
 	"fmt"
+	"slices"
 
+	"github.com/baton-db/baton/internal/flavor"
 	"github.com/baton-db/baton/internal/topology"
 )
 
@@ -63,12 +65,20 @@ func (a *Activities) RejoinNode(ctx context.Context, in RejoinInput) (struct{}, 
 			"%s holds transactions the primary %s lacks: %s. They were never replicated (writes the crash cut off before any replica acknowledged them). Nothing was changed: inspect them with mysqlbinlog, then rebuild %s from a backup of %s",
 			node.Name, t.Primary.Name, miss, node.Name, t.Primary.Name)
 	}
+	if miss := flavor.MissingOwn(ms, ps, node.ServerID); miss != "" {
+		return struct{}{}, nonRetryable(ErrMissingOwnGTIDs,
+			"%s lacks %s, which it logged itself before its crash recovery truncated it, and which %s has: a replica never receives transactions with its own server_id, so it would diverge silently. Nothing was changed: rebuild %s from %s (the sandbox: `deploy/local/sandbox.sh rebuild-node %s`), then rejoin it",
+			node.Name, miss, t.Primary.Name, node.Name, t.Primary.Name, node.Name)
+	}
 	if err := a.reparent(ctx, ReparentInput{Cluster: in.Cluster, Node: *node, Primary: t.Primary, WasPrimary: true}); err != nil {
 		return struct{}{}, err
 	}
-	// A primary promoted as the lone survivor runs without semi-sync; with a replica back,
-	// acknowledged writes must again wait for one, or the next failover can lose them.
-	if err := p.SetSemiSyncPrimary(ctx, true); err != nil {
+	// A primary promoted as the lone survivor runs without semi-sync; with a replica back
+	// that may acknowledge (under cross_zone, one in another zone), acknowledged writes must
+	// again wait for one, or the next failover can lose them.
+	followers := append(slices.Clone(t.Replicas), *node)
+	acker := slices.ContainsFunc(followers, func(n topology.Node) bool { return a.acks(in.Cluster, t.Primary, n) })
+	if err := p.SetSemiSyncPrimary(ctx, acker); err != nil {
 		return struct{}{}, fmt.Errorf("primary %s: %w", t.Primary.Name, err)
 	}
 	return struct{}{}, a.Topo.Readmit(ctx, in.Cluster, t.EpochIndex, *node)

@@ -47,6 +47,8 @@ func (a *Activities) reparent(ctx context.Context, in ReparentInput) error {
 		if err := c.PointAt(ctx, a.replSource(in.Primary), in.WasPrimary && (st == nil || st.SourceHost == ""), a.acks(in.Cluster, in.Primary, in.Node)); err != nil {
 			return err
 		}
+	} else if err := c.SetAcks(ctx, a.acks(in.Cluster, in.Primary, in.Node)); err != nil {
+		return err // it follows already; only whether it acknowledges may be off (a restart resets it)
 	}
 	err = poll(ctx, 100*time.Millisecond, 15*time.Second, func() (bool, error) {
 		st, err := c.ReplicaStatus(ctx)

@@ -134,6 +134,13 @@ func restartAndRejoin(t *testing.T, name string) {
 	t.Helper()
 	sandboxCmd(t, "start-node", name)
 	out, code := baton(t, "rejoin", "--cluster", "demo", "--host", name)
+	if code != 0 && strings.Contains(out, "MissingOwnGTIDs") {
+		// Its crash recovery truncated transactions a replica had received: Baton refuses to
+		// rejoin it (it would diverge), so it is rebuilt from the primary, as its message says.
+		t.Logf("rejoin %s refused, rebuilding it: %s", name, lastLine(out))
+		sandboxCmd(t, "rebuild-node", name)
+		out, code = baton(t, "rejoin", "--cluster", "demo", "--host", name)
+	}
 	if code != 0 {
 		t.Fatalf("rejoin %s: exit %d\n%s", name, code, out)
 	}
@@ -361,8 +368,9 @@ func TestProbeFindsThePrimaryAliveAndChangesNothing(t *testing.T) {
 		t.Fatalf("the topology moved: %s epoch %d (was %s %d)", after.Primary.Name, after.Epoch, before.Primary.Name, before.Epoch)
 	}
 	unblock()
-	acked, lost := assertHealthy(t, l)
-	t.Logf("no-op: %s; %d acked writes, %d lost", res.Reason, acked, lost)
+	var row faultRow
+	assertHealthy(t, l, &row)
+	t.Logf("no-op: %s; %d acked writes, %d lost", res.Reason, row.acked, row.lost)
 
 	// The detector is not left quiet by the no-op: a real death right after is failed over.
 	ageLastFailover(t, time.Hour)

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/api/enums/v1"
+
 	"github.com/baton-db/baton/internal/loadgen"
 	"github.com/baton-db/baton/internal/topology"
 	"github.com/baton-db/baton/workflows"
@@ -29,6 +31,18 @@ var (
 	faultsMu sync.Mutex
 	faults   []faultRow
 )
+
+// fault starts a row of the fault summary for the running test. The row is recorded when
+// the test ends, passed or failed, so a failing case shows as a failed row with the
+// acked-write figures assertHealthy measured, never as a missing one.
+func fault(t *testing.T, name string) *faultRow {
+	r := &faultRow{fault: name}
+	t.Cleanup(func() {
+		r.survived = !t.Failed()
+		recordFault(*r)
+	})
+	return r
+}
 
 func recordFault(r faultRow) {
 	faultsMu.Lock()
@@ -55,16 +69,20 @@ func printFaultSummary() {
 
 // assertHealthy checks the four things every fault case must leave true: one writable
 // primary with every other member replicating from it; Consul and every HAProxy agree;
-// no acked write lost; and no workflow left open.
-func assertHealthy(t *testing.T, l *loadgen.Load) (acked, lost int) {
+// no acked write lost; and no workflow left open. The acked and lost counts go into row
+// (when given) before any verdict, so a failed case reports them too.
+func assertHealthy(t *testing.T, l *loadgen.Load, row *faultRow) {
 	t.Helper()
 	tp := readTopo(t)
 	waitRouting(t, tp.Primary.ServerID, 15*time.Second)
 	for _, addr := range nodes() {
 		db := adminDB(addr)
 		var ro bool
-		_ = db.QueryRow("SELECT @@read_only").Scan(&ro)
+		err := db.QueryRow("SELECT @@read_only").Scan(&ro)
 		db.Close()
+		if err != nil && !evictedAddr(tp, addr) {
+			t.Fatalf("read_only of %s: %v", addr, err)
+		}
 		isPrimary := addr == tp.Primary.Addr()
 		evicted := false
 		for _, e := range tp.Evicted {
@@ -77,7 +95,7 @@ func assertHealthy(t *testing.T, l *loadgen.Load) (acked, lost int) {
 			t.Fatalf("%s is writable but is not the primary: split brain", addr)
 		}
 	}
-	if len(tp.Replicas) > 0 { // with a replica to wait for, an acked write is on two servers
+	if ackerFor(tp) { // with a replica to wait for, an acked write is on two servers
 		db := adminDB(tp.Primary.Addr())
 		var on bool
 		err := db.QueryRow("SELECT @@rpl_semi_sync_master_enabled").Scan(&on)
@@ -100,12 +118,53 @@ func assertHealthy(t *testing.T, l *loadgen.Load) (acked, lost int) {
 		l.Stop()
 		ids := l.Acked()
 		miss := missing(t, tp.Primary.Addr(), ids, 15*time.Second)
+		if row != nil {
+			row.acked, row.lost = len(ids), len(miss)
+		}
 		if len(miss) > 0 {
 			t.Fatalf("%d of %d acked writes lost", len(miss), len(ids))
 		}
-		return len(ids), 0
 	}
-	return 0, 0
+	assertNoWorkflowOpen(t)
+}
+
+// ackerFor reports whether a replica may acknowledge the primary's commits under the
+// sandbox's durability policy (cross_zone: only another zone's replicas do).
+func ackerFor(tp topology.Topology) bool {
+	for _, r := range tp.Replicas {
+		if clusterCfg.Acks(tp.Primary.Zone, r.Zone) {
+			return true
+		}
+	}
+	return false
+}
+
+func evictedAddr(tp topology.Topology, addr string) bool {
+	for _, e := range tp.Evicted {
+		if e.Node.Addr() == addr {
+			return true
+		}
+	}
+	return false
+}
+
+// assertNoWorkflowOpen waits briefly for the cluster's switchover or failover to end: a
+// case is over only when Baton is.
+func assertNoWorkflowOpen(t *testing.T) {
+	t.Helper()
+	c := temporalClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		d, err := c.DescribeWorkflowExecution(ctx, workflows.WorkflowID("demo"), "")
+		if err != nil || d.GetWorkflowExecutionInfo().GetStatus() != enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("workflow %s still open: %s", workflows.WorkflowID("demo"), d.GetWorkflowExecutionInfo().GetType().GetName())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // crashWorkerAfter arms the worker's crash hook: it SIGKILLs itself right after it has run
@@ -181,6 +240,7 @@ func TestWorkerCrashAtEveryPlannedStep(t *testing.T) {
 	for _, step := range []string{"CheckPreconditions", "CatchUpReplicas", "DemotePrimary", "PromoteCandidate", "PublishTopology",
 		"ReparentOldPrimary", "VerifyRouting", "RestartHeartbeats", "RecordResult"} {
 		t.Run(step, func(t *testing.T) {
+			row := fault(t, "worker SIGKILL during planned "+step)
 			waitSwitchoverReady(t)
 			before := readTopo(t)
 			l := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 200)
@@ -197,8 +257,7 @@ func TestWorkerCrashAtEveryPlannedStep(t *testing.T) {
 				t.Fatalf("after the crash in %s: primary %s epoch %d (was %s %d): a step applied twice or not at all",
 					step, tp.Primary.Name, tp.Epoch, before.Primary.Name, before.Epoch)
 			}
-			acked, lost := assertHealthy(t, l)
-			recordFault(faultRow{"worker SIGKILL during planned " + step, true, acked, lost})
+			assertHealthy(t, l, row)
 		})
 	}
 }
@@ -207,6 +266,7 @@ func TestWorkerCrashAtEveryUnplannedStep(t *testing.T) {
 	for _, step := range []string{"ConfirmPrimaryDead", "ChooseCandidate", "ProbePrimary", "WaitRelayLog", "FenceOldPrimary", "PromoteCandidate",
 		"PublishTopology", "ReparentReplica", "VerifyRouting", "RestartHeartbeats", "EvictNode", "RecordResult"} {
 		t.Run(step, func(t *testing.T) {
+			row := fault(t, "worker SIGKILL during unplanned "+step)
 			ageLastFailover(t, time.Hour)
 			before := readTopo(t)
 			l := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 200)
@@ -225,8 +285,7 @@ func TestWorkerCrashAtEveryUnplannedStep(t *testing.T) {
 			if tp := readTopo(t); tp.Epoch != before.Epoch+1 {
 				t.Fatalf("epoch %d after one failover from %d: a step applied twice", tp.Epoch, before.Epoch)
 			}
-			acked, lost := assertHealthy(t, l)
-			recordFault(faultRow{"worker SIGKILL during unplanned " + step, true, acked, lost})
+			assertHealthy(t, l, row)
 		})
 	}
 }
@@ -244,6 +303,7 @@ func pidOf(t *testing.T, name string) int {
 // The primary cut off from everyone (detector, replicas, HAProxies): a failover, and the
 // isolated old primary receives no write through any HAProxy.
 func TestPartitionedPrimaryIsReplacedWithoutSplitBrain(t *testing.T) {
+	row := fault(t, "primary partitioned from everyone (iptables DROP)")
 	ageLastFailover(t, time.Hour)
 	before := readTopo(t)
 	l := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 200)
@@ -285,11 +345,11 @@ func TestPartitionedPrimaryIsReplacedWithoutSplitBrain(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("split brain: %d writes reached the isolated old primary through HAProxy", n)
 	}
-	acked, lost := assertHealthy(t, l)
-	recordFault(faultRow{"primary partitioned from everyone (iptables DROP)", true, acked, lost})
+	assertHealthy(t, l, row)
 }
 
 func TestConsulUnavailablePlannedSwitchoverRefuses(t *testing.T) {
+	fault(t, "Consul unavailable during a planned switchover (refused)")
 	before := snapshot(t)
 	consul := pidOf(t, "consul")
 	_ = syscall.Kill(consul, syscall.SIGSTOP)
@@ -301,13 +361,13 @@ func TestConsulUnavailablePlannedSwitchoverRefuses(t *testing.T) {
 	}
 	t.Logf("refused: %s", lastLine(out))
 	assertUnchanged(t, before)
-	recordFault(faultRow{"Consul unavailable during a planned switchover (refused)", true, 0, 0})
 }
 
 // Consul stops answering just as an unplanned failover is about to publish (the worker dies
 // at that step and Consul is frozen before a new worker starts). The failover holds at
 // PublishTopology, retrying, and finishes on its own once Consul is back.
 func TestConsulUnavailableDuringUnplannedPublish(t *testing.T) {
+	row := fault(t, "Consul frozen during an unplanned failover's publish (held, then finished)")
 	ageLastFailover(t, time.Hour)
 	before := readTopo(t)
 	l := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 200)
@@ -337,11 +397,11 @@ func TestConsulUnavailableDuringUnplannedPublish(t *testing.T) {
 	if tp := readTopo(t); tp.Epoch != before.Epoch+1 || tp.Primary.Name == before.Primary.Name {
 		t.Fatalf("after Consul came back: primary %s epoch %d (was %s %d)", tp.Primary.Name, tp.Epoch, before.Primary.Name, before.Epoch)
 	}
-	acked, lost := assertHealthy(t, l)
-	recordFault(faultRow{"Consul frozen during an unplanned failover's publish (held, then finished)", true, acked, lost})
+	assertHealthy(t, l, row)
 }
 
 func TestUnplannedFailoverWithDeadConsulTemplateNamesTheHAProxy(t *testing.T) {
+	row := fault(t, "consul-template dead on haproxy-b during an unplanned failover")
 	ageLastFailover(t, time.Hour)
 	before := readTopo(t)
 	_ = syscall.Kill(pidOf(t, "consul-template-b"), syscall.SIGINT)
@@ -361,11 +421,11 @@ func TestUnplannedFailoverWithDeadConsulTemplateNamesTheHAProxy(t *testing.T) {
 	t.Logf("failover to %s proceeded; VerifyRouting reported: %v (after %s)", after.Primary.Name, err, time.Since(start).Round(time.Second))
 	sandboxCmd(t, "up") // consul-template back: routing converges
 	waitHAProxyChecks(t, true)
-	acked, lost := assertHealthy(t, nil)
-	recordFault(faultRow{"consul-template dead on haproxy-b during an unplanned failover", true, acked, lost})
+	assertHealthy(t, nil, row)
 }
 
 func TestTemporalServerRestartMidSwitchover(t *testing.T) {
+	row := fault(t, "Temporal server restarted mid-switchover")
 	before := readTopo(t)
 	l := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 200)
 	out, code := baton(t, "switchover", "--cluster", "demo", "--wait=false")
@@ -387,14 +447,14 @@ func TestTemporalServerRestartMidSwitchover(t *testing.T) {
 	if tp := readTopo(t); tp.Primary.Name == before.Primary.Name {
 		t.Fatal("the primary did not move")
 	}
-	acked, lost := assertHealthy(t, l)
-	recordFault(faultRow{"Temporal server restarted mid-switchover", true, acked, lost})
+	assertHealthy(t, l, row)
 }
 
 // The Temporal server goes down in the middle of an unplanned failover (the worker dies as
 // PublishTopology starts, so the failover is held there), and comes back with a new worker:
 // the failover completes from where it was.
 func TestTemporalServerRestartMidUnplannedFailover(t *testing.T) {
+	row := fault(t, "Temporal server restarted mid-failover (unplanned, held at publish)")
 	ageLastFailover(t, time.Hour)
 	before := readTopo(t)
 	l := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 200)
@@ -415,11 +475,11 @@ func TestTemporalServerRestartMidUnplannedFailover(t *testing.T) {
 	if tp := readTopo(t); tp.Epoch != before.Epoch+1 || tp.Primary.Name == before.Primary.Name {
 		t.Fatalf("after the Temporal restart: primary %s epoch %d (was %s %d)", tp.Primary.Name, tp.Epoch, before.Primary.Name, before.Epoch)
 	}
-	acked, lost := assertHealthy(t, l)
-	recordFault(faultRow{"Temporal server restarted mid-failover (unplanned, held at publish)", true, acked, lost})
+	assertHealthy(t, l, row)
 }
 
 func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
+	row := fault(t, "bad input table")
 	before := snapshot(t)
 	dir := t.TempDir()
 	badConfig := func(name, old, repl string) string {
@@ -451,9 +511,9 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 			t.Logf("refused: %s", lastLine(out))
 		})
 	}
+	row.fault = fmt.Sprintf("bad input table (%d cases, all refused)", len(cases))
 	if _, err := os.Stat("/tmp/baton-pwned"); err == nil {
 		t.Fatal("a shell metacharacter in an argument was executed")
 	}
 	assertUnchanged(t, before)
-	recordFault(faultRow{fmt.Sprintf("bad input table (%d cases, all refused)", len(cases)), true, 0, 0})
 }

@@ -35,6 +35,8 @@ var (
 	// adminTLS is Baton's MySQL TLS, checking only the chain: tests also connect through
 	// proxies, whose addresses no certificate names.
 	adminTLS *tls.Config
+	// clusterCfg is the sandbox cluster's config (its durability policy, for one).
+	clusterCfg config.ClusterConfig
 	topo     *topology.Store
 )
 
@@ -84,6 +86,11 @@ func run(m *testing.M, state string) int {
 		return 1
 	}
 	secrets = cfg.Secrets
+	clusterCfg, err = cfg.Cluster("demo")
+	if err != nil {
+		fmt.Println("tests:", err)
+		return 1
+	}
 	o, err := cfg.MySQLOptions(secrets.AdminUser, secrets.AdminPassword)
 	if err != nil {
 		fmt.Println("tests:", err)

@@ -145,7 +145,7 @@ func TestRebuildNodeFromThePrimary(t *testing.T) {
 	if code != 0 && !strings.Contains(out, "already a member") {
 		t.Fatalf("rejoin after rebuild: exit %d\n%s", code, out)
 	}
-	assertHealthy(t, nil)
+	assertHealthy(t, nil, nil)
 	fmt.Printf("METRIC rebuild_node %s: %d acked writes during the rebuild, all present; replicating from %s\n",
 		name, len(load.Acked()), tp.Primary.Name)
 }

@@ -151,7 +151,7 @@ func (f *failover) confirmPrimaryDead(ctx workflow.Context) error {
 func (f *failover) chooseCandidate(ctx workflow.Context) error {
 	in := f.confirm
 	in.Replicas, in.Lost = f.live(), f.lost
-	if err := f.t.run(ctx, step{name: "choose candidate", opts: readFor(30 * time.Second), local: true,
+	if err := f.t.run(ctx, step{name: "choose candidate", opts: readFor(2 * time.Minute), local: true,
 		activity: a.ChooseCandidate, args: args(in), out: &f.plan}); err != nil {
 		return err
 	}

@@ -193,7 +193,7 @@ mariadb_up() {
     node_users "$1"
   done
   if [ "$fresh" = 1 ]; then
-    local p pip; set -- ${NODES[0]}; p=$1 pip=$2
+    local p pip pzone acks; set -- ${NODES[0]}; p=$1 pip=$2 pzone=$3
     sql "$p" "SET GLOBAL rpl_semi_sync_master_enabled=ON; SET GLOBAL read_only=OFF;
       CREATE DATABASE IF NOT EXISTS app; CREATE DATABASE IF NOT EXISTS baton;
       CREATE TABLE IF NOT EXISTS baton.heartbeat (ts varchar(26) NOT NULL,
@@ -202,7 +202,8 @@ mariadb_up() {
         exec_master_log_pos bigint unsigned DEFAULT NULL);"
     for spec in "${NODES[@]:1}"; do
       set -- $spec
-      sql "$1" "CHANGE MASTER TO MASTER_HOST='$pip', MASTER_PORT=$MYSQL_PORT,
+      acks=ON; [ "$3" = "$pzone" ] && acks=OFF # durability cross_zone: only the other zone acknowledges
+      sql "$1" "SET GLOBAL rpl_semi_sync_slave_enabled=$acks; CHANGE MASTER TO MASTER_HOST='$pip', MASTER_PORT=$MYSQL_PORT,
         MASTER_USER='$MYSQL_REPL_USER', MASTER_PASSWORD='$MYSQL_REPL_PASSWORD',
         MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=0.5,
         MASTER_SSL=1, MASTER_SSL_CA='$TLS_DIR/ca.pem', MASTER_SSL_VERIFY_SERVER_CERT=1;
@@ -477,6 +478,7 @@ clusters:
     catchup_timeout: 10s
     routing_timeout: 10s
     anti_flap: 20s
+    durability: cross_zone
     require_approval: never
     approvers: [alice, bob]
     approval_timeout: 10m

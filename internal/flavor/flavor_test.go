@@ -119,3 +119,19 @@ func TestMySQLGTIDArithmetic(t *testing.T) {
 		t.Error("a transaction beyond the primary was not reported")
 	}
 }
+
+func TestMissingOwn(t *testing.T) {
+	f := MariaDB{}
+	node, _ := f.ParseGTIDs("0-101-40,0-103-3715")
+	primary, _ := f.ParseGTIDs("0-101-40,0-103-3716,0-102-90")
+	if got := MissingOwn(node, primary, 103); got != "0-103-3716" {
+		t.Fatalf("MissingOwn = %q", got)
+	}
+	if got := MissingOwn(node, primary, 101); got != "" {
+		t.Fatalf("another node's transactions are replicated: %q", got)
+	}
+	my, _ := MySQL{}.ParseGTIDs("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5")
+	if got := MissingOwn(my, my, 1); got != "" {
+		t.Fatalf("MySQL: %q", got)
+	}
+}

@@ -147,3 +147,23 @@ func mariaPos(state string) string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// MissingOwn describes the transactions of other that were logged with serverID (the node
+// was their origin) and that have lacks. A replica skips events that carry its own server
+// ID, so replication never brings these back: a crashed primary whose recovery truncated
+// transactions a replica had already received stays without them. MariaDB states only;
+// "" otherwise.
+func MissingOwn(have, other GTIDSet, serverID uint32) string {
+	h, ok1 := have.(mariaState)
+	o, ok2 := other.(mariaState)
+	if !ok1 || !ok2 {
+		return ""
+	}
+	var out []string
+	for _, k := range o.keys() {
+		if k[1] == serverID && h[k] < o[k] {
+			out = append(out, fmt.Sprintf("%d-%d-%d", k[0], k[1], o[k]))
+		}
+	}
+	return strings.Join(out, ",")
+}

@@ -255,6 +255,16 @@ func (c *Client) PointAt(ctx context.Context, src flavor.Source, wasPrimary, ack
 	return c.exec(ctx, c.Flavor.ChangeSource(src), c.Flavor.StartReplica())
 }
 
+// SetAcks makes a running replica acknowledge its source's commits (semi-sync) or not; the
+// IO thread is restarted only when that changes.
+func (c *Client) SetAcks(ctx context.Context, acks bool) error {
+	s, err := c.SemiSync(ctx)
+	if err != nil || s.ReplicaEnabled == acks {
+		return err
+	}
+	return c.exec(ctx, append(c.Flavor.SetSemiSyncReplica(acks), c.Flavor.StopReceiving(), c.Flavor.StartReplica())...)
+}
+
 // StartReplica starts both replication threads (nothing happens when they run).
 func (c *Client) StartReplica(ctx context.Context) error {
 	return c.exec(ctx, c.Flavor.StartReplica())
