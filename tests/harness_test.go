@@ -37,7 +37,7 @@ var (
 	adminTLS *tls.Config
 	// clusterCfg is the sandbox cluster's config (its durability policy, for one).
 	clusterCfg config.ClusterConfig
-	topo     *topology.Store
+	topo       *topology.Store
 )
 
 func TestMain(m *testing.M) {
