@@ -16,7 +16,7 @@ type CheckInput struct {
 	Candidate string // node name or host:port; empty lets Baton choose
 }
 
-// CheckPreconditions runs every pre-failover check of RUNBOOK §2.1 and returns the plan.
+// CheckPreconditions runs every pre-failover check of docs/runbook.md §2.1 and returns the plan.
 // It reports all failing checks at once, as one non-retryable error; nothing is changed.
 func (a *Activities) CheckPreconditions(ctx context.Context, in CheckInput) (Plan, error) {
 	cc, _, err := a.cluster(in.Cluster)

@@ -3,7 +3,6 @@ package activities
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/baton-db/baton/internal/mysqladmin"
@@ -62,20 +61,5 @@ func (a *Activities) DemotePrimary(ctx context.Context, plan Plan) (DemoteResult
 // endClientSessions kills every session but replication's and Baton's, so pooled
 // application connections reconnect through HAProxy instead of staying on a read-only server.
 func (a *Activities) endClientSessions(ctx context.Context, c *mysqladmin.Client) (int, error) {
-	procs, err := c.Processlist(ctx)
-	if err != nil {
-		return 0, err
-	}
-	excluded := a.excludedUsers()
-	n := 0
-	for _, p := range procs {
-		if !p.IsClient(excluded) {
-			continue
-		}
-		if err := c.Kill(ctx, p.ID); err != nil {
-			return n, fmt.Errorf("end session %d of %s on %s: %w", p.ID, p.User, c.Addr, err)
-		}
-		n++
-	}
-	return n, nil
+	return c.EndClientSessions(ctx, a.excludedUsers())
 }

@@ -26,11 +26,9 @@ func (a *Activities) FenceOldPrimary(ctx context.Context, plan Plan) (FenceResul
 	defer c.Close()
 	fctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	if err := c.SetReadOnly(fctx, true); err != nil {
+	if _, err := c.Fence(fctx, a.excludedUsers()); err != nil {
 		return FenceResult{Error: err.Error()}, nil
 	}
-	_ = c.SetSemiSyncPrimary(fctx, false)
-	_, _ = a.endClientSessions(fctx, c)
 	g, _ := c.Executed(fctx)
 	return FenceResult{Answered: true, GTIDs: g}, nil
 }

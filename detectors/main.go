@@ -1,5 +1,5 @@
 // Command baton-detector watches every configured cluster's primary and starts
-// UnplannedFailover when one dies (RUNBOOK §4).
+// UnplannedFailover when one dies (docs/runbook.md §4).
 package main
 
 import (
@@ -69,6 +69,7 @@ func run(ctx context.Context, args []string) error {
 		}
 		w := detect.New(detect.Options{Cluster: name, ClusterConfig: cc, Detector: cfg.Detector, Flavor: f, Consul: topo,
 			Topologies: topos, Starter: start.Starter{Client: tc, Queue: cfg.Temporal.TaskQueue}, Log: log, Metrics: m,
+			Fencer: topo, KeepUsers: []string{cfg.Secrets.AdminUser, cfg.Secrets.ReplUser},
 			MySQL: o})
 		wg.Add(1)
 		go func() { defer wg.Done(); w.Run(ctx) }()

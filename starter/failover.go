@@ -1,10 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
+	"go.temporal.io/api/serviceerror"
 
 	"github.com/baton-db/baton/activities"
 	"github.com/baton-db/baton/internal/app"
@@ -76,8 +78,14 @@ func newRejoin() *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			run, err := c.ExecuteWorkflow(cmd.Context(), start.Options(start.RejoinWorkflowID(cluster, host), cfg.Temporal.TaskQueue, "rejoin", cluster,
+			// One operation per cluster: a rejoin shares the switchover's and failover's ID.
+			run, err := c.ExecuteWorkflow(cmd.Context(), start.Options(start.WorkflowID(cluster), cfg.Temporal.TaskQueue, "rejoin", cluster,
 				fmt.Sprintf("rejoin of %s to %s", host, cluster)), start.Rejoin, activities.RejoinInput{Cluster: cluster, Host: host})
+			var started *serviceerror.WorkflowExecutionAlreadyStarted
+			if errors.As(err, &started) {
+				return fmt.Errorf("another operation of %s is running (workflow %s): a rejoin never overlaps a switchover or failover; "+
+					"nothing was changed. Watch it with `baton watch --cluster %s` and rejoin %s when it has ended", cluster, start.WorkflowID(cluster), cluster, host)
+			}
 			if err != nil {
 				return fmt.Errorf("start rejoin: %w", err)
 			}

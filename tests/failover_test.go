@@ -132,11 +132,13 @@ func assertNoFailover(t *testing.T, since time.Time, primary string, d time.Dura
 // restartAndRejoin restarts a killed node and brings it back with `baton rejoin`.
 func restartAndRejoin(t *testing.T, name string) {
 	t.Helper()
+	sandboxCmd(t, "start-worker") // a rejoin needs a worker, also after a failed crash case
 	sandboxCmd(t, "start-node", name)
 	out, code := baton(t, "rejoin", "--cluster", "demo", "--host", name)
-	if code != 0 && strings.Contains(out, "MissingOwnGTIDs") {
-		// Its crash recovery truncated transactions a replica had received: Baton refuses to
-		// rejoin it (it would diverge), so it is rebuilt from the primary, as its message says.
+	if code != 0 && (strings.Contains(out, "MissingOwnGTIDs") || strings.Contains(out, "ErrantGTIDs")) {
+		// It diverged (crash recovery truncated transactions a replica had received, or it
+		// committed alone after it was cut off): Baton refuses to rejoin it, so it is rebuilt
+		// from the primary, as its message says.
 		t.Logf("rejoin %s refused, rebuilding it: %s", name, lastLine(out))
 		sandboxCmd(t, "rebuild-node", name)
 		out, code = baton(t, "rejoin", "--cluster", "demo", "--host", name)

@@ -193,7 +193,9 @@ func baton(t *testing.T, args ...string) (string, int) {
 // batonConfig runs the baton CLI with another config file.
 func batonConfig(t *testing.T, config string, args ...string) (string, int) {
 	t.Helper()
-	cmd := exec.Command(sandbox["BATON_BIN"], append([]string{"--config", config}, args...)...)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // no command may hang the suite
+	defer cancel()
+	cmd := exec.CommandContext(ctx, sandbox["BATON_BIN"], append([]string{"--config", config}, args...)...)
 	out, err := cmd.CombinedOutput()
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {

@@ -297,6 +297,7 @@ func TestCandidateLostBeforePromotionIsReplaced(t *testing.T) {
 	signalNode(t, before.Primary.Name, syscall.SIGKILL)
 	t.Cleanup(func() { restartAndRejoin(t, before.Primary.Name) })
 	waitCrash(nil)
+	t.Cleanup(func() { sandboxCmd(t, "start-worker") }) // before the rejoins, should the test fail here
 	// The worker died with the plan made; the candidate dies too.
 	c := temporalClient(t)
 	d, err := c.DescribeWorkflowExecution(context.Background(), workflows.WorkflowID("demo"), "")
@@ -336,6 +337,7 @@ func TestAntiFlapAndEvictionAreRecordedWithThePublish(t *testing.T) {
 	signalNode(t, before.Primary.Name, syscall.SIGKILL)
 	t.Cleanup(func() { restartAndRejoin(t, before.Primary.Name) })
 	waitCrash(nil)
+	t.Cleanup(func() { sandboxCmd(t, "start-worker") }) // before the rejoin, should the test fail here
 	mid := readTopo(t)
 	if mid.Epoch != before.Epoch+1 {
 		t.Fatalf("epoch %d, want the publish (%d) done before the worker died", mid.Epoch, before.Epoch+1)

@@ -23,14 +23,13 @@ const TaskQueue = "baton"
 const TaskTimeout = start.TaskTimeout
 
 var (
-	WorkflowID       = start.WorkflowID
-	RejoinWorkflowID = start.RejoinWorkflowID
-	SACluster        = start.SACluster
-	SAKind           = start.SAKind
-	SAOldPrimary     = start.SAOldPrimary
-	SANewPrimary     = start.SANewPrimary
-	SAStep           = start.SAStep
-	SAOutcome        = start.SAOutcome
+	WorkflowID   = start.WorkflowID
+	SACluster    = start.SACluster
+	SAKind       = start.SAKind
+	SAOldPrimary = start.SAOldPrimary
+	SANewPrimary = start.SANewPrimary
+	SAStep       = start.SAStep
+	SAOutcome    = start.SAOutcome
 )
 
 // QueryCurrentStep is the query that returns the running step's name.

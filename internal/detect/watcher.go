@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -66,6 +67,13 @@ type Watcher struct {
 	timedOut bool
 	first    time.Time // first sign of trouble in the current episode
 	quietTil time.Time
+
+	// topo is the last topology read; the fence pass works from it.
+	topo      topology.Topology
+	fencer    Fencer
+	keepUsers map[string]bool
+	fencing   atomic.Bool
+	ticks     int
 }
 
 // Options configure a Watcher.
@@ -80,8 +88,12 @@ type Options struct {
 	// Decisions (the replicas' views, the failover itself) always read Consul directly.
 	Topologies Topologies
 	Starter    Starter
-	Log        *slog.Logger
-	Metrics    *telemetry.Metrics
+	// Fencer records fencings (nil: logged only); KeepUsers are users whose sessions a
+	// fence leaves alone (Baton's own and replication's).
+	Fencer    Fencer
+	KeepUsers []string
+	Log       *slog.Logger
+	Metrics   *telemetry.Metrics
 }
 
 // New returns a watcher of one cluster.
@@ -90,6 +102,10 @@ func New(o Options) *Watcher {
 		consul: o.Consul, topos: o.Topologies, starter: o.Starter, log: o.Log, metrics: o.Metrics}
 	if w.topos == nil {
 		w.topos = o.Consul
+	}
+	w.fencer, w.keepUsers = o.Fencer, map[string]bool{}
+	for _, u := range o.KeepUsers {
+		w.keepUsers[u] = true
 	}
 	return w
 }
@@ -106,7 +122,7 @@ func (w *Watcher) Run(ctx context.Context) {
 			if err != nil {
 				w.log.Warn("cannot read topology", "cluster", w.cluster, "error", err)
 			} else {
-				lastRead = time.Now()
+				lastRead, w.topo = time.Now(), t
 				if t.Primary.Addr() != w.primary.Addr() {
 					w.log.Info("watching primary", "cluster", w.cluster, "primary", t.Primary.Name, "addr", t.Primary.Addr(), "epoch", t.Epoch)
 					w.reset(t.Primary)
@@ -128,11 +144,25 @@ func (w *Watcher) Run(ctx context.Context) {
 			}
 		}
 		w.timedOut = false
+		w.fencePass(ctx)
 		if w.primary.Name == "" || time.Now().Before(w.quietTil) {
 			continue
 		}
 		w.check(ctx, dropped)
 	}
+}
+
+// fencePass starts a fence pass unless one is still running.
+func (w *Watcher) fencePass(ctx context.Context) {
+	w.ticks++
+	if w.topo.Primary.Name == "" || (len(w.topo.Evicted) == 0 && w.ticks%replicaFenceEvery != 0) || !w.fencing.CompareAndSwap(false, true) {
+		return
+	}
+	t, replicas := w.topo, w.ticks%replicaFenceEvery == 0
+	go func() {
+		defer w.fencing.Store(false)
+		w.fenceReturned(ctx, t, replicas)
+	}()
 }
 
 // reset starts watching n (or nothing) from a clean state.

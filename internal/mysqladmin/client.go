@@ -84,24 +84,93 @@ func (c *Client) DB() *sql.DB { return c.db }
 func (c *Client) exec(ctx context.Context, stmts ...string) error {
 	for _, s := range stmts {
 		if _, err := c.db.ExecContext(ctx, s); err != nil {
-			return fmt.Errorf("%s on %s: %w", redact(s), c.Addr, err)
+			return redactErr(s, c.Addr, err)
 		}
 	}
 	return nil
 }
 
-// redact hides passwords in a statement before it reaches an error or a log line.
+// redact hides passwords in a statement before it reaches an error or a log line. A
+// password literal is read to its real end (quotes, doubled quotes, backslash escapes,
+// commas), not to the next comma.
 func redact(stmt string) string {
-	for _, k := range []string{"MASTER_PASSWORD=", "SOURCE_PASSWORD=", "IDENTIFIED BY "} {
-		if i := strings.Index(stmt, k); i >= 0 {
-			j := strings.Index(stmt[i+len(k):], ",")
-			if j < 0 {
-				j = len(stmt) - i - len(k)
+	out, _ := redactValues(stmt)
+	return out
+}
+
+var passwordKeys = []string{"MASTER_PASSWORD", "SOURCE_PASSWORD", "IDENTIFIED BY"}
+
+// redactValues returns stmt with every password literal replaced, and the passwords (as
+// written and unescaped), so an error that echoes one can be scrubbed too.
+func redactValues(stmt string) (string, []string) {
+	var secrets []string
+	upper := strings.ToUpper(stmt)
+	for _, k := range passwordKeys {
+		from := 0
+		for {
+			i := strings.Index(upper[from:], k)
+			if i < 0 {
+				break
 			}
-			stmt = stmt[:i+len(k)] + "'***'" + stmt[i+len(k)+j:]
+			start := from + i + len(k)
+			for start < len(stmt) && (stmt[start] == ' ' || stmt[start] == '=') {
+				start++
+			}
+			end, raw, val := literalEnd(stmt, start)
+			secrets = append(secrets, raw, val)
+			stmt = stmt[:start] + "'***'" + stmt[end:]
+			upper = strings.ToUpper(stmt)
+			from = start + len("'***'")
 		}
 	}
-	return stmt
+	return stmt, secrets
+}
+
+// literalEnd reads the SQL literal at stmt[i:] and returns where it ends, its text inside
+// the quotes and its unescaped value. An unquoted value ends at a comma or a space.
+func literalEnd(stmt string, i int) (end int, raw, val string) {
+	if i >= len(stmt) || (stmt[i] != '\'' && stmt[i] != '"') {
+		j := strings.IndexAny(stmt[i:], ", ")
+		if j < 0 {
+			j = len(stmt) - i
+		}
+		return i + j, stmt[i : i+j], stmt[i : i+j]
+	}
+	q := stmt[i]
+	var b strings.Builder
+	for j := i + 1; j < len(stmt); j++ {
+		switch {
+		case stmt[j] == '\\' && j+1 < len(stmt):
+			j++
+			b.WriteByte(stmt[j])
+		case stmt[j] == q && j+1 < len(stmt) && stmt[j+1] == q:
+			j++
+			b.WriteByte(q)
+		case stmt[j] == q:
+			return j + 1, stmt[i+1 : j], b.String()
+		default:
+			b.WriteByte(stmt[j])
+		}
+	}
+	return len(stmt), stmt[i+1:], b.String() // unterminated: hide the rest
+}
+
+// redactErr reports a failed statement without its passwords. A server error that echoes
+// a password (a syntax error quotes the statement) is rewritten, not wrapped, so the raw
+// text cannot reach a workflow history through the error chain.
+func redactErr(stmt, addr string, err error) error {
+	safe, secrets := redactValues(stmt)
+	msg := err.Error()
+	leaked := false
+	for _, s := range secrets {
+		if len(s) >= 3 && strings.Contains(msg, s) {
+			msg, leaked = strings.ReplaceAll(msg, s, "***"), true
+		}
+	}
+	if leaked {
+		return fmt.Errorf("%s on %s: %s", safe, addr, msg)
+	}
+	return fmt.Errorf("%s on %s: %w", safe, addr, err)
 }
 
 // Ping checks that the server answers.

@@ -1,9 +1,12 @@
 package mysqladmin
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/baton-db/baton/internal/flavor"
 )
 
 func TestProcessClassification(t *testing.T) {
@@ -45,6 +48,27 @@ func TestRedactHidesPasswords(t *testing.T) {
 	} {
 		if got := redact(s); strings.Contains(got, "hunter2") {
 			t.Errorf("password left in %q", got)
+		}
+	}
+}
+
+// Passwords with quotes, commas and backslashes, as the flavours quote them, are hidden
+// whole, and a server error that echoes one is scrubbed without keeping the raw error.
+func TestRedactHoldsForAnyPassword(t *testing.T) {
+	for _, pw := range []string{`abc,def,ghi`, `it's,secret`, `back\slash,tail`, `"dq",xyz`, `' OR 1=1 --`, `trail\`, `,,,zz`} {
+		stmt := flavor.MariaDB{}.ChangeSource(flavor.Source{Host: "127.0.1.1", Port: 3306, User: "repl", Password: pw})
+		got := redact(stmt)
+		for _, leak := range append(strings.Split(pw, ","), pw) {
+			if len(leak) >= 3 && strings.Contains(got, leak) {
+				t.Errorf("password %q: %q leaks in %q", pw, leak, got)
+			}
+		}
+		if !strings.Contains(got, "MASTER_USE_GTID=slave_pos") {
+			t.Errorf("password %q: the rest of the statement was cut: %q", pw, got)
+		}
+		err := redactErr(stmt, "127.0.1.1:3306", errors.New("Error 1064: syntax error near '"+pw+"', MASTER_USE_GTID"))
+		if strings.Contains(err.Error(), pw) || errors.Unwrap(err) != nil {
+			t.Errorf("password %q: the error keeps it: %v", pw, err)
 		}
 	}
 }

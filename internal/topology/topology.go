@@ -261,6 +261,28 @@ func (s *Store) RecordResult(ctx context.Context, cluster string, r Record) erro
 	return err
 }
 
+// Fencing is the record of a node Baton made read-only after it answered writable while
+// Consul named another primary (an evicted primary that came back, say).
+type Fencing struct {
+	Node     Node      `json:"node"`
+	At       time.Time `json:"at"`
+	Reason   string    `json:"reason"`
+	Sessions int       `json:"sessions_ended"`
+	By       string    `json:"by"`
+}
+
+// RecordFencing writes fenced/<node>.
+func (s *Store) RecordFencing(ctx context.Context, cluster string, f Fencing) error {
+	ctx, cancel := context.WithTimeout(ctx, consulTimeout)
+	defer cancel()
+	b, _ := json.Marshal(f)
+	_, err := s.c.KV().Put(&api.KVPair{Key: s.key(cluster, "fenced", f.Node.Name), Value: b}, (&api.WriteOptions{}).WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("record the fencing of %s (%s) in Consul: %w", f.Node.Name, cluster, s.explain(err))
+	}
+	return nil
+}
+
 // SetMaintenance sets or clears the maintenance flag.
 func (s *Store) SetMaintenance(ctx context.Context, cluster string, on bool) error {
 	_, err := s.c.KV().Put(&api.KVPair{Key: s.key(cluster, "maintenance"), Value: []byte(strconv.FormatBool(on))}, (&api.WriteOptions{}).WithContext(ctx))

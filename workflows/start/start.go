@@ -28,12 +28,9 @@ const (
 // another takes over after this long (the server's default is 10 s).
 const TaskTimeout = 3 * time.Second
 
-// WorkflowID is the one ID per cluster that every switchover and failover of it uses, so
-// two of them never run at once.
+// WorkflowID is the one ID per cluster that every switchover, failover and rejoin of it
+// uses, so two of them never run at once.
 func WorkflowID(cluster string) string { return "failover/" + cluster }
-
-// RejoinWorkflowID is the ID of the rejoin of one node.
-func RejoinWorkflowID(cluster, host string) string { return "rejoin/" + cluster + "/" + host }
 
 // Search attributes shown and filtered on in the Web UI.
 var (
@@ -119,9 +116,10 @@ type Started struct {
 var ErrRunning = errors.New("another operation of this cluster is running")
 
 // StartFailover starts the unplanned failover of a cluster. A dead primary wins over a
-// planned operation: a running switchover of the cluster is cancelled (its undo runs, and
-// both are in its history), and terminated if it has not ended within PreemptWait. A
-// failover that already runs is attached to, and Started.Attached says so.
+// planned operation: a running switchover or rejoin of the cluster is cancelled (a
+// switchover's undo runs, and both are in its history), and terminated if it has not ended
+// within PreemptWait. A failover that already runs is attached to, and Started.Attached
+// says so.
 func (s Starter) StartFailover(ctx context.Context, in FailoverInput, summary string) (Started, error) {
 	id := WorkflowID(in.Cluster)
 	opts := Options(id, s.Queue, "unplanned", in.Cluster, summary)
@@ -143,7 +141,7 @@ func (s Starter) StartFailover(ctx context.Context, in FailoverInput, summary st
 		case Failover:
 			out.Run, out.Attached = s.Client.GetWorkflow(ctx, id, runID), true
 			return out, nil
-		case Switchover:
+		case Switchover, Rejoin:
 			if err := s.preempt(ctx, id, runID, in); err != nil {
 				return out, err
 			}

@@ -1,0 +1,77 @@
+package tests
+
+import (
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Split-brain hardening: nothing a failover leaves behind takes writes, and operations of
+// one cluster never overlap.
+
+// The primary freezes (SIGSTOP) for 8 s under load, is failed over, then wakes up: the
+// detector fences it within a second (read-only, client sessions ended, recorded in
+// Consul), so a client that still reaches it directly cannot write.
+func TestFrozenPrimaryIsFencedWhenItWakes(t *testing.T) {
+	row := fault(t, "primary frozen 8 s (SIGSTOP) under load, then resumed: fenced on return")
+	ageLastFailover(t, time.Hour)
+	before := readTopo(t)
+	old := before.Primary
+	l := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 200)
+	time.Sleep(500 * time.Millisecond)
+	t.Cleanup(func() { // a frozen-then-fenced node is restarted and rejoined like a crashed one
+		_ = syscall.Kill(nodePID(t, old.Name), syscall.SIGCONT)
+		signalNode(t, old.Name, syscall.SIGKILL)
+		restartAndRejoin(t, old.Name)
+	})
+	frozen := time.Now()
+	signalNode(t, old.Name, syscall.SIGSTOP)
+	after := waitNewPrimary(t, old.Name, 20*time.Second)
+	t.Logf("failed over to %s %s after the freeze", after.Primary.Name, time.Since(frozen).Round(time.Millisecond))
+	time.Sleep(time.Until(frozen.Add(8 * time.Second)))
+	resumed := time.Now()
+	signalNode(t, old.Name, syscall.SIGCONT)
+	db := adminDB(old.Addr())
+	defer db.Close()
+	waitFor(t, 5*time.Second, func() bool {
+		var ro bool
+		return db.QueryRow("SELECT @@read_only").Scan(&ro) == nil && ro
+	})
+	took := time.Since(resumed)
+	fmt.Printf("METRIC fence_on_return=%s (resumed -> read_only=1 on %s)\n", took.Round(time.Millisecond), old.Name)
+	if took > time.Second {
+		t.Errorf("the old primary became read-only %s after it resumed, want within 1 s", took.Round(time.Millisecond))
+	}
+	app := appDB(old.Addr())
+	defer app.Close()
+	if _, err := app.Exec("INSERT INTO app.writes (id, note) VALUES (?, 'direct write to the fenced node')", time.Now().UnixNano()); err == nil {
+		t.Fatalf("a direct write as %s to the woken old primary %s succeeded", appUser.user, old.Name)
+	}
+	kv, _, err := topo.Client().KV().Get("baton/clusters/demo/fenced/"+old.Name, nil)
+	if err != nil || kv == nil || !strings.Contains(string(kv.Value), "evicted") {
+		t.Fatalf("the fencing of %s is not recorded in Consul: %v %v", old.Name, err, kv)
+	}
+	assertHealthy(t, l, row)
+}
+
+// A rejoin never overlaps a switchover or failover of its cluster: it shares their ID and
+// is refused, with what to do, while one runs.
+func TestRejoinIsRefusedWhileASwitchoverWaits(t *testing.T) {
+	fault(t, "rejoin attempted while a switchover waits for approval (refused)")
+	waitSwitchoverReady(t)
+	if out, code := baton(t, "switchover", "--cluster", "demo", "--require-approval", "--wait=false"); code != 0 {
+		t.Fatal(out)
+	}
+	waitStep(t, "waiting for approval", 20*time.Second)
+	t.Cleanup(func() { baton(t, "abort", "--cluster", "demo", "--as", "alice", "--reason", "test over") })
+	before := snapshot(t)
+	tp := readTopo(t)
+	out, code := baton(t, "rejoin", "--cluster", "demo", "--host", tp.Replicas[0].Name)
+	if code == 0 || !strings.Contains(out, "another operation of demo is running") || !strings.Contains(out, "nothing was changed") {
+		t.Fatalf("exit %d, want a refusal that names the running operation:\n%s", code, out)
+	}
+	t.Logf("refused: %s", lastLine(out))
+	assertUnchanged(t, before)
+}
