@@ -25,6 +25,9 @@ func newConfig() *cobra.Command {
 			}
 			sort.Strings(names)
 			fmt.Printf("config is valid: clusters %v, Temporal %s namespace %s, Consul %s\n", names, c.Temporal.Address, c.Temporal.Namespace, c.Consul.Address)
+			for _, w := range c.Warnings() {
+				fmt.Printf("warning: %s\n", w)
+			}
 			return nil
 		},
 	})

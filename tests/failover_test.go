@@ -133,6 +133,7 @@ func assertNoFailover(t *testing.T, since time.Time, primary string, d time.Dura
 func restartAndRejoin(t *testing.T, name string) {
 	t.Helper()
 	sandboxCmd(t, "start-worker") // a rejoin needs a worker, also after a failed crash case
+	assertNoWorkflowOpen(t)       // one operation per cluster: the failover finishes first
 	sandboxCmd(t, "start-node", name)
 	out, code := baton(t, "rejoin", "--cluster", "demo", "--host", name)
 	if code != 0 && (strings.Contains(out, "MissingOwnGTIDs") || strings.Contains(out, "ErrantGTIDs")) {

@@ -153,7 +153,7 @@ func evictedAddr(tp topology.Topology, addr string) bool {
 func assertNoWorkflowOpen(t *testing.T) {
 	t.Helper()
 	c := temporalClient(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	for {
 		d, err := c.DescribeWorkflowExecution(ctx, workflows.WorkflowID("demo"), "")

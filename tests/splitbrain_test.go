@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"syscall"
@@ -74,4 +75,28 @@ func TestRejoinIsRefusedWhileASwitchoverWaits(t *testing.T) {
 	}
 	t.Logf("refused: %s", lastLine(out))
 	assertUnchanged(t, before)
+}
+
+// The detector loses the primary while the heartbeat agents' writes stall on a lock (their
+// connections still work) and the replicas' IO threads stay connected: the agents' failed
+// writes are not votes that the primary is dead, so no failover starts.
+func TestFailedHeartbeatWritesAreNotDeathVotes(t *testing.T) {
+	fault(t, "detector cut off while heartbeat writes stall on a lock: no failover")
+	ageLastFailover(t, time.Hour)
+	before := readTopo(t)
+	db := adminDB(before.Primary.Addr())
+	defer db.Close()
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(context.Background(), "LOCK TABLES baton.heartbeat WRITE"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = conn.ExecContext(context.Background(), "UNLOCK TABLES"); conn.Close() })
+	time.Sleep(2 * time.Second) // every agent's write has timed out at least once
+	since := time.Now()
+	cut(t, [][]string{{"INPUT", "-s", sandbox["DETECTOR_ADDR"], "-d", before.Primary.IPv4, "-j", "DROP"},
+		{"INPUT", "-s", before.Primary.IPv4, "-d", sandbox["DETECTOR_ADDR"], "-j", "DROP"}})
+	assertNoFailover(t, since, before.Primary.Name, 6*time.Second)
 }

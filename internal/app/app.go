@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"os"
@@ -82,8 +83,15 @@ func Temporal(cfg *config.Config, log *slog.Logger, interceptors ...interceptor.
 
 // Telemetry sets up the process's exporters from the config.
 func Telemetry(ctx context.Context, cfg *config.Config, service, prometheusAddr string, log *slog.Logger) (*telemetry.Telemetry, []interceptor.ClientInterceptor, error) {
+	var otlpTLS *tls.Config
+	if cfg.Telemetry.OTLPTLS.Enabled {
+		var err error
+		if otlpTLS, err = cfg.Telemetry.OTLPTLS.Config(); err != nil {
+			return nil, nil, fmt.Errorf("telemetry.otlp_tls: %w", err)
+		}
+	}
 	t, err := telemetry.Setup(ctx, telemetry.Config{Traces: cfg.Telemetry.Traces, OTLPEndpoint: cfg.Telemetry.OTLPEndpoint,
-		PrometheusAddr: prometheusAddr}, service, log)
+		OTLPTLS: otlpTLS, PrometheusAddr: prometheusAddr}, service, log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -126,6 +134,9 @@ type Process struct {
 // Start sets the process up; prometheusAddr is its metrics endpoint ("" for none).
 func Start(ctx context.Context, cfg *config.Config, service, prometheusAddr string) (*Process, error) {
 	p := &Process{Log: Logger()}
+	for _, w := range cfg.Warnings() {
+		p.Log.Warn("unsafe setting: " + w)
+	}
 	tel, interceptors, err := Telemetry(ctx, cfg, service, prometheusAddr, p.Log)
 	if err != nil {
 		return nil, err

@@ -48,6 +48,34 @@ type Consul struct {
 	TLS      ClientTLS `mapstructure:"tls"`
 }
 
+// Warnings lists the settings that work but are unsafe outside a sandbox, each with its fix.
+// The worker and detector log them once at startup; `baton config validate` prints them.
+func (c *Config) Warnings() []string {
+	var w []string
+	switch c.MySQL.TLS.Mode {
+	case "disabled":
+		w = append(w, "mysql.tls.mode is disabled: Baton's MySQL connections, admin password included, travel in clear text; set verify_identity")
+	case "required":
+		w = append(w, "mysql.tls.mode is required: encrypted, but the server's certificate is not checked, so anyone on the path can pose as it; set verify_ca or verify_identity")
+	}
+	switch {
+	case !c.MySQL.ReplicationTLS.Enabled:
+		w = append(w, "mysql.replication_tls.enabled is false: replication, and the replication password, travel in clear text")
+	case !c.MySQL.ReplicationTLS.VerifyServerCert:
+		w = append(w, "mysql.replication_tls.verify_server_cert is false: replicas do not check their source's certificate")
+	}
+	if !c.Temporal.TLS.Enabled {
+		w = append(w, "temporal.tls.enabled is false: workflow histories and Updates (approvals) travel in clear text")
+	}
+	if !c.Consul.TLS.Enabled {
+		w = append(w, "consul.tls.enabled is false: Baton's Consul token and every topology write travel in clear text")
+	}
+	if c.Telemetry.Traces == "otlp" && !c.Telemetry.OTLPTLS.Enabled {
+		w = append(w, "telemetry.otlp_tls.enabled is false: traces go to "+c.Telemetry.OTLPEndpoint+" in clear text")
+	}
+	return w
+}
+
 // ClientTLS is TLS (mutual when cert_file and key_file are set) to Temporal or Consul.
 type ClientTLS struct {
 	Enabled       bool `mapstructure:"enabled"`
@@ -83,6 +111,8 @@ type Telemetry struct {
 	Traces         string `mapstructure:"traces"`
 	OTLPEndpoint   string `mapstructure:"otlp_endpoint"`
 	PrometheusAddr string `mapstructure:"prometheus_addr"`
+	// OTLPTLS encrypts (and with a client pair, authenticates) the trace export.
+	OTLPTLS ClientTLS `mapstructure:"otlp_tls"`
 }
 
 // Detector tunes the detector.

@@ -104,3 +104,44 @@ func TestUnknownClusterListsTheKnownOnes(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+func TestUnsafeDefaultsAreWarnedAbout(t *testing.T) {
+	c, err := Load(write(t, good), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(c.Warnings(), "\n")
+	for _, want := range []string{"mysql.tls.mode is disabled", "mysql.replication_tls.enabled is false", "temporal.tls.enabled is false", "consul.tls.enabled is false"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("no warning %q in:\n%s", want, all)
+		}
+	}
+	c.MySQL.TLS.Mode, c.MySQL.ReplicationTLS.Enabled = "required", true
+	all = strings.Join(c.Warnings(), "\n")
+	if !strings.Contains(all, "not checked") || !strings.Contains(all, "verify_server_cert is false") {
+		t.Errorf("unverified TLS not warned about:\n%s", all)
+	}
+	c.MySQL.TLS.Mode, c.MySQL.ReplicationTLS.VerifyServerCert = "verify_identity", true
+	c.Temporal.TLS.Enabled, c.Consul.TLS.Enabled = true, true
+	if w := c.Warnings(); len(w) != 0 {
+		t.Errorf("a safe config warns: %v", w)
+	}
+}
+
+func TestDurabilityPolicy(t *testing.T) {
+	c, err := Load(write(t, good), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := c.Clusters["demo"]
+	if d.Durability != DurabilitySemiSync || !d.Acks("a", "a") {
+		t.Fatalf("default durability %q should let any replica acknowledge", d.Durability)
+	}
+	d.Durability = DurabilityCrossZone
+	if d.Acks("a", "a") || !d.Acks("a", "b") {
+		t.Fatal("cross_zone: only another zone acknowledges")
+	}
+	if _, err := Load(write(t, good+"    durability: everywhere\n"), nil); err == nil || !strings.Contains(err.Error(), "clusters.demo.durability") {
+		t.Fatalf("bad durability not refused by key: %v", err)
+	}
+}

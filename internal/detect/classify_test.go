@@ -7,6 +7,7 @@ func TestClassify(t *testing.T) {
 	up := ReplicaView{Name: "r1", Reachable: true, IOConnected: true, IOState: "Yes"}
 	lost := ReplicaView{Name: "r2", Reachable: true, IOState: "Connecting", IOError: "error reconnecting"}
 	agentDown := ReplicaView{Name: "r3", Reachable: true, IOConnected: true, IOState: "Yes", AgentOK: &no}
+	agentDownIOLost := ReplicaView{Name: "r3", Reachable: true, IOState: "Connecting", AgentOK: &no}
 	agentUp := ReplicaView{Name: "r4", Reachable: true, IOConnected: true, IOState: "Yes", AgentOK: &yes}
 	gone := ReplicaView{Name: "r5"}
 	cases := []struct {
@@ -17,7 +18,8 @@ func TestClassify(t *testing.T) {
 		{"detector reaches it", Evidence{Reaches: true, ProbeFailures: 5, Threshold: 3}, Healthy},
 		{"one probe failed (slow primary)", Evidence{ProbeFailures: 1, Threshold: 3, Replicas: []ReplicaView{lost}}, Suspect},
 		{"crash: connection dropped, IO threads lost", Evidence{ConnDropped: true, Threshold: 3, Replicas: []ReplicaView{lost, lost}}, DeadPrimary},
-		{"silent host: probes time out, agents cannot reach it", Evidence{ProbeFailures: 3, Threshold: 3, Replicas: []ReplicaView{agentDown, agentDown}}, DeadPrimary},
+		{"silent host: probes time out, agents cannot reach it, IO threads noticed", Evidence{ProbeFailures: 3, Threshold: 3, Replicas: []ReplicaView{agentDownIOLost, agentDownIOLost}}, DeadPrimary},
+		{"a connected IO thread outvotes its agent (a stall, not a death)", Evidence{ProbeFailures: 3, Threshold: 3, Replicas: []ReplicaView{agentDown, agentDown}}, UnreachablePrimary},
 		{"only the detector is cut off", Evidence{ProbeFailures: 3, Threshold: 3, Replicas: []ReplicaView{up, agentUp}}, UnreachablePrimary},
 		{"one replica still connected", Evidence{ConnDropped: true, Threshold: 3, Replicas: []ReplicaView{lost, up}}, UnreachablePrimary},
 		{"no replica reachable to vouch", Evidence{ConnDropped: true, Threshold: 3, Replicas: []ReplicaView{gone}}, UnreachablePrimary},

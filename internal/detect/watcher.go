@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -323,7 +324,7 @@ func (w *Watcher) askReplicas(ctx context.Context) ([]ReplicaView, string) {
 	var wg sync.WaitGroup
 	for i, r := range t.Replicas {
 		v := ReplicaView{Name: r.Name, Zone: r.Zone}
-		if rp, ok := reach[r.Name]; ok && rp.Primary == w.primary.Addr() {
+		if rp, ok := reach[r.Name]; ok && rp.Primary == w.primary.Addr() && rp.Fresh(time.Now()) {
 			okv := rp.OK
 			v.AgentOK = &okv
 		}
@@ -348,9 +349,24 @@ func (w *Watcher) askReplica(ctx context.Context, r topology.Node, v ReplicaView
 	if st, err := c.ReplicaStatus(qctx); err == nil && st != nil {
 		v.Reachable = true
 		v.IOState, v.IOError = st.IORunning, st.IOError
-		v.IOConnected = st.IOConnected() && st.SourceHost == w.primary.IPv4
+		v.IOConnected = st.IOConnected() && sameHost(st.SourceHost, w.primary.IPv4)
 	}
 	return v
+}
+
+// sameHost reports whether a replication source (an address or a name) is ip: a replica
+// set up by hostname still follows the primary.
+func sameHost(source, ip string) bool {
+	if source == ip {
+		return true
+	}
+	if net.ParseIP(source) != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupHost(ctx, source)
+	return err == nil && slices.Contains(addrs, ip)
 }
 
 // act starts the unplanned failover, unless Consul names another primary already or the

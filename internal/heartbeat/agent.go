@@ -50,7 +50,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			lastErr = ""
 		}
 		if ctx.Err() == nil {
-			a.report(ctx, err)
+			a.report(ctx, a.reaches(ctx, err))
 		}
 		select {
 		case <-ctx.Done():
@@ -89,16 +89,50 @@ func (a *Agent) beat(ctx context.Context) error {
 	return err
 }
 
-// report tells Consul when this host starts or stops reaching the primary.
+// ReportEvery is how often an agent repeats an unchanged report, so that the detector can
+// ignore the reports of agents that stopped (topology.ReachMaxAge).
+const ReportEvery = 5 * time.Second
+
+// reaches turns a heartbeat's outcome into "this host reaches the primary or not". Only a
+// failure to connect or authenticate counts: a write that failed (a lock wait, read_only,
+// a semi-sync stall, too many connections) on a server that answers a fresh connection is
+// not a vote that it is dead.
+func (a *Agent) reaches(ctx context.Context, beatErr error) error {
+	if beatErr == nil || a.primary == "" {
+		return beatErr
+	}
+	o := a.MySQL
+	o.ConnectTimeout, o.ReadTimeout = 500*time.Millisecond, 500*time.Millisecond
+	db, err := o.OpenDB(a.primary)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	return db.PingContext(pctx)
+}
+
+// report tells Consul whether this host reaches the primary: on every change, and again
+// every ReportEvery so that a report's age shows the agent is alive.
 func (a *Agent) report(ctx context.Context, err error) {
 	if a.primary == "" {
 		return
 	}
 	ok := err == nil
-	if a.reach != nil && a.reach.OK == ok && a.reach.Primary == a.primary {
+	if a.reach != nil && a.reach.OK == ok && a.reach.Primary == a.primary && time.Since(a.reach.At) < ReportEvery {
 		return
 	}
-	r := topology.Reach{Primary: a.primary, OK: ok, Since: time.Now().UTC()}
+	if a.reach != nil && a.reach.OK == ok && a.reach.Primary == a.primary {
+		r := *a.reach
+		r.At = time.Now().UTC()
+		if perr := a.Topo.ReportReach(ctx, a.Cluster, a.Node, r); perr == nil {
+			a.reach = &r
+		}
+		return
+	}
+	now := time.Now().UTC()
+	r := topology.Reach{Primary: a.primary, OK: ok, Since: now, At: now}
 	if err != nil {
 		r.Error = err.Error()
 	}

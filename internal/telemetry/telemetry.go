@@ -5,6 +5,7 @@ package telemetry
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,6 +26,7 @@ import (
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 	"go.temporal.io/sdk/contrib/opentelemetry"
 	"go.temporal.io/sdk/interceptor"
+	"google.golang.org/grpc/credentials"
 )
 
 // Config chooses the exporters.
@@ -32,6 +34,8 @@ type Config struct {
 	// Traces is "none" (default) or "otlp".
 	Traces       string
 	OTLPEndpoint string
+	// OTLPTLS, when set, encrypts the export; nil sends it in clear text.
+	OTLPTLS *tls.Config
 	// PrometheusAddr, if set, serves /metrics there.
 	PrometheusAddr string
 }
@@ -50,7 +54,11 @@ func Setup(ctx context.Context, c Config, service string, log *slog.Logger) (*Te
 	switch c.Traces {
 	case "", "none":
 	case "otlp":
-		exp, err := otlptracegrpc.New(ctx, otlptracegrpc.WithEndpoint(c.OTLPEndpoint), otlptracegrpc.WithInsecure())
+		sec := otlptracegrpc.WithInsecure()
+		if c.OTLPTLS != nil {
+			sec = otlptracegrpc.WithTLSCredentials(credentials.NewTLS(c.OTLPTLS))
+		}
+		exp, err := otlptracegrpc.New(ctx, otlptracegrpc.WithEndpoint(c.OTLPEndpoint), sec)
 		if err != nil {
 			return nil, fmt.Errorf("telemetry.otlp_endpoint %s: %w", c.OTLPEndpoint, err)
 		}

@@ -325,8 +325,22 @@ func (s *Store) HAProxies(ctx context.Context) ([]HAProxyHost, error) {
 type Reach struct {
 	Primary string    `json:"primary"`
 	OK      bool      `json:"ok"`
-	Since   time.Time `json:"since"`
+	Since   time.Time `json:"since"` // when OK last changed
+	At      time.Time `json:"at"`    // when the agent last said so
 	Error   string    `json:"error,omitempty"`
+}
+
+// ReachMaxAge is how old a reach report may be and still count: an agent repeats its report
+// every 5 s, so an older one comes from an agent that stopped.
+const ReachMaxAge = 15 * time.Second
+
+// Fresh reports whether r is recent enough to count as a vote.
+func (r Reach) Fresh(now time.Time) bool {
+	at := r.At
+	if at.IsZero() {
+		at = r.Since
+	}
+	return now.Sub(at) <= ReachMaxAge
 }
 
 // ReportReach stores node's reach report (written by its agent on every change).
