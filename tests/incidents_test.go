@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -51,6 +52,34 @@ func outage(t *testing.T, metric string, l interface {
 	fmt.Printf("METRIC %s=%s\n", metric, gap.Round(time.Millisecond))
 	t.Logf("client outage %s", gap.Round(time.Millisecond))
 	return gap
+}
+
+// lockTable holds table with LOCK TABLES ... WRITE on every node, from a session of its own,
+// until the returned function (or the test's end) releases them.
+func lockTable(t *testing.T, nodes []topology.Node, table string) (unlock func()) {
+	t.Helper()
+	var release []func()
+	for _, n := range nodes {
+		db := adminDB(n.Addr())
+		conn, err := db.Conn(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.ExecContext(context.Background(), "LOCK TABLES "+table+" WRITE"); err != nil {
+			t.Fatal(err)
+		}
+		release = append(release, func() { _, _ = conn.ExecContext(context.Background(), "UNLOCK TABLES"); conn.Close(); db.Close() })
+	}
+	var once sync.Once
+	unlock = func() {
+		once.Do(func() {
+			for _, f := range release {
+				f()
+			}
+		})
+	}
+	t.Cleanup(unlock)
+	return unlock
 }
 
 func mustExecOn(t *testing.T, addr string, stmts ...string) {
@@ -177,25 +206,7 @@ func TestRelayLogSlowerThanReadTimeoutIsStillPromoted(t *testing.T) {
 	l := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 200)
 	time.Sleep(500 * time.Millisecond)
 	// A session on each replica holds the load's table: its SQL thread waits for the lock.
-	var release []func()
-	for _, r := range before.Replicas {
-		db := adminDB(r.Addr())
-		conn, err := db.Conn(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := conn.ExecContext(context.Background(), "LOCK TABLES app.writes WRITE"); err != nil {
-			t.Fatal(err)
-		}
-		release = append(release, func() { _, _ = conn.ExecContext(context.Background(), "UNLOCK TABLES"); conn.Close(); db.Close() })
-	}
-	unlock := func() {
-		for _, f := range release {
-			f()
-		}
-		release = nil
-	}
-	t.Cleanup(unlock)
+	unlock := lockTable(t, before.Replicas, "app.writes")
 	time.Sleep(500 * time.Millisecond)
 	signalNode(t, before.Primary.Name, syscall.SIGKILL)
 	t.Cleanup(func() { restartAndRejoin(t, before.Primary.Name) })
@@ -360,25 +371,7 @@ func TestAFailoverThatPromotesNobodyRestartsReplication(t *testing.T) {
 	fault(t, "probe answers and the relay-log wait fails: replication restarted")
 	ageLastFailover(t, time.Hour)
 	before := readTopo(t)
-	var release []func()
-	for _, r := range before.Replicas {
-		db := adminDB(r.Addr())
-		conn, err := db.Conn(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := conn.ExecContext(context.Background(), "LOCK TABLES baton.heartbeat WRITE"); err != nil {
-			t.Fatal(err)
-		}
-		release = append(release, func() { _, _ = conn.ExecContext(context.Background(), "UNLOCK TABLES"); conn.Close(); db.Close() })
-	}
-	unlock := func() {
-		for _, f := range release {
-			f()
-		}
-		release = nil
-	}
-	t.Cleanup(unlock)
+	unlock := lockTable(t, before.Replicas, "baton.heartbeat")
 	time.Sleep(time.Second) // a heartbeat waits in each relay log
 	since := time.Now()
 	var rules [][]string

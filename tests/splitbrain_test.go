@@ -1,12 +1,13 @@
 package tests
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/baton-db/baton/internal/topology"
 )
 
 // Split-brain hardening: nothing a failover leaves behind takes writes, and operations of
@@ -84,16 +85,7 @@ func TestFailedHeartbeatWritesAreNotDeathVotes(t *testing.T) {
 	fault(t, "detector cut off while heartbeat writes stall on a lock: no failover")
 	ageLastFailover(t, time.Hour)
 	before := readTopo(t)
-	db := adminDB(before.Primary.Addr())
-	defer db.Close()
-	conn, err := db.Conn(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.ExecContext(context.Background(), "LOCK TABLES baton.heartbeat WRITE"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = conn.ExecContext(context.Background(), "UNLOCK TABLES"); conn.Close() })
+	lockTable(t, []topology.Node{before.Primary}, "baton.heartbeat")
 	time.Sleep(2 * time.Second) // every agent's write has timed out at least once
 	since := time.Now()
 	cut(t, [][]string{{"INPUT", "-s", sandbox["DETECTOR_ADDR"], "-d", before.Primary.IPv4, "-j", "DROP"},
