@@ -257,8 +257,19 @@ func (s *Store) Readmit(ctx context.Context, cluster string, epochIndex uint64, 
 // RecordResult stores r as the cluster's last failover of its kind (planned or unplanned).
 func (s *Store) RecordResult(ctx context.Context, cluster string, r Record) error {
 	b, _ := json.Marshal(r)
-	_, err := s.c.KV().Put(&api.KVPair{Key: s.key(cluster, "last_"+r.Kind), Value: b}, (&api.WriteOptions{}).WithContext(ctx))
-	return err
+	return s.put(ctx, cluster, "last_"+r.Kind, b)
+}
+
+// put writes one key of a cluster, bounded by consulTimeout; its error names the cluster,
+// the key and, for an ACL refusal, the fix.
+func (s *Store) put(ctx context.Context, cluster, key string, value []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, consulTimeout)
+	defer cancel()
+	k := s.key(cluster, key)
+	if _, err := s.c.KV().Put(&api.KVPair{Key: k, Value: value}, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
+		return fmt.Errorf("write %s (cluster %s) to Consul: %w", k, cluster, s.explain(err))
+	}
+	return nil
 }
 
 // Fencing is the record of a node Baton made read-only after it answered writable while
@@ -273,20 +284,13 @@ type Fencing struct {
 
 // RecordFencing writes fenced/<node>.
 func (s *Store) RecordFencing(ctx context.Context, cluster string, f Fencing) error {
-	ctx, cancel := context.WithTimeout(ctx, consulTimeout)
-	defer cancel()
 	b, _ := json.Marshal(f)
-	_, err := s.c.KV().Put(&api.KVPair{Key: s.key(cluster, "fenced", f.Node.Name), Value: b}, (&api.WriteOptions{}).WithContext(ctx))
-	if err != nil {
-		return fmt.Errorf("record the fencing of %s (%s) in Consul: %w", f.Node.Name, cluster, s.explain(err))
-	}
-	return nil
+	return s.put(ctx, cluster, "fenced/"+f.Node.Name, b)
 }
 
 // SetMaintenance sets or clears the maintenance flag.
 func (s *Store) SetMaintenance(ctx context.Context, cluster string, on bool) error {
-	_, err := s.c.KV().Put(&api.KVPair{Key: s.key(cluster, "maintenance"), Value: []byte(strconv.FormatBool(on))}, (&api.WriteOptions{}).WithContext(ctx))
-	return err
+	return s.put(ctx, cluster, "maintenance", []byte(strconv.FormatBool(on)))
 }
 
 // HAProxyHost is one remote HAProxy host registered in Consul, with its checks.
@@ -346,15 +350,16 @@ func (r Reach) Fresh(now time.Time) bool {
 // ReportReach stores node's reach report (written by its agent on every change).
 func (s *Store) ReportReach(ctx context.Context, cluster, node string, r Reach) error {
 	b, _ := json.Marshal(r)
-	_, err := s.c.KV().Put(&api.KVPair{Key: s.key(cluster, "reach", node), Value: b}, (&api.WriteOptions{}).WithContext(ctx))
-	return err
+	return s.put(ctx, cluster, "reach/"+node, b)
 }
 
 // Reaches returns every agent's latest reach report by node name.
 func (s *Store) Reaches(ctx context.Context, cluster string) (map[string]Reach, error) {
+	ctx, cancel := context.WithTimeout(ctx, consulTimeout)
+	defer cancel()
 	pairs, _, err := s.c.KV().List(s.key(cluster, "reach")+"/", (&api.QueryOptions{}).WithContext(ctx))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read %s/ (cluster %s) from Consul: %w", s.key(cluster, "reach"), cluster, s.explain(err))
 	}
 	out := map[string]Reach{}
 	for _, p := range pairs {
@@ -369,6 +374,5 @@ func (s *Store) Reaches(ctx context.Context, cluster string) (map[string]Reach, 
 // RecordEviction stores (or updates) an eviction record.
 func (s *Store) RecordEviction(ctx context.Context, cluster string, e Eviction) error {
 	b, _ := json.Marshal(e)
-	_, err := s.c.KV().Put(&api.KVPair{Key: s.key(cluster, "evicted", e.Node.Name), Value: b}, (&api.WriteOptions{}).WithContext(ctx))
-	return err
+	return s.put(ctx, cluster, "evicted/"+e.Node.Name, b)
 }
