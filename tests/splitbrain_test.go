@@ -2,10 +2,14 @@ package tests
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/consul/api"
 
 	"github.com/baton-db/baton/internal/topology"
 )
@@ -91,4 +95,54 @@ func TestFailedHeartbeatWritesAreNotDeathVotes(t *testing.T) {
 	cut(t, [][]string{{"INPUT", "-s", sandbox["DETECTOR_ADDR"], "-d", before.Primary.IPv4, "-j", "DROP"},
 		{"INPUT", "-s", before.Primary.IPv4, "-d", sandbox["DETECTOR_ADDR"], "-j", "DROP"}})
 	assertNoFailover(t, since, before.Primary.Name, 6*time.Second)
+}
+
+// Bad values written to Consul by hand: Baton refuses the topology with the key named, and
+// consul-template drops a node it cannot print safely, so nothing reaches HAProxy.
+func TestBadConsulValuesAreRefused(t *testing.T) {
+	row := fault(t, "bad values in Consul (newline injection, hostile address, malformed records)")
+	kv := topo.Client().KV()
+	base := "baton/clusters/demo/"
+	cases := []struct{ key, value, want string }{
+		{"replicas/evil", `{"name":"evil\n    server injected 127.0.9.9:3306","ipv4":"127.0.1.9","port":3306,"server_id":9}`, "replicas/evil: name"},
+		{"replicas/evil", `{"name":"evil","ipv4":"attacker.example.com","port":3306,"server_id":9}`, "ipv4"},
+		{"replicas/evil", `{"name":"evil","ipv4":"127.0.1.9","port":99999,"server_id":9}`, "port"},
+		{"replicas/evil", "{\"name\":\"ev\xffil\",\"ipv4\":\"127.0.1.9\",\"port\":3306,\"server_id\":9}", "replicas/evil"},
+		{"maintenance", "yes", "maintenance"},
+		{"last_unplanned", `{"kind":"unplanned"`, "last_unplanned"},
+	}
+	for _, c := range cases {
+		t.Run(c.key+" "+c.want, func(t *testing.T) {
+			prev, _, err := kv.Get(base+c.key, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := kv.Put(&api.KVPair{Key: base + c.key, Value: []byte(c.value)}, nil); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if prev != nil {
+					_, _ = kv.Put(prev, nil)
+				} else {
+					_, _ = kv.Delete(base+c.key, nil)
+				}
+			})
+			out, code := baton(t, "status", "--cluster", "demo")
+			if code == 0 || !strings.Contains(out, c.want) {
+				t.Fatalf("exit %d, want a refusal naming %q:\n%s", code, c.want, out)
+			}
+			t.Logf("refused: %s", lastLine(out))
+			time.Sleep(500 * time.Millisecond) // consul-template has rendered by now
+			for _, h := range []string{"haproxy-a", "haproxy-b"} {
+				b, err := os.ReadFile(filepath.Join(sandbox["SANDBOX_STATE"], h, "haproxy.cfg"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if strings.Contains(string(b), "injected") || strings.Contains(string(b), "evil") {
+					t.Fatalf("%s's configuration took the bad node:\n%s", h, b)
+				}
+			}
+		})
+	}
+	row.fault = fmt.Sprintf("bad values in Consul (%d cases: newline injection, hostile address, bad port, non-UTF-8, malformed records), all refused", len(cases))
 }

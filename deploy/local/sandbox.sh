@@ -330,6 +330,8 @@ defaults
 EOF
 }
 remote_template() { # name ip: layer 2 knows the primary; server names embed the address (state-file trap)
+  # A node whose name, ipv4 or port is not a plain token is dropped, never printed: a value
+  # written to Consul by hand cannot add lines to the HAProxy configuration.
   # One "tree" query feeds both backends: a publish (one Consul transaction) renders once, from
   # one index, instead of once per changed key with a writer and reader of different moments.
   local d=$STATE/haproxy-$1
@@ -344,18 +346,18 @@ backend writer
     # retries): the client gets an error at once and reconnects, by then to the new primary.
     retries 0
     option mysql-check user haproxy_check post-41
-{{- range tree "$KV" }}{{ if eq .Key "primary" }}{{ with \$p := .Value | parseJSON }}
+{{- range tree "$KV" }}{{ if eq .Key "primary" }}{{ with \$p := .Value | parseJSON }}{{ if and (regexMatch "^[a-z0-9][a-z0-9_-]{0,62}\$" (print \$p.name)) (regexMatch "^[0-9]{1,3}([.][0-9]{1,3}){3}\$" (print \$p.ipv4)) (regexMatch "^[0-9]{1,5}\$" (print \$p.port)) }}
     server {{ \$p.name }}_{{ \$p.ipv4 | replaceAll "." "_" }}_{{ \$p.port }} {{ \$p.ipv4 }}:{{ \$p.port }} check inter 500ms fall 2 rise 1 on-marked-down shutdown-sessions
-{{- end }}{{ end }}{{ end }}
+{{- end }}{{ end }}{{ end }}{{ end }}
 frontend reader
     bind $2:$READER_PORT
     default_backend reader
 backend reader
     balance roundrobin
     option mysql-check user haproxy_check post-41
-{{- range tree "$KV" }}{{ if .Key | regexMatch "^replicas/" }}{{ with \$r := .Value | parseJSON }}
+{{- range tree "$KV" }}{{ if .Key | regexMatch "^replicas/" }}{{ with \$r := .Value | parseJSON }}{{ if and (regexMatch "^[a-z0-9][a-z0-9_-]{0,62}\$" (print \$r.name)) (regexMatch "^[0-9]{1,3}([.][0-9]{1,3}){3}\$" (print \$r.ipv4)) (regexMatch "^[0-9]{1,5}\$" (print \$r.port)) }}
     server {{ \$r.name }}_{{ \$r.ipv4 | replaceAll "." "_" }}_{{ \$r.port }} {{ \$r.ipv4 }}:{{ \$r.port }} check inter 500ms fall 2 rise 1
-{{- end }}{{ end }}{{ end }}
+{{- end }}{{ end }}{{ end }}{{ end }}
 listen stats
     mode http
     bind $2:$STATS_PORT

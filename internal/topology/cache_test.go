@@ -17,10 +17,10 @@ func newTestCache() *Cache {
 func TestCacheGroupsTheListingByCluster(t *testing.T) {
 	c := newTestCache()
 	c.load(api.KVPairs{
-		{Key: "baton/clusters/a/primary", Value: []byte(`{"name":"n1","ipv4":"127.0.1.1","port":3306}`)},
-		{Key: "baton/clusters/a/replicas/n2", Value: []byte(`{"name":"n2","ipv4":"127.0.1.2","port":3306}`)},
+		{Key: "baton/clusters/a/primary", Value: []byte(`{"name":"n1","ipv4":"127.0.1.1","port":3306,"server_id":1}`)},
+		{Key: "baton/clusters/a/replicas/n2", Value: []byte(`{"name":"n2","ipv4":"127.0.1.2","port":3306,"server_id":1}`)},
 		{Key: "baton/clusters/a/epoch", Value: []byte("7"), ModifyIndex: 42},
-		{Key: "baton/clusters/b/primary", Value: []byte(`{"name":"m1","ipv4":"127.0.2.1","port":3306}`)},
+		{Key: "baton/clusters/b/primary", Value: []byte(`{"name":"m1","ipv4":"127.0.2.1","port":3306,"server_id":1}`)},
 		{Key: "baton/clusters/broken/primary", Value: []byte(`{not json`)},
 		{Key: "baton/clusters/orphan"}, // a key with no cluster folder is ignored
 	})
@@ -42,7 +42,7 @@ func TestCacheGroupsTheListingByCluster(t *testing.T) {
 
 func TestCacheReportsAConsulThatStoppedAnswering(t *testing.T) {
 	c := newTestCache()
-	c.load(api.KVPairs{{Key: "baton/clusters/a/primary", Value: []byte(`{"name":"n1","ipv4":"127.0.1.1","port":3306}`)}})
+	c.load(api.KVPairs{{Key: "baton/clusters/a/primary", Value: []byte(`{"name":"n1","ipv4":"127.0.1.1","port":3306,"server_id":1}`)}})
 	c.mu.Lock()
 	c.err, c.at = errors.New("connection refused"), time.Now().Add(-time.Second)
 	c.mu.Unlock()

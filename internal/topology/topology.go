@@ -135,6 +135,17 @@ func (s *Store) Read(ctx context.Context, cluster string) (Topology, error) {
 	return s.parse(cluster, pairs)
 }
 
+// decodeNode reads and validates one node key.
+func decodeNode(p *api.KVPair, n *Node) error {
+	if err := json.Unmarshal(p.Value, n); err != nil {
+		return fmt.Errorf("consul key %s: %w", p.Key, err)
+	}
+	if err := n.Validate(); err != nil {
+		return fmt.Errorf("consul key %s: %w; fix the key (Baton acts on no topology it cannot trust)", p.Key, err)
+	}
+	return nil
+}
+
 // parse builds a cluster's topology from its KV pairs.
 func (s *Store) parse(cluster string, pairs api.KVPairs) (Topology, error) {
 	var err error
@@ -145,20 +156,23 @@ func (s *Store) parse(cluster string, pairs api.KVPairs) (Topology, error) {
 		k := strings.TrimPrefix(p.Key, base)
 		switch {
 		case k == "primary":
-			if err := json.Unmarshal(p.Value, &t.Primary); err != nil {
-				return t, fmt.Errorf("consul key %s: %w", p.Key, err)
+			if err := decodeNode(p, &t.Primary); err != nil {
+				return t, err
 			}
 			havePrimary = true
 		case strings.HasPrefix(k, "replicas/"):
 			var n Node
-			if err := json.Unmarshal(p.Value, &n); err != nil {
-				return t, fmt.Errorf("consul key %s: %w", p.Key, err)
+			if err := decodeNode(p, &n); err != nil {
+				return t, err
 			}
 			t.Replicas = append(t.Replicas, n)
 		case strings.HasPrefix(k, "evicted/"):
 			var e Eviction
 			if err := json.Unmarshal(p.Value, &e); err != nil {
 				return t, fmt.Errorf("consul key %s: %w", p.Key, err)
+			}
+			if err := e.Node.Validate(); err != nil {
+				return t, fmt.Errorf("consul key %s: %w; fix or delete the key", p.Key, err)
 			}
 			t.Evicted = append(t.Evicted, e)
 		case k == "epoch":
@@ -168,12 +182,22 @@ func (s *Store) parse(cluster string, pairs api.KVPairs) (Topology, error) {
 			}
 			t.EpochIndex = p.ModifyIndex
 		case k == "maintenance":
-			t.Maintenance = strings.TrimSpace(string(p.Value)) == "true"
+			// A value that is neither true nor false is refused, not read as "off".
+			switch v := strings.TrimSpace(string(p.Value)); v {
+			case "true", "false", "":
+				t.Maintenance = v == "true"
+			default:
+				return t, fmt.Errorf("consul key %s: %q is not true or false; set it with `baton maintenance`", p.Key, v)
+			}
 		case k == "last_unplanned" || k == "last_planned":
 			var r Record
-			if json.Unmarshal(p.Value, &r) == nil && k == "last_unplanned" {
+			if err := json.Unmarshal(p.Value, &r); err != nil || r.At.IsZero() {
+				// A malformed record would switch the anti-flap period off without a word.
+				return t, fmt.Errorf("consul key %s: not a failover record (%v); delete it or write a valid one", p.Key, err)
+			}
+			if k == "last_unplanned" {
 				t.LastFailover = &r
-			} else if r.Kind != "" {
+			} else {
 				t.LastSwitchover = &r
 			}
 		}
@@ -200,6 +224,11 @@ type Change struct {
 func (s *Store) Publish(ctx context.Context, cluster string, epoch, epochIndex uint64, c Change) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, consulTimeout)
 	defer cancel()
+	for _, n := range append([]Node{c.Primary}, c.Replicas...) {
+		if err := n.Validate(); err != nil {
+			return 0, fmt.Errorf("refusing to publish node %q of %s: %w", n.Name, cluster, err)
+		}
+	}
 	newEpoch := epoch + 1
 	val := func(v any) []byte { b, _ := json.Marshal(v); return b }
 	ops := api.TxnOps{

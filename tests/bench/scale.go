@@ -112,7 +112,7 @@ func benchConsul(addrs []string, n int) (*topology.Store, func()) {
 	for i := 0; i < n; i++ {
 		host, port, _ := net.SplitHostPort(addrs[i%len(addrs)])
 		p, _ := strconv.Atoi(port)
-		v, _ := json.Marshal(topology.Node{Name: "p", IPv4: host, Port: p})
+		v, _ := json.Marshal(topology.Node{Name: "p", IPv4: host, Port: p, ServerID: 1})
 		k := fmt.Sprintf("%s/c%05d/", benchPrefix, i)
 		ops = append(ops, &api.KVTxnOp{Verb: api.KVSet, Key: k + "primary", Value: v},
 			&api.KVTxnOp{Verb: api.KVSet, Key: k + "epoch", Value: []byte("1")})
