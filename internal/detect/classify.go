@@ -60,11 +60,12 @@ func Classify(e Evidence) (Verdict, string) {
 	for _, r := range e.Replicas {
 		agentDown := r.AgentOK != nil && !*r.AgentOK
 		switch {
-		case r.Reachable && r.IOConnected:
-			// A connected IO thread is the strongest sign of life: it outvotes its agent.
-			disagree = append(disagree, r.Name+": IO thread connected")
 		case agentDown:
+			// Its agent's fresh connection failed. This outvotes the IO thread, which MariaDB
+			// reports as running for many seconds into a partition.
 			agree = append(agree, r.Name+": its host cannot reach the primary")
+		case r.Reachable && r.IOConnected:
+			disagree = append(disagree, r.Name+": IO thread connected")
 		case r.Reachable:
 			agree = append(agree, fmt.Sprintf("%s: IO thread %s %s", r.Name, r.IOState, r.IOError))
 		case e.PrimaryZone != "" && r.Zone == e.PrimaryZone:
