@@ -15,11 +15,25 @@ const (
 	UpdateAbort   = "abort"
 )
 
+// QueryPlan returns what a switchover waiting for approval would do (PlanView).
+const QueryPlan = "plan"
+
 // Decision is a human's answer at the approval gate. Its fields go into the history.
 type Decision struct {
 	By     string
 	Epoch  uint64 // the epoch the approver saw: a changed epoch makes the plan stale
 	Reason string
+	// RunID and Candidate bind an approval to the run and the move that were reviewed: an
+	// approval meant for one switchover never approves the next.
+	RunID     string `json:",omitempty"`
+	Candidate string `json:",omitempty"`
+}
+
+// PlanView is what an approver reviews.
+type PlanView struct {
+	RunID, From, To, Reason string
+	Epoch                   uint64
+	Waiting                 bool
 }
 
 // errAborted ends a switchover cleanly, with nothing changed.
@@ -35,6 +49,13 @@ type gate struct {
 }
 
 func (s *switchover) registerGate(ctx workflow.Context) error {
+	err := workflow.SetQueryHandler(ctx, QueryPlan, func() (PlanView, error) {
+		return PlanView{RunID: workflow.GetInfo(ctx).WorkflowExecution.RunID, From: s.plan.OldPrimary.Name, To: s.plan.Candidate.Name,
+			Reason: s.plan.Reason, Epoch: s.plan.Epoch, Waiting: s.gate.waiting}, nil
+	})
+	if err != nil {
+		return err
+	}
 	validate := func(d Decision) error {
 		switch {
 		case !s.gate.waiting:
@@ -46,7 +67,7 @@ func (s *switchover) registerGate(ctx workflow.Context) error {
 		}
 		return nil
 	}
-	err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateApprove,
+	err = workflow.SetUpdateHandlerWithOptions(ctx, UpdateApprove,
 		func(ctx workflow.Context, d Decision) (string, error) {
 			s.gate.decision, s.gate.approved = &d, true
 			return fmt.Sprintf("approved by %s: %s -> %s", d.By, s.plan.OldPrimary.Name, s.plan.Candidate.Name), nil
@@ -54,6 +75,11 @@ func (s *switchover) registerGate(ctx workflow.Context) error {
 		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, d Decision) error {
 			if err := validate(d); err != nil {
 				return err
+			}
+			run := workflow.GetInfo(ctx).WorkflowExecution.RunID
+			if d.RunID != run || d.Candidate != s.plan.Candidate.Name {
+				return fmt.Errorf("this approval is for run %q moving to %q, but the switchover waiting is run %s moving %s -> %s: review it (baton approve shows it) and approve that",
+					d.RunID, d.Candidate, run, s.plan.OldPrimary.Name, s.plan.Candidate.Name)
 			}
 			if d.Epoch != s.plan.Epoch {
 				return fmt.Errorf("stale plan: it was made at epoch %d and the cluster is at epoch %d now; abort and plan again", s.plan.Epoch, d.Epoch)

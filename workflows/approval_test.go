@@ -25,6 +25,9 @@ func (u *updateResult) callbacks() *testsuite.TestUpdateCallback {
 	}
 }
 
+// testRun is the run ID of every workflow the test environment runs.
+const testRun = "default-test-run-id"
+
 func gated(env *testsuite.TestWorkflowEnvironment) {
 	p := plan
 	p.Approval = activities.Approval{Required: true, Reason: "require_approval is always", Approvers: []string{"alice"}, Timeout: time.Hour}
@@ -35,16 +38,18 @@ func TestApprovalGateWaitsThenProceeds(t *testing.T) {
 	env := newEnv(t)
 	happy(env, "CheckPreconditions")
 	gated(env)
-	var stranger, stale, good updateResult
+	var stranger, stale, otherRun, otherCandidate, good updateResult
 	var stepWhileWaiting string
 	env.RegisterDelayedCallback(func() {
 		v, err := env.QueryWorkflow(QueryCurrentStep)
 		if err == nil {
 			_ = v.Get(&stepWhileWaiting)
 		}
-		env.UpdateWorkflow(UpdateApprove, "1", stranger.callbacks(), Decision{By: "mallory", Epoch: 7})
-		env.UpdateWorkflow(UpdateApprove, "2", stale.callbacks(), Decision{By: "alice", Epoch: 8})
-		env.UpdateWorkflow(UpdateApprove, "3", good.callbacks(), Decision{By: "alice", Epoch: 7})
+		env.UpdateWorkflow(UpdateApprove, "1", stranger.callbacks(), Decision{By: "mallory", Epoch: 7, RunID: testRun, Candidate: "node3"})
+		env.UpdateWorkflow(UpdateApprove, "2", stale.callbacks(), Decision{By: "alice", Epoch: 8, RunID: testRun, Candidate: "node3"})
+		env.UpdateWorkflow(UpdateApprove, "4", otherRun.callbacks(), Decision{By: "alice", Epoch: 7, RunID: "an-earlier-run", Candidate: "node3"})
+		env.UpdateWorkflow(UpdateApprove, "5", otherCandidate.callbacks(), Decision{By: "alice", Epoch: 7, RunID: testRun, Candidate: "node2"})
+		env.UpdateWorkflow(UpdateApprove, "3", good.callbacks(), Decision{By: "alice", Epoch: 7, RunID: testRun, Candidate: "node3"})
 	}, time.Minute)
 	env.ExecuteWorkflow(PlannedSwitchover, SwitchoverInput{Cluster: "demo"})
 	if err := env.GetWorkflowError(); err != nil {
@@ -55,6 +60,11 @@ func TestApprovalGateWaitsThenProceeds(t *testing.T) {
 	}
 	if stranger.rejected == nil || !strings.Contains(stranger.rejected.Error(), "unknown approver") {
 		t.Fatalf("unknown approver not rejected: %v", stranger.rejected)
+	}
+	for name, u := range map[string]updateResult{"another run": otherRun, "another candidate": otherCandidate} {
+		if u.rejected == nil || !strings.Contains(u.rejected.Error(), "this approval is for run") {
+			t.Fatalf("an approval for %s was not rejected: %v", name, u.rejected)
+		}
 	}
 	if stale.rejected == nil || !strings.Contains(stale.rejected.Error(), "stale plan") {
 		t.Fatalf("stale plan not rejected: %v", stale.rejected)
