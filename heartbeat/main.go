@@ -40,11 +40,10 @@ func run(ctx context.Context, args []string) error {
 	if *interval <= 0 {
 		return fmt.Errorf("--interval must be positive, got %s", *interval)
 	}
-	cfg, err := app.LoadConfig(fs)
+	// Its own config: no clusters, and secrets that hold only the heartbeat user's password
+	// and this agent's Consul token.
+	cfg, err := app.LoadAgentConfig(fs)
 	if err != nil {
-		return err
-	}
-	if _, err := cfg.Cluster(*cluster); err != nil {
 		return err
 	}
 	topo, err := app.Topology(cfg)

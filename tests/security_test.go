@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/consul/api"
 
 	"github.com/baton-db/baton/internal/config"
 )
@@ -202,5 +205,57 @@ func TestConsulACL(t *testing.T) {
 			t.Fatalf("baton %v with a wrong Consul token: exit %d\n%s", args, code, out)
 		}
 		t.Logf("baton %v with a wrong token: %s", args, lastLine(out))
+	}
+}
+
+// A database host holds only what its heartbeat agent needs: its own config and secrets
+// (the heartbeat user's password, its own Consul token), never the admin or replication
+// password, and a token that writes its own reach/ key and nothing else.
+func TestHeartbeatAgentsHoldLeastPrivilege(t *testing.T) {
+	tp := readTopo(t)
+	for _, n := range append(tp.Replicas, tp.Primary) {
+		dir := filepath.Join(sandbox["SANDBOX_STATE"], "agents")
+		env, err := os.ReadFile(filepath.Join(dir, n.Name+".env"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := os.ReadFile(filepath.Join(dir, n.Name+".yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, secret := range []string{secrets.AdminPassword, secrets.ReplPassword, secrets.ConsulToken} {
+			if strings.Contains(string(env), secret) || strings.Contains(string(cfg), secret) {
+				t.Fatalf("the agent files of %s hold a secret of Baton's", n.Name)
+			}
+		}
+		token := strings.TrimSpace(strings.SplitN(string(env[strings.Index(string(env), "CONSUL_HTTP_TOKEN=")+len("CONSUL_HTTP_TOKEN="):]), "\n", 2)[0])
+		cc := api.DefaultConfig()
+		cc.Address, cc.Token = sandbox["CONSUL_HTTP_ADDR"], token
+		c, err := api.NewClient(cc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kv := c.KV()
+		if _, _, err := kv.Get("baton/clusters/demo/primary", nil); err != nil {
+			t.Fatalf("the agent of %s cannot read the primary: %v", n.Name, err)
+		}
+		own := "baton/clusters/demo/reach/" + n.Name
+		p, _, err := kv.Get(own, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p != nil {
+			if _, err := kv.Put(p, nil); err != nil {
+				t.Fatalf("the agent of %s cannot write its own reach key: %v", n.Name, err)
+			}
+		}
+		for _, key := range []string{"baton/clusters/demo/primary", "baton/clusters/demo/epoch", "baton/clusters/demo/reach/someone-else", "baton/clusters/demo/maintenance"} {
+			if _, err := kv.Put(&api.KVPair{Key: key, Value: []byte("x")}, nil); err == nil || !strings.Contains(err.Error(), "403") {
+				t.Fatalf("the agent token of %s may write %s: %v", n.Name, key, err)
+			}
+		}
+	}
+	if out, err := exec.Command("ps", "-eo", "args").Output(); err != nil || strings.Contains(string(out), "baton-heartbeat --config "+sandbox["BATON_CONFIG"]) {
+		t.Fatalf("a heartbeat agent runs with Baton's own config: %v", err)
 	}
 }

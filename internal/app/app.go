@@ -36,6 +36,15 @@ func (d driverLog) Print(v ...any) { d.l.Debug("mysql driver", "msg", fmt.Sprint
 
 // LoadConfig reads the config file named by --config (or BATON_CONFIG) with flags bound.
 func LoadConfig(flags *pflag.FlagSet) (*config.Config, error) {
+	return load(flags, config.Load)
+}
+
+// LoadAgentConfig is LoadConfig for a heartbeat agent (config.LoadAgent).
+func LoadAgentConfig(flags *pflag.FlagSet) (*config.Config, error) {
+	return load(flags, config.LoadAgent)
+}
+
+func load(flags *pflag.FlagSet, loader func(string, *viper.Viper) (*config.Config, error)) (*config.Config, error) {
 	v := viper.New()
 	path, _ := flags.GetString("config")
 	if path == "" {
@@ -51,7 +60,7 @@ func LoadConfig(flags *pflag.FlagSet) (*config.Config, error) {
 			}
 		}
 	}
-	return config.Load(path, v)
+	return loader(path, v)
 }
 
 // AddFlags declares the flags every binary understands.

@@ -250,6 +250,58 @@ func clusterDefaults(c *ClusterConfig) {
 // Load reads path (may be empty), then BATON_* environment variables, then the flags
 // already bound to v by the caller. Unknown keys are errors.
 func Load(path string, v *viper.Viper) (*Config, error) {
+	c, err := decode(path, v)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	s, err := LoadSecrets(c.SecretsFile)
+	if err != nil {
+		return nil, err
+	}
+	c.Secrets = s
+	return c, nil
+}
+
+// LoadAgent reads a heartbeat agent's config: the same file format, without clusters,
+// whose secrets file holds only the heartbeat user's password and the agent's own Consul
+// token. A database host needs nothing more, so an agent refuses the admin or the
+// replication password.
+func LoadAgent(path string, v *viper.Viper) (*Config, error) {
+	c, err := decode(path, v)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.validateShared(); err != nil {
+		return nil, err
+	}
+	kv := map[string]string{}
+	if c.SecretsFile != "" {
+		if kv, err = envfile.Read(c.SecretsFile); err != nil {
+			return nil, fmt.Errorf("secrets_file: %w", err)
+		}
+	}
+	for _, k := range []string{"MYSQL_ADMIN_PASSWORD", "MYSQL_REPL_PASSWORD"} {
+		if kv[k] != "" || os.Getenv(k) != "" {
+			return nil, fmt.Errorf("secrets: %s is set, but a heartbeat agent needs only MYSQL_HEARTBEAT_USER, MYSQL_HEARTBEAT_PASSWORD and its own CONSUL_HTTP_TOKEN: remove it from %q and the environment (least privilege: a database host must not hold it)", k, c.SecretsFile)
+		}
+	}
+	get := func(k string) string {
+		if v, ok := kv[k]; ok {
+			return v
+		}
+		return os.Getenv(k)
+	}
+	c.Secrets = Secrets{HeartbeatUser: get("MYSQL_HEARTBEAT_USER"), HeartbeatPassword: get("MYSQL_HEARTBEAT_PASSWORD"), ConsulToken: get("CONSUL_HTTP_TOKEN")}
+	if c.Secrets.HeartbeatUser == "" {
+		return nil, fmt.Errorf("secrets: MYSQL_HEARTBEAT_USER must be set in secrets_file %q or the environment", c.SecretsFile)
+	}
+	return c, nil
+}
+
+func decode(path string, v *viper.Viper) (*Config, error) {
 	if v == nil {
 		v = viper.New()
 	}
@@ -275,14 +327,6 @@ func Load(path string, v *viper.Viper) (*Config, error) {
 		clusterDefaults(&cc)
 		c.Clusters[name] = cc
 	}
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
-	s, err := LoadSecrets(c.SecretsFile)
-	if err != nil {
-		return nil, err
-	}
-	c.Secrets = s
 	return &c, nil
 }
 
@@ -300,6 +344,15 @@ func checkAddr(key, addr string) error {
 
 // Validate returns every problem at once, each naming its key.
 func (c *Config) Validate() error {
+	err := c.validateShared()
+	if len(c.Clusters) == 0 {
+		err = errors.Join(err, errors.New("clusters: at least one cluster must be configured"))
+	}
+	return errors.Join(err, c.validateClusters())
+}
+
+// validateShared checks what every binary uses: Temporal, Consul, MySQL, detector, telemetry.
+func (c *Config) validateShared() error {
 	var errs []error
 	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 	if err := checkAddr("temporal.address", c.Temporal.Address); err != nil {
@@ -362,9 +415,14 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	if len(c.Clusters) == 0 {
-		add("clusters: at least one cluster must be configured")
-	}
+	return errors.Join(errs...)
+}
+
+// validateClusters checks every cluster's settings.
+func (c *Config) validateClusters() error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+
 	names := make([]string, 0, len(c.Clusters))
 	for n := range c.Clusters {
 		names = append(names, n)

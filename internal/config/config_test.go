@@ -145,3 +145,22 @@ func TestDurabilityPolicy(t *testing.T) {
 		t.Fatalf("bad durability not refused by key: %v", err)
 	}
 }
+
+func TestAgentConfigHoldsNoAdminOrReplicationPassword(t *testing.T) {
+	dir := t.TempDir()
+	sec := filepath.Join(dir, "agent.env")
+	p := filepath.Join(dir, "agent.yaml")
+	os.WriteFile(p, []byte("secrets_file: "+sec+"\nconsul: {address: 127.0.0.1:8500}\n"), 0o600)
+	os.WriteFile(sec, []byte("MYSQL_HEARTBEAT_USER=hb\nMYSQL_HEARTBEAT_PASSWORD=x\nCONSUL_HTTP_TOKEN=t\n"), 0o600)
+	c, err := LoadAgent(p, nil)
+	if err != nil || c.Secrets.HeartbeatUser != "hb" || c.Secrets.AdminPassword != "" || c.Secrets.ConsulToken != "t" {
+		t.Fatalf("%v %+v", err, c)
+	}
+	os.WriteFile(sec, []byte("MYSQL_HEARTBEAT_USER=hb\nMYSQL_ADMIN_PASSWORD=root\n"), 0o600)
+	if _, err := LoadAgent(p, nil); err == nil || !strings.Contains(err.Error(), "MYSQL_ADMIN_PASSWORD is set") {
+		t.Fatalf("an agent accepted the admin password: %v", err)
+	}
+	if _, err := Load(p, nil); err == nil || !strings.Contains(err.Error(), "clusters") {
+		t.Fatalf("the worker's loader accepted a config without clusters: %v", err)
+	}
+}

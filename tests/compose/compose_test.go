@@ -16,13 +16,15 @@ import (
 func load(t *testing.T, profiles ...string) *types.Project {
 	t.Helper()
 	root, _ := filepath.Abs("../..")
-	secrets := filepath.Join(root, "deploy/docker/secrets.env")
-	if _, err := os.Stat(secrets); os.IsNotExist(err) {
-		// The secrets file is git-ignored; compose-go only checks that it is named.
-		if err := os.WriteFile(secrets, []byte("# test placeholder\n"), 0o600); err != nil {
-			t.Fatal(err)
+	for _, f := range []string{"secrets.env", "agent.env"} {
+		secrets := filepath.Join(root, "deploy/docker", f)
+		if _, err := os.Stat(secrets); os.IsNotExist(err) {
+			// The secrets files are git-ignored; compose-go only checks that they are named.
+			if err := os.WriteFile(secrets, []byte("# test placeholder\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.Remove(secrets) })
 		}
-		t.Cleanup(func() { os.Remove(secrets) })
 	}
 	opts, err := cli.NewProjectOptions([]string{filepath.Join(root, "docker-compose.yml")},
 		cli.WithWorkingDirectory(root), cli.WithProfiles(profiles), cli.WithName("baton"))
@@ -128,6 +130,24 @@ func TestComposeHealthChecksAndDependencies(t *testing.T) {
 		s, _ := p.GetService(ct)
 		if s.Pid == "" {
 			t.Errorf("%s must share its HAProxy's PID namespace to reload it", ct)
+		}
+	}
+}
+
+// Each database node has its heartbeat agent, which gets the agent's secrets and config,
+// never Baton's (least privilege).
+func TestComposeHeartbeatAgentsHoldOnlyTheirOwnSecrets(t *testing.T) {
+	p := load(t)
+	for i, node := range []string{"node1", "node2", "node3"} {
+		s, err := p.GetService("heartbeat-" + string(rune('1'+i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(s.Secrets) != 1 || s.Secrets[0].Source != "agent" {
+			t.Errorf("%s gets secrets %+v, want only agent", s.Name, s.Secrets)
+		}
+		if !slices.Contains(s.Command, "/etc/baton/agent.yaml") || !slices.Contains(s.Command, node) {
+			t.Errorf("%s command %v", s.Name, s.Command)
 		}
 	}
 }
