@@ -340,8 +340,11 @@ func TestPartitionedPrimaryIsReplacedWithoutSplitBrain(t *testing.T) {
 	sandboxCmd(t, "start-node", before.Primary.Name)
 	old := adminDB(before.Primary.Addr())
 	var n int
-	_ = old.QueryRow("SELECT COUNT(*) FROM app.writes WHERE note LIKE 'marker %' AND id >= ?", marker-3).Scan(&n)
+	err := old.QueryRow("SELECT COUNT(*) FROM app.writes WHERE note LIKE 'marker %' AND id >= ?", marker-3).Scan(&n)
 	old.Close()
+	if err != nil {
+		t.Fatalf("count markers on the old primary: %v", err) // an error must not read as "none"
+	}
 	if n != 0 {
 		t.Fatalf("split brain: %d writes reached the isolated old primary through HAProxy", n)
 	}

@@ -121,7 +121,9 @@ func TestSwitchoverRefusals(t *testing.T) {
 			t.Fatal(err)
 		}
 		var ddlID int64
-		_ = ddl.QueryRowContext(context.Background(), "SELECT CONNECTION_ID()").Scan(&ddlID)
+		if err := ddl.QueryRowContext(context.Background(), "SELECT CONNECTION_ID()").Scan(&ddlID); err != nil {
+			t.Fatal(err)
+		}
 		done := make(chan error, 1)
 		go func() {
 			_, err := ddl.ExecContext(context.Background(), "ALTER TABLE app.ddl_target ADD COLUMN probe INT")
@@ -129,8 +131,8 @@ func TestSwitchoverRefusals(t *testing.T) {
 		}()
 		waitFor(t, 5*time.Second, func() bool {
 			var n int
-			_ = db.QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ? AND INFO LIKE 'ALTER TABLE%'", ddlID).Scan(&n)
-			return n == 1
+			err := db.QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ? AND INFO LIKE 'ALTER TABLE%'", ddlID).Scan(&n)
+			return err == nil && n == 1
 		})
 		refuse(t, "no running DDL", "--cluster", "demo")
 		mustExec(t, db, fmt.Sprintf("KILL QUERY %d", ddlID))
@@ -189,7 +191,9 @@ func lagMS(db *sql.DB) int64 {
 func removeDomain(t *testing.T, db *sql.DB, domain int) {
 	t.Helper()
 	var state string
-	_ = db.QueryRow("SELECT @@gtid_binlog_state").Scan(&state)
+	if err := db.QueryRow("SELECT @@gtid_binlog_state").Scan(&state); err != nil {
+		t.Fatal(err)
+	}
 	if !strings.Contains(state, fmt.Sprintf("%d-", domain)) {
 		return
 	}
@@ -216,7 +220,9 @@ func removeDomain(t *testing.T, db *sql.DB, domain int) {
 		vals[i] = new(sql.RawBytes)
 	}
 	if rows.Next() {
-		_ = rows.Scan(vals...)
+		if err := rows.Scan(vals...); err != nil {
+			t.Fatal(err)
+		}
 		file = string(*vals[0].(*sql.RawBytes))
 	}
 	rows.Close()

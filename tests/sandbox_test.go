@@ -86,7 +86,9 @@ func TestAppUserCannotWriteThroughReadOnly(t *testing.T) {
 	}
 	for rows.Next() {
 		var g string
-		_ = rows.Scan(&g)
+		if err := rows.Scan(&g); err != nil {
+			t.Fatal(err)
+		}
 		grants = append(grants, g)
 	}
 	for _, g := range grants {

@@ -50,7 +50,9 @@ func snapshot(t *testing.T) clusterState {
 				raw[i] = &s
 				vals[i] = new(any)
 			}
-			_ = rows.Scan(vals...)
+			if err := rows.Scan(vals...); err != nil {
+				t.Fatal(err)
+			}
 			m := map[string]string{}
 			for i, c := range cols {
 				m[c] = fmt.Sprint(deref(vals[i]))

@@ -94,7 +94,9 @@ func assertFreshHeartbeats(t *testing.T, primary string, replicas any) {
 	for rows.Next() {
 		var id uint32
 		var age int64
-		_ = rows.Scan(&id, &age)
+		if err := rows.Scan(&id, &age); err != nil {
+			t.Fatal(err)
+		}
 		if age < 2_000_000 {
 			fresh++
 		}
