@@ -20,7 +20,7 @@ MYSQL_PORT=3306
 REMOTES=("a 127.0.2.1 a" "b 127.0.2.2 b")
 LOCAL_IP=127.0.3.1 # layer-1 HAProxy next to the application, which lives in zone a
 DETECTOR_IP=127.0.4.1 WORKER_IP=127.0.4.2 # Baton's own processes, so tests can cut their links alone
-DETECTOR_METRICS=127.0.0.1:9464
+DETECTOR_METRICS=127.0.0.1:9464 WORKER_METRICS=127.0.0.1:9466
 WRITER_PORT=3306 READER_PORT=3307 STATS_PORT=8404
 SEARCH_ATTRS=(BatonCluster BatonKind BatonOldPrimary BatonNewPrimary BatonStep BatonOutcome)
 
@@ -501,6 +501,8 @@ detector:
   failure_threshold: 3
   confirm_window: 1s
   metrics_addr: $DETECTOR_METRICS
+telemetry:
+  prometheus_addr: $WORKER_METRICS
 clusters:
   $CLUSTER:
     flavor: mariadb
@@ -564,6 +566,7 @@ SANDBOX_STATE=$STATE
 DETECTOR_ADDR=$DETECTOR_IP
 WORKER_ADDR=$WORKER_IP
 DETECTOR_METRICS_URL=http://$DETECTOR_METRICS/metrics
+WORKER_METRICS_URL=http://$WORKER_METRICS/metrics
 EOF
 }
 
