@@ -6,10 +6,12 @@ package activities
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/baton-db/baton/internal/config"
@@ -40,12 +42,14 @@ type Activities struct {
 	admin    mysqladmin.Options
 	adminErr error // a TLS file that could not be read: every MySQL step fails with it
 	mu       sync.Mutex
-	clients  map[string]*mysqladmin.Client
+	clients  map[string]Server
+	// Dial opens servers; nil opens real MySQL connections (mysqladmin.Open).
+	Dial Dialer
 }
 
 // New returns the activities for cfg, talking to Consul through topo.
 func New(cfg *config.Config, topo Topology) *Activities {
-	a := &Activities{Config: cfg, Topo: topo, clients: map[string]*mysqladmin.Client{}}
+	a := &Activities{Config: cfg, Topo: topo, clients: map[string]Server{}}
 	a.admin, a.adminErr = cfg.MySQLOptions(cfg.Secrets.AdminUser, cfg.Secrets.AdminPassword)
 	return a
 }
@@ -75,7 +79,7 @@ func (a *Activities) cluster(name string) (config.ClusterConfig, flavor.Flavor, 
 }
 
 // mysql returns a pooled admin client for one node of a cluster.
-func (a *Activities) mysql(cluster string, n topology.Node) (*mysqladmin.Client, error) {
+func (a *Activities) mysql(cluster string, n topology.Node) (Server, error) {
 	_, f, err := a.cluster(cluster)
 	if err != nil {
 		return nil, err
@@ -89,9 +93,12 @@ func (a *Activities) mysql(cluster string, n topology.Node) (*mysqladmin.Client,
 	if a.adminErr != nil {
 		return nil, a.adminErr
 	}
-	c, err := mysqladmin.Open(n.Addr(), f, a.admin)
+	c, err := a.dial(n.Addr(), f, a.admin)
 	if err != nil {
 		return nil, err
+	}
+	if a.clients == nil {
+		a.clients = map[string]Server{}
 	}
 	a.clients[key] = c
 	return c, nil
@@ -99,13 +106,20 @@ func (a *Activities) mysql(cluster string, n topology.Node) (*mysqladmin.Client,
 
 // freshClient opens an unpooled admin connection to n with short timeouts, for the
 // question "does this server answer now?". The caller closes it.
-func (a *Activities) freshClient(f flavor.Flavor, n topology.Node, connect, read time.Duration) (*mysqladmin.Client, error) {
+func (a *Activities) freshClient(f flavor.Flavor, n topology.Node, connect, read time.Duration) (Server, error) {
 	if a.adminErr != nil {
 		return nil, a.adminErr
 	}
 	o := a.admin
 	o.ConnectTimeout, o.ReadTimeout = connect, read
-	return mysqladmin.Open(n.Addr(), f, o)
+	return a.dial(n.Addr(), f, o)
+}
+
+func (a *Activities) dial(addr string, f flavor.Flavor, o mysqladmin.Options) (Server, error) {
+	if a.Dial != nil {
+		return a.Dial(addr, f, o)
+	}
+	return dialMySQL(addr, f, o)
 }
 
 // acks says whether node acknowledges primary's commits under the cluster's durability
@@ -199,4 +213,12 @@ func (a *Activities) epochGuard(ctx context.Context, plan Plan) (published bool,
 			plan.Cluster, t.Epoch, plan.Epoch, plan.Cluster)
 	}
 	return false, nil
+}
+
+// logger is the activity's logger, or the process's outside an activity (a dry run, a test).
+func logger(ctx context.Context) log.Logger {
+	if activity.IsActivity(ctx) {
+		return activity.GetLogger(ctx)
+	}
+	return log.NewStructuredLogger(slog.Default())
 }

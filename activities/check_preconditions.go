@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 
+	"go.temporal.io/sdk/temporal"
+
 	"github.com/baton-db/baton/internal/config"
 	"github.com/baton-db/baton/internal/topology"
 )
@@ -63,7 +65,7 @@ func (a *Activities) CheckPreconditions(ctx context.Context, in CheckInput) (Pla
 	if err != nil {
 		return plan, fmt.Errorf("primary %s: %w", describe(topo.Primary), err)
 	}
-	primaryGTIDs, err := primary.Flavor.ParseGTIDs(primaryRaw)
+	primaryGTIDs, err := primary.Dialect().ParseGTIDs(primaryRaw)
 	if err != nil {
 		return plan, err
 	}
@@ -97,95 +99,29 @@ func (a *Activities) CheckPreconditions(ctx context.Context, in CheckInput) (Pla
 		}
 	}
 
-	check := func(name string, ok bool, detail string) {
-		plan.Checks = append(plan.Checks, Check{Name: name, OK: ok, Detail: detail})
+	cst, cerr := a.replicaStatus(ctx, in.Cluster, cand.Node)
+	procs, perr := primary.Processlist(ctx)
+	hosts, herr := a.Topo.HAProxies(ctx)
+	plan.Checks = []Check{
+		checkReplicates(cand.Node, topo.Primary, cst, cerr),
+		checkErrant(cand, primaryGTIDs),
+		checkDDL(procs, perr),
+		checkLongDML(procs, perr, cc.LongDML),
+		checkLag(cand, cc.MaxLag),
+		checkHAProxyHosts(hosts, herr, cc.HAProxies),
 	}
-	// The candidate is a healthy replica of the current primary.
-	cst, err := a.replicaStatus(ctx, in.Cluster, cand.Node)
-	switch {
-	case err != nil:
-		check("candidate replicates from primary", false, fmt.Sprintf("cannot read %s: %v", describe(cand.Node), err))
-	case cst == nil:
-		check("candidate replicates from primary", false, cand.Node.Name+" is not a replica")
-	case !replicatesFrom(cst.SourceHost, cst.SourcePort, topo.Primary):
-		check("candidate replicates from primary", false, fmt.Sprintf("%s replicates from %s:%d, not from %s", cand.Node.Name, cst.SourceHost, cst.SourcePort, describe(topo.Primary)))
-	case !cst.IOConnected() || !cst.SQLRunning:
-		check("candidate replicates from primary", false, fmt.Sprintf("%s: IO thread %s, SQL thread running %v %s %s", cand.Node.Name, cst.IORunning, cst.SQLRunning, cst.IOError, cst.SQLError))
-	default:
-		check("candidate replicates from primary", true, fmt.Sprintf("%s: IO %s, SQL running", cand.Node.Name, cst.IORunning))
-	}
-	// No errant GTIDs on the candidate.
-	if cand.GTIDs == nil {
-		check("no errant GTIDs", false, "cannot read the candidate's executed GTIDs")
-	} else if miss := primaryGTIDs.Missing(cand.GTIDs); miss != "" {
-		check("no errant GTIDs", false, fmt.Sprintf("%s has transactions the primary lacks: %s; remove them (or inject empty transactions on the primary) before a switchover", cand.Node.Name, miss))
-	} else {
-		check("no errant GTIDs", true, cand.GTIDs.String())
-	}
-	// No DDL and no long DML on the primary.
-	procs, err := primary.Processlist(ctx)
-	if err != nil {
-		check("no running DDL", false, err.Error())
-		check("no long-running DML", false, err.Error())
-	} else {
-		var ddl, dml []string
-		for _, p := range procs {
-			if p.IsDDL() {
-				ddl = append(ddl, fmt.Sprintf("id %d user %s %ds: %.80s", p.ID, p.User, int(p.Time.Seconds()), p.Info))
-			}
-			if p.LongDML(cc.LongDML) {
-				dml = append(dml, fmt.Sprintf("id %d user %s trx %s: %.80s", p.ID, p.User, p.TrxAge.Round(1e6), p.Info))
-			}
-		}
-		check("no running DDL", len(ddl) == 0, orNone(ddl, "wait for the schema change to finish"))
-		check("no long-running DML", len(dml) == 0, orNone(dml, fmt.Sprintf("longer than %s; wait for it or end it", cc.LongDML)))
-	}
-	// Replica lag under the limit.
-	switch {
-	case cand.LagMS < 0:
-		check("candidate lag under limit", false, fmt.Sprintf("no heartbeat row for %s: is its heartbeat agent running?", cand.Node.Name))
-	case cand.LagMS > cc.MaxLag.Milliseconds():
-		check("candidate lag under limit", false, fmt.Sprintf("%s lags %d ms, limit %s; wait for it to catch up", cand.Node.Name, cand.LagMS, cc.MaxLag))
-	default:
-		check("candidate lag under limit", true, fmt.Sprintf("%d ms", cand.LagMS))
-	}
-	// Consul and consul-template healthy on every remote HAProxy host.
-	a.checkHAProxies(ctx, cc.HAProxies, check)
-
 	plan.Approval = approval(cc, plan)
-	var failed []string
-	for _, c := range plan.Checks {
-		if !c.OK {
-			failed = append(failed, c.Name+": "+c.Detail)
+	if bad := failed(plan.Checks); len(bad) > 0 {
+		var msgs []string
+		for _, c := range bad {
+			msgs = append(msgs, c.Name+": "+c.Detail)
 		}
-	}
-	if len(failed) > 0 {
-		return plan, nonRetryable(ErrPreconditionFailed, "switchover of %s to %s refused, nothing was changed; %d check(s) failed: %s",
-			in.Cluster, cand.Node.Name, len(failed), strings.Join(failed, " | "))
+		// The failed checks also travel as the error's details, one entry each.
+		return plan, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("switchover of %s to %s refused, nothing was changed; %d check(s) failed: %s",
+				in.Cluster, cand.Node.Name, len(bad), strings.Join(msgs, " | ")), ErrPreconditionFailed, nil, bad)
 	}
 	return plan, nil
-}
-
-func (a *Activities) checkHAProxies(ctx context.Context, want []configHAProxy, check func(string, bool, string)) {
-	hosts, err := a.Topo.HAProxies(ctx)
-	if err != nil {
-		check("HAProxy hosts healthy", false, fmt.Sprintf("%v; Consul must be up for a switchover", err))
-		return
-	}
-	byID := map[string]bool{}
-	var bad []string
-	for _, h := range hosts {
-		byID[h.ID] = true
-		if len(h.Failing) > 0 {
-			bad = append(bad, fmt.Sprintf("%s: %s", h.ID, strings.Join(h.Failing, ", ")))
-		}
-	}
-	for _, w := range want {
-		if !byID["haproxy-"+w.Name] {
-			bad = append(bad, "haproxy-"+w.Name+" is not registered in Consul")
-		}
-	}
-	check("HAProxy hosts healthy", len(bad) == 0, orNone(bad, "restart what is down on those hosts"))
 }
 
 func orNone(items []string, fix string) string {

@@ -7,8 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.temporal.io/sdk/activity"
-
 	"github.com/baton-db/baton/internal/flavor"
 	"github.com/baton-db/baton/internal/topology"
 )
@@ -101,10 +99,10 @@ func (a *Activities) resumeApplying(ctx context.Context, cluster string, n topol
 		return
 	}
 	if err := c.StartReplica(ctx); err != nil {
-		activity.GetLogger(ctx).Warn("could not start a stopped SQL thread", "node", n.Name, "error", err)
+		logger(ctx).Warn("could not start a stopped SQL thread", "node", n.Name, "error", err)
 		return
 	}
-	activity.GetLogger(ctx).Info("started a SQL thread that was stopped without an error", "node", n.Name)
+	logger(ctx).Info("started a SQL thread that was stopped without an error", "node", n.Name)
 }
 
 // applyRelayLog waits (bounded) until a replica has applied every GTID it received.

@@ -60,6 +60,6 @@ func (a *Activities) DemotePrimary(ctx context.Context, plan Plan) (DemoteResult
 
 // endClientSessions kills every session but replication's and Baton's, so pooled
 // application connections reconnect through HAProxy instead of staying on a read-only server.
-func (a *Activities) endClientSessions(ctx context.Context, c *mysqladmin.Client) (int, error) {
+func (a *Activities) endClientSessions(ctx context.Context, c Server) (int, error) {
 	return c.EndClientSessions(ctx, a.excludedUsers())
 }

@@ -31,8 +31,8 @@ func (a *Activities) EvictNode(ctx context.Context, in EvictInput) (EvictResult,
 	if in.GTIDs != "" {
 		if c, err := a.mysql(in.Cluster, in.NewPrimary); err == nil {
 			if have, err := c.Executed(ctx); err == nil {
-				hs, err1 := c.Flavor.ParseGTIDs(have)
-				old, err2 := c.Flavor.ParseGTIDs(in.GTIDs)
+				hs, err1 := c.Dialect().ParseGTIDs(have)
+				old, err2 := c.Dialect().ParseGTIDs(in.GTIDs)
 				if err1 == nil && err2 == nil {
 					unique = hs.Missing(old)
 				}

@@ -29,7 +29,7 @@ func (a *Activities) observe(ctx context.Context, cluster string, n topology.Nod
 		o.IO, o.SQLRunning, o.SQLError = st.IORunning, st.SQLRunning, st.SQLError
 	}
 	if raw, err := c.Executed(ctx); err == nil {
-		o.GTIDs, _ = c.Flavor.ParseGTIDs(raw)
+		o.GTIDs, _ = c.Dialect().ParseGTIDs(raw)
 	}
 	if lag, ok, err := c.HeartbeatLag(ctx); err == nil && ok {
 		o.LagMS = lag.Milliseconds()

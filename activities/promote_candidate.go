@@ -55,8 +55,8 @@ func (a *Activities) promote(ctx context.Context, in PromoteInput) error {
 		if err != nil {
 			return err
 		}
-		hs, err1 := c.Flavor.ParseGTIDs(have)
-		ws, err2 := c.Flavor.ParseGTIDs(in.GTIDs)
+		hs, err1 := c.Dialect().ParseGTIDs(have)
+		ws, err2 := c.Dialect().ParseGTIDs(in.GTIDs)
 		if err1 == nil && err2 == nil {
 			if miss := hs.Missing(ws); miss != "" {
 				return nonRetryable(ErrCandidateBehind, "%s lacks %s of the old primary; not promoting", plan.Candidate.Name, miss)

@@ -55,8 +55,8 @@ func (a *Activities) RejoinNode(ctx context.Context, in RejoinInput) (struct{}, 
 	if err != nil {
 		return struct{}{}, fmt.Errorf("primary %s: %w", t.Primary.Name, err)
 	}
-	ms, err1 := c.Flavor.ParseGTIDs(mine)
-	ps, err2 := c.Flavor.ParseGTIDs(theirs)
+	ms, err1 := c.Dialect().ParseGTIDs(mine)
+	ps, err2 := c.Dialect().ParseGTIDs(theirs)
 	if err1 != nil || err2 != nil {
 		return struct{}{}, nonRetryable(ErrBadGTIDs, "cannot compare GTIDs of %s (%v) and %s (%v)", node.Name, err1, t.Primary.Name, err2)
 	}

@@ -5,8 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"go.temporal.io/sdk/activity"
-
 	"github.com/baton-db/baton/internal/topology"
 )
 
@@ -57,7 +55,7 @@ func (a *Activities) stopReceiving(ctx context.Context, plan Plan) error {
 	wg.Wait()
 	for i, err := range errs[1:] {
 		if err != nil {
-			activity.GetLogger(ctx).Warn("could not stop receiving on a replica; it is reparented later", "node", nodes[i+1].Name, "error", err)
+			logger(ctx).Warn("could not stop receiving on a replica; it is reparented later", "node", nodes[i+1].Name, "error", err)
 		}
 	}
 	return errs[0]

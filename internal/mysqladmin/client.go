@@ -75,6 +75,9 @@ func Open(addr string, f flavor.Flavor, o Options) (*Client, error) {
 	return &Client{Addr: addr, Flavor: f, db: db, opts: o}, nil
 }
 
+// Dialect is the client's flavour.
+func (c *Client) Dialect() flavor.Flavor { return c.Flavor }
+
 // Close releases the client's connections.
 func (c *Client) Close() error { return c.db.Close() }
 
