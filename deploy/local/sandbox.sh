@@ -25,6 +25,9 @@ WRITER_PORT=3306 READER_PORT=3307 STATS_PORT=8404
 SEARCH_ATTRS=(BatonCluster BatonKind BatonOldPrimary BatonNewPrimary BatonStep BatonOutcome)
 
 trap 'log "failed at line $LINENO: $BASH_COMMAND"' ERR
+# sqlq quotes a value as a MariaDB string literal (the replication password holds a comma,
+# a double quote and a backslash, so that redaction is tested against them).
+sqlq() { local v=${1//\\/\\\\}; v=${v//\'/\\\'}; printf "'%s'" "$v"; }
 log() { printf '%s sandbox: %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 alive() { [ -f "$PIDS/$1.pid" ] && kill -0 "$(cat "$PIDS/$1.pid")" 2>/dev/null; }
@@ -70,7 +73,7 @@ CONSUL_HTTP_TOKEN=$(uuid)
 MYSQL_ADMIN_USER=baton_admin
 MYSQL_ADMIN_PASSWORD=$(gen)
 MYSQL_REPL_USER=baton_repl
-MYSQL_REPL_PASSWORD=$(gen)
+MYSQL_REPL_PASSWORD='$(gen),"\\$(gen)'
 MYSQL_HEARTBEAT_USER=baton_hb
 MYSQL_HEARTBEAT_PASSWORD=$(gen)
 MYSQL_APP_USER=app
@@ -167,7 +170,7 @@ node_users() { # name: Baton's and the application's users; not binlogged, so GT
   sql "$1" "SET sql_log_bin=0;
     CREATE USER IF NOT EXISTS '$MYSQL_ADMIN_USER'@'127.%' IDENTIFIED BY '$MYSQL_ADMIN_PASSWORD';
     GRANT ALL PRIVILEGES ON *.* TO '$MYSQL_ADMIN_USER'@'127.%' WITH GRANT OPTION;
-    CREATE USER IF NOT EXISTS '$MYSQL_REPL_USER'@'127.%' IDENTIFIED BY '$MYSQL_REPL_PASSWORD';
+    CREATE USER IF NOT EXISTS '$MYSQL_REPL_USER'@'127.%' IDENTIFIED BY $(sqlq "$MYSQL_REPL_PASSWORD");
     GRANT REPLICATION SLAVE, BINLOG MONITOR, SLAVE MONITOR ON *.* TO '$MYSQL_REPL_USER'@'127.%';
     CREATE USER IF NOT EXISTS '$MYSQL_HEARTBEAT_USER'@'127.%' IDENTIFIED BY '$MYSQL_HEARTBEAT_PASSWORD';
     GRANT SELECT, INSERT, UPDATE ON baton.* TO '$MYSQL_HEARTBEAT_USER'@'127.%';
@@ -210,7 +213,7 @@ mariadb_up() {
       set -- $spec
       acks=ON; [ "$3" = "$pzone" ] && acks=OFF # durability cross_zone: only the other zone acknowledges
       sql "$1" "SET GLOBAL rpl_semi_sync_slave_enabled=$acks; CHANGE MASTER TO MASTER_HOST='$pip', MASTER_PORT=$MYSQL_PORT,
-        MASTER_USER='$MYSQL_REPL_USER', MASTER_PASSWORD='$MYSQL_REPL_PASSWORD',
+        MASTER_USER='$MYSQL_REPL_USER', MASTER_PASSWORD=$(sqlq "$MYSQL_REPL_PASSWORD"),
         MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=0.5,
         MASTER_SSL=1, MASTER_SSL_CA='$TLS_DIR/ca.pem', MASTER_SSL_VERIFY_SERVER_CERT=1;
         START SLAVE;"
@@ -684,7 +687,7 @@ rebuild_node() { # name: a node that cannot recover (or holds errant GTIDs): new
   . "$STATE/secrets.env"
   sql "$name" "RESET MASTER; SET GLOBAL gtid_binlog_state='$state';
     CHANGE MASTER TO MASTER_HOST='$pip', MASTER_PORT=$MYSQL_PORT,
-    MASTER_USER='$MYSQL_REPL_USER', MASTER_PASSWORD='$MYSQL_REPL_PASSWORD',
+    MASTER_USER='$MYSQL_REPL_USER', MASTER_PASSWORD=$(sqlq "$MYSQL_REPL_PASSWORD"),
     MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=0.5,
     MASTER_SSL=1, MASTER_SSL_CA='$TLS_DIR/ca.pem', MASTER_SSL_VERIFY_SERVER_CERT=1; START SLAVE;"
   log "$name rebuilt and replicating from $primary; run: baton rejoin --cluster $CLUSTER --host $name"
