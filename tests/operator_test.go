@@ -69,6 +69,7 @@ func TestDryRunsChangeNothing(t *testing.T) {
 }
 
 func TestApprovalGateAgainstTheSandbox(t *testing.T) {
+	fault(t, "approvals: unknown approver, another run and another candidate refused; the reviewed plan approved")
 	before := readTopo(t)
 	done := make(chan string, 1)
 	go func() {
@@ -80,6 +81,17 @@ func TestApprovalGateAgainstTheSandbox(t *testing.T) {
 	})
 	if out, code := baton(t, "approve", "--cluster", "demo", "--as", "mallory"); code == 0 || !strings.Contains(out, "unknown approver") {
 		t.Fatalf("an unknown approver was not refused: %s", out)
+	}
+	// An approval is bound to the run and the candidate that were reviewed.
+	var other string
+	for _, r := range before.Replicas {
+		other = r.Name // the last replica; the plan's candidate is checked below
+	}
+	for _, args := range [][]string{{"--run", "an-earlier-run"}, {"--to", before.Primary.Name}, {"--to", other + "x"}} {
+		out, code := baton(t, append([]string{"approve", "--cluster", "demo", "--as", "alice"}, args...)...)
+		if code == 0 || !strings.Contains(out, "this approval is for run") {
+			t.Fatalf("an approval for %v was not refused:\n%s", args, out)
+		}
 	}
 	if tp := readTopo(t); tp.Primary.Name != before.Primary.Name {
 		t.Fatal("the switchover went past the gate without approval")
@@ -98,6 +110,7 @@ func TestApprovalGateAgainstTheSandbox(t *testing.T) {
 
 // No password or token from the sandbox's secrets file may appear in any history or log.
 func TestNoSecretInHistoriesOrLogs(t *testing.T) {
+	fault(t, "secrets (a replication password with a comma, a quote and a backslash) in no history, postmortem or log")
 	secretsRaw, err := envfile.Read(sandbox["SECRETS_FILE"])
 	if err != nil {
 		t.Fatal(err)

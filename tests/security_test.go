@@ -212,6 +212,7 @@ func TestConsulACL(t *testing.T) {
 // (the heartbeat user's password, its own Consul token), never the admin or replication
 // password, and a token that writes its own reach/ key and nothing else.
 func TestHeartbeatAgentsHoldLeastPrivilege(t *testing.T) {
+	fault(t, "heartbeat agents: own config and secrets, a Consul token for their own reach/ key only")
 	tp := readTopo(t)
 	for _, n := range append(tp.Replicas, tp.Primary) {
 		dir := filepath.Join(sandbox["SANDBOX_STATE"], "agents")
@@ -257,5 +258,32 @@ func TestHeartbeatAgentsHoldLeastPrivilege(t *testing.T) {
 	}
 	if out, err := exec.Command("ps", "-eo", "args").Output(); err != nil || strings.Contains(string(out), "baton-heartbeat --config "+sandbox["BATON_CONFIG"]) {
 		t.Fatalf("a heartbeat agent runs with Baton's own config: %v", err)
+	}
+}
+
+// The sandbox runs Temporal and Consul without TLS: the worker, the detector and
+// `baton config validate` say so, once for each.
+func TestUnsafeSettingsAreAnnounced(t *testing.T) {
+	fault(t, "unsafe settings announced at startup and by baton config validate")
+	out, code := baton(t, "config", "validate")
+	if code != 0 {
+		t.Fatalf("config validate: %s", out)
+	}
+	for _, want := range []string{"warning: temporal.tls.enabled is false", "warning: consul.tls.enabled is false"} {
+		if strings.Count(out, want) != 1 {
+			t.Fatalf("config validate should print %q once:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "mysql.tls.mode") {
+		t.Fatalf("the sandbox verifies MySQL TLS, yet config validate warns about it:\n%s", out)
+	}
+	for _, proc := range []string{"worker", "detector"} {
+		b, err := os.ReadFile(filepath.Join(sandbox["SANDBOX_STATE"], "logs", proc+".log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), "unsafe setting: consul.tls.enabled is false") {
+			t.Fatalf("the %s did not warn at startup about plaintext Consul", proc)
+		}
 	}
 }
