@@ -185,67 +185,8 @@ func (s Secrets) Values() []string {
 	return out
 }
 
-func setDefaults(v *viper.Viper) {
-	v.SetDefault("temporal.address", "127.0.0.1:7233")
-	v.SetDefault("temporal.namespace", "baton")
-	v.SetDefault("temporal.task_queue", "baton")
-	v.SetDefault("consul.address", "127.0.0.1:8500")
-	v.SetDefault("consul.kv_prefix", "baton/clusters")
-	v.SetDefault("mysql.connect_timeout", "1s")
-	v.SetDefault("mysql.read_timeout", "5s")
-	v.SetDefault("mysql.source_addr", "")
-	for _, k := range []string{"mysql.tls", "consul.tls", "temporal.tls"} {
-		for _, f := range []string{"ca_file", "cert_file", "key_file", "server_name"} {
-			v.SetDefault(k+"."+f, "")
-		}
-	}
-	v.SetDefault("mysql.tls.mode", tlsconf.Disabled)
-	v.SetDefault("consul.tls.enabled", false)
-	v.SetDefault("temporal.tls.enabled", false)
-	v.SetDefault("mysql.replication_tls.enabled", false)
-	v.SetDefault("mysql.replication_tls.ca_file", "")
-	v.SetDefault("mysql.replication_tls.verify_server_cert", false)
-	v.SetDefault("detector.probe_interval", "500ms")
-	v.SetDefault("detector.probe_timeout", "400ms")
-	v.SetDefault("detector.failure_threshold", 3)
-	v.SetDefault("detector.confirm_window", "1s")
-	v.SetDefault("detector.metrics_addr", "")
-	v.SetDefault("telemetry.traces", "none")
-	v.SetDefault("telemetry.otlp_endpoint", "127.0.0.1:4317")
-	v.SetDefault("telemetry.prometheus_addr", "")
-	v.SetDefault("secrets_file", "")
-}
 
 // ClusterDefaults fills the per-cluster defaults.
-func clusterDefaults(c *ClusterConfig) {
-	if c.Flavor == "" {
-		c.Flavor = "mariadb"
-	}
-	if c.MaxLag == 0 {
-		c.MaxLag = 5 * time.Second
-	}
-	if c.LongDML == 0 {
-		c.LongDML = 10 * time.Second
-	}
-	if c.CatchUpTimeout == 0 {
-		c.CatchUpTimeout = 30 * time.Second
-	}
-	if c.RoutingTimeout == 0 {
-		c.RoutingTimeout = 15 * time.Second
-	}
-	if c.AntiFlap == 0 {
-		c.AntiFlap = 5 * time.Minute
-	}
-	if c.RequireApproval == "" {
-		c.RequireApproval = "never"
-	}
-	if c.ApprovalTimeout == 0 {
-		c.ApprovalTimeout = 30 * time.Minute
-	}
-	if c.Durability == "" {
-		c.Durability = DurabilitySemiSync
-	}
-}
 
 // Load reads path (may be empty), then BATON_* environment variables, then the flags
 // already bound to v by the caller. Unknown keys are errors.
@@ -316,16 +257,13 @@ func decode(path string, v *viper.Viper) (*Config, error) {
 			return nil, fmt.Errorf("read config %s: %w", path, err)
 		}
 	}
+	setClusterDefaults(v)
 	var c Config
 	if err := v.UnmarshalExact(&c, func(dc *mapstructure.DecoderConfig) {
 		dc.ErrorUnused = true
 		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(mapstructure.StringToTimeDurationHookFunc(), mapstructure.StringToSliceHookFunc(","))
 	}); err != nil {
 		return nil, fmt.Errorf("config %s: %w (check the key names and value types against the README's config reference)", path, err)
-	}
-	for name, cc := range c.Clusters {
-		clusterDefaults(&cc)
-		c.Clusters[name] = cc
 	}
 	return &c, nil
 }
@@ -453,11 +391,15 @@ func (c *Config) validateClusters() error {
 				errs = append(errs, err)
 			}
 		}
-		for key, d := range map[string]time.Duration{"max_lag": cc.MaxLag, "long_dml": cc.LongDML,
-			"catchup_timeout": cc.CatchUpTimeout, "routing_timeout": cc.RoutingTimeout, "anti_flap": cc.AntiFlap,
-			"approval_timeout": cc.ApprovalTimeout} {
+		for key, d := range map[string]time.Duration{"max_lag": cc.MaxLag, "long_dml": cc.LongDML, "anti_flap": cc.AntiFlap} {
 			if d < 0 {
 				add("%s.%s: must not be negative, got %s", k, key, d)
+			}
+		}
+		for key, d := range map[string]time.Duration{"catchup_timeout": cc.CatchUpTimeout, "routing_timeout": cc.RoutingTimeout,
+			"approval_timeout": cc.ApprovalTimeout} {
+			if d <= 0 {
+				add("%s.%s: must be positive, got %s", k, key, d)
 			}
 		}
 		switch cc.RequireApproval {

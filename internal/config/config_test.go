@@ -164,3 +164,35 @@ func TestAgentConfigHoldsNoAdminOrReplicationPassword(t *testing.T) {
 		t.Fatalf("the worker's loader accepted a config without clusters: %v", err)
 	}
 }
+
+// A key the file sets keeps its value, zero included: max_lag: 0s means no lag at all, and
+// anti_flap: 0s turns the anti-flap period off.
+func TestExplicitZeroIsNotUnset(t *testing.T) {
+	c, err := Load(write(t, good+"    max_lag: 0s\n    anti_flap: 0s\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := c.Clusters["demo"]; d.MaxLag != 0 || d.AntiFlap != 0 || d.LongDML.String() != "10s" {
+		t.Fatalf("explicit zeros lost or defaults missing: %+v", d)
+	}
+	if _, err := Load(write(t, good+"    catchup_timeout: 0s\n"), nil); err == nil || !strings.Contains(err.Error(), "catchup_timeout: must be positive") {
+		t.Fatalf("a zero catchup_timeout was accepted: %v", err)
+	}
+}
+
+// The README's configuration table is generated from Settings.
+func TestREADMEConfigTableMatchesSettings(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const start, end = "<!-- config table: generated from internal/config/settings.go -->\n", "<!-- end of config table -->"
+	s := string(b)
+	i, j := strings.Index(s, start), strings.Index(s, end)
+	if i < 0 || j < i {
+		t.Fatalf("README.md has no %q ... %q section", start, end)
+	}
+	if got, want := s[i+len(start):j], MarkdownTable(); got != want {
+		t.Fatalf("README.md's config table is out of date; replace it with:\n%s", want)
+	}
+}

@@ -1,0 +1,130 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/viper"
+)
+
+// Setting is one row of the configuration reference: its key (and leaves that share the
+// row), its default and what it means. This table is the one source of the viper defaults,
+// the per-cluster defaults and the README's table (a test keeps the README in step).
+type Setting struct {
+	Key     string
+	Also    []string // sibling leaves with the same default and meaning (ca_file, cert_file, ...)
+	Default string   // "" is none
+	Show    string   // the README's default column, when the raw default reads badly
+	Doc     string
+}
+
+// ClusterKey prefixes the keys that every cluster has.
+const ClusterKey = "clusters.<name>."
+
+// Settings is the configuration reference, in the README's order.
+var Settings = []Setting{
+	{Key: "secrets_file", Doc: "file with the secrets above"},
+	{Key: "temporal.address", Default: "127.0.0.1:7233", Doc: "Temporal frontend"},
+	{Key: "temporal.namespace", Default: "baton", Doc: "namespace"},
+	{Key: "temporal.task_queue", Default: "baton", Doc: "task queue of the worker"},
+	{Key: "consul.address", Default: "127.0.0.1:8500", Doc: "Consul HTTP API"},
+	{Key: "consul.kv_prefix", Default: "baton/clusters", Doc: "KV prefix of the topologies"},
+	{Key: "mysql.connect_timeout", Default: "1s", Doc: "connect timeout to MySQL"},
+	{Key: "mysql.read_timeout", Default: "5s", Doc: "read/write timeout to MySQL (a GTID wait is bounded by `catchup_timeout` instead)"},
+	{Key: ClusterKey + "flavor", Default: "mariadb", Doc: "`mariadb` or `mysql`"},
+	{Key: ClusterKey + "local_writer", Doc: "the application's local HAProxy writer, verified too"},
+	{Key: ClusterKey + "haproxies", Show: "required", Doc: "`[{name, zone, writer}]`: every remote HAProxy"},
+	{Key: ClusterKey + "prefer", Also: []string{"must_not"}, Doc: "promotion rules by node name"},
+	{Key: ClusterKey + "max_lag", Default: "5s", Doc: "candidate lag limit (`0s` allows none)"},
+	{Key: ClusterKey + "long_dml", Default: "10s", Doc: "a DML or write transaction older than this blocks a switchover"},
+	{Key: ClusterKey + "catchup_timeout", Default: "30s", Doc: "how long the candidate may take to catch up"},
+	{Key: ClusterKey + "routing_timeout", Default: "15s", Doc: "how long every HAProxy may take to reach the new primary"},
+	{Key: ClusterKey + "anti_flap", Default: "5m", Doc: "no automatic failover this long after an unplanned one (`0s` turns it off)"},
+	{Key: ClusterKey + "durability", Default: DurabilitySemiSync, Doc: "who acknowledges a commit: any replica (`semi_sync`), or only a replica in another zone (`cross_zone`)"},
+	{Key: ClusterKey + "require_approval", Default: "never", Doc: "`always`, `cross_zone` or `never`"},
+	{Key: ClusterKey + "approvers", Doc: "who may `baton approve` (required unless `never`)"},
+	{Key: ClusterKey + "approval_timeout", Default: "30m", Doc: "an unapproved switchover ends, unchanged, after this"},
+	{Key: "mysql.source_addr", Doc: "local address for Baton's MySQL connections"},
+	{Key: "mysql.tls.mode", Default: "disabled", Doc: "`required` (encrypted), `verify_ca` (chain checked), `verify_identity` (chain and the dialled host, as an IP or DNS SAN)"},
+	{Key: "mysql.tls.ca_file", Also: []string{"cert_file", "key_file", "server_name"}, Doc: "PEM files; a client certificate is presented when both are set (for `REQUIRE X509` users)"},
+	{Key: "mysql.replication_tls.enabled", Default: "false", Doc: "`CHANGE MASTER`/`CHANGE REPLICATION SOURCE` with `MASTER_SSL=1` / `SOURCE_SSL=1`"},
+	{Key: "mysql.replication_tls.ca_file", Doc: "the CA **on the database hosts**"},
+	{Key: "mysql.replication_tls.verify_server_cert", Default: "false", Doc: "whether replicas check the source's certificate"},
+	{Key: "temporal.tls.enabled", Default: "false", Doc: "TLS to the Temporal frontend"},
+	{Key: "temporal.tls.ca_file", Also: []string{"cert_file", "key_file", "server_name"}, Doc: "its files; mutual TLS when the client pair is set"},
+	{Key: "consul.tls.enabled", Default: "false", Doc: "https to Consul"},
+	{Key: "consul.tls.ca_file", Also: []string{"cert_file", "key_file", "server_name"}, Doc: "its files; mutual TLS when the client pair is set"},
+	{Key: "detector.probe_interval", Default: "500ms", Doc: "how often the detector probes each primary"},
+	{Key: "detector.probe_timeout", Default: "400ms", Doc: "a probe slower than this failed"},
+	{Key: "detector.failure_threshold", Default: "3", Doc: "failed probes in a row before the replicas are asked"},
+	{Key: "detector.confirm_window", Default: "1s", Doc: "how long the replicas get to notice a death before it is called UnreachablePrimary"},
+	{Key: "detector.metrics_addr", Doc: "the detector's Prometheus endpoint (detection latency, probe failures, failovers started)"},
+	{Key: "telemetry.traces", Default: "none", Doc: "`otlp`: a span per workflow and activity (Temporal's tracing interceptor)"},
+	{Key: "telemetry.otlp_endpoint", Default: "127.0.0.1:4317", Doc: "OTLP/gRPC collector"},
+	{Key: "telemetry.otlp_tls.enabled", Default: "false", Doc: "TLS to the OTLP collector"},
+	{Key: "telemetry.otlp_tls.ca_file", Also: []string{"cert_file", "key_file", "server_name"}, Doc: "its files; mutual TLS when the client pair is set"},
+	{Key: "telemetry.prometheus_addr", Doc: "the worker's Prometheus endpoint (failover and step durations)"},
+}
+
+// keys returns the full keys of a setting.
+func (s Setting) keys() []string {
+	out := []string{s.Key}
+	base := s.Key[:strings.LastIndex(s.Key, ".")+1]
+	for _, a := range s.Also {
+		out = append(out, base+a)
+	}
+	return out
+}
+
+// hasDefault tells settings whose absence means a default from those that are lists or
+// required (haproxies, prefer, approvers) and have none.
+func (s Setting) hasDefault() bool { return s.Show == "" && !strings.HasSuffix(s.Key, "haproxies") }
+
+// setDefaults gives viper every global default (so BATON_* variables reach every key), and
+// every configured cluster its defaults. A key the file sets keeps its value, zero included.
+func setDefaults(v *viper.Viper) {
+	for _, s := range Settings {
+		if strings.HasPrefix(s.Key, ClusterKey) || !s.hasDefault() {
+			continue
+		}
+		for _, k := range s.keys() {
+			v.SetDefault(k, s.Default)
+		}
+	}
+}
+
+func setClusterDefaults(v *viper.Viper) {
+	for name := range v.GetStringMap("clusters") {
+		for _, s := range Settings {
+			if !strings.HasPrefix(s.Key, ClusterKey) || s.Default == "" {
+				continue
+			}
+			k := "clusters." + name + "." + strings.TrimPrefix(s.Key, ClusterKey)
+			if !v.IsSet(k) {
+				v.Set(k, s.Default)
+			}
+		}
+	}
+}
+
+// MarkdownTable is the README's configuration table.
+func MarkdownTable() string {
+	var b strings.Builder
+	b.WriteString("| key | default | meaning |\n|---|---|---|\n")
+	for _, s := range Settings {
+		key := "`" + s.Key + "`"
+		for _, a := range s.Also {
+			key += ", `" + a + "`"
+		}
+		def := s.Show
+		switch {
+		case def != "":
+		case s.Default == "":
+			def = "none"
+		default:
+			def = "`" + s.Default + "`"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", key, def, s.Doc)
+	}
+	return b.String()
+}
