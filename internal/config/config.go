@@ -185,7 +185,6 @@ func (s Secrets) Values() []string {
 	return out
 }
 
-
 // ClusterDefaults fills the per-cluster defaults.
 
 // Load reads path (may be empty), then BATON_* environment variables, then the flags
