@@ -185,8 +185,6 @@ func (s Secrets) Values() []string {
 	return out
 }
 
-// ClusterDefaults fills the per-cluster defaults.
-
 // Load reads path (may be empty), then BATON_* environment variables, then the flags
 // already bound to v by the caller. Unknown keys are errors.
 func Load(path string, v *viper.Viper) (*Config, error) {
