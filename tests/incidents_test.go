@@ -12,6 +12,7 @@ import (
 
 	"go.temporal.io/api/enums/v1"
 
+	"github.com/baton-db/baton/internal/loadgen"
 	"github.com/baton-db/baton/internal/topology"
 	"github.com/baton-db/baton/workflows"
 )
@@ -80,6 +81,18 @@ func lockTable(t *testing.T, nodes []topology.Node, table string) (unlock func()
 	}
 	t.Cleanup(unlock)
 	return unlock
+}
+
+// underLoad starts a fault case: its row in the summary, no anti-flap period in the way,
+// and a pooled write load through the local writer for half a second already.
+func underLoad(t *testing.T, name string) (*faultRow, topology.Topology, *loadgen.Load) {
+	t.Helper()
+	row := fault(t, name)
+	ageLastFailover(t, time.Hour)
+	before := readTopo(t)
+	l := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 200)
+	time.Sleep(500 * time.Millisecond)
+	return row, before, l
 }
 
 func mustExecOn(t *testing.T, addr string, stmts ...string) {
@@ -178,11 +191,7 @@ func stepNames(r workflows.Result) []string {
 // An operator stopped both replicas' SQL threads (no error), then the primary died: the
 // relay logs hold every acked write, so the threads are started and the failover goes on.
 func TestStoppedSQLThreadsDoNotBlockAFailover(t *testing.T) {
-	row := fault(t, "primary killed while both replicas' SQL threads were stopped (no error)")
-	ageLastFailover(t, time.Hour)
-	before := readTopo(t)
-	l := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 200)
-	time.Sleep(500 * time.Millisecond)
+	row, before, l := underLoad(t, "primary killed while both replicas' SQL threads were stopped (no error)")
 	for _, r := range before.Replicas {
 		mustExecOn(t, r.Addr(), "STOP SLAVE SQL_THREAD")
 		t.Cleanup(func() { db := adminDB(r.Addr()); _, _ = db.Exec("START SLAVE SQL_THREAD"); db.Close() })
@@ -200,11 +209,7 @@ func TestStoppedSQLThreadsDoNotBlockAFailover(t *testing.T) {
 // A candidate whose relay log takes longer than mysql.read_timeout (5 s) to apply is still
 // promoted: catchup_timeout (10 s on the sandbox) bounds the wait, not the connection.
 func TestRelayLogSlowerThanReadTimeoutIsStillPromoted(t *testing.T) {
-	row := fault(t, "primary killed while the replicas' relay logs need 7 s to apply")
-	ageLastFailover(t, time.Hour)
-	before := readTopo(t)
-	l := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 200)
-	time.Sleep(500 * time.Millisecond)
+	row, before, l := underLoad(t, "primary killed while the replicas' relay logs need 7 s to apply")
 	// A session on each replica holds the load's table: its SQL thread waits for the lock.
 	unlock := lockTable(t, before.Replicas, "app.writes")
 	time.Sleep(500 * time.Millisecond)
@@ -299,11 +304,7 @@ func TestZoneOutageFailsOverToTheOtherZone(t *testing.T) {
 // The chosen candidate dies between the choice and its promotion: the failover chooses
 // again among the live replicas.
 func TestCandidateLostBeforePromotionIsReplaced(t *testing.T) {
-	row := fault(t, "chosen candidate killed before its promotion (chosen again)")
-	ageLastFailover(t, time.Hour)
-	before := readTopo(t)
-	l := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 200)
-	time.Sleep(500 * time.Millisecond)
+	row, before, l := underLoad(t, "chosen candidate killed before its promotion (chosen again)")
 	waitCrash := armCrash(t, "before:PromoteCandidate")
 	signalNode(t, before.Primary.Name, syscall.SIGKILL)
 	t.Cleanup(func() { restartAndRejoin(t, before.Primary.Name) })
