@@ -2,6 +2,9 @@ package activities
 
 import (
 	"context"
+	"fmt"
+
+	"github.com/baton-db/baton/internal/mysqladmin"
 )
 
 // UndoResult says what the undo restored.
@@ -25,15 +28,24 @@ func (a *Activities) UndoDemotePrimary(ctx context.Context, plan Plan) (UndoResu
 			plan.OldPrimary.Name, t.Primary.Name, t.Epoch, plan.Epoch, plan.Cluster)
 	}
 	var res UndoResult
+	_, f, err := a.cluster(plan.Cluster)
+	if err != nil {
+		return res, err
+	}
 	cand, err := a.mysql(plan.Cluster, plan.Candidate)
 	if err != nil {
 		return res, err
 	}
-	st, err := cand.ReplicaStatus(ctx)
-	if err != nil {
+	var st *mysqladmin.ReplicaStatus
+	if aerr := a.answers(ctx, f, plan.Candidate); aerr != nil {
+		// The candidate died after the demotion: Consul never named it, so nothing routes
+		// to it. The old primary is reopened all the same; the candidate is checked later.
+		res.CandidateFix = fmt.Sprintf("%s did not answer (%v): before it serves again, check that it is read-only and replicates from %s",
+			plan.Candidate.Name, aerr, plan.OldPrimary.Name)
+	} else if st, err = cand.ReplicaStatus(ctx); err != nil {
 		return res, err
 	}
-	if st == nil || !replicatesFrom(st.SourceHost, st.SourcePort, plan.OldPrimary) {
+	if res.CandidateFix == "" && (st == nil || !replicatesFrom(st.SourceHost, st.SourcePort, plan.OldPrimary)) {
 		// Promoted already: fence it and put it back under the old primary.
 		if err := cand.SetReadOnly(ctx, true); err != nil {
 			return res, err

@@ -311,15 +311,7 @@ func TestCandidateLostBeforePromotionIsReplaced(t *testing.T) {
 	waitCrash(nil)
 	t.Cleanup(func() { sandboxCmd(t, "start-worker") }) // before the rejoins, should the test fail here
 	// The worker died with the plan made; the candidate dies too.
-	c := temporalClient(t)
-	d, err := c.DescribeWorkflowExecution(context.Background(), workflows.WorkflowID("demo"), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var candidate string
-	if p := d.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()["BatonNewPrimary"]; p != nil {
-		candidate = strings.Trim(string(p.GetData()), `"`)
-	}
+	candidate := searchAttribute(t, "BatonNewPrimary")
 	if candidate == "" || candidate == before.Primary.Name {
 		t.Fatalf("no candidate chosen yet: %q", candidate)
 	}

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/baton-db/baton/internal/topology"
+	"github.com/baton-db/baton/workflows"
 )
 
 // Split-brain hardening: nothing a failover leaves behind takes writes, and operations of
@@ -145,4 +147,55 @@ func TestBadConsulValuesAreRefused(t *testing.T) {
 		})
 	}
 	row.fault = fmt.Sprintf("bad values in Consul (%d cases: newline injection, hostile address, bad port, non-UTF-8, malformed records), all refused", len(cases))
+}
+
+// The candidate dies after the old primary was demoted and before its own promotion: the
+// switchover is undone, the old primary takes writes again, and no acked write is lost.
+func TestSwitchoverIsUndoneWhenTheCandidateDiesAfterTheDemotion(t *testing.T) {
+	row := fault(t, "candidate killed after the demotion: switchover undone, old primary writable again")
+	waitSwitchoverReady(t)
+	before := readTopo(t)
+	l := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 200)
+	time.Sleep(500 * time.Millisecond)
+	waitCrash := armCrash(t, "before:PromoteCandidate")
+	done := make(chan string, 1)
+	go func() { out, _ := baton(t, "switchover", "--cluster", "demo"); done <- out }()
+	waitCrash(done)
+	t.Cleanup(func() { sandboxCmd(t, "start-worker") })
+	candidate := searchAttribute(t, "BatonNewPrimary")
+	if candidate == "" || candidate == before.Primary.Name {
+		t.Fatalf("no candidate chosen: %q", candidate)
+	}
+	signalNode(t, candidate, syscall.SIGKILL)
+	sandboxCmd(t, "start-worker")
+	out := <-done
+	if !strings.Contains(out, "was undone") || !strings.Contains(out, candidate+" did not answer") {
+		t.Fatalf("the switchover should be undone and name the dead candidate:\n%s", out)
+	}
+	if tp := readTopo(t); tp.Primary.Name != before.Primary.Name || tp.Epoch != before.Epoch {
+		t.Fatalf("Consul moved: %s epoch %d (was %s %d)", tp.Primary.Name, tp.Epoch, before.Primary.Name, before.Epoch)
+	}
+	db := adminDB(before.Primary.Addr())
+	var ro bool
+	err := db.QueryRow("SELECT @@read_only").Scan(&ro)
+	db.Close()
+	if err != nil || ro {
+		t.Fatalf("the old primary %s is not writable again: read_only=%v %v", before.Primary.Name, ro, err)
+	}
+	sandboxCmd(t, "start-node", candidate) // it was never promoted: it replicates again on its own
+	waitFor(t, 30*time.Second, func() bool { return replicatingAll(t, before) })
+	assertHealthy(t, l, row)
+}
+
+// searchAttribute reads a keyword search attribute of the cluster's latest run.
+func searchAttribute(t *testing.T, name string) string {
+	t.Helper()
+	d, err := temporalClient(t).DescribeWorkflowExecution(context.Background(), workflows.WorkflowID("demo"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := d.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()[name]; p != nil {
+		return strings.Trim(string(p.GetData()), `"`)
+	}
+	return ""
 }

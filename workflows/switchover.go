@@ -182,5 +182,8 @@ func (s *switchover) undo(ctx workflow.Context, cause error) error {
 		return errors.Join(wrapf(cause, "switchover of %s failed", s.in.Cluster),
 			wrapf(err, "undo of the demotion of %s failed too; a human must open the primary Consul names", s.plan.OldPrimary.Name))
 	}
+	if res.CandidateFix != "" {
+		return wrapf(cause, "switchover of %s failed and was undone (%s is primary again; %s)", s.in.Cluster, res.Reopened, res.CandidateFix)
+	}
 	return wrapf(cause, "switchover of %s failed and was undone (%s is primary again)", s.in.Cluster, res.Reopened)
 }
