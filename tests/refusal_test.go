@@ -104,6 +104,31 @@ func TestSwitchoverRefusals(t *testing.T) {
 		_ = tx.Rollback()
 		assertUnchanged(t, before)
 	})
+	t.Run("several checks fail at once", func(t *testing.T) {
+		before := snapshot(t)
+		cand := readTopo(t).Replicas[0]
+		mustExecOn(t, cand.Addr(), "STOP SLAVE SQL_THREAD")
+		t.Cleanup(func() { mustExecOn(t, cand.Addr(), "START SLAVE SQL_THREAD") })
+		db := appDB(sandbox["LOCAL_WRITER_ADDR"])
+		defer db.Close()
+		tx, err := db.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec("INSERT INTO app.writes (id, note) VALUES (?, 'held open')", time.Now().UnixNano()); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2500 * time.Millisecond) // the sandbox's long_dml is 2s
+		out, code := baton(t, "switchover", "--cluster", "demo", "--to", cand.Name)
+		_ = tx.Rollback() // the test's own transaction; its outcome does not matter
+		if code == 0 || !strings.Contains(out, "candidate replicates from primary") || !strings.Contains(out, "no long-running DML") ||
+			!strings.Contains(out, "check(s) failed") {
+			t.Fatalf("want both failed checks reported at once:\n%s", out)
+		}
+		t.Logf("refused: %s", lastLine(out))
+		mustExecOn(t, cand.Addr(), "START SLAVE SQL_THREAD")
+		assertUnchanged(t, before)
+	})
 	t.Run("running DDL", func(t *testing.T) {
 		before := snapshot(t)
 		primary := readTopo(t).Primary.Addr()
