@@ -104,6 +104,18 @@ func (a *Activities) mysql(cluster string, n topology.Node) (Server, error) {
 	return c, nil
 }
 
+// forget drops the pooled client of a node (its connections may be stale after the node
+// was away), so the next step opens new ones.
+func (a *Activities) forget(cluster string, n topology.Node) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	key := cluster + "/" + n.Addr()
+	if c, ok := a.clients[key]; ok {
+		_ = c.Close()
+		delete(a.clients, key)
+	}
+}
+
 // freshClient opens an unpooled admin connection to n with short timeouts, for the
 // question "does this server answer now?". The caller closes it.
 func (a *Activities) freshClient(f flavor.Flavor, n topology.Node, connect, read time.Duration) (Server, error) {

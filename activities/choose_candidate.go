@@ -17,18 +17,28 @@ import (
 // not a GTID superset of the others. Replicas it cannot reach are left out of the plan
 // (Plan.Lost): the failover evicts them rather than wait for them. It changes nothing else.
 func (a *Activities) ChooseCandidate(ctx context.Context, c ConfirmResult) (Plan, error) {
+	return a.choose(ctx, c, true)
+}
+
+// PreviewCandidate is ChooseCandidate for a dry run: it starts no stopped SQL thread. (A
+// function, not a method: every exported method of Activities is registered as an activity.)
+func PreviewCandidate(ctx context.Context, a *Activities, c ConfirmResult) (Plan, error) {
+	return a.choose(ctx, c, false)
+}
+
+func (a *Activities) choose(ctx context.Context, c ConfirmResult, resume bool) (Plan, error) {
 	cluster := c.Cluster
 	cc, f, err := a.cluster(cluster)
 	if err != nil {
 		return Plan{}, err
 	}
 	policy := Policy{Prefer: cc.Prefer, MustNot: cc.MustNot, Zone: c.Primary.Zone, RequireSuperset: true}
-	obs, behind := a.observeAll(ctx, f, cluster, c.Replicas, 2*time.Second)
+	obs, behind := a.observeAll(ctx, f, cluster, c.Replicas, 2*time.Second, resume)
 	best, reports := ChooseCandidate(obs, policy)
 	if best < 0 && behind {
 		// Replicas that have not applied what they received cannot be compared yet: give
 		// them catchup_timeout, then rank again.
-		obs, _ = a.observeAll(ctx, f, cluster, c.Replicas, cc.CatchUpTimeout)
+		obs, _ = a.observeAll(ctx, f, cluster, c.Replicas, cc.CatchUpTimeout, resume)
 		best, reports = ChooseCandidate(obs, policy)
 	}
 	plan := Plan{Cluster: cluster, OldPrimary: c.Primary, Epoch: c.Epoch, EpochIndex: c.EpochIndex, Replicas: reports, Lost: c.Lost}
@@ -62,7 +72,7 @@ func (a *Activities) ChooseCandidate(ctx context.Context, c ConfirmResult) (Plan
 // up to limit; behind reports that one did not finish. A replica that does not answer a
 // fresh connection within the probe timeout is reported unreachable at once: a silent
 // host must not hold the failover for the pool's read timeout.
-func (a *Activities) observeAll(ctx context.Context, f flavor.Flavor, cluster string, nodes []topology.Node, limit time.Duration) ([]Observed, bool) {
+func (a *Activities) observeAll(ctx context.Context, f flavor.Flavor, cluster string, nodes []topology.Node, limit time.Duration, resume bool) ([]Observed, bool) {
 	obs := make([]Observed, len(nodes))
 	var behind atomic.Bool
 	var wg sync.WaitGroup
@@ -74,7 +84,9 @@ func (a *Activities) observeAll(ctx context.Context, f flavor.Flavor, cluster st
 				obs[i] = Observed{Node: r, LagMS: -1, Error: err.Error()}
 				return
 			}
-			a.resumeApplying(ctx, cluster, r)
+			if resume {
+				a.resumeApplying(ctx, cluster, r)
+			}
 			if err := a.applyRelayLog(ctx, cluster, r, limit); err != nil {
 				behind.Store(true) // best effort: the ranking reads what was applied
 			}

@@ -39,10 +39,17 @@ func (a *Activities) RejoinNode(ctx context.Context, in RejoinInput) (struct{}, 
 		}
 		return struct{}{}, nonRetryable(ErrUnknownNode, "%q is not an evicted node of %s; evicted: %s", in.Host, in.Cluster, evictedNames(t))
 	}
-	c, err := a.mysql(in.Cluster, *node)
+	// A fresh connection: pooled ones to a node that was cut off or killed are stale.
+	_, f, err := a.cluster(in.Cluster)
 	if err != nil {
 		return struct{}{}, err
 	}
+	c, err := a.freshClient(f, *node, a.Config.MySQL.ConnectTimeout, a.Config.MySQL.ReadTimeout)
+	if err != nil {
+		return struct{}{}, err
+	}
+	defer c.Close()
+	a.forget(in.Cluster, *node)
 	mine, err := c.Executed(ctx)
 	if err != nil {
 		return struct{}{}, nonRetryable(ErrUnreachable, "%s does not answer (%v); start it, then run rejoin again", describe(*node), err)

@@ -63,13 +63,25 @@ func dryRunFailover(ctx context.Context, cfg *config.Config, cluster string, for
 		return err
 	}
 	fmt.Fprintf(w, "confirm: %s\n", conf.Why)
+	if conf.Proceed {
+		// The workflow probes the primary beside the relay-log wait; a dry run asks now.
+		probe, perr := a.ProbePrimary(ctx, activities.Plan{Cluster: cluster, OldPrimary: conf.Primary})
+		if perr != nil {
+			return perr
+		}
+		fmt.Fprintf(w, "probe:   %s\n", probe.Why)
+		if probe.Answers {
+			conf.Proceed = false
+			fmt.Fprintln(w, "  replication would be restarted and nothing else changed")
+		}
+	}
 	if !conf.Proceed {
 		fmt.Fprintln(w, "  the failover would end here as a no-op; the candidate it would choose otherwise:")
 	}
-	plan, err := a.ChooseCandidate(ctx, conf)
+	plan, err := activities.PreviewCandidate(ctx, a, conf)
 	printPlan(w, plan)
 	fmt.Fprintln(w, "\nsteps that would run:")
-	for i, s := range []string{"ConfirmPrimaryDead", "ChooseCandidate", "WaitRelayLog", "FenceOldPrimary", "PromoteCandidate",
+	for i, s := range []string{"ConfirmPrimaryDead", "ChooseCandidate", "WaitRelayLog (ProbePrimary beside it)", "FenceOldPrimary", "PromoteCandidate",
 		"PublishTopology (evicting the old primary)", "ReparentReplica (each)", "VerifyRouting", "RestartHeartbeats", "EvictNode", "RecordResult"} {
 		fmt.Fprintf(w, "  %d. %s\n", i+1, s)
 	}
