@@ -146,6 +146,7 @@ func TestBadConsulValuesAreRefused(t *testing.T) {
 			}
 		})
 	}
+	waitHAProxyChecks(t, true) // consul-template and HAProxy are unharmed
 	row.fault = fmt.Sprintf("bad values in Consul (%d cases: newline injection, hostile address, bad port, non-UTF-8, malformed records), all refused", len(cases))
 }
 

@@ -31,7 +31,7 @@ func TestTopologyCacheFollowsConsul(t *testing.T) {
 	t.Cleanup(func() { _, _ = kv.DeleteTree(prefix, nil) })
 	put := func(primary string) time.Time {
 		t.Helper()
-		v := fmt.Sprintf(`{"name":%q,"ipv4":"127.0.9.9","port":3306}`, primary)
+		v := fmt.Sprintf(`{"name":%q,"ipv4":"127.0.9.9","port":3306,"server_id":9}`, primary)
 		if _, err := kv.Put(&api.KVPair{Key: prefix + "primary", Value: []byte(v)}, nil); err != nil {
 			t.Fatal(err)
 		}

@@ -361,7 +361,7 @@ backend writer
     # retries): the client gets an error at once and reconnects, by then to the new primary.
     retries 0
     option mysql-check user haproxy_check post-41
-{{- range tree "$KV" }}{{ if eq .Key "primary" }}{{ with \$p := .Value | parseJSON }}{{ if and (regexMatch "^[a-z0-9][a-z0-9_-]{0,62}\$" (print \$p.name)) (regexMatch "^[0-9]{1,3}([.][0-9]{1,3}){3}\$" (print \$p.ipv4)) (regexMatch "^[0-9]{1,5}\$" (print \$p.port)) }}
+{{- range tree "$KV" }}{{ if eq .Key "primary" }}{{ with \$p := .Value | parseJSON }}{{ if and (regexMatch "^[a-z0-9][a-z0-9_-]{0,62}\$" (print \$p.name)) (regexMatch "^[0-9]{1,3}([.][0-9]{1,3}){3}\$" (print \$p.ipv4)) (regexMatch "^([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])\$" (print \$p.port)) }}
     server {{ \$p.name }}_{{ \$p.ipv4 | replaceAll "." "_" }}_{{ \$p.port }} {{ \$p.ipv4 }}:{{ \$p.port }} check inter 500ms fall 2 rise 1 on-marked-down shutdown-sessions
 {{- end }}{{ end }}{{ end }}{{ end }}
 frontend reader
@@ -370,7 +370,7 @@ frontend reader
 backend reader
     balance roundrobin
     option mysql-check user haproxy_check post-41
-{{- range tree "$KV" }}{{ if .Key | regexMatch "^replicas/" }}{{ with \$r := .Value | parseJSON }}{{ if and (regexMatch "^[a-z0-9][a-z0-9_-]{0,62}\$" (print \$r.name)) (regexMatch "^[0-9]{1,3}([.][0-9]{1,3}){3}\$" (print \$r.ipv4)) (regexMatch "^[0-9]{1,5}\$" (print \$r.port)) }}
+{{- range tree "$KV" }}{{ if .Key | regexMatch "^replicas/" }}{{ with \$r := .Value | parseJSON }}{{ if and (regexMatch "^[a-z0-9][a-z0-9_-]{0,62}\$" (print \$r.name)) (regexMatch "^[0-9]{1,3}([.][0-9]{1,3}){3}\$" (print \$r.ipv4)) (regexMatch "^([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])\$" (print \$r.port)) }}
     server {{ \$r.name }}_{{ \$r.ipv4 | replaceAll "." "_" }}_{{ \$r.port }} {{ \$r.ipv4 }}:{{ \$r.port }} check inter 500ms fall 2 rise 1
 {{- end }}{{ end }}{{ end }}{{ end }}
 listen stats

@@ -39,12 +39,24 @@ func (c *Client) Writable(ctx context.Context) (bool, error) {
 	return !ro, nil
 }
 
-// Fence makes the server refuse writes (read_only; super_read_only on MySQL), turns off its
-// semi-sync primary side, and ends its client sessions. It returns how many it ended.
+// Fence makes the server refuse writes (read_only; super_read_only on MySQL), ends its
+// client sessions, and turns off its semi-sync primary side. The sessions are ended first:
+// SET GLOBAL read_only waits for commits in flight, and a primary that wakes up from a
+// freeze has commits waiting for a semi-sync acknowledgement that will never come (ended,
+// their clients get an error, not an acknowledgement). Semi-sync goes off last, once no
+// commit can be waiting. It returns how many sessions it ended.
 func (c *Client) Fence(ctx context.Context, excluded map[string]bool) (int, error) {
-	if err := c.SetReadOnly(ctx, true); err != nil {
-		return 0, err
+	n, err := c.EndClientSessions(ctx, excluded)
+	if err != nil {
+		return n, err
 	}
-	_ = c.SetSemiSyncPrimary(ctx, false) // nothing waits for an acknowledgement that cannot come
-	return c.EndClientSessions(ctx, excluded)
+	if err := c.SetReadOnly(ctx, true); err != nil {
+		return n, err
+	}
+	m, err := c.EndClientSessions(ctx, excluded) // any that connected in between
+	if err != nil {
+		return n + m, err
+	}
+	_ = c.SetSemiSyncPrimary(ctx, false)
+	return n + m, nil
 }
