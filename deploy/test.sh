@@ -31,13 +31,15 @@ cleanup() {
 trap cleanup EXIT
 
 static() {
-  local bad
-  bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './deploy/tools/*'))
+  local bad files
+  mapfile -t files < <(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './deploy/tools/*')
+  bad=$(gofmt -l "${files[@]}")
   [ -z "$bad" ] || { echo "gofmt needed: $bad" >&2; return 1; }
+  shellcheck -S warning deploy/*.sh deploy/local/*.sh deploy/tools/*.sh .ci/run
   go vet ./...
   . "${BATON_CACHE:-$HOME/.cache/baton}/tools.env"
   "$WORKFLOWCHECK_BIN" ./workflows/...
-  echo "gofmt, go vet and workflowcheck clean"
+  echo "gofmt, shellcheck, go vet and workflowcheck clean"
 }
 
 phase "apt dependencies" deploy/deps.sh

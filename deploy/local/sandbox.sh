@@ -720,6 +720,7 @@ case $cmd in
   up) up ;;
   down)
     tenv=${BATON_CACHE:-$HOME/.cache/baton}/tools.env
+    # shellcheck source=/dev/null
     if [ -f "$tenv" ]; then . "$tenv"; fi
     down "$@" ;;
   status) status ;;
