@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -71,6 +72,19 @@ func (w *Watcher) fenceIfWritable(ctx context.Context, cluster string, n topolog
 		if st, err := c.ReplicaStatus(qctx); err != nil || st == nil {
 			return
 		}
+	}
+	// The pass worked from a topology up to a second old: ask Consul again, so that a node
+	// rejoined and promoted meanwhile is never fenced as the primary.
+	now, err := w.consul.Read(ctx, cluster)
+	if err != nil || now.Primary.Name == n.Name || now.Primary.Addr() == n.Addr() {
+		return
+	}
+	still := slices.ContainsFunc(now.Evicted, func(e topology.Eviction) bool { return e.Node.Name == n.Name })
+	if replica {
+		still = slices.ContainsFunc(now.Replicas, func(r topology.Node) bool { return r.Name == n.Name })
+	}
+	if !still {
+		return
 	}
 	fctx, cancel2 := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel2()
