@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/baton-db/baton/internal/mysqladmin"
+	"github.com/baton-db/baton/internal/topology"
 )
 
 // UndoResult says what the undo restored.
@@ -69,5 +70,31 @@ func (a *Activities) UndoDemotePrimary(ctx context.Context, plan Plan) (UndoResu
 		return res, err
 	}
 	res.Reopened = plan.OldPrimary.Name
+	// CatchUpReplicas moved the others under the candidate: they follow the old primary again.
+	for _, n := range plan.Others {
+		if err := a.repointAt(ctx, plan, n); err != nil {
+			res.CandidateFix = joinNote(res.CandidateFix, fmt.Sprintf("%s could not be pointed back at %s (%v): do it by hand", n.Name, plan.OldPrimary.Name, err))
+		}
+	}
 	return res, nil
+}
+
+// repointAt makes a replica that follows the candidate follow the old primary again.
+func (a *Activities) repointAt(ctx context.Context, plan Plan, n topology.Node) error {
+	c, err := a.mysql(plan.Cluster, n)
+	if err != nil {
+		return err
+	}
+	st, err := c.ReplicaStatus(ctx)
+	if err != nil || st == nil || !replicatesFrom(st.SourceHost, st.SourcePort, plan.Candidate) {
+		return err
+	}
+	return c.PointAt(ctx, a.replSource(plan.OldPrimary), false, a.acks(plan.Cluster, plan.OldPrimary, n))
+}
+
+func joinNote(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
 }

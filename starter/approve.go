@@ -33,7 +33,7 @@ func newDecision(update, short string) *cobra.Command {
 			}
 			d := workflows.Decision{By: as, Epoch: t.Epoch, Reason: reason, RunID: run, Candidate: to}
 			if update == workflows.UpdateApprove {
-				v, err := c.QueryWorkflow(cmd.Context(), workflows.WorkflowID(cluster), run, workflows.QueryPlan)
+				v, err := c.QueryWorkflow(cmd.Context(), workflows.WorkflowID(cluster), "", workflows.QueryPlan)
 				var p workflows.PlanView
 				if err == nil {
 					err = v.Get(&p)
@@ -52,8 +52,7 @@ func newDecision(update, short string) *cobra.Command {
 				}
 			}
 			h, err := c.UpdateWorkflow(cmd.Context(), client.UpdateWorkflowOptions{
-				WorkflowID:   workflows.WorkflowID(cluster),
-				RunID:        run,
+				WorkflowID:   workflows.WorkflowID(cluster), // the waiting run: the gate checks d.RunID against it
 				UpdateName:   update,
 				WaitForStage: client.WorkflowUpdateStageCompleted,
 				Args:         []any{d},

@@ -79,6 +79,7 @@ func TestApprovalGateAgainstTheSandbox(t *testing.T) {
 	waitFor(t, 10*time.Second, func() bool {
 		return len(listWorkflows(t, "BatonCluster = 'demo' AND BatonStep = 'waiting for approval' AND ExecutionStatus = 'Running'")) == 1
 	})
+	t.Cleanup(func() { baton(t, "abort", "--cluster", "demo", "--as", "alice", "--reason", "test failed") }) // never leave the gate waiting
 	if out, code := baton(t, "approve", "--cluster", "demo", "--as", "mallory"); code == 0 || !strings.Contains(out, "unknown approver") {
 		t.Fatalf("an unknown approver was not refused: %s", out)
 	}

@@ -240,7 +240,7 @@ func TestHeartbeatAgentsHoldLeastPrivilege(t *testing.T) {
 		if _, _, err := kv.Get("baton/clusters/demo/primary", nil); err != nil {
 			t.Fatalf("the agent of %s cannot read the primary: %v", n.Name, err)
 		}
-		own := "baton/clusters/demo/reach/" + n.Name
+		own := "baton/reach/demo/" + n.Name
 		p, _, err := kv.Get(own, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -250,7 +250,7 @@ func TestHeartbeatAgentsHoldLeastPrivilege(t *testing.T) {
 				t.Fatalf("the agent of %s cannot write its own reach key: %v", n.Name, err)
 			}
 		}
-		for _, key := range []string{"baton/clusters/demo/primary", "baton/clusters/demo/epoch", "baton/clusters/demo/reach/someone-else", "baton/clusters/demo/maintenance"} {
+		for _, key := range []string{"baton/clusters/demo/primary", "baton/clusters/demo/epoch", "baton/reach/demo/someone-else", "baton/clusters/demo/maintenance"} {
 			if _, err := kv.Put(&api.KVPair{Key: key, Value: []byte("x")}, nil); err == nil || !strings.Contains(err.Error(), "403") {
 				t.Fatalf("the agent token of %s may write %s: %v", n.Name, key, err)
 			}

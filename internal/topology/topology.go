@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -379,22 +380,36 @@ func (r Reach) Fresh(now time.Time) bool {
 // ReportReach stores node's reach report (written by its agent on every change).
 func (s *Store) ReportReach(ctx context.Context, cluster, node string, r Reach) error {
 	b, _ := json.Marshal(r)
-	return s.put(ctx, cluster, "reach/"+node, b)
+	ctx, cancel := context.WithTimeout(ctx, consulTimeout)
+	defer cancel()
+	k := s.ReachKey(cluster, node)
+	if _, err := s.c.KV().Put(&api.KVPair{Key: k, Value: b}, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
+		return fmt.Errorf("write %s (cluster %s) to Consul: %w", k, cluster, s.explain(err))
+	}
+	return nil
+}
+
+// ReachKey is where node's agent reports. Reach reports live beside the clusters' prefix,
+// not under it: an agent repeats its report every few seconds, and that must not wake the
+// blocking queries on the topology (the detector's cache, consul-template).
+func (s *Store) ReachKey(cluster, node string) string {
+	return path.Join(path.Dir(s.prefix), "reach", cluster, node)
 }
 
 // Reaches returns every agent's latest reach report by node name.
 func (s *Store) Reaches(ctx context.Context, cluster string) (map[string]Reach, error) {
 	ctx, cancel := context.WithTimeout(ctx, consulTimeout)
 	defer cancel()
-	pairs, _, err := s.c.KV().List(s.key(cluster, "reach")+"/", (&api.QueryOptions{}).WithContext(ctx))
+	dir := path.Dir(s.ReachKey(cluster, "x")) + "/"
+	pairs, _, err := s.c.KV().List(dir, (&api.QueryOptions{}).WithContext(ctx))
 	if err != nil {
-		return nil, fmt.Errorf("read %s/ (cluster %s) from Consul: %w", s.key(cluster, "reach"), cluster, s.explain(err))
+		return nil, fmt.Errorf("read %s (cluster %s) from Consul: %w", dir, cluster, s.explain(err))
 	}
 	out := map[string]Reach{}
 	for _, p := range pairs {
 		var r Reach
 		if json.Unmarshal(p.Value, &r) == nil {
-			out[strings.TrimPrefix(p.Key, s.key(cluster, "reach")+"/")] = r
+			out[strings.TrimPrefix(p.Key, dir)] = r
 		}
 	}
 	return out, nil
