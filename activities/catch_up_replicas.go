@@ -25,6 +25,15 @@ func (a *Activities) CatchUpReplicas(ctx context.Context, plan Plan) (CatchUpRes
 	if err != nil {
 		return CatchUpResult{}, err
 	}
+	// Once the others follow the candidate, the candidate is the old primary's only replica.
+	// Under cross_zone a same-zone candidate does not acknowledge, and every commit would wait
+	// out the semi-sync timeout: it acknowledges until its promotion (a planned switchover
+	// with a live primary; the undo resets it).
+	if len(plan.Others) > 0 && !a.acks(plan.Cluster, plan.OldPrimary, plan.Candidate) {
+		if err := cand.SetAcks(ctx, true); err != nil {
+			return CatchUpResult{}, err
+		}
+	}
 	var res CatchUpResult
 	for _, r := range plan.Others {
 		rc, err := a.mysql(plan.Cluster, r)
