@@ -110,7 +110,11 @@ func TestBadConsulValuesAreRefused(t *testing.T) {
 		{"replicas/evil", `{"name":"evil","ipv4":"attacker.example.com","port":3306,"server_id":9}`, "ipv4"},
 		{"replicas/evil", `{"name":"evil","ipv4":"127.0.1.9","port":99999,"server_id":9}`, "port"},
 		{"replicas/evil", "{\"name\":\"ev\xffil\",\"ipv4\":\"127.0.1.9\",\"port\":3306,\"server_id\":9}", "replicas/evil"},
+		{"replicas/evil", `{"name":"x' OR '1'='1","ipv4":"127.0.1.9","port":3306,"server_id":9}`, "replicas/evil: name"},
+		{"replicas/evil", `{"name":"$(touch /tmp/baton-pwned)","ipv4":"127.0.1.9","port":3306,"server_id":9}`, "replicas/evil: name"},
+		{"replicas/evil", `{"name":"` + strings.Repeat("n", 4096) + `","ipv4":"127.0.1.9","port":3306,"server_id":9}`, "replicas/evil: name"},
 		{"maintenance", "yes", "maintenance"},
+		{"epoch", "7; DROP TABLE app.writes", "epoch"},
 		{"last_unplanned", `{"kind":"unplanned"`, "last_unplanned"},
 	}
 	for _, c := range cases {
