@@ -41,7 +41,20 @@ cat "$SANDBOX_STATE/logs/demo-load-2.log"
 
 echo; echo "== 3. restart $old and bring it back (baton rejoin --cluster $BATON_CLUSTER --host $old)"
 deploy/local/sandbox.sh up >/dev/null 2>&1
-baton rejoin --cluster "$BATON_CLUSTER" --host "$old"
+if ! out=$(baton rejoin --cluster "$BATON_CLUSTER" --host "$old" 2>&1); then
+  echo "$out"
+  # Refused because the crash left it diverged (a transaction only it logged, or one its
+  # recovery truncated): rebuild it from the primary, as the message says, then rejoin.
+  case "$out" in
+    *ErrantGTIDs* | *MissingOwnGTIDs*)
+      echo "-- rebuilding $old from the primary (deploy/local/sandbox.sh rebuild-node $old)"
+      deploy/local/sandbox.sh rebuild-node "$old"
+      baton rejoin --cluster "$BATON_CLUSTER" --host "$old" ;;
+    *) exit 1 ;;
+  esac
+else
+  echo "$out"
+fi
 echo; baton status --cluster "$BATON_CLUSTER"
 cat <<MSG
 
