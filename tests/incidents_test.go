@@ -95,6 +95,16 @@ func underLoad(t *testing.T, name string) (*faultRow, topology.Topology, *loadge
 	return row, before, l
 }
 
+// switchoverAwaitingApproval starts a switchover that holds at its approval gate.
+func switchoverAwaitingApproval(t *testing.T) {
+	t.Helper()
+	waitSwitchoverReady(t)
+	if out, code := baton(t, "switchover", "--cluster", "demo", "--require-approval", "--wait=false"); code != 0 {
+		t.Fatal(out)
+	}
+	waitStep(t, "waiting for approval", 20*time.Second)
+}
+
 func mustExecOn(t *testing.T, addr string, stmts ...string) {
 	t.Helper()
 	db := adminDB(addr)
@@ -107,12 +117,8 @@ func mustExecOn(t *testing.T, addr string, stmts ...string) {
 func TestDeadPrimaryPreemptsASwitchoverWaitingForApproval(t *testing.T) {
 	row := fault(t, "primary killed while a switchover waits for approval (preempted)")
 	ageLastFailover(t, time.Hour)
-	waitSwitchoverReady(t)
+	switchoverAwaitingApproval(t)
 	before := readTopo(t)
-	if out, code := baton(t, "switchover", "--cluster", "demo", "--require-approval", "--wait=false"); code != 0 {
-		t.Fatal(out)
-	}
-	waitStep(t, "waiting for approval", 20*time.Second)
 	c := temporalClient(t)
 	d, err := c.DescribeWorkflowExecution(context.Background(), workflows.WorkflowID("demo"), "")
 	if err != nil {
@@ -147,12 +153,8 @@ func TestDeadPrimaryPreemptsASwitchoverWaitingForApproval(t *testing.T) {
 func TestForcedFailoverPreemptsAWaitingSwitchover(t *testing.T) {
 	fault(t, "baton failover --force while a switchover waits for approval (preempted, primary alive: no-op)")
 	ageLastFailover(t, time.Hour)
-	waitSwitchoverReady(t)
+	switchoverAwaitingApproval(t)
 	before := readTopo(t)
-	if out, code := baton(t, "switchover", "--cluster", "demo", "--require-approval", "--wait=false"); code != 0 {
-		t.Fatal(out)
-	}
-	waitStep(t, "waiting for approval", 20*time.Second)
 	out, code := baton(t, "failover", "--cluster", "demo", "--force")
 	if !strings.Contains(out, "cancelled the running switchover") {
 		t.Fatalf("exit %d; want the switchover preempted:\n%s", code, out)

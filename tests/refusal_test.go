@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -90,18 +91,9 @@ func TestSwitchoverRefusals(t *testing.T) {
 	})
 	t.Run("long-running DML", func(t *testing.T) {
 		before := snapshot(t)
-		db := appDB(sandbox["LOCAL_WRITER_ADDR"])
-		defer db.Close()
-		tx, err := db.Begin()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tx.Exec("INSERT INTO app.writes (id, note) VALUES (?, 'held open')", time.Now().UnixNano()); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(2500 * time.Millisecond) // the sandbox's long_dml is 2s
+		release := holdWrite(t)
 		refuse(t, "no long-running DML", "--cluster", "demo")
-		_ = tx.Rollback()
+		release()
 		assertUnchanged(t, before)
 	})
 	t.Run("several checks fail at once", func(t *testing.T) {
@@ -109,18 +101,9 @@ func TestSwitchoverRefusals(t *testing.T) {
 		cand := readTopo(t).Replicas[0]
 		mustExecOn(t, cand.Addr(), "STOP SLAVE SQL_THREAD")
 		t.Cleanup(func() { mustExecOn(t, cand.Addr(), "START SLAVE SQL_THREAD") })
-		db := appDB(sandbox["LOCAL_WRITER_ADDR"])
-		defer db.Close()
-		tx, err := db.Begin()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tx.Exec("INSERT INTO app.writes (id, note) VALUES (?, 'held open')", time.Now().UnixNano()); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(2500 * time.Millisecond) // the sandbox's long_dml is 2s
+		release := holdWrite(t)
 		out, code := baton(t, "switchover", "--cluster", "demo", "--to", cand.Name)
-		_ = tx.Rollback() // the test's own transaction; its outcome does not matter
+		release()
 		if code == 0 || !strings.Contains(out, "candidate replicates from primary") || !strings.Contains(out, "no long-running DML") ||
 			!strings.Contains(out, "check(s) failed") {
 			t.Fatalf("want both failed checks reported at once:\n%s", out)
@@ -284,4 +267,31 @@ func waitHAProxyChecks(t *testing.T, passing bool) {
 		}
 		return (failing == 0) == passing
 	})
+}
+
+// holdWrite opens a write transaction through the local writer and keeps it open past the
+// sandbox's long_dml (2 s); release rolls it back.
+func holdWrite(t *testing.T) (release func()) {
+	t.Helper()
+	db := appDB(sandbox["LOCAL_WRITER_ADDR"])
+	tx, err := db.Begin()
+	if err != nil {
+		db.Close()
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec("INSERT INTO app.writes (id, note) VALUES (?, 'held open')", time.Now().UnixNano()); err != nil {
+		_ = tx.Rollback()
+		db.Close()
+		t.Fatal(err)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			_ = tx.Rollback() // the test's own transaction; its outcome does not matter
+			db.Close()
+		})
+	}
+	t.Cleanup(release)
+	return release
 }

@@ -68,11 +68,7 @@ func TestFrozenPrimaryIsFencedWhenItWakes(t *testing.T) {
 // is refused, with what to do, while one runs.
 func TestRejoinIsRefusedWhileASwitchoverWaits(t *testing.T) {
 	fault(t, "rejoin attempted while a switchover waits for approval (refused)")
-	waitSwitchoverReady(t)
-	if out, code := baton(t, "switchover", "--cluster", "demo", "--require-approval", "--wait=false"); code != 0 {
-		t.Fatal(out)
-	}
-	waitStep(t, "waiting for approval", 20*time.Second)
+	switchoverAwaitingApproval(t)
 	t.Cleanup(func() { baton(t, "abort", "--cluster", "demo", "--as", "alice", "--reason", "test over") })
 	before := snapshot(t)
 	tp := readTopo(t)
