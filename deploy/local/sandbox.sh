@@ -661,6 +661,17 @@ status() {
   done
 }
 
+cap_state() { # binlog state, GTID position: each state entry capped at its domain's position
+  local entry d srv n out="" pos=",$2,"
+  local IFS=,
+  for entry in $1; do
+    IFS=- read -r d srv n <<<"$entry"
+    local p=${pos#*,"$d"-*-}
+    if [ "$p" != "$pos" ]; then p=${p%%,*}; [ "$n" -gt "$p" ] && n=$p; fi
+    out+="${out:+,}$d-$srv-$n"
+  done
+  echo "$out"
+}
 rebuild_node() { # name: a node that cannot recover (or holds errant GTIDs): new datadir, data from the primary
   local spec name ip sid primary pip
   for spec in "${NODES[@]}"; do set -- $spec; if [ "$1" = "$NODE" ]; then name=$1 ip=$2 sid=$4; fi; done
@@ -685,6 +696,10 @@ rebuild_node() { # name: a node that cannot recover (or holds errant GTIDs): new
       --master-data=1 --databases app baton
   } | mariadb --defaults-file="$(node_dir "$name")/my.cnf" -uroot
   . "$STATE/secrets.env"
+  # No entry may be ahead of the position the dump loaded: what follows it in the primary's
+  # binlog arrives by replication, and an entry ahead of it would stop the SQL thread
+  # ("out-of-order sequence number" in strict mode).
+  state=$(cap_state "$state" "$(sql "$name" "SELECT @@GLOBAL.gtid_slave_pos")")
   sql "$name" "RESET MASTER; SET GLOBAL gtid_binlog_state='$state';
     CHANGE MASTER TO MASTER_HOST='$pip', MASTER_PORT=$MYSQL_PORT,
     MASTER_USER='$MYSQL_REPL_USER', MASTER_PASSWORD=$(sqlq "$MYSQL_REPL_PASSWORD"),
