@@ -71,7 +71,7 @@ func (a *Activities) cluster(name string) (config.ClusterConfig, flavor.Flavor, 
 	if err != nil {
 		return cc, nil, nonRetryable(ErrUnknownCluster, "%v", err)
 	}
-	f, err := flavor.ByName(cc.Flavor)
+	f, err := flavor.ByName(string(cc.Flavor))
 	if err != nil {
 		return cc, nil, nonRetryable(ErrBadConfig, "clusters.%s.flavor: %v", name, err)
 	}

@@ -143,9 +143,9 @@ func names(ns []topology.Node) string {
 func approval(cc config.ClusterConfig, p Plan) Approval {
 	a := Approval{Approvers: cc.Approvers, Timeout: cc.ApprovalTimeout}
 	switch {
-	case cc.RequireApproval == "always":
+	case cc.RequireApproval == config.ApprovalAlways:
 		a.Required, a.Reason = true, "require_approval is always"
-	case cc.RequireApproval == "cross_zone" && p.Candidate.Zone != p.OldPrimary.Zone:
+	case cc.RequireApproval == config.ApprovalCrossZone && p.Candidate.Zone != p.OldPrimary.Zone:
 		a.Required, a.Reason = true, fmt.Sprintf("the primary moves from zone %s to zone %s", p.OldPrimary.Zone, p.Candidate.Zone)
 	}
 	return a

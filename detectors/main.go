@@ -63,7 +63,7 @@ func run(ctx context.Context, args []string) error {
 	var wg sync.WaitGroup
 	for _, name := range names {
 		cc := cfg.Clusters[name]
-		f, err := flavor.ByName(cc.Flavor)
+		f, err := flavor.ByName(string(cc.Flavor))
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -126,7 +127,7 @@ type Detector struct {
 
 // ClusterConfig holds one cluster's policy. Its members live in Consul KV.
 type ClusterConfig struct {
-	Flavor         string        `mapstructure:"flavor"`
+	Flavor         Flavor        `mapstructure:"flavor"`
 	LocalWriter    string        `mapstructure:"local_writer"`
 	HAProxies      []HAProxy     `mapstructure:"haproxies"`
 	Prefer         []string      `mapstructure:"prefer"`
@@ -139,19 +140,53 @@ type ClusterConfig struct {
 	AntiFlap time.Duration `mapstructure:"anti_flap"`
 	// RequireApproval is always, cross_zone or never: when a planned switchover waits for
 	// a human's `baton approve` before the demotion.
-	RequireApproval string        `mapstructure:"require_approval"`
+	RequireApproval Approval      `mapstructure:"require_approval"`
 	Approvers       []string      `mapstructure:"approvers"`
 	ApprovalTimeout time.Duration `mapstructure:"approval_timeout"`
 	// Durability is who acknowledges a commit (semi-sync): any replica (semi_sync) or only
 	// a replica in another zone than the primary (cross_zone).
-	Durability string `mapstructure:"durability"`
+	Durability Durability `mapstructure:"durability"`
 }
 
-// Durability policies.
+// Flavor is the SQL dialect of a cluster's servers.
+type Flavor string
+
+// The flavours.
 const (
-	DurabilitySemiSync  = "semi_sync"
-	DurabilityCrossZone = "cross_zone"
+	FlavorMariaDB Flavor = "mariadb"
+	FlavorMySQL   Flavor = "mysql"
 )
+
+// Approval is when a planned switchover waits for a human's approval.
+type Approval string
+
+// The approval policies.
+const (
+	ApprovalAlways    Approval = "always"
+	ApprovalCrossZone Approval = "cross_zone"
+	ApprovalNever     Approval = "never"
+)
+
+// Durability is who acknowledges a commit.
+type Durability string
+
+// The durability policies.
+const (
+	DurabilitySemiSync  Durability = "semi_sync"
+	DurabilityCrossZone Durability = "cross_zone"
+)
+
+// oneOf checks that v is one of the allowed values, naming them if not.
+func oneOf[T ~string](key string, v T, allowed ...T) error {
+	if slices.Contains(allowed, v) {
+		return nil
+	}
+	names := make([]string, len(allowed))
+	for i, a := range allowed {
+		names[i] = string(a)
+	}
+	return fmt.Errorf("%s: %q is not one of %s", key, v, strings.Join(names, ", "))
+}
 
 // Acks reports whether a replica in zone replicaZone acknowledges the commits of a primary
 // in zone primaryZone under this cluster's durability policy.
@@ -356,69 +391,70 @@ func (c *Config) validateShared() error {
 // validateClusters checks every cluster's settings.
 func (c *Config) validateClusters() error {
 	var errs []error
-	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
-
 	names := make([]string, 0, len(c.Clusters))
 	for n := range c.Clusters {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		cc := c.Clusters[n]
-		k := "clusters." + n
-		if !ValidName(n) {
-			add("%s: cluster name must match %s", k, nameRE)
-		}
-		if cc.Flavor != "mariadb" && cc.Flavor != "mysql" {
-			add("%s.flavor: %q is not mariadb or mysql", k, cc.Flavor)
-		}
-		if cc.LocalWriter != "" {
-			if err := checkAddr(k+".local_writer", cc.LocalWriter); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		if len(cc.HAProxies) == 0 {
-			add("%s.haproxies: at least one remote HAProxy is needed to verify routing", k)
-		}
-		for i, h := range cc.HAProxies {
-			if !ValidName(h.Name) {
-				add("%s.haproxies[%d].name: %q must match %s", k, i, h.Name, nameRE)
-			}
-			if err := checkAddr(fmt.Sprintf("%s.haproxies[%d].writer", k, i), h.Writer); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		for key, d := range map[string]time.Duration{"max_lag": cc.MaxLag, "long_dml": cc.LongDML, "anti_flap": cc.AntiFlap} {
-			if d < 0 {
-				add("%s.%s: must not be negative, got %s", k, key, d)
-			}
-		}
-		for key, d := range map[string]time.Duration{"catchup_timeout": cc.CatchUpTimeout, "routing_timeout": cc.RoutingTimeout,
-			"approval_timeout": cc.ApprovalTimeout} {
-			if d <= 0 {
-				add("%s.%s: must be positive, got %s", k, key, d)
-			}
-		}
-		switch cc.RequireApproval {
-		case "always", "cross_zone":
-			if len(cc.Approvers) == 0 {
-				add("%s.approvers: require_approval is %s, so list who may approve", k, cc.RequireApproval)
-			}
-		case "never":
-		default:
-			add("%s.require_approval: %q is not always, cross_zone or never", k, cc.RequireApproval)
-		}
-		if cc.Durability != DurabilitySemiSync && cc.Durability != DurabilityCrossZone {
-			add("%s.durability: %q is not semi_sync or cross_zone", k, cc.Durability)
-		}
-		for _, h := range append(append([]string{}, cc.Prefer...), cc.MustNot...) {
-			if !ValidName(h) {
-				add("%s: prefer/must_not entry %q is not a valid node name", k, h)
-			}
-		}
+		errs = append(errs, validateCluster(n, c.Clusters[n])...)
 	}
 	sortErrs(errs)
 	return errors.Join(errs...)
+}
+
+// validateCluster checks one cluster's settings and returns every problem.
+func validateCluster(n string, cc ClusterConfig) []error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	k := "clusters." + n
+	if !ValidName(n) {
+		add("%s: cluster name must match %s", k, nameRE)
+	}
+	if err := oneOf(k+".flavor", cc.Flavor, FlavorMariaDB, FlavorMySQL); err != nil {
+		errs = append(errs, err)
+	}
+	if cc.LocalWriter != "" {
+		if err := checkAddr(k+".local_writer", cc.LocalWriter); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(cc.HAProxies) == 0 {
+		add("%s.haproxies: at least one remote HAProxy is needed to verify routing", k)
+	}
+	for i, h := range cc.HAProxies {
+		if !ValidName(h.Name) {
+			add("%s.haproxies[%d].name: %q must match %s", k, i, h.Name, nameRE)
+		}
+		if err := checkAddr(fmt.Sprintf("%s.haproxies[%d].writer", k, i), h.Writer); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for key, d := range map[string]time.Duration{"max_lag": cc.MaxLag, "long_dml": cc.LongDML, "anti_flap": cc.AntiFlap} {
+		if d < 0 {
+			add("%s.%s: must not be negative, got %s", k, key, d)
+		}
+	}
+	for key, d := range map[string]time.Duration{"catchup_timeout": cc.CatchUpTimeout, "routing_timeout": cc.RoutingTimeout,
+		"approval_timeout": cc.ApprovalTimeout} {
+		if d <= 0 {
+			add("%s.%s: must be positive, got %s", k, key, d)
+		}
+	}
+	if err := oneOf(k+".require_approval", cc.RequireApproval, ApprovalAlways, ApprovalCrossZone, ApprovalNever); err != nil {
+		errs = append(errs, err)
+	} else if cc.RequireApproval != ApprovalNever && len(cc.Approvers) == 0 {
+		add("%s.approvers: require_approval is %s, so list who may approve", k, cc.RequireApproval)
+	}
+	if err := oneOf(k+".durability", cc.Durability, DurabilitySemiSync, DurabilityCrossZone); err != nil {
+		errs = append(errs, err)
+	}
+	for _, h := range append(append([]string{}, cc.Prefer...), cc.MustNot...) {
+		if !ValidName(h) {
+			add("%s: prefer/must_not entry %q is not a valid node name", k, h)
+		}
+	}
+	return errs
 }
 
 func sortErrs(errs []error) {
