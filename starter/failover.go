@@ -29,7 +29,7 @@ func newFailover() *cobra.Command {
 			if dryRun {
 				return dryRunFailover(cmd.Context(), cfg, cluster, force, stdout)
 			}
-			c, err := app.Temporal(cfg, quietLogger())
+			c, err := app.Client(cmd.Context(), cfg, quietLogger())
 			if err != nil {
 				return err
 			}

@@ -52,7 +52,7 @@ func fetchHistory(cmd *cobra.Command, id, runID string) (*historypb.History, err
 	if err != nil {
 		return nil, err
 	}
-	c, err := app.Temporal(cfg, quietLogger())
+	c, err := app.Client(cmd.Context(), cfg, quietLogger())
 	if err != nil {
 		return nil, err
 	}

@@ -43,6 +43,6 @@ func connect(cmd *cobra.Command, cluster string) (*config.Config, client.Client,
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := app.Temporal(cfg, quietLogger())
+	c, err := app.Client(cmd.Context(), cfg, quietLogger())
 	return cfg, c, err
 }

@@ -64,7 +64,7 @@ func newStatus() *cobra.Command {
 					fmt.Printf("last %s: %s -> %s at %s (epoch %d, %s)\n", lf.Kind, lf.From, lf.To, lf.At.Format("2006-01-02 15:04:05Z07:00"), lf.Epoch, lf.WorkflowID)
 				}
 			}
-			c, err := app.Temporal(cfg, quietLogger())
+			c, err := app.Client(cmd.Context(), cfg, quietLogger())
 			if err != nil {
 				fmt.Printf("open workflow: unknown (%v)\n", err)
 				return nil

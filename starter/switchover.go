@@ -32,7 +32,7 @@ func newSwitchover() *cobra.Command {
 			if dryRun {
 				return dryRunSwitchover(cmd.Context(), cfg, activities.CheckInput{Cluster: cluster, Candidate: to}, stdout)
 			}
-			c, err := app.Temporal(cfg, quietLogger())
+			c, err := app.Client(cmd.Context(), cfg, quietLogger())
 			if err != nil {
 				return err
 			}

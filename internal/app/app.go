@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/hashicorp/consul/api"
@@ -88,6 +89,36 @@ func Temporal(cfg *config.Config, log *slog.Logger, interceptors ...interceptor.
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.Temporal.Address, err)
 	}
 	return c, nil
+}
+
+// Client dials Temporal for a short-lived command. With traces configured, what the command
+// starts is traced from there (a switchover's trace begins at the operator), and Close
+// flushes the spans.
+func Client(ctx context.Context, cfg *config.Config, log *slog.Logger) (client.Client, error) {
+	if cfg.Telemetry.Traces != "otlp" {
+		return Temporal(cfg, log)
+	}
+	tel, interceptors, err := Telemetry(ctx, cfg, "cli", "", log)
+	if err != nil {
+		return nil, err
+	}
+	c, err := Temporal(cfg, log, interceptors...)
+	if err != nil {
+		return nil, err
+	}
+	return tracedClient{Client: c, tel: tel}, nil
+}
+
+type tracedClient struct {
+	client.Client
+	tel *telemetry.Telemetry
+}
+
+func (c tracedClient) Close() {
+	c.Client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = c.tel.Shutdown(ctx)
 }
 
 // Telemetry sets up the process's exporters from the config.
