@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what Baton's sandbox needs on Debian, only when something is missing.
 set -Eeuo pipefail
-PKGS=(mariadb-server mariadb-client haproxy socat iptables curl ca-certificates chromium shellcheck)
+PKGS=(mariadb-server mariadb-client haproxy socat iptables curl ca-certificates chromium shellcheck gettext-base)
 need=0
-for c in mariadbd mariadb haproxy socat iptables curl chromium shellcheck; do
+for c in mariadbd mariadb haproxy socat iptables curl chromium shellcheck envsubst; do
   command -v "$c" >/dev/null 2>&1 || need=1
 done
 if [ "$need" = 1 ]; then

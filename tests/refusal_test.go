@@ -167,6 +167,18 @@ func TestSwitchoverRefusals(t *testing.T) {
 		waitHAProxyChecks(t, true)
 		assertUnchanged(t, before)
 	})
+	t.Run("Consul agent dead on one HAProxy host", func(t *testing.T) {
+		before := snapshot(t)
+		if err := syscall.Kill(pidOf(t, "consul-agent-b"), syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sandboxCmd(t, "up"); waitHAProxyChecks(t, true) })
+		waitHAProxyChecks(t, false) // the agent's serfHealth fails within seconds
+		refuse(t, "the Consul agent of node haproxy-b: Serf Health Status is critical", "--cluster", "demo")
+		sandboxCmd(t, "up")
+		waitHAProxyChecks(t, true)
+		assertUnchanged(t, before)
+	})
 	t.Run("lagging candidate", func(t *testing.T) {
 		before := snapshot(t)
 		r := readTopo(t).Replicas[0]

@@ -20,7 +20,9 @@ MYSQL_PORT=3306
 REMOTES=("a 127.0.2.1 a" "b 127.0.2.2 b")
 LOCAL_IP=127.0.3.1 # layer-1 HAProxy next to the application, which lives in zone a
 DETECTOR_IP=127.0.4.1 WORKER_IP=127.0.4.2 # Baton's own processes, so tests can cut their links alone
+# shellcheck disable=SC2034 # some are read only by render, from the templates
 DETECTOR_METRICS=127.0.0.1:9464 WORKER_METRICS=127.0.0.1:9466
+# shellcheck disable=SC2034
 WRITER_PORT=3306 READER_PORT=3307 STATS_PORT=8404
 SEARCH_ATTRS=(BatonCluster BatonKind BatonOldPrimary BatonNewPrimary BatonStep BatonOutcome)
 
@@ -82,6 +84,22 @@ EOF
   umask 022
 }
 
+# render prints one of deploy/local/templates with its ${KEY}s filled: from KEY=VALUE arguments,
+# else from the script's variables. A key with no value is an error, never an empty string.
+render() { # template [KEY=VALUE...]
+  local tpl=$HERE/templates/$1 kv v list="" envs=()
+  shift
+  local -A val=()
+  for kv in "$@"; do val[${kv%%=*}]=${kv#*=}; done
+  for v in $(grep -o '\${[A-Za-z_][A-Za-z0-9_]*}' "$tpl" | tr -d '${}' | sort -u); do
+    if [ -n "${val[$v]+x}" ]; then envs+=("$v=${val[$v]}")
+    elif [ -n "${!v+x}" ]; then envs+=("$v=${!v}")
+    else die "template $tpl: \${$v} has no value"; fi
+    list+=" \${$v}"
+  done
+  env "${envs[@]}" envsubst "$list" <"$tpl"
+}
+
 # ---------- TLS ----------
 # A sandbox CA; a server certificate per MariaDB node (naming its address), and a client
 # certificate for Baton's admin user, which must present one (REQUIRE X509).
@@ -117,52 +135,7 @@ sql() { # $1=node, rest=SQL, as OS root over the node's Unix socket
 mariadb_cnf() { # name ip server_id
   local d; d=$(node_dir "$1")
   mkdir -p "$d"
-  cat >"$d/my.cnf" <<EOF
-[mariadbd]
-user=root
-bind-address=$2
-port=$MYSQL_PORT
-socket=$d/mysqld.sock
-pid-file=$d/mysqld.pid
-datadir=$d/data
-log-error=$d/error.log
-server_id=$3
-report_host=$2
-report_port=$MYSQL_PORT
-skip-name-resolve
-log_bin=$d/data/binlog
-log_slave_updates=ON
-binlog_format=ROW
-gtid_strict_mode=ON
-gtid_domain_id=0
-relay_log=$d/data/relay
-# Replicas notice a dead source fast: heartbeat every 0.5 s, give up after 1 s of silence
-# (also the IO thread's connect timeout, which STOP SLAVE waits out during a failover).
-slave_net_timeout=1
-# Semi-sync: replicas always ack; only the current primary waits for an ack (switched at run time).
-rpl_semi_sync_master_enabled=OFF
-rpl_semi_sync_slave_enabled=ON
-rpl_semi_sync_master_wait_point=AFTER_SYNC
-rpl_semi_sync_master_timeout=10000
-# STOP SLAVE on a replica of a silent host otherwise waits 2 s for the semi-sync "kill the
-# dump thread" connection to the old primary to give up.
-rpl_semi_sync_slave_kill_conn_timeout=1
-read_only=ON
-# A restarted node truncates binlog transactions no replica acknowledged (semi-sync recovery),
-# so a crashed primary can rejoin without them.
-init_rpl_role=SLAVE
-innodb_buffer_pool_size=64M
-innodb_log_file_size=48M
-innodb_flush_log_at_trx_commit=1
-sync_binlog=1
-performance_schema=OFF
-max_connections=300
-ssl_ca=$TLS_DIR/ca.pem
-ssl_cert=$TLS_DIR/$1.pem
-ssl_key=$TLS_DIR/$1-key.pem
-[client]
-socket=$d/mysqld.sock
-EOF
+  render my.cnf NAME="$1" IP="$2" SERVER_ID="$3" DIR="$d" >"$d/my.cnf"
 }
 
 node_users() { # name: Baton's and the application's users; not binlogged, so GTID histories stay identical
@@ -212,15 +185,19 @@ mariadb_up() {
     for spec in "${NODES[@]:1}"; do
       set -- $spec
       acks=ON; [ "$3" = "$pzone" ] && acks=OFF # durability cross_zone: only the other zone acknowledges
-      sql "$1" "SET GLOBAL rpl_semi_sync_slave_enabled=$acks; CHANGE MASTER TO MASTER_HOST='$pip', MASTER_PORT=$MYSQL_PORT,
-        MASTER_USER='$MYSQL_REPL_USER', MASTER_PASSWORD=$(sqlq "$MYSQL_REPL_PASSWORD"),
-        MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=0.5,
-        MASTER_SSL=1, MASTER_SSL_CA='$TLS_DIR/ca.pem', MASTER_SSL_VERIFY_SERVER_CERT=1;
-        START SLAVE;"
+      sql "$1" "SET GLOBAL rpl_semi_sync_slave_enabled=$acks"
+      replicate_from "$1" "$pip"
     done
   fi
 }
 
+replicate_from() { # name primary_ip: GTID replication over verified TLS, started
+  . "$STATE/secrets.env"
+  sql "$1" "CHANGE MASTER TO MASTER_HOST='$2', MASTER_PORT=$MYSQL_PORT,
+    MASTER_USER='$MYSQL_REPL_USER', MASTER_PASSWORD=$(sqlq "$MYSQL_REPL_PASSWORD"),
+    MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=0.5,
+    MASTER_SSL=1, MASTER_SSL_CA='$TLS_DIR/ca.pem', MASTER_SSL_VERIFY_SERVER_CERT=1; START SLAVE;"
+}
 node_ip() { # name
   local want=$1 spec
   for spec in "${NODES[@]}"; do set -- $spec; if [ "$1" = "$want" ]; then echo "$2"; fi; done
@@ -253,7 +230,8 @@ node_json() { # name ip zone server_id
     "$1" "$1" "$CLUSTER" "$2" "$MYSQL_PORT" "$3" "$4"
 }
 consul_up() {
-  consul_services
+  mkdir -p "$STATE/consul.d"
+  rm -f "$STATE"/consul.d/haproxy-*.json # registered by each host's own agent now
   consul_acl_config
   spawn consul "$CONSUL_BIN" agent -dev -bind 127.0.0.1 -client 127.0.0.1 -http-port 8500 \
     -grpc-port -1 -dns-port -1 -enable-local-script-checks -config-dir "$STATE/consul.d" -log-level warn
@@ -279,10 +257,7 @@ consul_up() {
   fi
 }
 consul_acl_config() { # ACLs on, default deny: every client needs a token
-  cat >"$STATE/consul.d/acl.json" <<EOF
-{"acl": {"enabled": true, "default_policy": "deny", "down_policy": "extend-cache",
-  "tokens": {"initial_management": "$(cat "$MGMT_TOKEN_FILE")", "agent": "$(cat "$MGMT_TOKEN_FILE")"}}}
-EOF
+  render consul-acl.json TOKEN="$(cat "$MGMT_TOKEN_FILE")" >"$STATE/consul.d/acl.json"
   chmod 600 "$STATE/consul.d/acl.json"
 }
 consul_acl_tokens() { # dev mode keeps ACLs in memory: (re)create Baton's and consul-template's
@@ -305,104 +280,34 @@ acl_token() { # name description secret rules
     || capi -X PUT "http://$CONSUL_ADDR/v1/acl/token" \
       -d "{\"SecretID\": \"$3\", \"Description\": \"$2\", \"Policies\": [{\"Name\": \"$1\"}]}" >/dev/null
 }
-consul_services() { # each remote HAProxy host: one service, a check for HAProxy and one for consul-template
-  # Script checks are only allowed from the agent's own config files, so they are written there.
-  local spec
-  mkdir -p "$STATE/consul.d"
-  for spec in "${REMOTES[@]}"; do
-    set -- $spec
-    cat >"$STATE/consul.d/haproxy-$1.json" <<EOF
-{"service": {"id": "haproxy-$1", "name": "haproxy", "address": "$2", "port": $WRITER_PORT,
- "token": "$(cat "$MGMT_TOKEN_FILE")",
- "meta": {"zone": "$3", "writer": "$2:$WRITER_PORT", "reader": "$2:$READER_PORT"},
- "checks": [
-  {"id": "haproxy-$1:haproxy", "name": "haproxy", "tcp": "$2:$STATS_PORT", "interval": "1s", "timeout": "500ms"},
-  {"id": "haproxy-$1:consul-template", "name": "consul-template",
-   "args": ["sh", "-c", "kill -0 \$(cat $PIDS/consul-template-$1.pid) 2>/dev/null || exit 2"], "interval": "1s", "timeout": "500ms"}]}}
-EOF
-  done
-  chmod 600 "$STATE"/consul.d/*.json # they carry the registration token
+# Each remote HAProxy host runs its own Consul client agent, as in production: it registers
+# the host's service and checks, and consul-template reads through it. A dead agent fails the
+# host's serfHealth node check, which Baton's pre-checks count.
+consul_agent_up() { # name ip zone
+  local d=$STATE/consul-agent-$1
+  mkdir -p "$d/config" "$d/data"
+  ( umask 077
+    render consul-agent-acl.json TOKEN="$(cat "$MGMT_TOKEN_FILE")" >"$d/config/acl.json"
+    # Script checks are only allowed from the agent's own config files, so they are written there.
+    render consul-haproxy-service.json NAME="$1" IP="$2" ZONE="$3" TOKEN="$(cat "$MGMT_TOKEN_FILE")" >"$d/config/haproxy.json" )
+  spawn "consul-agent-$1" "$CONSUL_BIN" agent -node "haproxy-$1" -bind "$2" -client "$2" -http-port 8500 \
+    -grpc-port -1 -dns-port -1 -retry-join 127.0.0.1 -retry-interval 1s -data-dir "$d/data" -config-dir "$d/config" \
+    -enable-local-script-checks -log-level warn
+  wait_for "consul agent of haproxy-$1" 300 sh -c "curl -sf http://$2:8500/v1/status/leader | grep -q 8300"
 }
 
 # ---------- HAProxy + consul-template ----------
-haproxy_global() { # dir
-  cat <<EOF
-global
-    log stdout format raw local0 notice
-    stats socket $1/admin.sock mode 600 level admin expose-fd listeners
-    stats timeout 30s
-    server-state-file $1/server-state
-    # After a reload the old worker keeps its sessions, and on a remote HAProxy they all lead
-    # to the old primary: end them soon, so clients reconnect instead of hanging.
-    hard-stop-after 500ms
-defaults
-    mode tcp
-    log global
-    timeout connect 1s
-    timeout client 1h
-    timeout server 1h
-    load-server-state-from-file global
-EOF
-}
 remote_template() { # name ip: layer 2 knows the primary; server names embed the address (state-file trap)
   # A node whose name, ipv4 or port is not a plain token is dropped, never printed: a value
   # written to Consul by hand cannot add lines to the HAProxy configuration.
   # One "tree" query feeds both backends: a publish (one Consul transaction) renders once, from
   # one index, instead of once per changed key with a writer and reader of different moments.
-  local d=$STATE/haproxy-$1
-  haproxy_global "$d"
-  cat <<EOF
-    source $2
-frontend writer
-    bind $2:$WRITER_PORT
-    default_backend writer
-backend writer
-    # A refused connect to the one primary is not retried (HAProxy waits up to 1 s between
-    # retries): the client gets an error at once and reconnects, by then to the new primary.
-    retries 0
-    option mysql-check user haproxy_check post-41
-{{- range tree "$KV" }}{{ if eq .Key "primary" }}{{ with \$p := .Value | parseJSON }}{{ if and (regexMatch "^[a-z0-9][a-z0-9_-]{0,62}\$" (print \$p.name)) (regexMatch "^[0-9]{1,3}([.][0-9]{1,3}){3}\$" (print \$p.ipv4)) (regexMatch "^([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])\$" (print \$p.port)) }}
-    server {{ \$p.name }}_{{ \$p.ipv4 | replaceAll "." "_" }}_{{ \$p.port }} {{ \$p.ipv4 }}:{{ \$p.port }} check inter 500ms fall 2 rise 1 on-marked-down shutdown-sessions
-{{- end }}{{ end }}{{ end }}{{ end }}
-frontend reader
-    bind $2:$READER_PORT
-    default_backend reader
-backend reader
-    balance roundrobin
-    option mysql-check user haproxy_check post-41
-{{- range tree "$KV" }}{{ if .Key | regexMatch "^replicas/" }}{{ with \$r := .Value | parseJSON }}{{ if and (regexMatch "^[a-z0-9][a-z0-9_-]{0,62}\$" (print \$r.name)) (regexMatch "^[0-9]{1,3}([.][0-9]{1,3}){3}\$" (print \$r.ipv4)) (regexMatch "^([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])\$" (print \$r.port)) }}
-    server {{ \$r.name }}_{{ \$r.ipv4 | replaceAll "." "_" }}_{{ \$r.port }} {{ \$r.ipv4 }}:{{ \$r.port }} check inter 500ms fall 2 rise 1
-{{- end }}{{ end }}{{ end }}{{ end }}
-listen stats
-    mode http
-    bind $2:$STATS_PORT
-    stats enable
-    stats uri /stats
-EOF
+  render haproxy-global.cfg DIR="$STATE/haproxy-$1"
+  render haproxy-remote.cfg.ctmpl IP="$2"
 }
 local_config() { # layer 1: forward to the remote HAProxy of the other zone (b), zone a as backup
-  local d=$STATE/haproxy-local
-  haproxy_global "$d"
-  cat <<EOF
-    source $LOCAL_IP
-frontend writer
-    bind $LOCAL_IP:$WRITER_PORT
-    default_backend writer
-backend writer
-    server remote_b 127.0.2.2:$WRITER_PORT check inter 500ms fall 2 rise 1 on-marked-down shutdown-sessions
-    server remote_a 127.0.2.1:$WRITER_PORT check inter 500ms fall 2 rise 1 backup on-marked-down shutdown-sessions
-frontend reader
-    bind $LOCAL_IP:$READER_PORT
-    default_backend reader
-backend reader
-    server remote_b 127.0.2.2:$READER_PORT check inter 500ms fall 2 rise 1
-    server remote_a 127.0.2.1:$READER_PORT check inter 500ms fall 2 rise 1 backup
-listen stats
-    mode http
-    bind $LOCAL_IP:$STATS_PORT
-    stats enable
-    stats uri /stats
-EOF
+  render haproxy-global.cfg DIR="$STATE/haproxy-local"
+  render haproxy-local.cfg
 }
 haproxy_start() { # name
   local d=$STATE/haproxy-$1
@@ -415,29 +320,8 @@ remote_up() { # name ip zone
   local d=$STATE/haproxy-$1
   mkdir -p "$d"
   remote_template "$1" "$2" >"$d/haproxy.cfg.ctmpl"
-  cat >"$d/consul-template.hcl" <<EOF
-consul {
-  address = "$CONSUL_ADDR"
-  token = "$(cat "$STATE/consul-template.token")"
-  # Keep retrying a lost Consul every second at most: the default backs off to a minute
-  # (routing would lag a failover by that much after a Consul blip) and exits after 12 tries.
-  retry {
-    enabled = true
-    attempts = 0
-    backoff = "100ms"
-    max_backoff = "1s"
-  }
-}
-log_level = "info"
-kill_signal = "SIGINT"
-wait { min = "0s" max = "0s" }
-template {
-  source = "$d/haproxy.cfg.ctmpl"
-  destination = "$d/haproxy.cfg"
-  command = "$HERE/haproxy-reload.sh $1"
-  command_timeout = "10s"
-}
-EOF
+  consul_agent_up "$1" "$2" "$3"
+  render consul-template.hcl NAME="$1" DIR="$d" CONSUL_ADDR="$2:8500" TOKEN="$(cat "$STATE/consul-template.token")" >"$d/consul-template.hcl"
   "$CONSUL_TEMPLATE_BIN" -config "$d/consul-template.hcl" -once >>"$STATE/logs/consul-template-$1.log" 2>&1
   haproxy_start "$1"
   spawn "consul-template-$1" "$CONSUL_TEMPLATE_BIN" -config "$d/consul-template.hcl"
@@ -472,57 +356,10 @@ agent_config() { # name: a heartbeat agent's own config and secrets, as on a dat
   { grep -E '^MYSQL_HEARTBEAT_(USER|PASSWORD)=' "$STATE/secrets.env"
     echo "CONSUL_HTTP_TOKEN=$(cat "$f.token")"; } >"$f.env"
   umask 022
-  cat >"$f.yaml" <<EOF
-# Generated by deploy/local/sandbox.sh: the heartbeat agent of $1. No cluster list, no admin
-# or replication password; its Consul token reads $KV/ and writes baton/reach/$CLUSTER/$1 only.
-secrets_file: $f.env
-consul:
-  address: $CONSUL_ADDR
-  kv_prefix: baton/clusters
-mysql:
-  tls: {mode: verify_identity, ca_file: $TLS_DIR/ca.pem}
-EOF
+  render agent.yaml NAME="$1" FILE="$f" >"$f.yaml"
 }
 baton_config() {
-  cat >"$STATE/baton.yaml" <<EOF
-# Generated by deploy/local/sandbox.sh. Passwords are in secrets_file, never here.
-secrets_file: $STATE/secrets.env
-temporal:
-  address: $TEMPORAL_ADDR
-  namespace: $NAMESPACE
-  task_queue: baton
-consul:
-  address: $CONSUL_ADDR
-  kv_prefix: baton/clusters
-mysql:
-  source_addr: $WORKER_IP
-  tls: {mode: verify_identity, ca_file: $TLS_DIR/ca.pem, cert_file: $TLS_DIR/baton.pem, key_file: $TLS_DIR/baton-key.pem}
-  replication_tls: {enabled: true, ca_file: $TLS_DIR/ca.pem, verify_server_cert: true}
-detector:
-  probe_interval: 250ms # tuned for speed; three timeouts in a row (1.2 s) still outlast a 1 s stall
-  probe_timeout: 400ms
-  failure_threshold: 3
-  confirm_window: 1s
-  metrics_addr: $DETECTOR_METRICS
-telemetry:
-  prometheus_addr: $WORKER_METRICS
-clusters:
-  $CLUSTER:
-    flavor: mariadb
-    max_lag: 2s
-    long_dml: 2s
-    catchup_timeout: 10s
-    routing_timeout: 10s
-    anti_flap: 20s
-    durability: cross_zone
-    require_approval: never
-    approvers: [alice, bob]
-    approval_timeout: 10m
-    local_writer: $LOCAL_IP:$WRITER_PORT
-    haproxies:
-      - {name: a, zone: a, writer: 127.0.2.1:$WRITER_PORT}
-      - {name: b, zone: b, writer: 127.0.2.2:$WRITER_PORT}
-EOF
+  render baton.yaml >"$STATE/baton.yaml"
 }
 baton_proc() { # name, binary, args... ; restarted when its binary changed
   local name=$1 bin=$2; shift 2
@@ -546,31 +383,7 @@ baton_up() {
 write_env() {
   local nodes="" spec
   for spec in "${NODES[@]}"; do set -- $spec; nodes="$nodes $2:$MYSQL_PORT"; done
-  cat >"$STATE/env" <<EOF
-LOCAL_WRITER_ADDR=$LOCAL_IP:$WRITER_PORT
-LOCAL_READER_ADDR=$LOCAL_IP:$READER_PORT
-REMOTE_A_WRITER_ADDR=127.0.2.1:$WRITER_PORT
-REMOTE_B_WRITER_ADDR=127.0.2.2:$WRITER_PORT
-REMOTE_A_READER_ADDR=127.0.2.1:$READER_PORT
-REMOTE_B_READER_ADDR=127.0.2.2:$READER_PORT
-MYSQL_NODES="${nodes# }"
-CONSUL_HTTP_ADDR=$CONSUL_ADDR
-TEMPORAL_ADDRESS=$TEMPORAL_ADDR
-TEMPORAL_NAMESPACE=$NAMESPACE
-TEMPORAL_UI_URL=$TEMPORAL_UI
-SECRETS_FILE=$STATE/secrets.env
-MYSQL_TLS_CA=$TLS_DIR/ca.pem
-MYSQL_TLS_CERT=$TLS_DIR/baton.pem
-MYSQL_TLS_KEY=$TLS_DIR/baton-key.pem
-BATON_CONFIG=$STATE/baton.yaml
-BATON_BIN=$STATE/bin/baton
-BATON_CLUSTER=$CLUSTER
-SANDBOX_STATE=$STATE
-DETECTOR_ADDR=$DETECTOR_IP
-WORKER_ADDR=$WORKER_IP
-DETECTOR_METRICS_URL=http://$DETECTOR_METRICS/metrics
-WORKER_METRICS_URL=http://$WORKER_METRICS/metrics
-EOF
+  render env NODE_ADDRS="${nodes# }" >"$STATE/env"
 }
 
 # A test that was killed before its cleanup can leave an iptables rule that cuts two
@@ -700,11 +513,8 @@ rebuild_node() { # name: a node that cannot recover (or holds errant GTIDs): new
   # binlog arrives by replication, and an entry ahead of it would stop the SQL thread
   # ("out-of-order sequence number" in strict mode).
   state=$(cap_state "$state" "$(sql "$name" "SELECT @@GLOBAL.gtid_slave_pos")")
-  sql "$name" "RESET MASTER; SET GLOBAL gtid_binlog_state='$state';
-    CHANGE MASTER TO MASTER_HOST='$pip', MASTER_PORT=$MYSQL_PORT,
-    MASTER_USER='$MYSQL_REPL_USER', MASTER_PASSWORD=$(sqlq "$MYSQL_REPL_PASSWORD"),
-    MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=0.5,
-    MASTER_SSL=1, MASTER_SSL_CA='$TLS_DIR/ca.pem', MASTER_SSL_VERIFY_SERVER_CERT=1; START SLAVE;"
+  sql "$name" "RESET MASTER; SET GLOBAL gtid_binlog_state='$state'"
+  replicate_from "$name" "$pip"
   log "$name rebuilt and replicating from $primary; run: baton rejoin --cluster $CLUSTER --host $name"
 }
 

@@ -328,7 +328,8 @@ type HAProxyHost struct {
 	ID     string
 	Zone   string
 	Writer string
-	// Failing names every check that is not passing.
+	// Failing names every check that is not passing: the service's, and the node's (its
+	// Consul agent, without which consul-template there sees no change).
 	Failing []string
 }
 
@@ -344,7 +345,11 @@ func (s *Store) HAProxies(ctx context.Context) ([]HAProxyHost, error) {
 	for _, e := range entries {
 		h := HAProxyHost{ID: e.Service.ID, Zone: e.Service.Meta["zone"], Writer: e.Service.Meta["writer"]}
 		for _, c := range e.Checks {
-			if c.ServiceID != "" && c.Status != api.HealthPassing {
+			switch {
+			case c.Status == api.HealthPassing:
+			case c.ServiceID == "": // a node check: the host's Consul agent (serfHealth) or its maintenance
+				h.Failing = append(h.Failing, fmt.Sprintf("the Consul agent of node %s: %s is %s", e.Node.Node, c.Name, c.Status))
+			default:
 				h.Failing = append(h.Failing, fmt.Sprintf("%s is %s", c.Name, c.Status))
 			}
 		}
