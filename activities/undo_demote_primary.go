@@ -16,14 +16,16 @@ type UndoResult struct {
 }
 
 // UndoDemotePrimary reopens the old primary after a failed switchover. It acts only while
-// Consul still names the old primary at the planned epoch; otherwise it refuses and says
-// what a human must do. A candidate that was already promoted is made a replica again.
+// Consul still names the old primary, so the node it reopens is the one every HAProxy routes
+// to; the epoch may have moved (another writer bumped it, which is why the switchover
+// stopped). Otherwise it refuses and says what a human must do. A candidate that was
+// already promoted is made a replica again.
 func (a *Activities) UndoDemotePrimary(ctx context.Context, plan Plan) (UndoResult, error) {
 	t, err := a.Topo.Read(ctx, plan.Cluster)
 	if err != nil {
 		return UndoResult{}, err
 	}
-	if t.Epoch != plan.Epoch || t.Primary.Name != plan.OldPrimary.Name {
+	if t.Primary.Name != plan.OldPrimary.Name {
 		return UndoResult{}, nonRetryable(ErrUndoUnsafe,
 			"cannot undo the demotion of %s: Consul now names %s at epoch %d (planned epoch %d); check both servers with `baton status --cluster %s` and open the one Consul names",
 			plan.OldPrimary.Name, t.Primary.Name, t.Epoch, plan.Epoch, plan.Cluster)

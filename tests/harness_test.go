@@ -38,6 +38,7 @@ var (
 	// clusterCfg is the sandbox cluster's config (its durability policy, for one).
 	clusterCfg config.ClusterConfig
 	topo       *topology.Store
+	consulKV   *api.KV
 )
 
 func TestMain(m *testing.M) {
@@ -105,6 +106,7 @@ func run(m *testing.M, state string) int {
 		return 1
 	}
 	topo = topology.New(c, "baton/clusters")
+	consulKV = c.KV()
 	if err := prepareSchema(); err != nil {
 		fmt.Println("tests: schema:", err)
 		return 1
