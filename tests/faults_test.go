@@ -380,8 +380,8 @@ func TestConsulUnavailableDuringUnplannedPublish(t *testing.T) {
 	_ = syscall.Kill(consul, syscall.SIGSTOP)
 	t.Cleanup(func() { _ = syscall.Kill(consul, syscall.SIGCONT) })
 	sandboxCmd(t, "start-worker")
-	// The lost attempt times out (10 s), then the new worker's attempts meet a frozen Consul.
-	time.Sleep(18 * time.Second)
+	// The lost attempt times out (10 s), then the new worker's attempt meets a frozen Consul.
+	waitAttempt(t, "PublishTopology", 2, 40*time.Second)
 	c := temporalClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -435,7 +435,7 @@ func TestTemporalServerRestartMidSwitchover(t *testing.T) {
 	if code != 0 {
 		t.Fatal(out)
 	}
-	time.Sleep(250 * time.Millisecond) // mid-way through the steps
+	waitStepWhere(t, 10*time.Second, func(step string) bool { return step != "starting" && step != "check preconditions" })
 	temporal := pidOf(t, "temporal")
 	_ = syscall.Kill(temporal, syscall.SIGTERM)
 	waitFor(t, 15*time.Second, func() bool { return syscall.Kill(temporal, 0) != nil })

@@ -22,11 +22,36 @@ import (
 // waitStep waits until the cluster's running workflow reports a current step containing want.
 func waitStep(t *testing.T, want string, limit time.Duration) {
 	t.Helper()
+	waitStepWhere(t, limit, func(step string) bool { return strings.Contains(step, want) })
+}
+
+// waitStepWhere waits until the cluster's running workflow reports a current step that ok accepts.
+func waitStepWhere(t *testing.T, limit time.Duration, ok func(step string) bool) {
+	t.Helper()
 	c := temporalClient(t)
 	var step string
 	waitFor(t, limit, func() bool {
 		v, err := c.QueryWorkflow(context.Background(), workflows.WorkflowID("demo"), "", workflows.QueryCurrentStep)
-		return err == nil && v.Get(&step) == nil && strings.Contains(step, want)
+		return err == nil && v.Get(&step) == nil && ok(step)
+	})
+}
+
+// waitAttempt waits until the cluster's running workflow has activity typ started at attempt
+// n or later (a retry picked up by a worker).
+func waitAttempt(t *testing.T, typ string, n int32, limit time.Duration) {
+	t.Helper()
+	c := temporalClient(t)
+	waitFor(t, limit, func() bool {
+		d, err := c.DescribeWorkflowExecution(context.Background(), workflows.WorkflowID("demo"), "")
+		if err != nil {
+			return false
+		}
+		for _, a := range d.GetPendingActivities() {
+			if a.GetActivityType().GetName() == typ && a.GetAttempt() >= n && a.GetState() == enums.PENDING_ACTIVITY_STATE_STARTED {
+				return true
+			}
+		}
+		return false
 	})
 }
 
