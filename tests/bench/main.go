@@ -24,6 +24,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/hashicorp/consul/api"
+	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/baton-db/baton/internal/config"
@@ -31,6 +32,7 @@ import (
 	"github.com/baton-db/baton/internal/loadgen"
 	"github.com/baton-db/baton/internal/topology"
 	"github.com/baton-db/baton/workflows"
+	"github.com/baton-db/baton/workflows/start"
 )
 
 var (
@@ -77,7 +79,7 @@ func main() {
 		fatal("create %s: %v", loadgen.Table, err)
 	}
 	admin.Close()
-	fmt.Printf("# Baton benchmarks, %s\n\nSandbox: MariaDB 10.11 x3, two remote HAProxy + consul-template, local HAProxy, Consul dev, Temporal dev server, all on one 2-core machine. Load: 200 inserts/s through the local writer port from a pooled client.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Printf("# Baton benchmarks, %s\n\nSandbox: MariaDB 10.11 x3, two remote HAProxy + consul-template, local HAProxy, Consul dev, Temporal dev server, all on one 2-core machine. Load: two clients side by side, each 200 inserts/s through the local writer port: the loadgen of Baton's tests, and an application-like `database/sql` pool (4 connections kept open, 0.5 s dial timeout, 2 s read and write timeouts). Stage times come from the workflow's history, each remote HAProxy's runtime API (polled every 10 ms) and a fresh connection through the local writer every 20 ms.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	if *trials > 0 || *silent > 0 {
 		benchUnplanned(*trials, *silent)
 	}
@@ -118,13 +120,6 @@ func secrets() map[string]string {
 		fatal("%v", err)
 	}
 	return s
-}
-
-func startLoad() (*loadgen.Load, *sql.DB) {
-	s := secrets()
-	db := openDB(env["LOCAL_WRITER_ADDR"], s["MYSQL_APP_USER"], s["MYSQL_APP_PASSWORD"])
-	db.SetMaxOpenConns(16)
-	return loadgen.Start(db, 200), db
 }
 
 func lost(l *loadgen.Load, primary string) int {
@@ -186,16 +181,23 @@ func waitPrimaryChange(old string, limit time.Duration) (topology.Topology, bool
 	return topology.Topology{}, false
 }
 
-// latestResult returns the latest UnplannedFailover run's start time and result.
-func latestResult(id string) (time.Time, workflows.Result) {
+// latestRun returns the latest run's start time, its failover input (the detector's
+// verdict time) and its result.
+func latestRun(id string) (time.Time, start.FailoverInput, workflows.Result) {
 	run := tc.GetWorkflow(context.Background(), id, "")
 	var r workflows.Result
 	_ = run.Get(context.Background(), &r)
-	d, err := tc.DescribeWorkflowExecution(context.Background(), id, "")
-	if err != nil {
-		return time.Time{}, r
+	var in start.FailoverInput
+	it := tc.GetWorkflowHistory(context.Background(), id, run.GetRunID(), false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	if it.HasNext() {
+		if ev, err := it.Next(); err == nil {
+			if a := ev.GetWorkflowExecutionStartedEventAttributes(); a != nil && len(a.GetInput().GetPayloads()) > 0 {
+				_ = json.Unmarshal(a.GetInput().GetPayloads()[0].GetData(), &in)
+			}
+			return ev.GetEventTime().AsTime(), in, r
+		}
 	}
-	return d.WorkflowExecutionInfo.GetStartTime().AsTime(), r
+	return time.Time{}, in, r
 }
 
 func stepEnd(r workflows.Result, name string) time.Time {
@@ -221,12 +223,18 @@ func (s stats) row(name string) string {
 
 func rejoin(node string) error {
 	sh(filepath.Join(root, "deploy/local/sandbox.sh"), "start-node", node)
+	rebuilt := false
 	for i := 0; ; i++ {
 		out, err := baton("rejoin", "--cluster", "demo", "--host", node)
 		if err == nil {
 			return nil
 		}
-		if i == 5 || strings.Contains(out, "ErrantGTIDs") {
+		if !rebuilt && (strings.Contains(out, "ErrantGTIDs") || strings.Contains(out, "MissingOwnGTIDs")) {
+			rebuilt = true
+			sh(filepath.Join(root, "deploy/local/sandbox.sh"), "rebuild-node", node) // as the refusal says
+			continue
+		}
+		if i == 5 {
 			return fmt.Errorf("rejoin %s: %s", node, strings.TrimSpace(out))
 		}
 		time.Sleep(time.Second)
@@ -235,21 +243,37 @@ func rejoin(node string) error {
 
 func iptables(args ...string) { sh("iptables", args...) }
 
+// Stages of an unplanned failover, from the crash or the cut.
+const (
+	stDetected  = "detected (the detector's verdict)"
+	stStarted   = "workflow started"
+	stPublished = "published in Consul"
+	stRemoteA   = "remote HAProxy a serves the new primary"
+	stRemoteB   = "remote HAProxy b serves the new primary"
+	stLocal     = "a new connection through the local writer reaches it"
+	stAckLG     = "first acked write: loadgen"
+	stAckApp    = "first acked write: application-like pool"
+	stVerified  = "routing verified (workflow)"
+)
+
 func benchUnplanned(trials, silentTrials int) {
-	var detect, failover, outage, total stats
-	var sDetect, sFailover, sOutage stats
+	kill := newTimeline(stDetected, stStarted, stPublished, stRemoteA, stRemoteB, stLocal, stAckLG, stAckApp, stVerified)
+	silent := newTimeline(stDetected, stStarted, stPublished, stRemoteA, stRemoteB, stLocal, stAckLG, stAckApp, stVerified)
+	var outLG, outApp, sOutLG, sOutApp stats
 	var notes []string
 	lostTotal, acked := 0, 0
 	for i := 0; i < trials+silentTrials; i++ {
-		silent := i >= trials
+		isSilent := i >= trials
 		ageAntiFlap()
 		time.Sleep(1500 * time.Millisecond) // heartbeats and detector settle
 		before := readTopo()
-		l, db := startLoad()
+		c := startClients()
 		time.Sleep(2 * time.Second)
+		wa, wb, probe := watchHAProxy("a"), watchHAProxy("b"), probeLocalWriter()
+		time.Sleep(100 * time.Millisecond)
 		crash := time.Now()
 		var rules [][]string
-		if silent {
+		if isSilent {
 			for _, dir := range []string{"-d", "-s"} {
 				r := []string{"INPUT", dir, before.Primary.IPv4, "-j", "DROP"}
 				iptables(append([]string{"-I"}, r...)...)
@@ -260,9 +284,11 @@ func benchUnplanned(trials, silentTrials int) {
 		}
 		after, ok := waitPrimaryChange(before.Primary.Name, 20*time.Second)
 		time.Sleep(2 * time.Second)
-		l.Stop()
-		db.Close()
-		if silent {
+		c.stop()
+		wa.stop()
+		wb.stop()
+		probe.stop()
+		if isSilent {
 			// Stop the isolated old primary before it could commit on its own, then let it back.
 			_ = syscall.Kill(pid(before.Primary.Name), syscall.SIGKILL)
 			for _, r := range rules {
@@ -272,73 +298,106 @@ func benchUnplanned(trials, silentTrials int) {
 		if !ok {
 			fatal("trial %d: no failover within 20s", i+1)
 		}
-		start, res := latestResult(workflows.WorkflowID("demo"))
-		last, first := l.Around(crash)
-		if silent { // acks already on the wire when the link was cut arrive after it
-			gap, from := l.LongestGap()
-			last, first = from, from.Add(gap)
+		start, in, res := latestRun(workflows.WorkflowID("demo"))
+		outage := func(l *loadgen.Load) (time.Duration, time.Time) {
+			last, first := l.Around(crash)
+			if isSilent { // acks already on the wire when the link was cut arrive after it
+				gap, from := l.LongestGap()
+				last, first = from, from.Add(gap)
+			}
+			return first.Sub(last), first
 		}
-		n := lost(l, after.Primary.Addr())
-		lostTotal += n
-		acked += len(l.Acked())
-		d, f, o := start.Sub(crash), stepEnd(res, "verify routing").Sub(start), first.Sub(last)
-		if silent {
-			sDetect, sFailover, sOutage = append(sDetect, d), append(sFailover, f), append(sOutage, o)
+		oLG, firstLG := outage(c.loadgen)
+		oApp, firstApp := outage(c.app)
+		tl := kill
+		if isSilent {
+			tl = silent
+			sOutLG, sOutApp = append(sOutLG, oLG), append(sOutApp, oApp)
 		} else {
-			detect, failover, outage = append(detect, d), append(failover, f), append(outage, o)
-			total = append(total, stepEnd(res, "record result").Sub(start))
+			outLG, outApp = append(outLG, oLG), append(outApp, oApp)
 		}
-		fmt.Fprintf(os.Stderr, "unplanned %d (%s): %s -> %s detect %s failover %s outage %s lost %d\n", i+1,
-			map[bool]string{true: "silent host", false: "kill -9"}[silent], before.Primary.Name, after.Primary.Name,
-			d.Round(time.Millisecond), f.Round(time.Millisecond), o.Round(time.Millisecond), n)
+		newAddr := after.Primary.Addr()
+		tl.add(stDetected, crash, in.DetectedAt)
+		tl.add(stStarted, crash, start)
+		tl.add(stPublished, crash, stepEnd(res, "publish topology"))
+		tl.add(stRemoteA, crash, wa.upAt(newAddr))
+		tl.add(stRemoteB, crash, wb.upAt(newAddr))
+		tl.add(stLocal, crash, probe.at(after.Primary.ServerID))
+		tl.add(stAckLG, crash, firstLG)
+		tl.add(stAckApp, crash, firstApp)
+		tl.add(stVerified, crash, stepEnd(res, "verify routing"))
+		n, a := c.lost(after.Primary.Addr())
+		lostTotal += n
+		acked += a
+		fmt.Fprintf(os.Stderr, "unplanned %d (%s): %s -> %s published +%s outage loadgen %s app %s lost %d\n", i+1,
+			map[bool]string{true: "silent host", false: "kill -9"}[isSilent], before.Primary.Name, after.Primary.Name,
+			stepEnd(res, "publish topology").Sub(crash).Round(time.Millisecond), oLG.Round(time.Millisecond), oApp.Round(time.Millisecond), n)
 		if err := rejoin(before.Primary.Name); err != nil {
 			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 			notes = append(notes, fmt.Sprintf("Trial %d: %s could not rejoin: %v", i+1, before.Primary.Name, err))
 		}
 	}
-	fmt.Printf("## Unplanned failover under load\n\n| kill -9 of mysqld | p50 | p95 | max | trials |\n|---|---|---|---|---|\n")
-	fmt.Println(detect.row("detection latency (crash → workflow start)"))
-	fmt.Println(failover.row("failover (workflow start → routing verified)"))
-	fmt.Println(outage.row("client write outage (last ack before → first ack after)"))
-	fmt.Println(total.row("whole workflow (incl. heartbeats, eviction, record)"))
+	fmt.Printf("## Unplanned failover under load\n\n")
+	fmt.Printf("| kill -9 of mysqld: client write outage (last ack before → first ack after) | p50 | p95 | max | trials |\n|---|---|---|---|---|\n")
+	fmt.Println(outLG.row("loadgen (8 writers, up to 16 connections)"))
+	fmt.Println(outApp.row("application-like pool (4 connections kept open, 0.5 s dial timeout)"))
+	fmt.Println()
+	kill.print("kill -9: stage, from the crash")
 	if silentTrials > 0 {
-		fmt.Printf("\n| silent host (iptables DROP of all its traffic) | p50 | p95 | max | trials |\n|---|---|---|---|---|\n")
-		fmt.Println(sDetect.row("detection latency"))
-		fmt.Println(sFailover.row("failover"))
-		fmt.Println(sOutage.row("client write outage"))
+		fmt.Printf("| silent host (iptables DROP of all its traffic): client write outage | p50 | p95 | max | trials |\n|---|---|---|---|---|\n")
+		fmt.Println(sOutLG.row("loadgen"))
+		fmt.Println(sOutApp.row("application-like pool"))
+		fmt.Println()
+		silent.print("silent host: stage, from the cut")
 	}
-	fmt.Printf("\nAcked writes lost: **%d** of %d.\n\n", lostTotal, acked)
+	fmt.Printf("Acked writes lost: **%d** of %d.\n\n", lostTotal, acked)
 	for _, n := range notes {
 		fmt.Printf("- %s\n", n)
 	}
 }
 
 func benchPlanned(trials int) {
-	var gaps, totals stats
+	tl := newTimeline(stPublished, stRemoteA, stRemoteB, stLocal, stAckLG, stAckApp, stVerified)
+	var gapLG, gapApp, totals stats
 	lostTotal, acked := 0, 0
 	for i := 0; i < trials; i++ {
-		l, db := startLoad()
+		c := startClients()
 		time.Sleep(1500 * time.Millisecond)
+		wa, wb, probe := watchHAProxy("a"), watchHAProxy("b"), probeLocalWriter()
 		out, err := baton("switchover", "--cluster", "demo")
 		if err != nil {
 			fatal("switchover %d: %s", i+1, out)
 		}
 		time.Sleep(1500 * time.Millisecond)
-		l.Stop()
-		db.Close()
-		gap, _ := l.LongestGap()
-		_, res := latestResult(workflows.WorkflowID("demo"))
+		c.stop()
+		wa.stop()
+		wb.stop()
+		probe.stop()
+		g1, from1 := c.loadgen.LongestGap()
+		g2, from2 := c.app.LongestGap()
+		_, _, res := latestRun(workflows.WorkflowID("demo"))
 		total := stepEnd(res, "record result").Sub(res.Steps[0].Start)
 		t := readTopo()
-		n := lost(l, t.Primary.Addr())
+		demoted := stepStart(res, "demote primary")
+		tl.add(stPublished, demoted, stepEnd(res, "publish topology"))
+		tl.add(stRemoteA, demoted, wa.upAt(t.Primary.Addr()))
+		tl.add(stRemoteB, demoted, wb.upAt(t.Primary.Addr()))
+		tl.add(stLocal, demoted, probe.at(t.Primary.ServerID))
+		tl.add(stAckLG, demoted, from1.Add(g1))
+		tl.add(stAckApp, demoted, from2.Add(g2))
+		tl.add(stVerified, demoted, stepEnd(res, "verify routing"))
+		n, a := c.lost(t.Primary.Addr())
 		lostTotal += n
-		acked += len(l.Acked())
-		gaps, totals = append(gaps, gap), append(totals, total)
-		fmt.Fprintf(os.Stderr, "planned %d: %s -> %s unavailable %s total %s lost %d\n", i+1, res.From, res.To,
-			gap.Round(time.Millisecond), total.Round(time.Millisecond), n)
+		acked += a
+		gapLG, gapApp, totals = append(gapLG, g1), append(gapApp, g2), append(totals, total)
+		fmt.Fprintf(os.Stderr, "planned %d: %s -> %s unavailable loadgen %s app %s total %s lost %d\n", i+1, res.From, res.To,
+			g1.Round(time.Millisecond), g2.Round(time.Millisecond), total.Round(time.Millisecond), n)
 	}
 	fmt.Printf("## Planned switchover under load\n\n| figure | p50 | p95 | max | trials |\n|---|---|---|---|---|\n")
-	fmt.Println(gaps.row("client write unavailability (longest gap, pooled client)"))
+	fmt.Println(gapLG.row("client write unavailability (longest gap): loadgen"))
+	fmt.Println(gapApp.row("client write unavailability (longest gap): application-like pool"))
 	fmt.Println(totals.row("total duration"))
-	fmt.Printf("\nAcked writes lost: **%d** of %d.\n\n", lostTotal, acked)
+	fmt.Println()
+	tl.print("planned: stage, from the demotion's start")
+	fmt.Printf("Acked writes lost: **%d** of %d.\n\n", lostTotal, acked)
 }
