@@ -316,7 +316,7 @@ func benchUnplanned(trials, silentTrials int) {
 		} else {
 			outLG, outApp = append(outLG, oLG), append(outApp, oApp)
 		}
-		newAddr := after.Primary.Addr()
+		newAddr := after.Primary.IPv4
 		tl.add(stDetected, crash, in.DetectedAt)
 		tl.add(stStarted, crash, start)
 		tl.add(stPublished, crash, stepEnd(res, "publish topology"))
@@ -380,8 +380,8 @@ func benchPlanned(trials int) {
 		t := readTopo()
 		demoted := stepStart(res, "demote primary")
 		tl.add(stPublished, demoted, stepEnd(res, "publish topology"))
-		tl.add(stRemoteA, demoted, wa.upAt(t.Primary.Addr()))
-		tl.add(stRemoteB, demoted, wb.upAt(t.Primary.Addr()))
+		tl.add(stRemoteA, demoted, wa.upAt(t.Primary.IPv4))
+		tl.add(stRemoteB, demoted, wb.upAt(t.Primary.IPv4))
 		tl.add(stLocal, demoted, probe.at(t.Primary.ServerID))
 		tl.add(stAckLG, demoted, from1.Add(g1))
 		tl.add(stAckApp, demoted, from2.Add(g2))

@@ -54,7 +54,7 @@ func (c *clients) lost(primary string) (n, acked int) {
 }
 
 // haproxyWatch polls one HAProxy's runtime API every 10 ms and records when each writer
-// server address was first seen UP in the running worker.
+// server address (IP) was first seen UP in the running worker.
 type haproxyWatch struct {
 	sock    string
 	mu      sync.Mutex
