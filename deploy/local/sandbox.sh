@@ -343,9 +343,10 @@ baton_build() {
   mkdir -p "$STATE/bin"
   (cd "$ROOT" && go build -o "$STATE/bin/baton.new" ./starter && go build -o "$STATE/bin/baton-worker.new" ./worker \
     && go build -o "$STATE/bin/baton-heartbeat.new" ./heartbeat && go build -o "$STATE/bin/baton-detector.new" ./detectors \
-    && go build -o "$STATE/bin/baton-loadgen.new" ./deploy/local/loadgen)
+    && go build -o "$STATE/bin/baton-loadgen.new" ./deploy/local/loadgen \
+    && go build -o "$STATE/bin/baton-haproxy-reload.new" ./deploy/haproxy-reload)
   local b
-  for b in baton baton-worker baton-heartbeat baton-detector baton-loadgen; do
+  for b in baton baton-worker baton-heartbeat baton-detector baton-loadgen baton-haproxy-reload; do
     if cmp -s "$STATE/bin/$b.new" "$STATE/bin/$b"; then rm "$STATE/bin/$b.new"; else
       mv "$STATE/bin/$b.new" "$STATE/bin/$b"; touch "$STATE/bin/.$b.changed"; fi
   done
@@ -549,7 +550,7 @@ case $cmd in
     if [ -f "$tenv" ]; then . "$tenv"; fi
     down "$@" ;;
   status) status ;;
-  haproxy-reload) exec "$HERE/haproxy-reload.sh" "$1" ;; # the script consul-template runs
+  haproxy-reload) exec "$STATE/bin/baton-haproxy-reload" --dir "$STATE/haproxy-$1" ;; # consul-template's command
   start-node) tools; NODE=$1 start_node ;;
   rebuild-node) tools; NODE=$1 rebuild_node ;;
   start-temporal) tools; temporal_up ;;

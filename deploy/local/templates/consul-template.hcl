@@ -16,6 +16,6 @@ wait { min = "0s" max = "0s" }
 template {
   source = "${DIR}/haproxy.cfg.ctmpl"
   destination = "${DIR}/haproxy.cfg"
-  command = "${HERE}/haproxy-reload.sh ${NAME}"
+  command = "${STATE}/bin/baton-haproxy-reload --dir ${DIR}"
   command_timeout = "10s"
 }
