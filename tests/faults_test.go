@@ -380,8 +380,10 @@ func TestConsulUnavailableDuringUnplannedPublish(t *testing.T) {
 	_ = syscall.Kill(consul, syscall.SIGSTOP)
 	t.Cleanup(func() { _ = syscall.Kill(consul, syscall.SIGCONT) })
 	sandboxCmd(t, "start-worker")
-	// The lost attempt times out (10 s), then the new worker's attempt meets a frozen Consul.
-	waitAttempt(t, "PublishTopology", 2, 40*time.Second)
+	// The new worker takes the failover over once the lost workflow task times out (10 s); its
+	// first, local round of the publish meets a frozen Consul for 10 s, then the activity
+	// rounds begin, and each waits for Consul.
+	waitAttempt(t, "PublishTopology", 1, 60*time.Second)
 	c := temporalClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()

@@ -45,6 +45,11 @@ func UnplannedFailover(ctx workflow.Context, in FailoverInput) (Result, error) {
 // run is the failover, step by step. The critical path is confirm → choose → wait for the
 // relay log → promote → publish; the rest finishes the job before the run completes.
 func (f *failover) run(ctx workflow.Context) error {
+	// From version 1 of "local-publish" the publish's first round runs as a local activity:
+	// no server round trip between the promotion and the Consul write. The promotion stays
+	// an activity, recorded once done: a local one lost with its worker would run again, and
+	// it reads Consul, which may be what is down.
+	f.localPublish = workflow.GetVersion(ctx, "local-publish", workflow.DefaultVersion, 1) == 1
 	if err := f.confirmPrimaryDead(ctx); err != nil {
 		return err
 	}
@@ -128,6 +133,8 @@ type failover struct {
 	notReparented []string
 	// rec is the record published with the topology (the anti-flap period starts there).
 	rec topology.Record
+	// localPublish runs the publish's first round as a local activity.
+	localPublish bool
 	// parallel: version 1 of "parallel-fence-and-verify" (failover_legacy.go).
 	parallel bool
 }
@@ -221,7 +228,13 @@ func (f *failover) publishTopology(ctx workflow.Context) error {
 		}
 		var out activities.PublishResult
 		summary := "Consul: primary is " + f.plan.Candidate.Name + ", " + f.plan.OldPrimary.Name + " evicted"
-		err := workflow.ExecuteActivity(summarize(publishing(ctx), summary), a.PublishTopology, in).Get(ctx, &out)
+		var err error
+		if f.localPublish { // a Consul that does not answer within 10 s gets the slower rounds below
+			err = workflow.ExecuteLocalActivity(publishingHere(ctx, summary), a.PublishTopology, in).Get(ctx, &out)
+		}
+		if !f.localPublish || err != nil && retryable(err) {
+			err = workflow.ExecuteActivity(summarize(publishing(ctx), summary), a.PublishTopology, in).Get(ctx, &out)
+		}
 		// The candidate is promoted and the old primary fenced: there is no way back, and
 		// no split brain while Consul still names the old one. Wait for Consul, however long.
 		for err != nil && retryable(err) {

@@ -400,3 +400,19 @@ func TestFailoverLegacyOrders(t *testing.T) {
 		})
 	}
 }
+
+// Runs recorded before "local-publish" publish as a regular activity; that branch still
+// succeeds in the current order.
+func TestFailoverBeforeLocalPublish(t *testing.T) {
+	env := newFailoverEnv()
+	failoverHappy(env)
+	env.OnGetVersion("local-publish", workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	env.ExecuteWorkflow(UnplannedFailover, FailoverInput{Cluster: "demo"})
+	var r Result
+	if err := env.GetWorkflowResult(&r); err != nil || r.Outcome != "succeeded" {
+		t.Fatalf("%v %+v", err, r)
+	}
+	if n := stepNames(r); !slices.Contains(n, "promote candidate") || !slices.Contains(n, "publish topology") {
+		t.Fatalf("steps %v", n)
+	}
+}

@@ -178,6 +178,17 @@ func publishing(ctx workflow.Context) workflow.Context {
 	})
 }
 
+// publishingHere is the first round of that write as a local activity: fast retries for 10 s.
+func publishingHere(ctx workflow.Context, summary string) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout:    5 * time.Second,
+		ScheduleToCloseTimeout: 10 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 100 * time.Millisecond, BackoffCoefficient: 2,
+			MaximumInterval: 2 * time.Second},
+		Summary: summary,
+	})
+}
+
 const consulRetryEvery = 10 * time.Second
 
 // retryable tells errors worth another round (timeouts, unreachable services) from the
