@@ -59,7 +59,7 @@ var Settings = []Setting{
 	{Key: "detector.failure_threshold", Default: "3", Doc: "failed probes in a row before the replicas are asked"},
 	{Key: "detector.confirm_window", Default: "1s", Doc: "how long the replicas get to notice a death before it is called UnreachablePrimary"},
 	{Key: "detector.metrics_addr", Doc: "the detector's Prometheus endpoint (detection latency, probe failures, failovers started)"},
-	{Key: "telemetry.traces", Default: "none", Doc: "`otlp`: a span per workflow and activity (Temporal's tracing interceptor)"},
+	{Key: "telemetry.traces", Default: "none", Doc: "`otlp`: a span per workflow and activity (Temporal's tracing interceptor), from the CLI command that started it"},
 	{Key: "telemetry.otlp_endpoint", Default: "127.0.0.1:4317", Doc: "OTLP/gRPC collector"},
 	{Key: "telemetry.otlp_tls.enabled", Default: "false", Doc: "TLS to the OTLP collector"},
 	{Key: "telemetry.otlp_tls.ca_file", Also: []string{"cert_file", "key_file", "server_name"}, Doc: "its files; mutual TLS when the client pair is set"},
