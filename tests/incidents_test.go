@@ -422,4 +422,5 @@ func TestAFailoverThatPromotesNobodyRestartsReplication(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, func() bool { return replicatingAll(t, before) })
 	assertHealthy(t, nil, nil)
+	waitSwitchoverReady(t) // the replicas have caught up on the heartbeats the lock held back
 }

@@ -30,6 +30,7 @@ func listWorkflows(t *testing.T, query string) []string {
 }
 
 func TestSwitchoversAreListedBySearchAttributes(t *testing.T) {
+	waitSwitchoverReady(t)
 	tp := readTopo(t)
 	target := tp.Replicas[0].Name
 	out, code := baton(t, "switchover", "--cluster", "demo", "--to", target)
