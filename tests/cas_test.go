@@ -39,15 +39,7 @@ func bumpEpoch(t *testing.T) uint64 {
 // primary: nothing is published twice, and no acked write is lost.
 func TestAnotherEpochBumpWinsOverASwitchover(t *testing.T) {
 	row := fault(t, "epoch bumped by another writer before the publish (switchover stopped, undone)")
-	waitSwitchoverReady(t)
-	before := readTopo(t)
-	l := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 200)
-	time.Sleep(500 * time.Millisecond)
-	waitCrash := armCrash(t, "before:PublishTopology")
-	done := make(chan string, 1)
-	go func() { out, _ := baton(t, "switchover", "--cluster", "demo"); done <- out }()
-	waitCrash(done)
-	t.Cleanup(func() { sandboxCmd(t, "start-worker") })
+	before, l, done := switchoverHeldBefore(t, "PublishTopology")
 	bumped := bumpEpoch(t)
 	sandboxCmd(t, "start-worker")
 	out := <-done

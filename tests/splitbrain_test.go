@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/baton-db/baton/internal/loadgen"
 	"github.com/baton-db/baton/internal/topology"
 	"github.com/baton-db/baton/workflows"
 )
@@ -154,15 +155,7 @@ func TestBadConsulValuesAreRefused(t *testing.T) {
 // switchover is undone, the old primary takes writes again, and no acked write is lost.
 func TestSwitchoverIsUndoneWhenTheCandidateDiesAfterTheDemotion(t *testing.T) {
 	row := fault(t, "candidate killed after the demotion: switchover undone, old primary writable again")
-	waitSwitchoverReady(t)
-	before := readTopo(t)
-	l := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 200)
-	time.Sleep(500 * time.Millisecond)
-	waitCrash := armCrash(t, "before:PromoteCandidate")
-	done := make(chan string, 1)
-	go func() { out, _ := baton(t, "switchover", "--cluster", "demo"); done <- out }()
-	waitCrash(done)
-	t.Cleanup(func() { sandboxCmd(t, "start-worker") })
+	before, l, done := switchoverHeldBefore(t, "PromoteCandidate")
 	candidate := searchAttribute(t, "BatonNewPrimary")
 	if candidate == "" || candidate == before.Primary.Name {
 		t.Fatalf("no candidate chosen: %q", candidate)
@@ -186,6 +179,23 @@ func TestSwitchoverIsUndoneWhenTheCandidateDiesAfterTheDemotion(t *testing.T) {
 	sandboxCmd(t, "start-node", candidate) // it was never promoted: it replicates again on its own
 	waitFor(t, 30*time.Second, func() bool { return replicatingAll(t, before) })
 	assertHealthy(t, l, row)
+}
+
+// switchoverHeldBefore starts a switchover under load with the worker's crash hook armed
+// before step, and returns once that worker has died there; the caller starts the next one
+// (cleanup does too). done receives the CLI's output when the switchover ends.
+func switchoverHeldBefore(t *testing.T, step string) (before topology.Topology, l *loadgen.Load, done <-chan string) {
+	t.Helper()
+	waitSwitchoverReady(t)
+	before = readTopo(t)
+	l = startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 200)
+	time.Sleep(500 * time.Millisecond)
+	waitCrash := armCrash(t, "before:"+step)
+	out := make(chan string, 1)
+	go func() { o, _ := baton(t, "switchover", "--cluster", "demo"); out <- o }()
+	waitCrash(out)
+	t.Cleanup(func() { sandboxCmd(t, "start-worker") })
+	return before, l, out
 }
 
 // searchAttribute reads a keyword search attribute of the cluster's latest run.

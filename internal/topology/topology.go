@@ -293,9 +293,13 @@ func (s *Store) RecordResult(ctx context.Context, cluster string, r Record) erro
 // put writes one key of a cluster, bounded by consulTimeout; its error names the cluster,
 // the key and, for an ACL refusal, the fix.
 func (s *Store) put(ctx context.Context, cluster, key string, value []byte) error {
+	return s.write(ctx, cluster, s.key(cluster, key), value)
+}
+
+// write puts value at the full key k, for cluster (named in the error).
+func (s *Store) write(ctx context.Context, cluster, k string, value []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, consulTimeout)
 	defer cancel()
-	k := s.key(cluster, key)
 	if _, err := s.c.KV().Put(&api.KVPair{Key: k, Value: value}, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
 		return fmt.Errorf("write %s (cluster %s) to Consul: %w", k, cluster, s.explain(err))
 	}
@@ -385,13 +389,7 @@ func (r Reach) Fresh(now time.Time) bool {
 // ReportReach stores node's reach report (written by its agent on every change).
 func (s *Store) ReportReach(ctx context.Context, cluster, node string, r Reach) error {
 	b, _ := json.Marshal(r)
-	ctx, cancel := context.WithTimeout(ctx, consulTimeout)
-	defer cancel()
-	k := s.ReachKey(cluster, node)
-	if _, err := s.c.KV().Put(&api.KVPair{Key: k, Value: b}, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
-		return fmt.Errorf("write %s (cluster %s) to Consul: %w", k, cluster, s.explain(err))
-	}
-	return nil
+	return s.write(ctx, cluster, s.ReachKey(cluster, node), b)
 }
 
 // ReachKey is where node's agent reports. Reach reports live beside the clusters' prefix,
