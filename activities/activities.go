@@ -29,6 +29,7 @@ type Topology interface {
 	RecordResult(ctx context.Context, cluster string, r topology.Record) error
 	RecordEviction(ctx context.Context, cluster string, e topology.Eviction) error
 	Readmit(ctx context.Context, cluster string, epochIndex uint64, n topology.Node) error
+	Recoveries(ctx context.Context) (topology.Recoveries, error)
 }
 
 // Activities carries the worker's clients. Workflows reference its methods through a nil
@@ -225,6 +226,14 @@ func (a *Activities) epochGuard(ctx context.Context, plan Plan) (published bool,
 			plan.Cluster, t.Epoch, plan.Epoch, plan.Cluster)
 	}
 	return false, nil
+}
+
+// recoveries reads the global switch of automatic failover; a forced failover ignores it.
+func (a *Activities) recoveries(ctx context.Context, force bool) (topology.Recoveries, error) {
+	if force {
+		return topology.Recoveries{}, nil
+	}
+	return a.Topo.Recoveries(ctx)
 }
 
 // logger is the activity's logger, or the process's outside an activity (a dry run, a test).

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/baton-db/baton/internal/flavor"
 	"github.com/baton-db/baton/internal/topology"
@@ -29,6 +30,19 @@ type Policy struct {
 	// RequireSuperset excludes replicas whose GTIDs are not a superset of every other
 	// reachable replica's (unplanned failover: never lose an acked write).
 	RequireSuperset bool
+	// Downtimed are the replicas a human took out of service, with why: never candidates.
+	Downtimed map[string]string
+}
+
+// downtimed describes every active downtime of t, by node.
+func downtimed(t topology.Topology, now time.Time) map[string]string {
+	out := map[string]string{}
+	for n := range t.Downtimes {
+		if d, ok := t.Downtimed(n, now); ok {
+			out[n] = d.String()
+		}
+	}
+	return out
 }
 
 // ChooseCandidate ranks the replicas and returns the index of the best one (-1 if none
@@ -44,6 +58,8 @@ func ChooseCandidate(obs []Observed, p Policy) (int, []ReplicaReport) {
 		switch {
 		case slices.Contains(p.MustNot, o.Node.Name):
 			r.Why = "excluded: listed in must_not"
+		case p.Downtimed[o.Node.Name] != "":
+			r.Why = "excluded: " + p.Downtimed[o.Node.Name]
 		case !o.Reachable:
 			r.Why = "excluded: unreachable (" + o.Error + ")"
 		case !o.SQLRunning:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -32,7 +33,7 @@ func (a *Activities) CheckPreconditions(ctx context.Context, in CheckInput) (Pla
 	if err != nil {
 		return Plan{}, err
 	}
-	plan := Plan{Cluster: in.Cluster, OldPrimary: topo.Primary, Epoch: topo.Epoch, EpochIndex: topo.EpochIndex}
+	plan := Plan{Cluster: in.Cluster, OldPrimary: topo.Primary, Epoch: topo.Epoch, EpochIndex: topo.EpochIndex, Hooks: a.hooks(in.Cluster)}
 
 	if in.Candidate != "" {
 		n, ok := topo.Find(in.Candidate)
@@ -69,7 +70,8 @@ func (a *Activities) CheckPreconditions(ctx context.Context, in CheckInput) (Pla
 	if err != nil {
 		return plan, err
 	}
-	policy := Policy{Prefer: cc.Prefer, MustNot: cc.MustNot, Zone: topo.Primary.Zone}
+	down := downtimed(topo, time.Now())
+	policy := Policy{Prefer: cc.Prefer, MustNot: cc.MustNot, Zone: topo.Primary.Zone, Downtimed: down}
 	best, reports := ChooseCandidate(obs, policy)
 	plan.Replicas = reports
 	ci := best
@@ -109,6 +111,7 @@ func (a *Activities) CheckPreconditions(ctx context.Context, in CheckInput) (Pla
 		checkLongDML(procs, perr, cc.LongDML),
 		checkLag(cand, cc.MaxLag),
 		checkHAProxyHosts(hosts, herr, cc.HAProxies),
+		checkDowntime(cand.Node, down),
 	}
 	plan.Approval = approval(cc, plan)
 	if bad := failed(plan.Checks); len(bad) > 0 {

@@ -20,7 +20,19 @@ const (
 	CheckLongDML    = "no long-running DML"
 	CheckLag        = "candidate lag under limit"
 	CheckHAProxies  = "HAProxy hosts healthy"
+	CheckDowntime   = "candidate not downtimed"
 )
+
+// checkDowntime: a human has not taken the candidate out of service.
+func checkDowntime(cand topology.Node, downtimed map[string]string) Check {
+	c := Check{Name: CheckDowntime}
+	if why, ok := downtimed[cand.Name]; ok {
+		c.Detail = fmt.Sprintf("%s is %s; pick another replica, or end it with `baton downtime end --host %s`", cand.Name, why, cand.Name)
+		return c
+	}
+	c.OK, c.Detail = true, "no downtime"
+	return c
+}
 
 // checkReplicates: the candidate is a healthy replica of the current primary.
 func checkReplicates(cand, primary topology.Node, st *mysqladmin.ReplicaStatus, err error) Check {

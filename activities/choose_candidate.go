@@ -32,7 +32,7 @@ func (a *Activities) choose(ctx context.Context, c ConfirmResult, resume bool) (
 	if err != nil {
 		return Plan{}, err
 	}
-	policy := Policy{Prefer: cc.Prefer, MustNot: cc.MustNot, Zone: c.Primary.Zone, RequireSuperset: true}
+	policy := Policy{Prefer: cc.Prefer, MustNot: cc.MustNot, Zone: c.Primary.Zone, RequireSuperset: true, Downtimed: c.Downtimed}
 	obs, behind := a.observeAll(ctx, f, cluster, c.Replicas, 2*time.Second, resume)
 	best, reports := ChooseCandidate(obs, policy)
 	if best < 0 && behind {

@@ -32,6 +32,10 @@ type ConfirmResult struct {
 	// Lost are candidates that stopped answering earlier in this failover (set by the
 	// workflow when it chooses again): they are evicted with the old primary.
 	Lost []topology.Node `json:",omitempty"`
+	// Hooks are the cluster's configured hooks (names and timing only).
+	Hooks []HookRef `json:",omitempty"`
+	// Downtimed are the replicas a human took out of service, with why.
+	Downtimed map[string]string `json:",omitempty"`
 }
 
 // ConfirmPrimaryDead ends the failover as a no-op when Consul names another primary (a
@@ -50,12 +54,17 @@ func (a *Activities) ConfirmPrimaryDead(ctx context.Context, in ConfirmInput) (C
 	if err != nil {
 		return ConfirmResult{}, err
 	}
-	res := ConfirmResult{Cluster: in.Cluster, Primary: t.Primary, Replicas: t.Replicas, Epoch: t.Epoch, EpochIndex: t.EpochIndex}
+	res := ConfirmResult{Cluster: in.Cluster, Primary: t.Primary, Replicas: t.Replicas, Epoch: t.Epoch, EpochIndex: t.EpochIndex,
+		Hooks: a.hooks(in.Cluster), Downtimed: downtimed(t, time.Now())}
 	if in.Primary != "" && in.Primary != t.Primary.Name {
 		res.Why = fmt.Sprintf("Consul names %s as primary now, not %s: another failover already ran", t.Primary.Name, in.Primary)
 		return res, nil
 	}
-	if ok, why := policy.Failover(t, cc.AntiFlap, time.Now(), in.Force); !ok {
+	rec, err := a.recoveries(ctx, in.Force)
+	if err != nil {
+		return res, err
+	}
+	if ok, why := policy.Failover(t, rec, cc.AntiFlap, time.Now(), in.Force); !ok {
 		res.Why = why
 		return res, nil
 	}

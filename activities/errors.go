@@ -24,4 +24,5 @@ const (
 	ErrHeartbeatsStale     = "HeartbeatsStale"     // heartbeat agents did not write to the new primary
 	ErrUndoUnsafe          = "UndoUnsafe"          // the undo would reopen a primary Consul no longer names
 	ErrUnreachable         = "Unreachable"         // a node that must answer does not
+	ErrHookVetoed          = "HookVetoed"          // a pre-failover or pre-switchover hook refused
 )

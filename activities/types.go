@@ -40,6 +40,8 @@ type Plan struct {
 	Replicas   []ReplicaReport
 	Checks     []Check
 	Approval   Approval
+	// Hooks are the cluster's configured hooks (names and timing only).
+	Hooks []HookRef `json:",omitempty"`
 }
 
 // Approval is whether a human must approve the plan before the demotion, and who may.

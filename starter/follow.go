@@ -95,7 +95,7 @@ func follow(ctx context.Context, c client.Client, run client.WorkflowRun, w io.W
 	if err != nil {
 		return explain(run.GetID(), err)
 	}
-	if res.Outcome == "aborted" {
+	if res.Outcome == "aborted" || res.Outcome == "vetoed" {
 		return fmt.Errorf("%s: %s", run.GetID(), res.Reason)
 	}
 	return nil
@@ -121,7 +121,11 @@ func printSummary(w io.Writer, r workflows.Result) {
 	}
 	fmt.Fprintf(w, "\n%s %s of %s: %s -> %s, epoch %d, %s in total\n", r.Outcome, r.Kind, r.Cluster, r.From, r.To, r.Epoch, total.Round(time.Millisecond))
 	if r.Reason != "" {
-		fmt.Fprintf(w, "  candidate: %s\n", r.Reason)
+		label := "candidate"
+		if r.Outcome != "succeeded" {
+			label = "reason"
+		}
+		fmt.Fprintf(w, "  %s: %s\n", label, r.Reason)
 	}
 	for _, s := range r.Steps {
 		status := "ok"
@@ -129,6 +133,9 @@ func printSummary(w io.Writer, r workflows.Result) {
 			status = "error: " + s.Error
 		}
 		fmt.Fprintf(w, "  %-22s %8s  %s\n", s.Name, s.Duration.Round(time.Millisecond), status)
+	}
+	for _, p := range r.HookProblems {
+		fmt.Fprintf(w, "  hook: %s\n", p)
 	}
 }
 

@@ -21,7 +21,7 @@ func newRoot() *cobra.Command {
 		newDecision(workflows.UpdateApprove, "Approve the switchover waiting at its approval gate"),
 		newDecision(workflows.UpdateAbort, "Abort the switchover waiting at its approval gate; nothing is changed"),
 		newHistory(), newReplay(), newPostmortem(),
-		newConfig())
+		newConfig(), newDowntime(), newAck(), newRecoveries(), newCluster(), newSetup())
 	return root
 }
 

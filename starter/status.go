@@ -1,92 +1,281 @@
 package main
 
 import (
-	"errors"
+	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
-	"go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/baton-db/baton/activities"
 	"github.com/baton-db/baton/internal/app"
+	"github.com/baton-db/baton/internal/config"
 	"github.com/baton-db/baton/internal/topology"
-	"github.com/baton-db/baton/workflows"
 )
+
+// statusReport is what `baton status` shows, and prints with --json.
+type statusReport struct {
+	At         time.Time           `json:"at"`
+	Recoveries topology.Recoveries `json:"recoveries"`
+	Clusters   []clusterStatus     `json:"clusters"`
+}
+
+type clusterStatus struct {
+	activities.Health
+	Workflow *openWorkflow `json:"workflow,omitempty"`
+	// Error: the cluster could not be read at all.
+	Error string `json:"error,omitempty"`
+}
+
+type openWorkflow struct {
+	ID    string    `json:"id"`
+	RunID string    `json:"run_id"`
+	Type  string    `json:"type"`
+	Step  string    `json:"step"`
+	Since time.Time `json:"since"`
+}
 
 func newStatus() *cobra.Command {
 	var cluster string
+	var asJSON, watch bool
+	var every time.Duration
 	cmd := &cobra.Command{
-		Use:   "status --cluster NAME",
-		Short: "Show the primary, the replicas with their lag, the epoch and any open workflow",
+		Use:   "status [--cluster NAME] [--json] [--watch]",
+		Short: "Show every cluster (or one): primary, replicas and lag, problems, downtimes, unacknowledged failovers, the open workflow",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadCluster(cmd, cluster)
+			cfg, err := app.LoadConfig(cmd.Flags())
 			if err != nil {
 				return err
+			}
+			if cluster != "" {
+				if _, err := cfg.Cluster(cluster); err != nil {
+					return err
+				}
 			}
 			topo, err := app.Topology(cfg)
 			if err != nil {
 				return err
 			}
-			t, err := topo.Read(cmd.Context(), cluster)
-			if err != nil {
-				return err
-			}
 			acts := activities.New(cfg, topo)
 			defer activities.Close(acts)
-			fmt.Printf("cluster %s  epoch %d  maintenance %v\n", cluster, t.Epoch, t.Maintenance)
-			tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ROLE\tNODE\tADDRESS\tZONE\tIO\tSQL\tLAG\tGTIDS")
-			fmt.Fprintf(tw, "primary\t%s\t%s\t%s\t-\t-\t-\t\n", t.Primary.Name, t.Primary.Addr(), t.Primary.Zone)
-			for _, r := range t.Replicas {
-				o := activities.Observe(cmd.Context(), acts, cluster, r)
-				lag := "unknown"
-				if o.LagMS >= 0 {
-					lag = fmt.Sprintf("%dms", o.LagMS)
+			tc, terr := app.Client(cmd.Context(), cfg, quietLogger())
+			if terr == nil {
+				defer tc.Close()
+			}
+			for {
+				r, err := gatherStatus(cmd.Context(), cfg, topo, acts, tc, cluster)
+				if err != nil {
+					return err
 				}
-				g := ""
-				if o.GTIDs != nil {
-					g = o.GTIDs.String()
+				if watch && !asJSON {
+					fmt.Fprint(os.Stdout, "\033[H\033[2J")
 				}
-				if !o.Reachable {
-					g = "unreachable: " + o.Error
+				if asJSON {
+					enc := json.NewEncoder(os.Stdout)
+					if !watch {
+						enc.SetIndent("", "  ")
+					}
+					if err := enc.Encode(r); err != nil {
+						return err
+					}
+				} else {
+					printStatus(os.Stdout, r, cluster != "")
+					if terr != nil {
+						fmt.Printf("open workflows: unknown (%v)\n", terr)
+					}
 				}
-				fmt.Fprintf(tw, "replica\t%s\t%s\t%s\t%s\t%v\t%s\t%s\n", r.Name, r.Addr(), r.Zone, o.IO, o.SQLRunning, lag, g)
-			}
-			for _, e := range t.Evicted {
-				fmt.Fprintf(tw, "evicted\t%s\t%s\t%s\t\t\t\t%s\n", e.Node.Name, e.Node.Addr(), e.Node.Zone, e.Reason)
-			}
-			_ = tw.Flush()
-			for _, lf := range []*topology.Record{t.LastSwitchover, t.LastFailover} {
-				if lf != nil {
-					fmt.Printf("last %s: %s -> %s at %s (epoch %d, %s)\n", lf.Kind, lf.From, lf.To, lf.At.Format("2006-01-02 15:04:05Z07:00"), lf.Epoch, lf.WorkflowID)
+				if !watch {
+					return nil
+				}
+				select {
+				case <-cmd.Context().Done():
+					return nil
+				case <-time.After(every):
 				}
 			}
-			c, err := app.Client(cmd.Context(), cfg, quietLogger())
-			if err != nil {
-				fmt.Printf("open workflow: unknown (%v)\n", err)
-				return nil
-			}
-			defer c.Close()
-			d, err := c.DescribeWorkflowExecution(cmd.Context(), workflows.WorkflowID(cluster), "")
-			var nf *serviceerror.NotFound
-			switch {
-			case errors.As(err, &nf):
-				fmt.Println("open workflow: none")
-			case err != nil:
-				fmt.Printf("open workflow: unknown (%v)\n", err)
-			case d.WorkflowExecutionInfo.GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING:
-				fmt.Printf("open workflow: %s (%s) running since %s\n", workflows.WorkflowID(cluster),
-					d.WorkflowExecutionInfo.GetType().GetName(), d.WorkflowExecutionInfo.GetStartTime().AsTime().Format("15:04:05"))
-			default:
-				fmt.Println("open workflow: none")
-			}
-			return nil
 		},
 	}
-	cmd.Flags().StringVar(&cluster, "cluster", "", "cluster name (required)")
-	_ = cmd.MarkFlagRequired("cluster")
+	cmd.Flags().StringVar(&cluster, "cluster", "", "one cluster, shown node by node (default: every cluster)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts (with --watch, one document per line)")
+	cmd.Flags().BoolVar(&watch, "watch", false, "refresh until interrupted")
+	cmd.Flags().DurationVar(&every, "interval", 2*time.Second, "refresh interval of --watch")
 	return cmd
+}
+
+// gatherStatus reads every cluster Consul or the config knows (or just one), in parallel.
+func gatherStatus(ctx context.Context, cfg *config.Config, topo *topology.Store, acts *activities.Activities, tc client.Client, only string) (statusReport, error) {
+	r := statusReport{At: time.Now().UTC()}
+	var err error
+	if r.Recoveries, err = topo.Recoveries(ctx); err != nil {
+		return r, err
+	}
+	names := []string{only}
+	if only == "" {
+		if names, err = topo.Clusters(ctx); err != nil {
+			return r, err
+		}
+		for n := range cfg.Clusters {
+			if !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+		sort.Strings(names)
+	}
+	hosts, hostsErr := topo.HAProxies(ctx)
+	open := openWorkflows(ctx, cfg, tc)
+	r.Clusters = make([]clusterStatus, len(names))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i, n := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			cs := clusterStatus{Health: activities.Health{Cluster: n}, Workflow: open[n]}
+			t, err := topo.Read(ctx, n)
+			if err != nil {
+				cs.Error = err.Error()
+				if _, cerr := cfg.Cluster(n); cerr == nil {
+					cs.Error += " (onboard it with `baton cluster add`)"
+				}
+				cs.Problems = []string{cs.Error}
+			} else {
+				cs.Health = activities.Inspect(ctx, acts, t, hosts, hostsErr)
+			}
+			r.Clusters[i] = cs
+		}()
+	}
+	wg.Wait()
+	return r, nil
+}
+
+// openWorkflows returns the running workflow of each cluster, by its search attributes:
+// one list call for every cluster.
+func openWorkflows(ctx context.Context, cfg *config.Config, tc client.Client) map[string]*openWorkflow {
+	out := map[string]*openWorkflow{}
+	if tc == nil {
+		return out
+	}
+	resp, err := tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: cfg.Temporal.Namespace,
+		Query: "ExecutionStatus='Running' AND BatonCluster IS NOT NULL"})
+	if err != nil {
+		return out
+	}
+	dc := converter.GetDefaultDataConverter()
+	for _, e := range resp.GetExecutions() {
+		attr := func(k string) string {
+			var s string
+			if p := e.GetSearchAttributes().GetIndexedFields()[k]; p != nil {
+				_ = dc.FromPayload(p, &s)
+			}
+			return s
+		}
+		out[attr("BatonCluster")] = &openWorkflow{ID: e.GetExecution().GetWorkflowId(), RunID: e.GetExecution().GetRunId(),
+			Type: e.GetType().GetName(), Step: attr("BatonStep"), Since: e.GetStartTime().AsTime()}
+	}
+	return out
+}
+
+func printStatus(w io.Writer, r statusReport, detailed bool) {
+	if r.Recoveries.Disabled {
+		fmt.Fprintf(w, "automatic recoveries: DISABLED for every cluster by %s at %s: %s\n\n", r.Recoveries.By, r.Recoveries.At.UTC().Format(time.RFC3339), r.Recoveries.Reason)
+	} else {
+		fmt.Fprintf(w, "automatic recoveries: enabled\n\n")
+	}
+	if detailed && len(r.Clusters) == 1 {
+		printCluster(w, r.Clusters[0])
+		return
+	}
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLUSTER\tEPOCH\tPRIMARY\tREPLICAS (lag)\tWORKFLOW\tPROBLEMS")
+	for _, c := range r.Clusters {
+		primary, replicas := "-", []string{}
+		for _, n := range c.Nodes {
+			if n.Role == "primary" {
+				primary = n.Name + " (" + n.Zone + ")"
+				continue
+			}
+			replicas = append(replicas, n.Name+" "+lagText(n))
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%d\n", c.Cluster, c.Epoch, primary, orDefault(strings.Join(replicas, ", "), "-"), workflowText(c.Workflow), len(c.Problems))
+	}
+	_ = tw.Flush()
+	for _, c := range r.Clusters {
+		if len(c.Problems) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s:\n", c.Cluster)
+		for _, p := range c.Problems {
+			fmt.Fprintf(w, "  - %s\n", p)
+		}
+	}
+}
+
+// printCluster is one cluster, node by node.
+func printCluster(w io.Writer, c clusterStatus) {
+	fmt.Fprintf(w, "cluster %s  epoch %d  maintenance %v\n", c.Cluster, c.Epoch, c.Maintenance)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ROLE\tNODE\tADDRESS\tZONE\tIO\tSQL\tLAG\tGTIDS")
+	for _, n := range c.Nodes {
+		io, sql := "-", "-"
+		if n.Role == "replica" {
+			io, sql = n.IO, fmt.Sprint(n.SQL)
+		}
+		g := n.GTIDs
+		if !n.Reachable {
+			g = "unreachable: " + n.Error
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Role, n.Name, n.Addr, n.Zone, io, sql, lagText(n), g)
+	}
+	for _, e := range c.Evicted {
+		fmt.Fprintf(tw, "evicted\t%s\t%s\t%s\t\t\t\t%s\n", e.Node.Name, e.Node.Addr(), e.Node.Zone, e.Reason)
+	}
+	_ = tw.Flush()
+	if lf := c.LastFailover; lf != nil {
+		ack := "UNACKNOWLEDGED"
+		if c.Acknowledged != nil {
+			ack = "acknowledged by " + c.Acknowledged.By
+		}
+		fmt.Fprintf(w, "last unplanned: %s -> %s at %s (epoch %d, %s), %s\n", lf.From, lf.To, lf.At.UTC().Format(time.RFC3339), lf.Epoch, lf.WorkflowID, ack)
+	}
+	fmt.Fprintf(w, "open workflow: %s\n", workflowText(c.Workflow))
+	if len(c.Problems) == 0 {
+		fmt.Fprintln(w, "problems: none")
+		return
+	}
+	fmt.Fprintln(w, "problems:")
+	for _, p := range c.Problems {
+		fmt.Fprintf(w, "  - %s\n", p)
+	}
+}
+
+func lagText(n activities.NodeHealth) string {
+	switch {
+	case n.Role == "primary":
+		return "-"
+	case !n.Reachable:
+		return "unreachable"
+	case n.LagMS < 0:
+		return "lag unknown"
+	}
+	return fmt.Sprintf("%dms", n.LagMS)
+}
+
+func workflowText(o *openWorkflow) string {
+	if o == nil {
+		return "none"
+	}
+	return fmt.Sprintf("%s at %q since %s", o.Type, o.Step, o.Since.Local().Format("15:04:05"))
 }

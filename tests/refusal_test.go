@@ -18,10 +18,16 @@ import (
 // that Consul did not move.
 func refuse(t *testing.T, want string, args ...string) {
 	t.Helper()
+	refuseCmd(t, want, append([]string{"switchover"}, args...)...)
+}
+
+// refuseCmd runs a baton command that must fail, say want, and leave Consul as it was.
+func refuseCmd(t *testing.T, want string, args ...string) {
+	t.Helper()
 	before := readTopo(t)
-	out, code := baton(t, append([]string{"switchover"}, args...)...)
+	out, code := baton(t, args...)
 	if code == 0 {
-		t.Fatalf("switchover %v succeeded; want a refusal\n%s", args, out)
+		t.Fatalf("baton %v succeeded; want a refusal\n%s", args, out)
 	}
 	if !strings.Contains(out, want) {
 		t.Fatalf("refusal of %v does not say %q:\n%s", args, want, out)

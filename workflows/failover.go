@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/baton-db/baton/activities"
+	"github.com/baton-db/baton/internal/config"
 	"github.com/baton-db/baton/internal/topology"
 	"github.com/baton-db/baton/workflows/start"
 )
@@ -27,19 +28,62 @@ func UnplannedFailover(ctx workflow.Context, in FailoverInput) (Result, error) {
 	} else {
 		err = f.run(ctx)
 	}
-	f.res.Steps = f.t.steps
 	var nop noOp
+	var veto vetoed
 	switch {
 	case errors.As(err, &nop):
 		f.res.Reason = nop.why
 		setOutcome(ctx, &f.res, "no-op")
-		return f.res, nil
+	case errors.As(err, &veto):
+		f.res.Reason = veto.why
+		f.postHooks(ctx, config.PostUnsuccessfulFailover, err)
+		setOutcome(ctx, &f.res, "vetoed")
 	case err != nil:
+		f.postHooks(ctx, config.PostUnsuccessfulFailover, err)
 		setOutcome(ctx, &f.res, "failed")
-		return f.res, err
+	default:
+		f.postHooks(ctx, config.PostFailover, nil)
+		setOutcome(ctx, &f.res, "succeeded")
 	}
-	setOutcome(ctx, &f.res, "succeeded")
-	return f.res, nil
+	f.res.Steps = f.t.steps
+	if veto.why != "" || nop.why != "" {
+		return f.res, nil
+	}
+	return f.res, err
+}
+
+// postHooks runs the hooks after a failover, on a disconnected context: a cancelled run
+// still reports. Their failures are in the result; they change nothing.
+func (f *failover) postHooks(ctx workflow.Context, p config.HookPoint, cause error) {
+	if !hasHooks(f.confirm.Hooks, p) {
+		return
+	}
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	ev := f.event()
+	if cause != nil {
+		ev.Error = rootCause(cause)
+	}
+	_ = runHooks(dctx, f.t, f.confirm.Hooks, p, ev, &f.res)
+}
+
+// preHooks runs the pre-failover hooks once, beside the relay-log wait: a hook that
+// hangs costs the failover no more than its timeout.
+func (f *failover) preHooks(ctx workflow.Context) error {
+	if f.preHooksRan {
+		return nil
+	}
+	f.preHooksRan = true
+	return runHooks(ctx, f.t, f.confirm.Hooks, config.PreFailover, f.event(), &f.res)
+}
+
+// event is what the failover's hooks receive.
+func (f *failover) event() activities.Event {
+	epoch := f.plan.Epoch
+	if f.res.Epoch != 0 {
+		epoch = f.res.Epoch
+	}
+	return activities.Event{Cluster: f.in.Cluster, Kind: "unplanned", OldPrimary: f.confirm.Primary.Name, NewPrimary: f.plan.Candidate.Name,
+		Epoch: epoch, Reason: f.confirm.Why, RequestedBy: f.in.RequestedBy}
 }
 
 // run is the failover, step by step. The critical path is confirm → choose → wait for the
@@ -82,7 +126,11 @@ func (f *failover) chooseAndPromote(ctx workflow.Context) error {
 		if err := f.chooseCandidate(ctx); err != nil {
 			return f.abort(ctx, err)
 		}
-		err := both(ctx, f.probeThenFence, f.waitRelayLog)
+		wait := f.waitRelayLog
+		if hasHooks(f.confirm.Hooks, config.PreFailover) && !f.preHooksRan {
+			wait = func(ctx workflow.Context) error { return both(ctx, f.preHooks, f.waitRelayLog) }
+		}
+		err := both(ctx, f.probeThenFence, wait)
 		if f.probe.Answers { // it stalled and came back: put replication back, change nothing
 			return f.abort(ctx, noOp{f.probe.Why})
 		}
@@ -137,6 +185,8 @@ type failover struct {
 	localPublish bool
 	// parallel: version 1 of "parallel-fence-and-verify" (failover_legacy.go).
 	parallel bool
+	// preHooksRan: the pre-failover hooks ran (a second candidate does not run them again).
+	preHooksRan bool
 }
 
 // live is the confirmed replica set less the candidates lost on the way.

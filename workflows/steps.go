@@ -56,7 +56,10 @@ type Result struct {
 	ApprovedBy string `json:",omitempty"`
 	// LeftOut says what a failover could not bring along (a replica that died meanwhile).
 	LeftOut []string `json:",omitempty"`
-	Steps   []StepRecord
+	// HookProblems are hooks that failed without stopping anything (a post hook, or a
+	// pre-failover hook past its timeout).
+	HookProblems []string `json:",omitempty"`
+	Steps        []StepRecord
 }
 
 // tracker records step timings, answers current_step and keeps BatonStep up to date.

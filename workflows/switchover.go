@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/baton-db/baton/activities"
+	"github.com/baton-db/baton/internal/config"
 	"github.com/baton-db/baton/internal/topology"
 	"github.com/baton-db/baton/workflows/start"
 )
@@ -28,6 +29,12 @@ func PlannedSwitchover(ctx workflow.Context, in SwitchoverInput) (Result, error)
 	err := s.run(ctx)
 	s.res.Steps = s.t.steps
 	var aborted errAborted
+	var veto vetoed
+	if errors.As(err, &veto) {
+		s.res.Reason = veto.why
+		setOutcome(ctx, &s.res, "vetoed")
+		return s.res, nil
+	}
 	if errors.As(err, &aborted) {
 		s.res.Reason = aborted.why
 		setOutcome(ctx, &s.res, "aborted")
@@ -69,6 +76,9 @@ func (s *switchover) run(ctx workflow.Context) error {
 	if err := s.awaitApproval(ctx); err != nil {
 		return err
 	}
+	if err := runHooks(ctx, s.t, s.plan.Hooks, config.PreSwitchover, s.event(), &s.res); err != nil {
+		return err
+	}
 	if err := s.catchUpReplicas(ctx); err != nil {
 		return err
 	}
@@ -100,7 +110,20 @@ func (s *switchover) run(ctx workflow.Context) error {
 	if err := s.restartHeartbeats(ctx); err != nil {
 		return err
 	}
-	return s.recordResult(ctx)
+	if err := s.recordResult(ctx); err != nil {
+		return err
+	}
+	return runHooks(ctx, s.t, s.plan.Hooks, config.PostSwitchover, s.event(), &s.res)
+}
+
+// event is what the switchover's hooks receive.
+func (s *switchover) event() activities.Event {
+	epoch := s.plan.Epoch
+	if s.res.Epoch != 0 {
+		epoch = s.res.Epoch
+	}
+	return activities.Event{Cluster: s.in.Cluster, Kind: "planned", OldPrimary: s.plan.OldPrimary.Name, NewPrimary: s.plan.Candidate.Name,
+		Epoch: epoch, Reason: s.plan.Reason, RequestedBy: s.in.RequestedBy}
 }
 
 func (s *switchover) checkPreconditions(ctx workflow.Context) error {

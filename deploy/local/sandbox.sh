@@ -24,7 +24,6 @@ DETECTOR_IP=127.0.4.1 WORKER_IP=127.0.4.2 # Baton's own processes, so tests can 
 DETECTOR_METRICS=127.0.0.1:9464 WORKER_METRICS=127.0.0.1:9466
 # shellcheck disable=SC2034
 WRITER_PORT=3306 READER_PORT=3307 STATS_PORT=8404
-SEARCH_ATTRS=(BatonCluster BatonKind BatonOldPrimary BatonNewPrimary BatonStep BatonOutcome)
 
 trap 'log "failed at line $LINENO: $BASH_COMMAND"' ERR
 # sqlq quotes a value as a MariaDB string literal (the replication password holds a comma,
@@ -225,10 +224,6 @@ mariadb_open_primary() { # after a restart every node is read-only: open the one
 MGMT_TOKEN_FILE=$STATE/consul-management.token
 kv() { "$CONSUL_BIN" kv "$1" -http-addr="$CONSUL_ADDR" -token-file="$MGMT_TOKEN_FILE" "${@:2}"; }
 capi() { curl -sf -H "X-Consul-Token: $(cat "$MGMT_TOKEN_FILE")" "$@"; }
-node_json() { # name ip zone server_id
-  printf '{"name":"%s","fqdn":"%s.%s.baton.test","ipv4":"%s","ipv6":"","port":%s,"zone":"%s","server_id":%s}' \
-    "$1" "$1" "$CLUSTER" "$2" "$MYSQL_PORT" "$3" "$4"
-}
 consul_up() {
   mkdir -p "$STATE/consul.d"
   rm -f "$STATE"/consul.d/haproxy-*.json # registered by each host's own agent now
@@ -238,23 +233,26 @@ consul_up() {
   wait_for consul 300 sh -c "curl -sf http://$CONSUL_ADDR/v1/status/leader | grep -q 127.0.0.1"
   wait_for "consul kv" 100 kv get -recurse baton/
   consul_acl_tokens
-  if ! kv get "$KV/primary" >/dev/null 2>&1; then
-    if [ -f "$STATE/consul-kv.json" ]; then
-      kv import "@$STATE/consul-kv.json" >/dev/null
-      log "consul: topology restored from the last down"
-    else
-      local spec
-      set -- ${NODES[0]}
-      kv put "$KV/primary" "$(node_json "$@")" >/dev/null
-      for spec in "${NODES[@]:1}"; do
-        set -- $spec
-        kv put "$KV/replicas/$1" "$(node_json "$@")" >/dev/null
-      done
-      kv put "$KV/epoch" 1 >/dev/null
-      kv put "$KV/maintenance" false >/dev/null
-      log "consul: topology seeded (primary ${NODES[0]%% *})"
-    fi
+  if ! kv get "$KV/primary" >/dev/null 2>&1 && [ -f "$STATE/consul-kv.json" ]; then
+    kv import "@$STATE/consul-kv.json" >/dev/null
+    log "consul: topology restored from the last down"
   fi
+}
+# onboard seeds a new cluster's topology as a user would: `baton cluster add` discovers the
+# replicas from the primary and checks every node (a fresh sandbox only; a restart keeps it).
+onboard() {
+  kv get "$KV/primary" >/dev/null 2>&1 && return 0
+  local spec names="" zones="" p
+  set -- ${NODES[0]}; p=$1
+  wait_for "every replica connected to $p" 100 sh -c \
+    "[ \$(mariadb --defaults-file='$(node_dir "$p")/my.cnf' -uroot -N -e 'SHOW SLAVE HOSTS' | wc -l) -eq $((${#NODES[@]} - 1)) ]"
+  for spec in "${NODES[@]}"; do
+    set -- $spec
+    names+="${names:+,}$2=$1" zones+="${zones:+,}$2=$3"
+  done
+  set -- ${NODES[0]}
+  "$STATE/bin/baton" --config "$STATE/baton.yaml" cluster add --name "$CLUSTER" --primary "$2:$MYSQL_PORT" \
+    --names "$names" --zones "$zones" >&2
 }
 consul_acl_config() { # ACLs on, default deny: every client needs a token
   render consul-acl.json TOKEN="$(cat "$MGMT_TOKEN_FILE")" >"$STATE/consul.d/acl.json"
@@ -330,12 +328,12 @@ remote_up() { # name ip zone
 # ---------- Temporal ----------
 temporal_up() {
   mkdir -p "$STATE/temporal"
-  local sa=() a
-  for a in "${SEARCH_ATTRS[@]}"; do sa+=(--search-attribute "$a=Keyword"); done
   spawn temporal "$TEMPORAL_BIN" server start-dev --ip 127.0.0.1 --port 7233 --ui-port 8233 \
     --http-port 7243 --metrics-port 7234 --db-filename "$STATE/temporal/dev.db" --log-level warn \
-    --namespace "$NAMESPACE" "${sa[@]}" --dynamic-config-value system.enableActivityEagerExecution=true
-  wait_for temporal 600 "$TEMPORAL_BIN" operator namespace describe --address "$TEMPORAL_ADDR" -n "$NAMESPACE"
+    --dynamic-config-value system.enableActivityEagerExecution=true
+  wait_for temporal 600 "$TEMPORAL_BIN" operator cluster health --address "$TEMPORAL_ADDR"
+  # The namespace and search attributes come from `baton setup`, as on any Temporal.
+  "$STATE/bin/baton" --config "$STATE/baton.yaml" setup --retention 72h >&2
 }
 
 # ---------- Baton's own processes ----------
@@ -410,6 +408,7 @@ up() {
   temporal_up
   consul_up
   mariadb_up
+  onboard
   local primary; primary=$(mariadb_open_primary)
   for spec in "${REMOTES[@]}"; do remote_up $spec; done
   mkdir -p "$STATE/haproxy-local"

@@ -32,7 +32,9 @@ type Config struct {
 	Detector    Detector                 `mapstructure:"detector"`
 	Telemetry   Telemetry                `mapstructure:"telemetry"`
 	Clusters    map[string]ClusterConfig `mapstructure:"clusters"`
-	Secrets     Secrets                  `mapstructure:"-"`
+	// GlobalHooks run for every cluster, before the cluster's own.
+	GlobalHooks []Hook  `mapstructure:"hooks"`
+	Secrets     Secrets `mapstructure:"-"`
 }
 
 type Temporal struct {
@@ -146,6 +148,8 @@ type ClusterConfig struct {
 	// Durability is who acknowledges a commit (semi-sync): any replica (semi_sync) or only
 	// a replica in another zone than the primary (cross_zone).
 	Durability Durability `mapstructure:"durability"`
+	// Hooks are this cluster's own hooks, run after the global ones.
+	Hooks []Hook `mapstructure:"hooks"`
 }
 
 // Flavor is the SQL dialect of a cluster's servers.
@@ -396,8 +400,14 @@ func (c *Config) validateClusters() error {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	errs = append(errs, validateHooks("hooks", c.GlobalHooks, map[string]bool{})...)
 	for _, n := range names {
 		errs = append(errs, validateCluster(n, c.Clusters[n])...)
+		global := map[string]bool{}
+		for _, h := range c.GlobalHooks {
+			global[h.Name] = true
+		}
+		errs = append(errs, validateHooks("clusters."+n+".hooks", c.Clusters[n].Hooks, global)...)
 	}
 	sortErrs(errs)
 	return errors.Join(errs...)

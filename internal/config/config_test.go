@@ -196,3 +196,35 @@ func TestREADMEConfigTableMatchesSettings(t *testing.T) {
 		t.Fatalf("README.md's config table is out of date; replace it with:\n%s", want)
 	}
 }
+
+func TestHooksAreValidatedAndMerged(t *testing.T) {
+	c, err := Load(write(t, good+`    hooks: [{name: page, on: [post-failover], url: "https://pager.example/x?token=t0k"}]
+hooks:
+  - {name: gate, on: [pre-switchover, pre-failover], command: [/bin/true], timeout: 2s}
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := c.Hooks("demo", PreFailover); len(h) != 1 || h[0].Name != "gate" || h[0].AttemptsAt(PreFailover) != 1 {
+		t.Fatalf("pre-failover hooks %+v", h)
+	}
+	if h := c.Hooks("demo", PostFailover); len(h) != 1 || h[0].Name != "page" || h[0].AttemptsAt(PostFailover) != 3 || h[0].TimeoutOrDefault().String() != "10s" {
+		t.Fatalf("post-failover hooks %+v", h)
+	}
+	bad := good + `hooks:
+  - {name: gate, on: [before-failover], command: [/bin/true]}
+  - {name: gate, on: [post-failover], command: [/bin/true], url: "https://x"}
+  - {name: web, on: [post-failover], url: "ftp://secret-host/t0k"}
+  - {name: none, on: [post-failover]}
+`
+	_, err = Load(write(t, bad), nil)
+	for _, want := range []string{`hooks[0].on: "before-failover" is not one of pre-failover`, `hooks[1].name: "gate" is used by another hook`,
+		"hooks[1]: set command or url, not both", "hooks[2].url: not an http:// or https:// URL", "hooks[3]: set command"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("error %v lacks %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "t0k") {
+		t.Fatalf("the error echoes a webhook URL: %v", err)
+	}
+}

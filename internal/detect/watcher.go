@@ -30,6 +30,7 @@ import (
 type Consul interface {
 	Read(ctx context.Context, cluster string) (topology.Topology, error)
 	Reaches(ctx context.Context, cluster string) (map[string]topology.Reach, error)
+	Recoveries(ctx context.Context) (topology.Recoveries, error)
 }
 
 // Topologies reads a cluster's topology, possibly from a cache (topology.Cache).
@@ -387,7 +388,12 @@ func (w *Watcher) act(ctx context.Context, evidence string) {
 		quiet(0, "DeadPrimary already replaced in Consul", "consul_primary", t.Primary.Name)
 		return
 	}
-	if ok, why := policy.Failover(t, w.cc.AntiFlap, time.Now(), false); !ok {
+	rec, err := w.consul.Recoveries(ctx)
+	if err != nil {
+		w.log.Error("DeadPrimary but the global recoveries switch is unreadable; not failing over", "cluster", w.cluster, "error", err)
+		return
+	}
+	if ok, why := policy.Failover(t, rec, w.cc.AntiFlap, time.Now(), false); !ok {
 		quiet(5*time.Second, "DeadPrimary: no failover: "+why)
 		return
 	}

@@ -65,6 +65,12 @@ type Flavor interface {
 	// SemiSync selects (primary enabled, replica enabled, replicas connected).
 	SemiSync() string
 	ParseGTIDs(s string) (GTIDSet, error)
+	// ListReplicas lists the replicas connected to a primary (Server_id, Host, Port: the
+	// replicas' report_host and report_port).
+	ListReplicas() string
+	// Onboarding selects (server_id, GTIDs enforced, replicas log what they apply), what
+	// `baton cluster add` requires of every node.
+	Onboarding() string
 	// Status column names that differ between dialects.
 	Columns() StatusColumns
 }
@@ -103,7 +109,11 @@ func onOff(on bool) string {
 // MariaDB is MariaDB 10.6 and later.
 type MariaDB struct{}
 
-func (MariaDB) Name() string          { return "mariadb" }
+func (MariaDB) Name() string         { return "mariadb" }
+func (MariaDB) ListReplicas() string { return "SHOW SLAVE HOSTS" }
+func (MariaDB) Onboarding() string {
+	return "SELECT @@server_id, @@gtid_strict_mode, @@log_slave_updates"
+}
 func (MariaDB) ReplicaStatus() string { return "SHOW SLAVE STATUS" }
 func (MariaDB) ChangeSource(s Source) string {
 	return fmt.Sprintf("CHANGE MASTER TO MASTER_HOST=%s, MASTER_PORT=%d, MASTER_USER=%s, MASTER_PASSWORD=%s, "+
@@ -149,7 +159,11 @@ func (MariaDB) Columns() StatusColumns {
 // MySQL is MySQL 8.0.23 and later, including 8.4.
 type MySQL struct{}
 
-func (MySQL) Name() string          { return "mysql" }
+func (MySQL) Name() string         { return "mysql" }
+func (MySQL) ListReplicas() string { return "SHOW REPLICAS" }
+func (MySQL) Onboarding() string {
+	return "SELECT @@server_id, @@gtid_mode = 'ON' AND @@enforce_gtid_consistency = 'ON', @@log_replica_updates"
+}
 func (MySQL) ReplicaStatus() string { return "SHOW REPLICA STATUS" }
 func (MySQL) ChangeSource(s Source) string {
 	return fmt.Sprintf("CHANGE REPLICATION SOURCE TO SOURCE_HOST=%s, SOURCE_PORT=%d, SOURCE_USER=%s, SOURCE_PASSWORD=%s, "+

@@ -63,6 +63,10 @@ type Topology struct {
 	LastFailover *Record
 	// LastSwitchover is the last planned switchover.
 	LastSwitchover *Record
+	// Downtimes are the nodes a human took out of automatic decisions (expired ones too).
+	Downtimes map[string]Downtime
+	// Ack is the acknowledgement of a failover, by `baton ack`.
+	Ack *Ack
 }
 
 // Find returns the member (primary or replica) called name or with address name.
@@ -200,6 +204,10 @@ func (s *Store) parse(cluster string, pairs api.KVPairs) (Topology, error) {
 				t.LastFailover = &r
 			} else {
 				t.LastSwitchover = &r
+			}
+		default:
+			if err := parseOperator(&t, p, k); err != nil {
+				return t, err
 			}
 		}
 	}

@@ -42,6 +42,11 @@ var (
 	SAOutcome    = temporal.NewSearchAttributeKeyKeyword("BatonOutcome")
 )
 
+// SearchAttributes names every search attribute above (`baton setup` registers them).
+func SearchAttributes() []string {
+	return []string{SACluster.GetName(), SAKind.GetName(), SAOldPrimary.GetName(), SANewPrimary.GetName(), SAStep.GetName(), SAOutcome.GetName()}
+}
+
 // FailoverInput asks for an unplanned failover. It carries no secrets.
 type FailoverInput struct {
 	Cluster string

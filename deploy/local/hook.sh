@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The sandbox's hook (hooks: in baton.yaml): it appends every event it is given to
+# DIR/<point>.jsonl. As a pre hook it vetoes while DIR/veto exists (the file's text is
+# the reason, like a change freeze) and hangs while DIR/hang exists. Tests use both.
+set -euo pipefail
+dir=$1
+mkdir -p "$dir"
+event=$(cat)
+printf '%s\n' "$event" >>"$dir/$BATON_HOOK_POINT.jsonl"
+case $BATON_HOOK_POINT in
+pre-*)
+  if [ -e "$dir/hang" ]; then sleep 600; fi
+  if [ -e "$dir/veto" ]; then
+    echo "change freeze: $(cat "$dir/veto")" >&2
+    exit 1
+  fi
+  ;;
+esac

@@ -1,0 +1,206 @@
+package topology
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+)
+
+// Downtime takes a node out of automatic decisions until Until: a downtimed replica is
+// never a candidate, a downtimed primary is not failed over automatically. It expires by
+// itself. Kept at downtime/<node>.
+type Downtime struct {
+	Node   string    `json:"node"`
+	Reason string    `json:"reason"`
+	By     string    `json:"by"`
+	Since  time.Time `json:"since"`
+	Until  time.Time `json:"until"`
+}
+
+// Active reports whether the downtime holds at now.
+func (d Downtime) Active(now time.Time) bool { return now.Before(d.Until) }
+
+func (d Downtime) String() string {
+	return fmt.Sprintf("downtimed by %s until %s: %s", d.By, d.Until.UTC().Format(time.RFC3339), d.Reason)
+}
+
+// Ack is a human's acknowledgement of the last unplanned failover (key ack).
+type Ack struct {
+	By         string    `json:"by"`
+	At         time.Time `json:"at"`
+	Comment    string    `json:"comment,omitempty"`
+	Epoch      uint64    `json:"epoch"`
+	WorkflowID string    `json:"workflow_id"`
+}
+
+// Recoveries is the global switch of automatic failover, for every cluster (key
+// <root>/recoveries beside the clusters' prefix). Absent means enabled.
+type Recoveries struct {
+	Disabled bool      `json:"disabled"`
+	By       string    `json:"by"`
+	Reason   string    `json:"reason"`
+	At       time.Time `json:"at"`
+}
+
+// Downtimed returns node's downtime if one holds at now.
+func (t Topology) Downtimed(node string, now time.Time) (Downtime, bool) {
+	d, ok := t.Downtimes[node]
+	return d, ok && d.Active(now)
+}
+
+// Unacknowledged reports whether the last unplanned failover awaits a human's `baton ack`.
+func (t Topology) Unacknowledged() bool {
+	return t.LastFailover != nil && (t.Ack == nil || t.Ack.Epoch < t.LastFailover.Epoch)
+}
+
+// parseOperator reads the operator keys of a cluster (downtime/<node>, ack). A malformed
+// one is refused by its key: a downtime read as absent would let a failover through.
+func parseOperator(t *Topology, p *api.KVPair, k string) error {
+	switch {
+	case strings.HasPrefix(k, "downtime/"):
+		var d Downtime
+		if err := json.Unmarshal(p.Value, &d); err != nil || d.Until.IsZero() || d.Node != strings.TrimPrefix(k, "downtime/") {
+			return fmt.Errorf("consul key %s: not a downtime of that node (%v); set it with `baton downtime` or delete it", p.Key, err)
+		}
+		if t.Downtimes == nil {
+			t.Downtimes = map[string]Downtime{}
+		}
+		t.Downtimes[d.Node] = d
+	case k == "ack":
+		var a Ack
+		if err := json.Unmarshal(p.Value, &a); err != nil || a.At.IsZero() {
+			return fmt.Errorf("consul key %s: not an acknowledgement (%v); set it with `baton ack` or delete it", p.Key, err)
+		}
+		t.Ack = &a
+	}
+	return nil
+}
+
+// SetDowntime writes a node's downtime.
+func (s *Store) SetDowntime(ctx context.Context, cluster string, d Downtime) error {
+	if !tokenRE.MatchString(d.Node) {
+		return fmt.Errorf("node %q is not a valid node name", d.Node)
+	}
+	b, _ := json.Marshal(d)
+	return s.put(ctx, cluster, "downtime/"+d.Node, b)
+}
+
+// EndDowntime removes a node's downtime.
+func (s *Store) EndDowntime(ctx context.Context, cluster, node string) error {
+	return s.remove(ctx, cluster, "downtime/"+node)
+}
+
+// Acknowledge writes the acknowledgement of the last unplanned failover.
+func (s *Store) Acknowledge(ctx context.Context, cluster string, a Ack) error {
+	b, _ := json.Marshal(a)
+	return s.put(ctx, cluster, "ack", b)
+}
+
+func (s *Store) recoveriesKey() string { return path.Join(path.Dir(s.prefix), "recoveries") }
+
+// Recoveries reads the global switch. A malformed value is an error, not "enabled".
+func (s *Store) Recoveries(ctx context.Context) (Recoveries, error) {
+	ctx, cancel := context.WithTimeout(ctx, consulTimeout)
+	defer cancel()
+	p, _, err := s.c.KV().Get(s.recoveriesKey(), (&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return Recoveries{}, fmt.Errorf("read %s from Consul: %w", s.recoveriesKey(), s.explain(err))
+	}
+	var r Recoveries
+	if p == nil {
+		return r, nil
+	}
+	if err := json.Unmarshal(p.Value, &r); err != nil {
+		return r, fmt.Errorf("consul key %s: %v; set it with `baton recoveries enable|disable`", p.Key, err)
+	}
+	return r, nil
+}
+
+// SetRecoveries writes the global switch.
+func (s *Store) SetRecoveries(ctx context.Context, r Recoveries) error {
+	b, _ := json.Marshal(r)
+	return s.write(ctx, "(all)", s.recoveriesKey(), b)
+}
+
+// Clusters lists the clusters Consul has, sorted.
+func (s *Store) Clusters(ctx context.Context) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, consulTimeout)
+	defer cancel()
+	keys, _, err := s.c.KV().Keys(s.prefix+"/", "/", (&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("list clusters under %s in Consul: %w", s.prefix, s.explain(err))
+	}
+	var out []string
+	for _, k := range keys {
+		if name := strings.Trim(strings.TrimPrefix(k, s.prefix+"/"), "/"); name != "" && strings.HasSuffix(k, "/") {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// remove deletes one key of a cluster, bounded by consulTimeout.
+func (s *Store) remove(ctx context.Context, cluster, key string) error {
+	ctx, cancel := context.WithTimeout(ctx, consulTimeout)
+	defer cancel()
+	k := s.key(cluster, key)
+	if _, err := s.c.KV().Delete(k, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
+		return fmt.Errorf("delete %s (cluster %s) from Consul: %w", k, cluster, s.explain(err))
+	}
+	return nil
+}
+
+// ErrExists means Consul already has the cluster.
+var ErrExists = errors.New("cluster already in Consul")
+
+// Seed writes a new cluster's topology at epoch 1, in one transaction that fails if the
+// cluster exists: `baton cluster add` never overwrites one.
+func (s *Store) Seed(ctx context.Context, cluster string, primary Node, replicas []Node) error {
+	ctx, cancel := context.WithTimeout(ctx, consulTimeout)
+	defer cancel()
+	for _, n := range append([]Node{primary}, replicas...) {
+		if err := n.Validate(); err != nil {
+			return fmt.Errorf("refusing to seed node %q of %s: %w", n.Name, cluster, err)
+		}
+	}
+	val := func(v any) []byte { b, _ := json.Marshal(v); return b }
+	ops := api.TxnOps{
+		{KV: &api.KVTxnOp{Verb: api.KVCheckNotExists, Key: s.key(cluster, "primary")}},
+		{KV: &api.KVTxnOp{Verb: api.KVCheckNotExists, Key: s.key(cluster, "epoch")}},
+		{KV: &api.KVTxnOp{Verb: api.KVSet, Key: s.key(cluster, "primary"), Value: val(primary)}},
+		{KV: &api.KVTxnOp{Verb: api.KVSet, Key: s.key(cluster, "epoch"), Value: []byte("1")}},
+		{KV: &api.KVTxnOp{Verb: api.KVSet, Key: s.key(cluster, "maintenance"), Value: []byte("false")}},
+	}
+	for _, r := range replicas {
+		ops = append(ops, &api.TxnOp{KV: &api.KVTxnOp{Verb: api.KVSet, Key: s.key(cluster, "replicas", r.Name), Value: val(r)}})
+	}
+	ok, _, _, err := s.c.Txn().Txn(ops, (&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("seed %s in Consul: %w", cluster, s.explain(err))
+	}
+	if !ok {
+		return fmt.Errorf("%w: %s has a primary or an epoch under %s; `baton cluster remove --name %s` first if it is to be replaced",
+			ErrExists, cluster, s.key(cluster), cluster)
+	}
+	return nil
+}
+
+// Remove deletes a cluster's topology and its agents' reports.
+func (s *Store) Remove(ctx context.Context, cluster string) error {
+	ctx, cancel := context.WithTimeout(ctx, consulTimeout)
+	defer cancel()
+	for _, k := range []string{s.key(cluster) + "/", path.Dir(s.ReachKey(cluster, "x")) + "/"} {
+		if _, err := s.c.KV().DeleteTree(k, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
+			return fmt.Errorf("delete %s from Consul: %w", k, s.explain(err))
+		}
+	}
+	return nil
+}

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+
+	"github.com/baton-db/baton/internal/app"
+	"github.com/baton-db/baton/internal/config"
+	"github.com/baton-db/baton/internal/flavor"
+	"github.com/baton-db/baton/internal/mysqladmin"
+	"github.com/baton-db/baton/internal/onboard"
+	"github.com/baton-db/baton/workflows/start"
+)
+
+func newCluster() *cobra.Command {
+	cmd := &cobra.Command{Use: "cluster add|list|remove", Short: "Onboard, list and remove clusters (their topology in Consul)"}
+	cmd.AddCommand(newClusterAdd(), newClusterList(), newClusterRemove())
+	return cmd
+}
+
+func newClusterAdd() *cobra.Command {
+	var name, primary, flavorName, defaultZone string
+	var names, zones map[string]string
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   "add --name NAME --primary HOST:PORT [--zones ADDR=ZONE,...] [--names ADDR=NAME,...]",
+		Short: "Discover a cluster from its primary, check every node, and seed its topology in Consul",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !config.ValidName(name) {
+				return fmt.Errorf("--name %q is not a valid cluster name (lower-case letters, digits, - and _)", name)
+			}
+			cfg, s, err := store(cmd)
+			if err != nil {
+				return err
+			}
+			if cc, err := cfg.Cluster(name); err == nil && !cmd.Flags().Changed("flavor") {
+				flavorName = string(cc.Flavor)
+			}
+			f, err := flavor.ByName(flavorName)
+			if err != nil {
+				return fmt.Errorf("--flavor: %w", err)
+			}
+			opts, err := cfg.MySQLOptions(cfg.Secrets.AdminUser, cfg.Secrets.AdminPassword)
+			if err != nil {
+				return err
+			}
+			req := onboard.Request{Cluster: name, Primary: primary, Names: names, Zones: zones, DefaultZone: defaultZone,
+				Users: nonEmpty(cfg.Secrets.ReplUser, cfg.Secrets.HeartbeatUser)}
+			p, replicas, err := onboard.Discover(cmd.Context(), req, func(addr string) (onboard.Server, error) {
+				return mysqladmin.Open(addr, f, opts)
+			})
+			if err != nil {
+				return fmt.Errorf("cluster %s cannot be added; nothing was written. Fix each of these and run the command again:\n  - %s",
+					name, strings.ReplaceAll(err.Error(), "\n", "\n  - "))
+			}
+			fmt.Printf("cluster %s (%s): primary %s (%s, zone %s, server_id %d)\n", name, f.Name(), p.Name, p.Addr(), p.Zone, p.ServerID)
+			for _, r := range replicas {
+				fmt.Printf("  replica %s (%s, zone %s, server_id %d)\n", r.Name, r.Addr(), r.Zone, r.ServerID)
+			}
+			if dryRun {
+				fmt.Println("dry run: every check passed; nothing was written")
+				return nil
+			}
+			if err := s.Seed(cmd.Context(), name, p, replicas); err != nil {
+				return err
+			}
+			fmt.Printf("seeded %s in Consul at epoch 1", name)
+			if _, err := cfg.Cluster(name); err != nil {
+				fmt.Printf("; add it under clusters: in the config (haproxies, policy) for the detector and worker to run it")
+			}
+			fmt.Println()
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "cluster name (required)")
+	cmd.Flags().StringVar(&primary, "primary", "", "the primary's host:port (required)")
+	cmd.Flags().StringVar(&flavorName, "flavor", "mariadb", "mariadb or mysql (default: the cluster's config)")
+	cmd.Flags().StringToStringVar(&names, "names", nil, "node names by address (host:port or host), as ADDR=NAME,...")
+	cmd.Flags().StringToStringVar(&zones, "zones", nil, "zones by address (host:port or host)")
+	cmd.Flags().StringVar(&defaultZone, "default-zone", "", "zone of the nodes --zones does not name")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "discover and check only; write nothing")
+	_ = cmd.MarkFlagRequired("name")
+	_ = cmd.MarkFlagRequired("primary")
+	return cmd
+}
+
+func nonEmpty(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func newClusterList() *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List the clusters in Consul: primary, replicas, epoch, and whether the config has them",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, s, err := store(cmd)
+			if err != nil {
+				return err
+			}
+			names, err := s.Clusters(cmd.Context())
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "CLUSTER\tEPOCH\tPRIMARY\tREPLICAS\tCONFIGURED")
+			for _, n := range names {
+				_, cerr := cfg.Cluster(n)
+				t, err := s.Read(cmd.Context(), n)
+				if err != nil {
+					fmt.Fprintf(tw, "%s\t-\t%v\t\t%v\n", n, err, cerr == nil)
+					continue
+				}
+				var reps []string
+				for _, r := range t.Replicas {
+					reps = append(reps, r.Name)
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%s (%s)\t%s\t%v\n", n, t.Epoch, t.Primary.Name, t.Primary.Addr(), strings.Join(reps, ","), cerr == nil)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func newClusterRemove() *cobra.Command {
+	var name string
+	var yes bool
+	cmd := &cobra.Command{
+		Use:   "remove --name NAME --yes",
+		Short: "Delete a cluster's topology from Consul (the servers are untouched)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !config.ValidName(name) {
+				return fmt.Errorf("--name %q is not a valid cluster name", name)
+			}
+			if !yes {
+				return fmt.Errorf("removing %s deletes its topology from Consul: HAProxy stops routing to it. Add --yes to confirm", name)
+			}
+			cfg, s, err := store(cmd)
+			if err != nil {
+				return err
+			}
+			if _, err := s.Read(cmd.Context(), name); err != nil {
+				return err
+			}
+			c, err := app.Client(cmd.Context(), cfg, quietLogger())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			d, err := c.DescribeWorkflowExecution(cmd.Context(), start.WorkflowID(name), "")
+			var nf *serviceerror.NotFound
+			switch {
+			case errors.As(err, &nf):
+			case err != nil:
+				return fmt.Errorf("cannot tell whether an operation of %s is running: %w", name, err)
+			case d.GetWorkflowExecutionInfo().GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING:
+				return fmt.Errorf("%s of %s is running (workflow %s); wait for it to end", d.GetWorkflowExecutionInfo().GetType().GetName(), name, start.WorkflowID(name))
+			}
+			if err := s.Remove(cmd.Context(), name); err != nil {
+				return err
+			}
+			fmt.Printf("removed %s from Consul", name)
+			if _, err := cfg.Cluster(name); err == nil {
+				fmt.Printf("; remove it from clusters: in the config too")
+			}
+			fmt.Println()
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "cluster name (required)")
+	cmd.Flags().BoolVar(&yes, "yes", false, "confirm")
+	_ = cmd.MarkFlagRequired("name")
+	return cmd
+}

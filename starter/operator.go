@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/baton-db/baton/internal/app"
+	"github.com/baton-db/baton/internal/config"
+	"github.com/baton-db/baton/internal/topology"
+)
+
+// maxDowntime bounds a downtime: a forgotten one must not switch a node's failover off for good.
+const maxDowntime = 30 * 24 * time.Hour
+
+// store loads the config and opens the topology store.
+func store(cmd *cobra.Command) (*config.Config, *topology.Store, error) {
+	cfg, err := app.LoadConfig(cmd.Flags())
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := app.Topology(cfg)
+	return cfg, s, err
+}
+
+// clusterOf finds the cluster whose primary, replicas or evicted nodes include host, when
+// --cluster was not given; a name found in several clusters must be qualified.
+func clusterOf(ctx context.Context, s *topology.Store, cluster, host string) (string, topology.Topology, error) {
+	if !config.ValidName(host) {
+		return "", topology.Topology{}, fmt.Errorf("--host %q is not a valid node name (lower-case letters, digits, - and _)", host)
+	}
+	names := []string{cluster}
+	if cluster == "" {
+		var err error
+		if names, err = s.Clusters(ctx); err != nil {
+			return "", topology.Topology{}, err
+		}
+	}
+	var found []string
+	var topo topology.Topology
+	for _, n := range names {
+		t, err := s.Read(ctx, n)
+		if err != nil {
+			if cluster != "" {
+				return "", t, err
+			}
+			continue
+		}
+		_, member := t.Find(host)
+		for _, e := range t.Evicted {
+			member = member || e.Node.Name == host
+		}
+		if member {
+			found, topo = append(found, n), t
+		}
+	}
+	switch len(found) {
+	case 1:
+		return found[0], topo, nil
+	case 0:
+		where := "any cluster in Consul"
+		if cluster != "" {
+			where = "cluster " + cluster
+		}
+		return "", topo, fmt.Errorf("node %q is not a member of %s; `baton status` lists the nodes", host, where)
+	}
+	return "", topo, fmt.Errorf("node %q is in several clusters (%s); add --cluster", host, strings.Join(found, ", "))
+}
+
+func newDowntime() *cobra.Command {
+	var cluster, host, reason, as string
+	var d time.Duration
+	cmd := &cobra.Command{
+		Use:   "downtime --host NODE --for 2h --reason TEXT [--cluster NAME] [--as NAME]",
+		Short: "Take a node out of automatic decisions until the downtime expires: never a candidate; as primary, not failed over automatically",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch {
+			case d <= 0 || d > maxDowntime:
+				return fmt.Errorf("--for %s: give a positive duration up to %s (for example --for 2h)", d, maxDowntime)
+			case strings.TrimSpace(reason) == "":
+				return errors.New("--reason is required: say why, for whoever is paged next")
+			case strings.TrimSpace(as) == "":
+				return errors.New("--as must name who takes the downtime")
+			}
+			_, s, err := store(cmd)
+			if err != nil {
+				return err
+			}
+			c, t, err := clusterOf(cmd.Context(), s, cluster, host)
+			if err != nil {
+				return err
+			}
+			now := time.Now().UTC()
+			dt := topology.Downtime{Node: host, Reason: reason, By: as, Since: now, Until: now.Add(d)}
+			if err := s.SetDowntime(cmd.Context(), c, dt); err != nil {
+				return err
+			}
+			role := "replica: it is never a candidate"
+			if t.Primary.Name == host {
+				role = "primary: it is not failed over automatically (a human's `baton failover --force` still is)"
+			}
+			fmt.Printf("%s of %s is downtimed until %s by %s (%s); as %s\n", host, c, dt.Until.Format(time.RFC3339), as, reason, role)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&host, "host", "", "node name (required)")
+	cmd.Flags().StringVar(&cluster, "cluster", "", "cluster of the node (default: the one cluster that has it)")
+	cmd.Flags().DurationVar(&d, "for", 0, "how long, at most 30 days (required)")
+	cmd.Flags().StringVar(&reason, "reason", "", "why (required)")
+	cmd.Flags().StringVar(&as, "as", currentUser(), "who takes the downtime")
+	_ = cmd.MarkFlagRequired("host")
+	_ = cmd.MarkFlagRequired("for")
+	end := &cobra.Command{
+		Use:   "end --host NODE [--cluster NAME]",
+		Short: "End a node's downtime now",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, s, err := store(cmd)
+			if err != nil {
+				return err
+			}
+			c, t, err := clusterOf(cmd.Context(), s, cluster, host)
+			if err != nil {
+				return err
+			}
+			if _, ok := t.Downtimes[host]; !ok {
+				return fmt.Errorf("%s of %s has no downtime", host, c)
+			}
+			if err := s.EndDowntime(cmd.Context(), c, host); err != nil {
+				return err
+			}
+			fmt.Printf("downtime of %s (%s) ended\n", host, c)
+			return nil
+		},
+	}
+	end.Flags().StringVar(&host, "host", "", "node name (required)")
+	end.Flags().StringVar(&cluster, "cluster", "", "cluster of the node (default: the one cluster that has it)")
+	_ = end.MarkFlagRequired("host")
+	cmd.AddCommand(end)
+	return cmd
+}
+
+func newAck() *cobra.Command {
+	var cluster, comment, as string
+	cmd := &cobra.Command{
+		Use:   "ack --cluster NAME [--comment TEXT] [--as NAME]",
+		Short: "Acknowledge a cluster's last unplanned failover (status lists unacknowledged ones)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !config.ValidName(cluster) {
+				return fmt.Errorf("--cluster %q is not a valid cluster name", cluster)
+			}
+			if strings.TrimSpace(as) == "" {
+				return errors.New("--as must name who acknowledges")
+			}
+			_, s, err := store(cmd)
+			if err != nil {
+				return err
+			}
+			t, err := s.Read(cmd.Context(), cluster)
+			if err != nil {
+				return err
+			}
+			lf := t.LastFailover
+			if lf == nil {
+				return fmt.Errorf("cluster %s has had no unplanned failover to acknowledge", cluster)
+			}
+			if !t.Unacknowledged() {
+				fmt.Printf("the failover of %s at epoch %d was already acknowledged by %s at %s\n", cluster, lf.Epoch, t.Ack.By, t.Ack.At.Format(time.RFC3339))
+				return nil
+			}
+			a := topology.Ack{By: as, At: time.Now().UTC(), Comment: comment, Epoch: lf.Epoch, WorkflowID: lf.WorkflowID}
+			if err := s.Acknowledge(cmd.Context(), cluster, a); err != nil {
+				return err
+			}
+			fmt.Printf("acknowledged the failover of %s (%s -> %s at %s, epoch %d) as %s\n", cluster, lf.From, lf.To, lf.At.Format(time.RFC3339), lf.Epoch, as)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&cluster, "cluster", "", "cluster (required)")
+	cmd.Flags().StringVar(&comment, "comment", "", "what was found, for the record")
+	cmd.Flags().StringVar(&as, "as", currentUser(), "who acknowledges")
+	_ = cmd.MarkFlagRequired("cluster")
+	return cmd
+}
+
+func newRecoveries() *cobra.Command {
+	var reason, as string
+	show := func(cmd *cobra.Command, _ []string) error {
+		_, s, err := store(cmd)
+		if err != nil {
+			return err
+		}
+		r, err := s.Recoveries(cmd.Context())
+		if err != nil {
+			return err
+		}
+		if r.Disabled {
+			fmt.Printf("automatic recoveries are disabled for every cluster, by %s at %s: %s\n", r.By, r.At.Format(time.RFC3339), r.Reason)
+		} else {
+			fmt.Println("automatic recoveries are enabled")
+		}
+		return nil
+	}
+	set := func(disabled bool) func(*cobra.Command, []string) error {
+		return func(cmd *cobra.Command, args []string) error {
+			if disabled && strings.TrimSpace(reason) == "" {
+				return errors.New("--reason is required: say why every automatic failover is off")
+			}
+			if strings.TrimSpace(as) == "" {
+				return errors.New("--as must name who switches recoveries")
+			}
+			_, s, err := store(cmd)
+			if err != nil {
+				return err
+			}
+			if err := s.SetRecoveries(cmd.Context(), topology.Recoveries{Disabled: disabled, By: as, Reason: reason, At: time.Now().UTC()}); err != nil {
+				return err
+			}
+			return show(cmd, args)
+		}
+	}
+	cmd := &cobra.Command{Use: "recoveries [enable|disable]", Short: "Show, enable or disable automatic failover for every cluster", RunE: show}
+	disable := &cobra.Command{Use: "disable --reason TEXT [--as NAME]", Short: "Turn automatic failover off for every cluster (detectors log what they would have done)", RunE: set(true)}
+	enable := &cobra.Command{Use: "enable [--as NAME]", Short: "Turn automatic failover back on", RunE: set(false)}
+	for _, c := range []*cobra.Command{disable, enable} {
+		c.Flags().StringVar(&as, "as", currentUser(), "who switches")
+		c.Flags().StringVar(&reason, "reason", "", "why")
+	}
+	cmd.AddCommand(disable, enable)
+	return cmd
+}

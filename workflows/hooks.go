@@ -1,0 +1,78 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/baton-db/baton/activities"
+	"github.com/baton-db/baton/internal/config"
+)
+
+// vetoed ends an operation that a pre hook refused before anything changed.
+type vetoed struct{ why string }
+
+func (e vetoed) Error() string { return e.why }
+
+// runHooks runs the configured hooks at point p one after another, each as its own
+// activity (docs/runbook.md §7). A pre hook's failure is a veto, returned as vetoed. A
+// pre-failover hook that does not answer within its timeout is passed over, so it cannot
+// hold a dead primary's failover; a pre-switchover hook that does not answer refuses the
+// switchover. A post hook's failure is reported in the result and changes nothing.
+func runHooks(ctx workflow.Context, t *tracker, refs []activities.HookRef, p config.HookPoint, ev activities.Event, res *Result) error {
+	info := workflow.GetInfo(ctx)
+	ev.Point, ev.WorkflowID, ev.RunID, ev.At = p, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, workflow.Now(ctx)
+	for _, h := range refs {
+		if h.Point != p {
+			continue
+		}
+		err := t.run(ctx, step{name: fmt.Sprintf("%s hook %s", p, h.Name), opts: hookOptions(h), summary: fmt.Sprintf("%s hook %s", p, h.Name),
+			activity: a.RunHook, args: args(activities.HookInput{Hook: h.Name, Event: ev})})
+		switch {
+		case err == nil:
+		case !p.Pre():
+			res.HookProblems = append(res.HookProblems, fmt.Sprintf("%s hook %s failed after %d attempt(s): %s", p, h.Name, h.Attempts, message(err)))
+		case temporal.IsTimeoutError(err) && p == config.PreFailover:
+			res.HookProblems = append(res.HookProblems, fmt.Sprintf("%s hook %s did not answer within %s; the failover went on without it", p, h.Name, h.Timeout))
+			workflow.GetLogger(ctx).Warn("pre-failover hook timed out; failing over without it", "hook", h.Name, "timeout", h.Timeout)
+		case temporal.IsTimeoutError(err):
+			return vetoed{fmt.Sprintf("%s hook %s did not answer within %s; nothing was changed", p, h.Name, h.Timeout)}
+		default:
+			return vetoed{message(err)}
+		}
+	}
+	return nil
+}
+
+// message is an activity error's own message, without Temporal's wrapping.
+func message(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Message()
+	}
+	return rootCause(err)
+}
+
+// hookOptions bounds a hook by its timeout, every attempt included.
+func hookOptions(h activities.HookRef) func(workflow.Context) workflow.Context {
+	return func(ctx workflow.Context) workflow.Context {
+		return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			StartToCloseTimeout:    h.Timeout,
+			ScheduleToCloseTimeout: h.Timeout * time.Duration(h.Attempts),
+			RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumAttempts: int32(h.Attempts)},
+		})
+	}
+}
+
+// hasHooks reports whether any hook runs at p.
+func hasHooks(refs []activities.HookRef, p config.HookPoint) bool {
+	for _, h := range refs {
+		if h.Point == p {
+			return true
+		}
+	}
+	return false
+}
