@@ -144,10 +144,7 @@ func (a *Activities) acks(cluster string, primary, node topology.Node) bool {
 
 // replSource is where a replica of n replicates from, with Baton's replication credentials.
 func (a *Activities) replSource(n topology.Node) flavor.Source {
-	t := a.Config.MySQL.ReplicationTLS
-	return flavor.Source{Host: n.IPv4, Port: n.Port, User: a.Config.Secrets.ReplUser,
-		Password: a.Config.Secrets.ReplPassword, HeartbeatPeriod: 0.5,
-		SSL: t.Enabled, SSLCA: t.CAFile, SSLVerifyServerCert: t.VerifyServerCert}
+	return a.Config.ReplicationSource(n.IPv4, n.Port)
 }
 
 // excludedUsers are the sessions DemotePrimary leaves alone.

@@ -28,7 +28,8 @@ func newCluster() *cobra.Command {
 func newClusterAdd() *cobra.Command {
 	var name, primary, flavorName, defaultZone string
 	var names, zones map[string]string
-	var dryRun bool
+	var attach []string
+	var dryRun, initPrimary bool
 	cmd := &cobra.Command{
 		Use:   "add --name NAME --primary HOST:PORT [--zones ADDR=ZONE,...] [--names ADDR=NAME,...]",
 		Short: "Discover a cluster from its primary, check every node, and seed its topology in Consul",
@@ -50,6 +51,11 @@ func newClusterAdd() *cobra.Command {
 			opts, err := cfg.MySQLOptions(cfg.Secrets.AdminUser, cfg.Secrets.AdminPassword)
 			if err != nil {
 				return err
+			}
+			if (initPrimary || len(attach) > 0) && !dryRun {
+				if err := prepare(cmd, cfg, f, opts, primary, initPrimary, attach, zones); err != nil {
+					return fmt.Errorf("cluster %s: %w", name, err)
+				}
 			}
 			req := onboard.Request{Cluster: name, Primary: primary, Names: names, Zones: zones, DefaultZone: defaultZone,
 				Users: nonEmpty(cfg.Secrets.ReplUser, cfg.Secrets.HeartbeatUser)}
@@ -86,9 +92,45 @@ func newClusterAdd() *cobra.Command {
 	cmd.Flags().StringToStringVar(&zones, "zones", nil, "zones by address (host:port or host)")
 	cmd.Flags().StringVar(&defaultZone, "default-zone", "", "zone of the nodes --zones does not name")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "discover and check only; write nothing")
+	cmd.Flags().BoolVar(&initPrimary, "init", false, "a new cluster: make the primary writable with semi-sync on and create Baton's heartbeat schema")
+	cmd.Flags().StringSliceVar(&attach, "attach", nil, "new servers (host:port,...) to make read-only replicas of the primary first")
 	_ = cmd.MarkFlagRequired("name")
 	_ = cmd.MarkFlagRequired("primary")
 	return cmd
+}
+
+// prepare readies new servers before discovery: --init and --attach.
+func prepare(cmd *cobra.Command, cfg *config.Config, f flavor.Flavor, opts mysqladmin.Options, primary string, init bool, attach []string, zones map[string]string) error {
+	p, err := mysqladmin.Open(primary, f, opts)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	servers := map[string]onboard.Admin{}
+	for _, a := range attach {
+		c, err := mysqladmin.Open(a, f, opts)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		servers[a] = c
+	}
+	zone := func(addr string) string {
+		if z, ok := zones[addr]; ok {
+			return z
+		}
+		host, _, _ := strings.Cut(addr, ":")
+		return zones[host]
+	}
+	acks := func(addr string) bool {
+		cc, err := cfg.Cluster(cmd.Flag("name").Value.String())
+		return err != nil || cc.Acks(zone(primary), zone(addr))
+	}
+	if err := onboard.Prepare(cmd.Context(), p, primary, init, servers, cfg.ReplicationSource, acks); err != nil {
+		return err
+	}
+	fmt.Printf("prepared: primary %s%s, %d server(s) attached\n", primary, map[bool]string{true: " opened", false: ""}[init], len(attach))
+	return nil
 }
 
 func nonEmpty(ss ...string) []string {

@@ -38,7 +38,7 @@ func TestSwitchoversAreListedBySearchAttributes(t *testing.T) {
 		t.Fatalf("switchover: %s", out)
 	}
 	q := "BatonCluster = 'demo' AND BatonKind = 'planned' AND BatonOutcome = 'succeeded' AND BatonOldPrimary = '" +
-		tp.Primary.Name + "' AND BatonNewPrimary = '" + target + "' AND BatonStep = 'record result'"
+		tp.Primary.Name + "' AND BatonNewPrimary = '" + target + "' AND BatonStep = 'post-switchover hook record'"
 	var runs []string
 	waitFor(t, 10*time.Second, func() bool { runs = listWorkflows(t, q); return len(runs) > 0 }) // visibility is eventually consistent
 	if all := listWorkflows(t, "BatonCluster = 'demo'"); len(all) < len(runs) {

@@ -53,7 +53,7 @@ func TestWebUIShowsASwitchoverStepByStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s (%d bytes)", shot, len(png))
-	page(t, ctx, run+"/search-attributes", `"BatonOutcome"`, `"succeeded"`, `"BatonStep"`, `"record result"`)
+	page(t, ctx, run+"/search-attributes", `"BatonOutcome"`, `"succeeded"`, `"BatonStep"`, `"post-switchover hook record"`)
 }
 
 // browser starts headless Chromium for the test.

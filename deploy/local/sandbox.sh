@@ -174,19 +174,9 @@ mariadb_up() {
     node_users "$1"
   done
   if [ "$fresh" = 1 ]; then
-    local p pip pzone acks; set -- ${NODES[0]}; p=$1 pip=$2 pzone=$3
-    sql "$p" "SET GLOBAL rpl_semi_sync_master_enabled=ON; SET GLOBAL read_only=OFF;
-      CREATE DATABASE IF NOT EXISTS app; CREATE DATABASE IF NOT EXISTS baton;
-      CREATE TABLE IF NOT EXISTS baton.heartbeat (ts varchar(26) NOT NULL,
-        server_id int unsigned NOT NULL PRIMARY KEY, file varchar(255) DEFAULT NULL,
-        position bigint unsigned DEFAULT NULL, relay_master_log_file varchar(255) DEFAULT NULL,
-        exec_master_log_pos bigint unsigned DEFAULT NULL);"
-    for spec in "${NODES[@]:1}"; do
-      set -- $spec
-      acks=ON; [ "$3" = "$pzone" ] && acks=OFF # durability cross_zone: only the other zone acknowledges
-      sql "$1" "SET GLOBAL rpl_semi_sync_slave_enabled=$acks"
-      replicate_from "$1" "$pip"
-    done
+    set -- ${NODES[0]}
+    sql "$1" "CREATE DATABASE IF NOT EXISTS app"
+    FRESH=1
   fi
 }
 
@@ -240,19 +230,24 @@ consul_up() {
 }
 # onboard seeds a new cluster's topology as a user would: `baton cluster add` discovers the
 # replicas from the primary and checks every node (a fresh sandbox only; a restart keeps it).
+# New servers are made a cluster by the same command (--init opens the primary, --attach
+# makes the others its replicas), as docker-compose's bootstrap does.
 onboard() {
   kv get "$KV/primary" >/dev/null 2>&1 && return 0
-  local spec names="" zones="" p
+  local spec names="" zones="" attach="" p extra=()
   set -- ${NODES[0]}; p=$1
-  wait_for "every replica connected to $p" 100 sh -c \
-    "[ \$(mariadb --defaults-file='$(node_dir "$p")/my.cnf' -uroot -N -e 'SHOW SLAVE HOSTS' | wc -l) -eq $((${#NODES[@]} - 1)) ]"
   for spec in "${NODES[@]}"; do
     set -- $spec
     names+="${names:+,}$2=$1" zones+="${zones:+,}$2=$3"
+    [ "$1" = "$p" ] || attach+="${attach:+,}$2:$MYSQL_PORT"
   done
+  if [ "${FRESH:-0}" = 1 ]; then extra=(--init --attach "$attach"); else
+    wait_for "every replica connected to $p" 100 sh -c \
+      "[ \$(mariadb --defaults-file='$(node_dir "$p")/my.cnf' -uroot -N -e 'SHOW SLAVE HOSTS' | wc -l) -eq $((${#NODES[@]} - 1)) ]"
+  fi
   set -- ${NODES[0]}
   "$STATE/bin/baton" --config "$STATE/baton.yaml" cluster add --name "$CLUSTER" --primary "$2:$MYSQL_PORT" \
-    --names "$names" --zones "$zones" >&2
+    --names "$names" --zones "$zones" "${extra[@]}" >&2
 }
 consul_acl_config() { # ACLs on, default deny: every client needs a token
   render consul-acl.json TOKEN="$(cat "$MGMT_TOKEN_FILE")" >"$STATE/consul.d/acl.json"

@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/baton-db/baton/internal/envfile"
+	"github.com/baton-db/baton/internal/flavor"
 	"github.com/baton-db/baton/internal/mysqladmin"
 	"github.com/baton-db/baton/internal/tlsconf"
 )
@@ -479,6 +480,14 @@ func (c *Config) MySQLOptions(user, password string) (mysqladmin.Options, error)
 	}
 	return mysqladmin.Options{User: user, Password: password, ConnectTimeout: c.MySQL.ConnectTimeout,
 		ReadTimeout: c.MySQL.ReadTimeout, SourceAddr: c.MySQL.SourceAddr, TLS: t}, nil
+}
+
+// ReplicationSource is host:port as a replication source, with Baton's replication
+// credentials and TLS settings.
+func (c *Config) ReplicationSource(host string, port int) flavor.Source {
+	t := c.MySQL.ReplicationTLS
+	return flavor.Source{Host: host, Port: port, User: c.Secrets.ReplUser, Password: c.Secrets.ReplPassword,
+		HeartbeatPeriod: 0.5, SSL: t.Enabled, SSLCA: t.CAFile, SSLVerifyServerCert: t.VerifyServerCert}
 }
 
 // Config returns the TLS configuration, nil when TLS is off.

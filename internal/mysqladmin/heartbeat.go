@@ -10,6 +10,14 @@ import (
 // HeartbeatTable is pt-heartbeat's table, one row per writer, keyed by server_id.
 const HeartbeatTable = "baton.heartbeat"
 
+// CreateHeartbeatSchema creates the heartbeat table on a new cluster's primary.
+func (c *Client) CreateHeartbeatSchema(ctx context.Context) error {
+	return c.exec(ctx, "CREATE DATABASE IF NOT EXISTS baton",
+		`CREATE TABLE IF NOT EXISTS `+HeartbeatTable+` (ts varchar(26) NOT NULL, server_id int unsigned NOT NULL PRIMARY KEY,
+			file varchar(255) DEFAULT NULL, position bigint unsigned DEFAULT NULL, relay_master_log_file varchar(255) DEFAULT NULL,
+			exec_master_log_pos bigint unsigned DEFAULT NULL)`)
+}
+
 // TSFormat is pt-heartbeat's timestamp format (UTC).
 const TSFormat = "2006-01-02T15:04:05.000000"
 
