@@ -65,8 +65,13 @@ func failoverRuns(t *testing.T, since time.Time) []string {
 // period had passed, so that each test starts from a cluster that may fail over.
 func ageLastFailover(t *testing.T, age time.Duration) {
 	t.Helper()
+	ageLastFailoverOf(t, "demo", age)
+}
+
+func ageLastFailoverOf(t *testing.T, cluster string, age time.Duration) {
+	t.Helper()
 	kv := topo.Client().KV()
-	key := "baton/clusters/demo/last_unplanned"
+	key := "baton/clusters/" + cluster + "/last_unplanned"
 	p, _, err := kv.Get(key, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -132,22 +137,27 @@ func assertNoFailover(t *testing.T, since time.Time, primary string, d time.Dura
 // restartAndRejoin restarts a killed node and brings it back with `baton rejoin`.
 func restartAndRejoin(t *testing.T, name string) {
 	t.Helper()
+	restartAndRejoinIn(t, "demo", name)
+}
+
+func restartAndRejoinIn(t *testing.T, cluster, name string) {
+	t.Helper()
 	sandboxCmd(t, "start-worker") // a rejoin needs a worker, also after a failed crash case
 	assertNoWorkflowOpen(t)       // one operation per cluster: the failover finishes first
 	sandboxCmd(t, "start-node", name)
-	out, code := baton(t, "rejoin", "--cluster", "demo", "--host", name)
+	out, code := baton(t, "rejoin", "--cluster", cluster, "--host", name)
 	if code != 0 && (strings.Contains(out, "MissingOwnGTIDs") || strings.Contains(out, "ErrantGTIDs")) {
 		// It diverged (crash recovery truncated transactions a replica had received, or it
 		// committed alone after it was cut off): Baton refuses to rejoin it, so it is rebuilt
 		// from the primary, as its message says.
 		t.Logf("rejoin %s refused, rebuilding it: %s", name, lastLine(out))
 		sandboxCmd(t, "rebuild-node", name)
-		out, code = baton(t, "rejoin", "--cluster", "demo", "--host", name)
+		out, code = baton(t, "rejoin", "--cluster", cluster, "--host", name)
 	}
 	if code != 0 {
 		t.Fatalf("rejoin %s: exit %d\n%s", name, code, out)
 	}
-	tp := readTopo(t)
+	tp := readTopoOf(t, cluster)
 	found := false
 	for _, r := range tp.Replicas {
 		found = found || r.Name == name

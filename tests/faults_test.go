@@ -155,15 +155,17 @@ func assertNoWorkflowOpen(t *testing.T) {
 	c := temporalClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	for {
-		d, err := c.DescribeWorkflowExecution(ctx, workflows.WorkflowID("demo"), "")
-		if err != nil || d.GetWorkflowExecutionInfo().GetStatus() != enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
-			return
+	for _, cluster := range []string{"demo", "demo2"} {
+		for {
+			d, err := c.DescribeWorkflowExecution(ctx, workflows.WorkflowID(cluster), "")
+			if err != nil || d.GetWorkflowExecutionInfo().GetStatus() != enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("workflow %s still open: %s", workflows.WorkflowID(cluster), d.GetWorkflowExecutionInfo().GetType().GetName())
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
-		if ctx.Err() != nil {
-			t.Fatalf("workflow %s still open: %s", workflows.WorkflowID("demo"), d.GetWorkflowExecutionInfo().GetType().GetName())
-		}
-		time.Sleep(200 * time.Millisecond)
 	}
 }
 

@@ -168,19 +168,21 @@ func serverIDVia(addr string) (uint32, error) {
 }
 
 func prepareSchema() error {
-	t, err := topo.Read(context.Background(), "demo")
-	if err != nil {
-		return err
-	}
-	db := adminDB(t.Primary.Addr())
-	defer db.Close()
-	for _, q := range []string{
-		"CREATE DATABASE IF NOT EXISTS app",
-		loadgen.Schema,
-		"CREATE TABLE IF NOT EXISTS app.ddl_target (id INT PRIMARY KEY)",
-	} {
-		if _, err := db.Exec(q); err != nil {
-			return fmt.Errorf("%s: %w", q, err)
+	for _, c := range []string{"demo", "demo2"} {
+		t, err := topo.Read(context.Background(), c)
+		if err != nil {
+			return err
+		}
+		db := adminDB(t.Primary.Addr())
+		defer db.Close()
+		for _, q := range []string{
+			"CREATE DATABASE IF NOT EXISTS app",
+			loadgen.Schema,
+			"CREATE TABLE IF NOT EXISTS app.ddl_target (id INT PRIMARY KEY)",
+		} {
+			if _, err := db.Exec(q); err != nil {
+				return fmt.Errorf("%s on %s: %w", q, c, err)
+			}
 		}
 	}
 	return nil
@@ -210,7 +212,13 @@ func batonConfig(t *testing.T, config string, args ...string) (string, int) {
 
 func readTopo(t *testing.T) topology.Topology {
 	t.Helper()
-	tp, err := topo.Read(context.Background(), "demo")
+	return readTopoOf(t, "demo")
+}
+
+// readTopoOf reads a cluster's topology (the sandbox has demo and demo2).
+func readTopoOf(t *testing.T, cluster string) topology.Topology {
+	t.Helper()
+	tp, err := topo.Read(context.Background(), cluster)
 	if err != nil {
 		t.Fatal(err)
 	}

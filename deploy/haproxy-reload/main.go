@@ -136,9 +136,28 @@ func only(s []server, backend string) []server {
 
 type runtime struct{ admin, master string }
 
-// switchWriter points a one-server writer backend at the new file's primary, if it moved.
+// switchWriter points each one-server writer backend (writer, writer_<cluster>) at the new
+// file's primary, if it moved.
 func (h runtime) switchWriter(want, running []server) error {
-	w, r := only(want, "writer"), only(running, "writer")
+	var errs []error
+	for _, b := range writerBackends(want) {
+		errs = append(errs, h.switchOne(b, only(want, b), only(running, b)))
+	}
+	return errors.Join(errs...)
+}
+
+// writerBackends names the writer backends of a file, one per cluster.
+func writerBackends(s []server) []string {
+	var out []string
+	for _, x := range s {
+		if (x.backend == "writer" || strings.HasPrefix(x.backend, "writer_")) && !slices.Contains(out, x.backend) {
+			out = append(out, x.backend)
+		}
+	}
+	return out
+}
+
+func (h runtime) switchOne(backend string, w, r []server) error {
 	if len(w) != 1 || len(r) != 1 || w[0].addr == r[0].addr {
 		return nil
 	}
@@ -146,7 +165,7 @@ func (h runtime) switchWriter(want, running []server) error {
 	if err != nil {
 		return err
 	}
-	srv := "writer/" + r[0].name
+	srv := backend + "/" + r[0].name
 	for _, c := range []string{
 		fmt.Sprintf("set server %s addr %s port %s", srv, ip, port),
 		"shutdown sessions server " + srv,

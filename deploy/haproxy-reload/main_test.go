@@ -1,6 +1,9 @@
 package main
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 const cfg = `global
     stats socket /x/admin.sock mode 600 level admin
@@ -43,5 +46,12 @@ func TestParse(t *testing.T) {
 	}
 	if sameServers(nil, nil) {
 		t.Fatal("a worker that reports no server matches")
+	}
+}
+
+func TestEveryClusterHasItsWriterBackend(t *testing.T) {
+	s := parseServers("backend writer\n server a 127.0.1.1:3306\nbackend reader\n server a 127.0.1.1:3306\nbackend writer_demo2\n server d 127.0.1.4:3306\nbackend reader_demo2\n server e 127.0.1.5:3306\n")
+	if got := writerBackends(s); !slices.Equal(got, []string{"writer", "writer_demo2"}) {
+		t.Fatalf("writer backends %v", got)
 	}
 }

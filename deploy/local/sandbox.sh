@@ -7,14 +7,29 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 STATE=${BATON_STATE:-$HERE/state}
 PIDS=$STATE/pids
-CLUSTER=demo
+CLUSTER=demo # the first cluster: the tests' and the demo's
 KV=baton/clusters/$CLUSTER
 CONSUL_ADDR=127.0.0.1:8500
 TEMPORAL_ADDR=127.0.0.1:7233
 TEMPORAL_UI=http://127.0.0.1:8233
 NAMESPACE=baton
-# name ip zone server_id
-NODES=("node1 127.0.1.1 a 101" "node2 127.0.1.2 b 102" "node3 127.0.1.3 a 103")
+# name ip zone server_id cluster: two clusters, each with nodes in both zones, behind the
+# same HAProxy hosts (one frontend pair per cluster, as WePay runs them)
+NODES=("node1 127.0.1.1 a 101 demo" "node2 127.0.1.2 b 102 demo" "node3 127.0.1.3 a 103 demo"
+  "node4 127.0.1.4 a 104 demo2" "node5 127.0.1.5 b 105 demo2")
+CLUSTERS=(demo demo2)
+cluster_nodes() { # cluster: its node specs, the first primary when new
+  local c=$1 spec
+  for spec in "${NODES[@]}"; do set -- $spec; if [ "$5" = "$c" ]; then echo "$spec"; fi; done
+}
+node_spec() { # name
+  local n=$1 spec
+  for spec in "${NODES[@]}"; do set -- $spec; if [ "$1" = "$n" ]; then echo "$spec"; fi; done
+}
+# Each cluster's writer and reader ports on every HAProxy; its backends' names end in suffix_of.
+writer_port() { case $1 in demo) echo "$WRITER_PORT" ;; *) echo "$DEMO2_WRITER_PORT" ;; esac; }
+reader_port() { case $1 in demo) echo "$READER_PORT" ;; *) echo "$DEMO2_READER_PORT" ;; esac; }
+suffix_of() { if [ "$1" != demo ]; then echo "_$1"; fi; }
 MYSQL_PORT=3306
 # remote HAProxy (layer 2): name ip zone
 REMOTES=("a 127.0.2.1 a" "b 127.0.2.2 b")
@@ -23,7 +38,7 @@ DETECTOR_IP=127.0.4.1 WORKER_IP=127.0.4.2 # Baton's own processes, so tests can 
 # shellcheck disable=SC2034 # some are read only by render, from the templates
 DETECTOR_METRICS=127.0.0.1:9464 WORKER_METRICS=127.0.0.1:9466
 # shellcheck disable=SC2034
-WRITER_PORT=3306 READER_PORT=3307 STATS_PORT=8404
+WRITER_PORT=3306 READER_PORT=3307 STATS_PORT=8404 DEMO2_WRITER_PORT=3316 DEMO2_READER_PORT=3317
 
 trap 'log "failed at line $LINENO: $BASH_COMMAND"' ERR
 # sqlq quotes a value as a MariaDB string literal (the replication password holds a comma,
@@ -119,7 +134,7 @@ tls_files() {
         -extfile <(printf 'subjectAltName=%s' "$2") -out "$d/$1.pem" 2>/dev/null
       rm -f "$d/$1.csr"
     }
-    for spec in "${NODES[@]}"; do set -- $spec; issue "$1" "IP:$2,DNS:$1.$CLUSTER.baton.test"; done
+    for spec in "${NODES[@]}"; do set -- $spec; issue "$1" "IP:$2,DNS:$1.$5.baton.test"; done
     issue baton "DNS:baton"
   )
   chmod 644 "$d/ca.pem"
@@ -174,8 +189,12 @@ mariadb_up() {
     node_users "$1"
   done
   if [ "$fresh" = 1 ]; then
-    set -- ${NODES[0]}
-    sql "$1" "CREATE DATABASE IF NOT EXISTS app"
+    local c
+    for c in "${CLUSTERS[@]}"; do
+      local first; first=$(cluster_nodes "$c" | head -1)
+      set -- $first
+      sql "$1" "CREATE DATABASE IF NOT EXISTS app"
+    done
     FRESH=1
   fi
 }
@@ -192,9 +211,9 @@ node_ip() { # name
   for spec in "${NODES[@]}"; do set -- $spec; if [ "$1" = "$want" ]; then echo "$2"; fi; done
   return 0
 }
-mariadb_primary_node() { # the node Consul names as primary
+mariadb_primary_node() { # [cluster]: the node Consul names as primary
   local ip spec node=""
-  ip=$(kv get "$KV/primary" | sed -E 's/.*"ipv4":"([^"]+)".*/\1/')
+  ip=$(kv get "baton/clusters/${1:-$CLUSTER}/primary" | sed -E 's/.*"ipv4":"([^"]+)".*/\1/')
   for spec in "${NODES[@]}"; do
     set -- $spec
     if [ "$2" = "$ip" ]; then node=$1; fi
@@ -202,11 +221,13 @@ mariadb_primary_node() { # the node Consul names as primary
   [ -n "$node" ] || die "Consul names no known primary ($ip)"
   echo "$node"
 }
-mariadb_open_primary() { # after a restart every node is read-only: open the one Consul names
-  local node
-  node=$(mariadb_primary_node)
-  sql "$node" "SET GLOBAL rpl_semi_sync_master_enabled=ON; SET GLOBAL read_only=OFF"
-  echo "$node"
+mariadb_open_primary() { # after a restart every node is read-only: open the one Consul names, per cluster
+  local node c
+  for c in "${CLUSTERS[@]}"; do
+    node=$(mariadb_primary_node "$c")
+    sql "$node" "SET GLOBAL rpl_semi_sync_master_enabled=ON; SET GLOBAL read_only=OFF"
+  done
+  mariadb_primary_node
 }
 
 # ---------- Consul ----------
@@ -232,21 +253,22 @@ consul_up() {
 # replicas from the primary and checks every node (a fresh sandbox only; a restart keeps it).
 # New servers are made a cluster by the same command (--init opens the primary, --attach
 # makes the others its replicas), as docker-compose's bootstrap does.
-onboard() {
-  kv get "$KV/primary" >/dev/null 2>&1 && return 0
-  local spec names="" zones="" attach="" p extra=()
-  set -- ${NODES[0]}; p=$1
-  for spec in "${NODES[@]}"; do
+onboard() { # cluster
+  local c=$1 spec names="" zones="" attach="" p extra=()
+  kv get "baton/clusters/$c/primary" >/dev/null 2>&1 && return 0
+  local first; first=$(cluster_nodes "$c" | head -1)
+  set -- $first; p=$1
+  while read -r spec; do
     set -- $spec
     names+="${names:+,}$2=$1" zones+="${zones:+,}$2=$3"
     [ "$1" = "$p" ] || attach+="${attach:+,}$2:$MYSQL_PORT"
-  done
+  done < <(cluster_nodes "$c")
   if [ "${FRESH:-0}" = 1 ]; then extra=(--init --attach "$attach"); else
     wait_for "every replica connected to $p" 100 sh -c \
-      "[ \$(mariadb --defaults-file='$(node_dir "$p")/my.cnf' -uroot -N -e 'SHOW SLAVE HOSTS' | wc -l) -eq $((${#NODES[@]} - 1)) ]"
+      "[ \$(mariadb --defaults-file='$(node_dir "$p")/my.cnf' -uroot -N -e 'SHOW SLAVE HOSTS' | wc -l) -eq $(($(cluster_nodes "$c" | wc -l) - 1)) ]"
   fi
-  set -- ${NODES[0]}
-  "$STATE/bin/baton" --config "$STATE/baton.yaml" cluster add --name "$CLUSTER" --primary "$2:$MYSQL_PORT" \
+  set -- $first
+  "$STATE/bin/baton" --config "$STATE/baton.yaml" cluster add --name "$c" --primary "$2:$MYSQL_PORT" \
     --names "$names" --zones "$zones" "${extra[@]}" >&2
 }
 consul_acl_config() { # ACLs on, default deny: every client needs a token
@@ -263,7 +285,7 @@ consul_acl_tokens() { # dev mode keeps ACLs in memory: (re)create Baton's and co
   for spec in "${NODES[@]}"; do # a heartbeat agent reads its cluster and writes its own reach key
     set -- $spec
     acl_token "agent-$1" "heartbeat agent of $1" "$(cat "$STATE/agents/$1.token")" \
-      "key_prefix \\\"$KV/\\\" { policy = \\\"read\\\" } key \\\"baton/reach/$CLUSTER/$1\\\" { policy = \\\"write\\\" }"
+      "key_prefix \\\"baton/clusters/$5/\\\" { policy = \\\"read\\\" } key \\\"baton/reach/$5/$1\\\" { policy = \\\"write\\\" }"
   done
 }
 acl_token() { # name description secret rules
@@ -295,12 +317,21 @@ remote_template() { # name ip: layer 2 knows the primary; server names embed the
   # written to Consul by hand cannot add lines to the HAProxy configuration.
   # One "tree" query feeds both backends: a publish (one Consul transaction) renders once, from
   # one index, instead of once per changed key with a writer and reader of different moments.
+  local c
   render haproxy-global.cfg DIR="$STATE/haproxy-$1"
   render haproxy-remote.cfg.ctmpl IP="$2"
+  for c in "${CLUSTERS[@]}"; do
+    render haproxy-remote-cluster.cfg.ctmpl IP="$2" KV="baton/clusters/$c" SUFFIX="$(suffix_of "$c")" \
+      WRITER_PORT="$(writer_port "$c")" READER_PORT="$(reader_port "$c")"
+  done
 }
 local_config() { # layer 1: forward to the remote HAProxy of the other zone (b), zone a as backup
+  local c
   render haproxy-global.cfg DIR="$STATE/haproxy-local"
   render haproxy-local.cfg
+  for c in "${CLUSTERS[@]}"; do
+    render haproxy-local-cluster.cfg SUFFIX="$(suffix_of "$c")" WRITER_PORT="$(writer_port "$c")" READER_PORT="$(reader_port "$c")"
+  done
 }
 haproxy_start() { # name
   local d=$STATE/haproxy-$1
@@ -368,16 +399,17 @@ baton_up() {
   for spec in "${NODES[@]}"; do
     set -- $spec
     agent_config "$1"
-    baton_proc "heartbeat-$1" baton-heartbeat --config "$STATE/agents/$1.yaml" --cluster "$CLUSTER" --node "$1" --source-addr "$2"
+    baton_proc "heartbeat-$1" baton-heartbeat --config "$STATE/agents/$1.yaml" --cluster "$5" --node "$1" --source-addr "$2"
   done
   baton_proc detector baton-detector --config "$STATE/baton.yaml" --source-addr "$DETECTOR_IP"
   rm -f "$STATE"/bin/.*.changed
 }
 
 write_env() {
-  local nodes="" spec
-  for spec in "${NODES[@]}"; do set -- $spec; nodes="$nodes $2:$MYSQL_PORT"; done
-  render env NODE_ADDRS="${nodes# }" >"$STATE/env"
+  local nodes="" nodes2="" spec
+  for spec in $(cluster_nodes demo | tr ' ' ,); do IFS=, read -r _ ip _ <<<"$spec"; nodes="$nodes $ip:$MYSQL_PORT"; done
+  for spec in $(cluster_nodes demo2 | tr ' ' ,); do IFS=, read -r _ ip _ <<<"$spec"; nodes2="$nodes2 $ip:$MYSQL_PORT"; done
+  render env NODE_ADDRS="${nodes# }" DEMO2_NODE_ADDRS="${nodes2# }" DEMO2_WRITER_PORT="$(writer_port demo2)" >"$STATE/env"
 }
 
 # A test that was killed before its cleanup can leave an iptables rule that cuts two
@@ -391,7 +423,7 @@ clear_cuts() {
   done
 }
 up() {
-  local t0=$SECONDS
+  local t0=$SECONDS c
   clear_cuts
   command -v mariadbd >/dev/null && command -v haproxy >/dev/null && command -v socat >/dev/null \
     || die "missing Debian packages; run: apt-get install -y mariadb-server mariadb-client haproxy socat iptables"
@@ -403,7 +435,7 @@ up() {
   temporal_up
   consul_up
   mariadb_up
-  onboard
+  for c in "${CLUSTERS[@]}"; do onboard "$c"; done
   local primary; primary=$(mariadb_open_primary)
   for spec in "${REMOTES[@]}"; do remote_up $spec; done
   mkdir -p "$STATE/haproxy-local"
@@ -417,11 +449,12 @@ up() {
       http://$CONSUL_ADDR/v1/health/checks/haproxy | grep -o '\"CheckID\"' | wc -l) -eq $((2 * ${#REMOTES[@]})) ]"
   cat >&2 <<EOF
 
-Baton sandbox up in $((SECONDS - t0))s (cluster $CLUSTER, primary $primary)
-  MariaDB 10.11   node1 127.0.1.1:3306  node2 127.0.1.2:3306  node3 127.0.1.3:3306
-  HAProxy L2      zone a writer 127.0.2.1:3306 reader :3307 | zone b writer 127.0.2.2:3306 reader :3307
-  HAProxy L1      app writer $LOCAL_IP:$WRITER_PORT  reader $LOCAL_IP:$READER_PORT
-  Consul          http://$CONSUL_ADDR   (KV $KV/)
+Baton sandbox up in $((SECONDS - t0))s (clusters ${CLUSTERS[*]}; $CLUSTER's primary $primary)
+  MariaDB 10.11   demo:  node1 127.0.1.1:3306  node2 127.0.1.2:3306  node3 127.0.1.3:3306
+                  demo2: node4 127.0.1.4:3306  node5 127.0.1.5:3306
+  HAProxy L2      zone a 127.0.2.1, zone b 127.0.2.2: demo writer :3306 reader :3307, demo2 writer :3316 reader :3317
+  HAProxy L1      app writer $LOCAL_IP:$WRITER_PORT reader :$READER_PORT (demo), writer :3316 reader :3317 (demo2)
+  Consul          http://$CONSUL_ADDR   (KV baton/clusters/)
   Temporal        $TEMPORAL_ADDR namespace $NAMESPACE   Web UI $TEMPORAL_UI
   Baton           worker (from $WORKER_IP), detector (from $DETECTOR_IP, metrics http://$DETECTOR_METRICS/metrics),
                   heartbeat agents (logs: $STATE/logs)
@@ -482,9 +515,10 @@ cap_state() { # binlog state, GTID position: each state entry capped at its doma
 }
 rebuild_node() { # name: a node that cannot recover (or holds errant GTIDs): new datadir, data from the primary
   local spec name ip sid primary pip
-  for spec in "${NODES[@]}"; do set -- $spec; if [ "$1" = "$NODE" ]; then name=$1 ip=$2 sid=$4; fi; done
+  local c
+  for spec in "${NODES[@]}"; do set -- $spec; if [ "$1" = "$NODE" ]; then name=$1 ip=$2 sid=$4 c=$5; fi; done
   [ -n "${name:-}" ] || die "unknown node $NODE"
-  primary=$(mariadb_primary_node); pip=$(node_ip "$primary")
+  primary=$(mariadb_primary_node "$c"); pip=$(node_ip "$primary")
   [ "$primary" != "$name" ] || die "$name is the primary in Consul; fail over first"
   log "rebuilding $name from the primary $primary"
   stop_pid "mariadb-$name" KILL
@@ -510,7 +544,7 @@ rebuild_node() { # name: a node that cannot recover (or holds errant GTIDs): new
   state=$(cap_state "$state" "$(sql "$name" "SELECT @@GLOBAL.gtid_slave_pos")")
   sql "$name" "RESET MASTER; SET GLOBAL gtid_binlog_state='$state'"
   replicate_from "$name" "$pip"
-  log "$name rebuilt and replicating from $primary; run: baton rejoin --cluster $CLUSTER --host $name"
+  log "$name rebuilt and replicating from $primary; run: baton rejoin --cluster $c --host $name"
 }
 
 start_node() { # name: restart one MariaDB node (after a crash test), read-only like every start
