@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Baton sandbox: every real server as a local process on loopback.
-#   usage: deploy/local/sandbox.sh up | down [--purge] | status | start-node NAME | rebuild-node NAME | start-temporal | start-worker | haproxy-reload NAME
+#   usage: deploy/local/sandbox.sh up | down [--purge] | status | start-node NAME | rebuild-node NAME | start-temporal | start-worker | start-worker2 | stop-worker2 | haproxy-reload NAME
 # Topology and addresses are in ARCHITECTURE.md. State lives in deploy/local/state (git-ignored).
 set -Eeuo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -35,6 +35,7 @@ MYSQL_PORT=3306
 REMOTES=("a 127.0.2.1 a" "b 127.0.2.2 b")
 LOCAL_IP=127.0.3.1 # layer-1 HAProxy next to the application, which lives in zone a
 DETECTOR_IP=127.0.4.1 WORKER_IP=127.0.4.2 # Baton's own processes, so tests can cut their links alone
+WORKER2_IP=127.0.4.3 WORKER2_METRICS=127.0.0.1:9467 # the second worker (start-worker2), on the same task queue
 # shellcheck disable=SC2034 # some are read only by render, from the templates
 DETECTOR_METRICS=127.0.0.1:9464 WORKER_METRICS=127.0.0.1:9466
 # shellcheck disable=SC2034
@@ -385,6 +386,7 @@ agent_config() { # name: a heartbeat agent's own config and secrets, as on a dat
 }
 baton_config() {
   render baton.yaml >"$STATE/baton.yaml"
+  render baton.yaml WORKER_IP="$WORKER2_IP" WORKER_METRICS="$WORKER2_METRICS" >"$STATE/baton-worker2.yaml"
 }
 baton_proc() { # name, binary, args... ; restarted when its binary changed
   local name=$1 bin=$2; shift 2
@@ -583,5 +585,8 @@ case $cmd in
   rebuild-node) tools; NODE=$1 rebuild_node ;;
   start-temporal) tools; temporal_up ;;
   start-worker) BATON_FAULT_CRASH_FILE=$STATE/fault-crash spawn worker "$STATE/bin/baton-worker" --config "$STATE/baton.yaml" ;;
-  *) echo "usage: $0 up | down [--purge] | status | start-node NAME | rebuild-node NAME | start-temporal | start-worker | haproxy-reload NAME" >&2; exit 2 ;;
+  # A second worker (its MySQL connections from another address) shares the task queue and the crash hook.
+  start-worker2) BATON_FAULT_CRASH_FILE=$STATE/fault-crash spawn worker2 "$STATE/bin/baton-worker" --config "$STATE/baton-worker2.yaml" ;;
+  stop-worker2) stop_pid worker2 TERM ;;
+  *) echo "usage: $0 up | down [--purge] | status | start-node NAME | rebuild-node NAME | start-temporal | start-worker | start-worker2 | stop-worker2 | haproxy-reload NAME" >&2; exit 2 ;;
 esac
