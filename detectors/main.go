@@ -1,5 +1,6 @@
-// Command baton-detector watches every configured cluster's primary and starts
-// UnplannedFailover when one dies (docs/runbook.md §4).
+// Command baton-detector watches its share of the configured clusters' primaries (the
+// detectors share them through Consul, internal/fleet) and starts UnplannedFailover when
+// one dies (docs/runbook.md §4).
 package main
 
 import (
@@ -8,13 +9,13 @@ import (
 	"os"
 	"os/signal"
 	"sort"
-	"sync"
 	"syscall"
 
 	"github.com/spf13/pflag"
 
 	"github.com/baton-db/baton/internal/app"
 	"github.com/baton-db/baton/internal/detect"
+	"github.com/baton-db/baton/internal/fleet"
 	"github.com/baton-db/baton/internal/flavor"
 	"github.com/baton-db/baton/workflows/start"
 )
@@ -32,6 +33,8 @@ func run(ctx context.Context, args []string) error {
 	fs := pflag.NewFlagSet("baton-detector", pflag.ContinueOnError)
 	app.AddFlags(fs)
 	source := fs.String("source-addr", "", "local address for MySQL connections (overrides mysql.source_addr)")
+	host, _ := os.Hostname()
+	id := fs.String("id", fmt.Sprintf("%s-%d", host, os.Getpid()), "this detector's name in the fleet (unique; shown by `baton status`)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -60,22 +63,22 @@ func run(ctx context.Context, args []string) error {
 	}
 	o.ConnectTimeout, o.ReadTimeout, o.SourceAddr = cfg.Detector.ProbeTimeout, cfg.Detector.ProbeTimeout, src
 	topos := topo.Watch(ctx) // one blocking query on Consul for every cluster's "who is primary"
-	var wg sync.WaitGroup
-	for _, name := range names {
+	watch := func(ctx context.Context, name string) {
 		cc := cfg.Clusters[name]
 		f, err := flavor.ByName(string(cc.Flavor))
 		if err != nil {
-			return err
+			log.Error("cannot watch cluster", "cluster", name, "error", err)
+			return
 		}
-		w := detect.New(detect.Options{Cluster: name, ClusterConfig: cc, Detector: cfg.Detector, Flavor: f, Consul: topo,
+		log.Info("watching cluster", "cluster", name, "detector", *id)
+		detect.New(detect.Options{Cluster: name, ClusterConfig: cc, Detector: cfg.Detector, Flavor: f, Consul: topo,
 			Topologies: topos, Starter: start.Starter{Client: tc, Queue: cfg.Temporal.TaskQueue}, Log: log, Metrics: m,
 			Fencer: topo, KeepUsers: []string{cfg.Secrets.AdminUser, cfg.Secrets.ReplUser},
-			MySQL: o})
-		wg.Add(1)
-		go func() { defer wg.Done(); w.Run(ctx) }()
+			MySQL: o}).Run(ctx)
 	}
-	log.Info("detector started", "clusters", names, "probe_interval", cfg.Detector.ProbeInterval,
+	log.Info("detector started", "id", *id, "clusters", names, "probe_interval", cfg.Detector.ProbeInterval,
 		"probe_timeout", cfg.Detector.ProbeTimeout, "failure_threshold", cfg.Detector.FailureThreshold)
-	wg.Wait()
-	return nil
+	// The clusters are shared with every other detector through Consul locks (internal/fleet).
+	fl := &fleet.Fleet{Consul: topo.Client(), Prefix: app.FleetPrefix(cfg), ID: *id, Clusters: names, Watch: watch, Log: log}
+	return fl.Run(ctx)
 }

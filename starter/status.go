@@ -21,6 +21,7 @@ import (
 	"github.com/baton-db/baton/activities"
 	"github.com/baton-db/baton/internal/app"
 	"github.com/baton-db/baton/internal/config"
+	"github.com/baton-db/baton/internal/fleet"
 	"github.com/baton-db/baton/internal/topology"
 )
 
@@ -34,6 +35,8 @@ type statusReport struct {
 type clusterStatus struct {
 	activities.Health
 	Workflow *openWorkflow `json:"workflow,omitempty"`
+	// WatchedBy is the detector that holds the cluster's lock ("" when none does).
+	WatchedBy string `json:"watched_by"`
 	// Error: the cluster could not be read at all.
 	Error string `json:"error,omitempty"`
 }
@@ -133,6 +136,7 @@ func gatherStatus(ctx context.Context, cfg *config.Config, topo *topology.Store,
 		sort.Strings(names)
 	}
 	hosts, hostsErr := topo.HAProxies(ctx)
+	watchers, werr := fleet.Watchers(ctx, topo.Client(), app.FleetPrefix(cfg))
 	open := openWorkflows(ctx, cfg, tc)
 	r.Clusters = make([]clusterStatus, len(names))
 	var wg sync.WaitGroup
@@ -143,7 +147,7 @@ func gatherStatus(ctx context.Context, cfg *config.Config, topo *topology.Store,
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			cs := clusterStatus{Health: activities.Health{Cluster: n}, Workflow: open[n]}
+			cs := clusterStatus{Health: activities.Health{Cluster: n}, Workflow: open[n], WatchedBy: watchers[n]}
 			t, err := topo.Read(ctx, n)
 			if err != nil {
 				cs.Error = err.Error()
@@ -153,6 +157,13 @@ func gatherStatus(ctx context.Context, cfg *config.Config, topo *topology.Store,
 				cs.Problems = []string{cs.Error}
 			} else {
 				cs.Health = activities.Inspect(ctx, acts, t, hosts, hostsErr)
+			}
+			if _, cerr := cfg.Cluster(n); cerr == nil && cs.WatchedBy == "" {
+				what := "no detector watches it: is baton-detector running?"
+				if werr != nil {
+					what = "which detector watches it is unknown: " + werr.Error()
+				}
+				cs.Problems = append(cs.Problems, what)
 			}
 			r.Clusters[i] = cs
 		}()
@@ -199,7 +210,7 @@ func printStatus(w io.Writer, r statusReport, detailed bool) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CLUSTER\tEPOCH\tPRIMARY\tREPLICAS (lag)\tWORKFLOW\tPROBLEMS")
+	fmt.Fprintln(tw, "CLUSTER\tEPOCH\tPRIMARY\tREPLICAS (lag)\tDETECTOR\tWORKFLOW\tPROBLEMS")
 	for _, c := range r.Clusters {
 		primary, replicas := "-", []string{}
 		for _, n := range c.Nodes {
@@ -209,7 +220,8 @@ func printStatus(w io.Writer, r statusReport, detailed bool) {
 			}
 			replicas = append(replicas, n.Name+" "+lagText(n))
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%d\n", c.Cluster, c.Epoch, primary, orDefault(strings.Join(replicas, ", "), "-"), workflowText(c.Workflow), len(c.Problems))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%d\n", c.Cluster, c.Epoch, primary, orDefault(strings.Join(replicas, ", "), "-"),
+			orDefault(c.WatchedBy, "none"), workflowText(c.Workflow), len(c.Problems))
 	}
 	_ = tw.Flush()
 	for _, c := range r.Clusters {
@@ -250,7 +262,7 @@ func printCluster(w io.Writer, c clusterStatus) {
 		}
 		fmt.Fprintf(w, "last unplanned: %s -> %s at %s (epoch %d, %s), %s\n", lf.From, lf.To, lf.At.UTC().Format(time.RFC3339), lf.Epoch, lf.WorkflowID, ack)
 	}
-	fmt.Fprintf(w, "open workflow: %s\n", workflowText(c.Workflow))
+	fmt.Fprintf(w, "watched by: %s\nopen workflow: %s\n", orDefault(c.WatchedBy, "no detector"), workflowText(c.Workflow))
 	if len(c.Problems) == 0 {
 		fmt.Fprintln(w, "problems: none")
 		return

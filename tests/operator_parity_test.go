@@ -15,9 +15,10 @@ type statusJSON struct {
 		By       string `json:"by"`
 	} `json:"recoveries"`
 	Clusters []struct {
-		Cluster string `json:"cluster"`
-		Epoch   uint64 `json:"epoch"`
-		Nodes   []struct {
+		Cluster   string `json:"cluster"`
+		Epoch     uint64 `json:"epoch"`
+		WatchedBy string `json:"watched_by"`
+		Nodes     []struct {
 			Name     string `json:"name"`
 			Role     string `json:"role"`
 			LagMS    int64  `json:"lag_ms"`

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Baton sandbox: every real server as a local process on loopback.
-#   usage: deploy/local/sandbox.sh up | down [--purge] | status | start-node NAME | rebuild-node NAME | start-temporal | start-worker | start-worker2 | stop-worker2 | haproxy-reload NAME
+#   usage: deploy/local/sandbox.sh up | down [--purge] | status | start-node NAME | rebuild-node NAME | start-temporal | start-worker | start-worker2 | stop-worker2 | start-detector | haproxy-reload NAME
 # Topology and addresses are in ARCHITECTURE.md. State lives in deploy/local/state (git-ignored).
 set -Eeuo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -279,7 +279,7 @@ consul_acl_config() { # ACLs on, default deny: every client needs a token
 consul_acl_tokens() { # dev mode keeps ACLs in memory: (re)create Baton's and consul-template's
   acl_token baton "Baton: worker, detector, CLI and heartbeat agents" \
     "$(grep '^CONSUL_HTTP_TOKEN=' "$STATE/secrets.env" | cut -d= -f2)" \
-    'key_prefix \"baton/\" { policy = \"write\" } service \"haproxy\" { policy = \"read\" } node_prefix \"\" { policy = \"read\" }'
+    'key_prefix \"baton/\" { policy = \"write\" } service \"haproxy\" { policy = \"read\" } node_prefix \"\" { policy = \"read\" } service \"baton-detector\" { policy = \"write\" } session_prefix \"\" { policy = \"write\" }'
   acl_token consul-template "consul-template on the remote HAProxy hosts: reads the topology" \
     "$(cat "$STATE/consul-template.token")" 'key_prefix \"baton/\" { policy = \"read\" }'
   local spec
@@ -403,7 +403,7 @@ baton_up() {
     agent_config "$1"
     baton_proc "heartbeat-$1" baton-heartbeat --config "$STATE/agents/$1.yaml" --cluster "$5" --node "$1" --source-addr "$2"
   done
-  baton_proc detector baton-detector --config "$STATE/baton.yaml" --source-addr "$DETECTOR_IP"
+  baton_proc detector baton-detector --config "$STATE/baton.yaml" --source-addr "$DETECTOR_IP" --id detector-1
   rm -f "$STATE"/bin/.*.changed
 }
 
@@ -588,5 +588,6 @@ case $cmd in
   # A second worker (its MySQL connections from another address) shares the task queue and the crash hook.
   start-worker2) BATON_FAULT_CRASH_FILE=$STATE/fault-crash spawn worker2 "$STATE/bin/baton-worker" --config "$STATE/baton-worker2.yaml" ;;
   stop-worker2) stop_pid worker2 TERM ;;
-  *) echo "usage: $0 up | down [--purge] | status | start-node NAME | rebuild-node NAME | start-temporal | start-worker | start-worker2 | stop-worker2 | haproxy-reload NAME" >&2; exit 2 ;;
+  start-detector) spawn detector "$STATE/bin/baton-detector" --config "$STATE/baton.yaml" --source-addr "$DETECTOR_IP" --id detector-1 ;;
+  *) echo "usage: $0 up | down [--purge] | status | start-node NAME | rebuild-node NAME | start-temporal | start-worker | start-worker2 | stop-worker2 | start-detector | haproxy-reload NAME" >&2; exit 2 ;;
 esac

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path"
+	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -143,6 +145,11 @@ func Telemetry(ctx context.Context, cfg *config.Config, service, prometheusAddr 
 		return nil, nil, err
 	}
 	return t, []interceptor.ClientInterceptor{i}, nil
+}
+
+// FleetPrefix is where the detectors share the clusters: beside the clusters' prefix.
+func FleetPrefix(cfg *config.Config) string {
+	return path.Join(path.Dir(strings.TrimSuffix(cfg.Consul.KVPrefix, "/")), "detectors")
 }
 
 // Topology returns the Consul-backed topology store.

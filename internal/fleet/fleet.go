@@ -1,0 +1,242 @@
+// Package fleet shares clusters among any number of detectors with Consul sessions and
+// locks: each cluster is watched by the one detector that holds its lock. A detector's
+// session is tied to a TTL check it keeps passing; when the detector dies the check goes
+// critical after CheckTTL, Consul invalidates the session and releases its locks, and the
+// others take the clusters over. Each detector holds at most its fair share
+// (ceil(clusters / live detectors)), so detectors that join or leave rebalance without a
+// restart.
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+)
+
+// CheckTTL is how long a detector that stopped passing its check keeps its clusters.
+const CheckTTL = 2 * time.Second
+
+// Fleet runs one detector's share of the clusters.
+type Fleet struct {
+	Consul *api.Client
+	// Prefix is where members and locks live (baton/detectors).
+	Prefix   string
+	ID       string
+	Clusters []string
+	// Watch starts watching a cluster until its context ends.
+	Watch func(ctx context.Context, cluster string)
+	Log   *slog.Logger
+
+	session string
+	held    map[string]context.CancelFunc
+}
+
+// Member is a live detector, as written at members/<id>.
+type Member struct {
+	ID      string    `json:"id"`
+	Started time.Time `json:"started"`
+}
+
+// Run joins the fleet and keeps this detector's share watched until ctx ends; it then
+// leaves, releasing its clusters at once.
+func (f *Fleet) Run(ctx context.Context) error {
+	f.held = map[string]context.CancelFunc{}
+	checkID := "baton-detector:" + f.ID
+	agent := f.Consul.Agent()
+	if err := agent.ServiceRegister(&api.AgentServiceRegistration{ID: "baton-detector-" + f.ID, Name: "baton-detector",
+		Check: &api.AgentServiceCheck{CheckID: checkID, TTL: CheckTTL.String(), DeregisterCriticalServiceAfter: "1m"}}); err != nil {
+		return fmt.Errorf("register detector %s in Consul: %w (Baton's token needs service \"baton-detector\" write and session_prefix \"\" write)", f.ID, err)
+	}
+	defer func() { _ = agent.ServiceDeregister("baton-detector-" + f.ID) }()
+	go f.passCheck(ctx, checkID)
+	defer f.releaseAll()
+	for ctx.Err() == nil {
+		if err := f.join(ctx, checkID); err != nil {
+			f.Log.Error("cannot join the detector fleet; retrying", "id", f.ID, "error", err)
+			sleep(ctx, time.Second)
+			continue
+		}
+		err := f.balance(ctx)
+		f.releaseAll()
+		if ctx.Err() == nil {
+			f.Log.Warn("detector session lost; joining again", "id", f.ID, "error", err)
+		}
+	}
+	return nil
+}
+
+func (f *Fleet) passCheck(ctx context.Context, checkID string) {
+	t := time.NewTicker(CheckTTL / 4)
+	defer t.Stop()
+	for {
+		_ = f.Consul.Agent().UpdateTTL(checkID, "alive", api.HealthPassing)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// join creates the session (tied to the check) and the membership key.
+func (f *Fleet) join(ctx context.Context, checkID string) error {
+	_ = f.Consul.Agent().UpdateTTL(checkID, "alive", api.HealthPassing)
+	id, _, err := f.Consul.Session().Create(&api.SessionEntry{Name: "baton-detector " + f.ID, Checks: []string{"serfHealth", checkID},
+		Behavior: api.SessionBehaviorRelease, LockDelay: time.Millisecond}, (&api.WriteOptions{}).WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	f.session = id
+	b, _ := json.Marshal(Member{ID: f.ID, Started: time.Now().UTC()})
+	ok, _, err := f.Consul.KV().Acquire(&api.KVPair{Key: f.key("members", f.ID), Value: b, Session: id}, nil)
+	if err != nil || !ok {
+		return fmt.Errorf("acquire membership %s: %v (another detector with ID %s is running?)", f.key("members", f.ID), err, f.ID)
+	}
+	f.Log.Info("joined the detector fleet", "id", f.ID, "session", id)
+	return nil
+}
+
+func (f *Fleet) key(parts ...string) string { return path.Join(append([]string{f.Prefix}, parts...)...) }
+
+// balance follows the fleet's keys with a blocking query and takes or gives back clusters
+// until the session is lost or ctx ends.
+func (f *Fleet) balance(ctx context.Context) error {
+	var index uint64
+	for ctx.Err() == nil {
+		pairs, meta, err := f.Consul.KV().List(f.Prefix+"/", (&api.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Second}).WithContext(ctx))
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			sleep(ctx, 500*time.Millisecond)
+			continue
+		}
+		index = meta.LastIndex
+		members, locks := map[string]bool{}, map[string]string{}
+		for _, p := range pairs {
+			k := strings.TrimPrefix(p.Key, f.Prefix+"/")
+			switch {
+			case strings.HasPrefix(k, "members/") && p.Session != "":
+				members[strings.TrimPrefix(k, "members/")] = true
+			case strings.HasPrefix(k, "locks/") && p.Session != "":
+				locks[strings.TrimPrefix(k, "locks/")] = p.Session
+			}
+		}
+		if !members[f.ID] {
+			return errors.New("membership key lost")
+		}
+		for c := range f.held {
+			if locks[c] != f.session {
+				f.Log.Warn("lost the lock of a cluster; no longer watching it", "cluster", c)
+				f.stop(c)
+			}
+		}
+		share := (len(f.Clusters) + len(members) - 1) / len(members)
+		for _, c := range f.order(len(f.held) - share) {
+			f.release(c)
+		}
+		if need := share - len(f.held); need > 0 {
+			for _, c := range f.free(locks) {
+				if need == 0 {
+					break
+				}
+				ok, _, err := f.Consul.KV().Acquire(&api.KVPair{Key: f.key("locks", c), Value: []byte(f.ID), Session: f.session}, nil)
+				if err == nil && ok {
+					wctx, cancel := context.WithCancel(ctx)
+					f.held[c] = cancel
+					go f.Watch(wctx, c)
+					need--
+				}
+			}
+			f.Log.Info("detector share", "id", f.ID, "detectors", len(members), "share", share, "watching", len(f.held))
+		}
+	}
+	return nil
+}
+
+// free returns the clusters no detector holds, in this detector's own order: each
+// detector starts somewhere else in the list, so they rarely race for the same lock.
+func (f *Fleet) free(locks map[string]string) []string {
+	var out []string
+	for _, c := range f.Clusters {
+		if locks[c] == "" {
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return f.rank(out[i]) < f.rank(out[j]) })
+	return out
+}
+
+// order returns n held clusters to give back (the ones this detector ranks last).
+func (f *Fleet) order(n int) []string {
+	if n <= 0 {
+		return nil
+	}
+	var held []string
+	for c := range f.held {
+		held = append(held, c)
+	}
+	sort.Slice(held, func(i, j int) bool { return f.rank(held[i]) > f.rank(held[j]) })
+	return held[:n]
+}
+
+func (f *Fleet) rank(cluster string) uint32 {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(f.ID + "/" + cluster))
+	return h.Sum32()
+}
+
+func (f *Fleet) stop(c string) {
+	if cancel, ok := f.held[c]; ok {
+		cancel()
+		delete(f.held, c)
+	}
+}
+
+func (f *Fleet) release(c string) {
+	f.stop(c)
+	_, _, _ = f.Consul.KV().Release(&api.KVPair{Key: f.key("locks", c), Session: f.session}, nil)
+	f.Log.Info("gave a cluster back to the fleet", "cluster", c)
+}
+
+// releaseAll stops every watcher and destroys the session: its locks are free at once.
+func (f *Fleet) releaseAll() {
+	for c := range f.held {
+		f.stop(c)
+	}
+	if f.session != "" {
+		_, _ = f.Consul.Session().Destroy(f.session, nil)
+		f.session = ""
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// Watchers returns which detector watches each cluster (from the locks).
+func Watchers(ctx context.Context, c *api.Client, prefix string) (map[string]string, error) {
+	pairs, _, err := c.KV().List(prefix+"/locks/", (&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, p := range pairs {
+		if p.Session != "" {
+			out[strings.TrimPrefix(p.Key, prefix+"/locks/")] = string(p.Value)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,84 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/baton-db/baton/internal/fleet"
+)
+
+func watchers(t *testing.T) map[string]string {
+	t.Helper()
+	w, err := fleet.Watchers(context.Background(), topo.Client(), "baton/detectors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// startDetector runs another baton-detector with its own ID, source address and metrics
+// port; it is stopped (gracefully) when the test ends, unless the test killed it.
+func startDetector(t *testing.T, id, source, metrics string) *exec.Cmd {
+	t.Helper()
+	logf, err := os.Create(filepath.Join(t.TempDir(), id+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(sandbox["SANDBOX_STATE"], "bin", "baton-detector"), "--config", sandbox["BATON_CONFIG"],
+		"--source-addr", source, "--id", id)
+	cmd.Env = append(os.Environ(), "BATON_DETECTOR_METRICS_ADDR="+metrics)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait(); logf.Close() })
+	return cmd
+}
+
+// Three detectors share two clusters, one each at most; the one watching demo is killed,
+// another takes demo over within seconds and fails it over when its primary dies.
+func TestDetectorFleetSharesClustersAndTakesOver(t *testing.T) {
+	procs := map[string]*exec.Cmd{
+		"detector-2": startDetector(t, "detector-2", "127.0.4.4", "127.0.0.1:9468"),
+		"detector-3": startDetector(t, "detector-3", "127.0.4.5", "127.0.0.1:9469"),
+	}
+	t.Cleanup(func() { sandboxCmd(t, "start-detector") }) // if the sandbox's own was the one killed
+	var w map[string]string
+	waitFor(t, 15*time.Second, func() bool {
+		w = watchers(t)
+		return w["demo"] != "" && w["demo2"] != "" && w["demo"] != w["demo2"]
+	})
+	t.Logf("demo watched by %s, demo2 by %s", w["demo"], w["demo2"])
+	if s := status(t); s.Clusters[0].WatchedBy != w["demo"] {
+		t.Fatalf("status says demo is watched by %q, the lock says %q", s.Clusters[0].WatchedBy, w["demo"])
+	}
+	victim := w["demo"]
+	if p := procs[victim]; p != nil {
+		_ = p.Process.Kill()
+	} else {
+		_ = syscall.Kill(pidOf(t, "detector"), syscall.SIGKILL)
+	}
+	killed := time.Now()
+	waitFor(t, 10*time.Second, func() bool { w = watchers(t); return w["demo"] != "" && w["demo"] != victim })
+	takeover := time.Since(killed)
+	fmt.Printf("METRIC detector_fleet_takeover=%s (%s killed -9, demo now watched by %s)\n", takeover.Round(time.Millisecond), victim, w["demo"])
+	if takeover > 5*time.Second {
+		t.Fatalf("demo was watched again %s after its detector died; want within 5 s", takeover)
+	}
+	// The new watcher acts: a dead primary of demo is failed over.
+	row, before, l := underLoad(t, "detector killed, then demo's primary killed (taken over by another detector)")
+	time.Sleep(time.Second) // the new watcher's persistent connection is up
+	signalNode(t, before.Primary.Name, syscall.SIGKILL)
+	t.Cleanup(func() { restartAndRejoin(t, before.Primary.Name) })
+	waitNewPrimary(t, before.Primary.Name, 20*time.Second)
+	if res := lastFailover(t); res.Outcome != "succeeded" {
+		t.Fatalf("failover %+v", res)
+	}
+	assertHealthy(t, l, row)
+}
