@@ -35,7 +35,7 @@ static() {
   mapfile -t files < <(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './deploy/tools/*')
   bad=$(gofmt -l "${files[@]}")
   [ -z "$bad" ] || { echo "gofmt needed: $bad" >&2; return 1; }
-  shellcheck -S warning deploy/*.sh deploy/local/*.sh deploy/tools/*.sh .ci/run
+  shellcheck -S warning deploy/*.sh deploy/local/*.sh deploy/tools/*.sh deploy/docker/*.sh .ci/run
   go vet ./...
   . "${BATON_CACHE:-$HOME/.cache/baton}/tools.env"
   "$WORKFLOWCHECK_BIN" ./workflows/...
@@ -47,5 +47,15 @@ phase "tools (cached by version)" deploy/tools/build.sh
 phase "go build" go build ./...
 phase "static checks" static
 if ! deploy/local/sandbox.sh status 2>/dev/null | grep -q "worker running"; then started=1; fi
-phase "sandbox up" deploy/local/sandbox.sh up
+phase "sandbox up" deploy/local/sandbox.sh up --temporal dev
 phase "go test (unit + integration)" go test -count=1 -p 1 -timeout 30m -v ./...
+# The same Baton against a production-shaped Temporal: the server binary, one process per
+# service, persistence and visibility on PostgreSQL 15.
+production_temporal() {
+  deploy/local/sandbox.sh down
+  deploy/local/sandbox.sh up --temporal postgres
+  go test -count=1 -p 1 -timeout 10m -v -run \
+    'TestTemporalPersistenceIsTheSandboxs|TestSwitchoverUnderLoad|TestKill9UnderLoadFailsOverAutomatically|TestSecondWorkerFinishesAFailoverWhenOneDies' ./tests/
+  if [ "$started" = 0 ]; then deploy/local/sandbox.sh down && deploy/local/sandbox.sh up --temporal dev; fi
+}
+phase "production Temporal (PostgreSQL)" production_temporal

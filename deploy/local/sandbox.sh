@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Baton sandbox: every real server as a local process on loopback.
-#   usage: deploy/local/sandbox.sh up | down [--purge] | status | start-node NAME | rebuild-node NAME | start-temporal | start-worker | start-worker2 | stop-worker2 | start-detector | haproxy-reload NAME
+#   usage: deploy/local/sandbox.sh up [--temporal dev|postgres] | down [--purge] | status | start-node NAME | rebuild-node NAME | start-temporal | start-worker | start-worker2 | stop-worker2 | start-detector | haproxy-reload NAME
 # Topology and addresses are in ARCHITECTURE.md. State lives in deploy/local/state (git-ignored).
 set -Eeuo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -12,6 +12,10 @@ KV=baton/clusters/$CLUSTER
 CONSUL_ADDR=127.0.0.1:8500
 TEMPORAL_ADDR=127.0.0.1:7233
 TEMPORAL_UI=http://127.0.0.1:8233
+# dev: `temporal server start-dev` (SQLite, Web UI); postgres: the production server, one
+# process per service, on PostgreSQL 15 (no Web UI). Chosen by `up --temporal MODE`.
+TEMPORAL_MODE=${BATON_TEMPORAL:-$(cat "$STATE/temporal-mode" 2>/dev/null || echo dev)}
+PG_ADDR=127.0.0.1:5433
 NAMESPACE=baton
 # name ip zone server_id cluster: two clusters, each with nodes in both zones, behind the
 # same HAProxy hosts (one frontend pair per cluster, as WePay runs them)
@@ -106,7 +110,7 @@ render() { # template [KEY=VALUE...]
   shift
   local -A val=()
   for kv in "$@"; do val[${kv%%=*}]=${kv#*=}; done
-  for v in $(grep -o '\${[A-Za-z_][A-Za-z0-9_]*}' "$tpl" | tr -d '${}' | sort -u); do
+  for v in $({ grep -o '\${[A-Za-z_][A-Za-z0-9_]*}' "$tpl" || true; } | tr -d '${}' | sort -u); do
     if [ -n "${val[$v]+x}" ]; then envs+=("$v=${val[$v]}")
     elif [ -n "${!v+x}" ]; then envs+=("$v=${!v}")
     else die "template $tpl: \${$v} has no value"; fi
@@ -354,13 +358,57 @@ remote_up() { # name ip zone
 
 # ---------- Temporal ----------
 temporal_up() {
-  mkdir -p "$STATE/temporal"
-  spawn temporal "$TEMPORAL_BIN" server start-dev --ip 127.0.0.1 --port 7233 --ui-port 8233 \
-    --http-port 7243 --metrics-port 7234 --db-filename "$STATE/temporal/dev.db" --log-level warn \
-    --dynamic-config-value system.enableActivityEagerExecution=true
+  if [ "$TEMPORAL_MODE" = postgres ]; then temporal_prod_up; else
+    mkdir -p "$STATE/temporal"
+    spawn temporal "$TEMPORAL_BIN" server start-dev --ip 127.0.0.1 --port 7233 --ui-port 8233 \
+      --http-port 7243 --metrics-port 7234 --db-filename "$STATE/temporal/dev.db" --log-level warn \
+      --dynamic-config-value system.enableActivityEagerExecution=true
+  fi
   wait_for temporal 600 "$TEMPORAL_BIN" operator cluster health --address "$TEMPORAL_ADDR"
   # The namespace and search attributes come from `baton setup`, as on any Temporal.
   "$STATE/bin/baton" --config "$STATE/baton.yaml" setup --retention 72h >&2
+}
+# PostgreSQL 15 as its own instance (not the system's), run as the postgres user.
+PG_BIN=/usr/lib/postgresql/15/bin
+as_pg() { setpriv --reuid postgres --regid postgres --init-groups -- "$@"; }
+postgres_up() {
+  local d=$STATE/postgres
+  mkdir -p "$d"
+  chown postgres: "$d"
+  [ -f "$d/password" ] || (umask 077; head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$d/password")
+  if [ ! -f "$d/data/PG_VERSION" ]; then
+    as_pg "$PG_BIN/initdb" -D "$d/data" -U postgres --auth-local=peer --auth-host=scram-sha-256 >"$STATE/logs/postgres-initdb.log" 2>&1
+  fi
+  spawn postgres setpriv --reuid postgres --regid postgres --init-groups -- "$PG_BIN/postgres" -D "$d/data" \
+    -p "${PG_ADDR##*:}" -k "$d" -c listen_addresses="${PG_ADDR%:*}" -c max_connections=200
+  wait_for postgres 300 "$PG_BIN/pg_isready" -q -h "${PG_ADDR%:*}" -p "${PG_ADDR##*:}"
+  as_pg "$PG_BIN/psql" -h "$d" -p "${PG_ADDR##*:}" -U postgres -tAc "SELECT 1 FROM pg_roles WHERE rolname='temporal'" | grep -q 1 \
+    || as_pg "$PG_BIN/psql" -h "$d" -p "${PG_ADDR##*:}" -U postgres -qc "CREATE ROLE temporal LOGIN CREATEDB PASSWORD '$(cat "$d/password")'"
+}
+temporal_prod_up() { # the schema tool creates and migrates both databases, then each service starts
+  local d=$STATE/temporal-prod schema pw db
+  postgres_up
+  pw=$(cat "$STATE/postgres/password")
+  schema=$(cd "$ROOT/deploy/tools/temporal-server" && GOFLAGS=-mod=mod go list -m -f '{{.Dir}}' go.temporal.io/server)/schema/postgresql/v12
+  for db in temporal visibility; do
+    local name=temporal; [ "$db" = visibility ] && name=temporal_visibility
+    local sqltool=("$TEMPORAL_SQL_TOOL_BIN" --plugin postgres12 --ep "${PG_ADDR%:*}" -p "${PG_ADDR##*:}" -u temporal --pw "$pw" --db "$name")
+    "${sqltool[@]}" create-database >>"$STATE/logs/temporal-schema.log" 2>&1 || true # exists already after a restart
+    "${sqltool[@]}" setup-schema -v 0.0 >>"$STATE/logs/temporal-schema.log" 2>&1 || true
+    "${sqltool[@]}" update-schema -d "$schema/$db/versioned" >>"$STATE/logs/temporal-schema.log" 2>&1 \
+      || die "temporal schema $name: see $STATE/logs/temporal-schema.log"
+  done
+  mkdir -p "$d/config"
+  ( umask 077; render temporal-postgres.yaml PG_PASSWORD="$pw" DIR="$d" >"$d/config/production.yaml" )
+  render temporal-dynamicconfig.yaml >"$d/dynamicconfig.yaml"
+  # One at a time: each initializes the cluster's metadata on its first start, and two
+  # doing it at once collide on the same row.
+  local svc port
+  for svc in history:6934 matching:6935 frontend:6933 worker:6939; do # membership ports
+    port=${svc#*:} svc=${svc%:*}
+    spawn "temporal-$svc" "$TEMPORAL_SERVER_BIN" --root "$d" --config config --env production --allow-no-auth start --service "$svc"
+    wait_for "temporal $svc" 600 bash -c "echo >/dev/tcp/127.0.0.1/$port"
+  done
 }
 
 # ---------- Baton's own processes ----------
@@ -488,6 +536,7 @@ down() {
     name=$(basename "$f" .pid)
     case $name in
       consul-template-*) stop_pid "$name" INT ;;  # consul-template forwards SIGTERM instead of exiting
+      postgres) stop_pid "$name" INT ;;           # fast shutdown: it does not wait for clients
       *) stop_pid "$name" TERM ;;
     esac
     log "stopped $name"
@@ -573,7 +622,13 @@ start_node() { # name: restart one MariaDB node (after a crash test), read-only 
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 case $cmd in
-  up) up ;;
+  up)
+    if [ "${1:-}" = --temporal ]; then TEMPORAL_MODE=$2; fi
+    case $TEMPORAL_MODE in dev | postgres) ;; *) die "--temporal $TEMPORAL_MODE: use dev or postgres" ;; esac
+    if [ "$TEMPORAL_MODE" = dev ] && alive temporal-frontend; then die "the production Temporal runs; run down first"; fi
+    if [ "$TEMPORAL_MODE" = postgres ] && alive temporal; then die "the dev Temporal runs; run down first"; fi
+    mkdir -p "$STATE" && echo "$TEMPORAL_MODE" >"$STATE/temporal-mode"
+    up ;;
   down)
     tenv=${BATON_CACHE:-$HOME/.cache/baton}/tools.env
     # shellcheck source=/dev/null
@@ -589,5 +644,5 @@ case $cmd in
   start-worker2) BATON_FAULT_CRASH_FILE=$STATE/fault-crash spawn worker2 "$STATE/bin/baton-worker" --config "$STATE/baton-worker2.yaml" ;;
   stop-worker2) stop_pid worker2 TERM ;;
   start-detector) spawn detector "$STATE/bin/baton-detector" --config "$STATE/baton.yaml" --source-addr "$DETECTOR_IP" --id detector-1 ;;
-  *) echo "usage: $0 up | down [--purge] | status | start-node NAME | rebuild-node NAME | start-temporal | start-worker | start-worker2 | stop-worker2 | start-detector | haproxy-reload NAME" >&2; exit 2 ;;
+  *) echo "usage: $0 up [--temporal dev|postgres] | down [--purge] | status | start-node NAME | rebuild-node NAME | start-temporal | start-worker | start-worker2 | stop-worker2 | start-detector | haproxy-reload NAME" >&2; exit 2 ;;
 esac

@@ -145,22 +145,40 @@ func (f *Fleet) balance(ctx context.Context) error {
 			f.release(c)
 		}
 		if need := share - len(f.held); need > 0 {
-			for _, c := range f.free(locks) {
-				if need == 0 {
-					break
-				}
-				ok, _, err := f.Consul.KV().Acquire(&api.KVPair{Key: f.key("locks", c), Value: []byte(f.ID), Session: f.session}, nil)
-				if err == nil && ok {
-					wctx, cancel := context.WithCancel(ctx)
-					f.held[c] = cancel
-					go f.Watch(wctx, c)
-					need--
-				}
-			}
+			f.acquire(ctx, f.free(locks), need)
 			f.Log.Info("detector share", "id", f.ID, "detectors", len(members), "share", share, "watching", len(f.held))
 		}
+		sleep(ctx, 100*time.Millisecond) // coalesce a burst of changes into one more listing
 	}
 	return nil
+}
+
+// txnOps is Consul's limit of operations per transaction.
+const txnOps = 64
+
+// acquire takes up to need of the free clusters, a transaction of locks at a time; a batch
+// that loses a race is retried one lock at a time.
+func (f *Fleet) acquire(ctx context.Context, free []string, need int) {
+	free = free[:min(need, len(free))]
+	for len(free) > 0 && ctx.Err() == nil {
+		batch := free[:min(txnOps, len(free))]
+		free = free[len(batch):]
+		ops := make(api.KVTxnOps, len(batch))
+		for i, c := range batch {
+			ops[i] = &api.KVTxnOp{Verb: api.KVLock, Key: f.key("locks", c), Value: []byte(f.ID), Session: f.session}
+		}
+		ok, _, _, err := f.Consul.KV().Txn(ops, (&api.QueryOptions{}).WithContext(ctx))
+		for _, c := range batch {
+			if err != nil || !ok {
+				if got, _, aerr := f.Consul.KV().Acquire(&api.KVPair{Key: f.key("locks", c), Value: []byte(f.ID), Session: f.session}, nil); aerr != nil || !got {
+					continue
+				}
+			}
+			wctx, cancel := context.WithCancel(ctx)
+			f.held[c] = cancel
+			go f.Watch(wctx, c)
+		}
+	}
 }
 
 // free returns the clusters no detector holds, in this detector's own order: each

@@ -30,15 +30,15 @@ func Prepare(ctx context.Context, primary Admin, primaryAddr string, init bool, 
 	if err != nil {
 		return err
 	}
-	if init {
+	if init { // writable first (a super_read_only server refuses even the admin), semi-sync last
+		if err := primary.SetReadOnly(ctx, false); err != nil {
+			return fmt.Errorf("primary %s: read_only off: %w", primaryAddr, err)
+		}
 		if err := primary.CreateHeartbeatSchema(ctx); err != nil {
 			return fmt.Errorf("primary %s: create the heartbeat schema: %w", primaryAddr, err)
 		}
 		if err := primary.SetSemiSyncPrimary(ctx, true); err != nil {
 			return fmt.Errorf("primary %s: semi-sync: %w", primaryAddr, err)
-		}
-		if err := primary.SetReadOnly(ctx, false); err != nil {
-			return fmt.Errorf("primary %s: read_only off: %w", primaryAddr, err)
 		}
 	}
 	for addr, r := range attach {

@@ -51,10 +51,17 @@ func main() {
 	scale := flag.String("scale", "250,500,1000", "detector scale: numbers of simulated clusters")
 	scaleReads := flag.String("scale-reads", "cache,direct", "detector scale: how watchers read topologies (cache, direct)")
 	serve := flag.Int("serve-fake-primaries", 0, "internal: serve N fake primaries (child process)")
+	fakeTLS := flag.String("fake-tls", "", "internal: the fake primaries' TLS files")
+	fleetSpec := flag.String("fleet", "5000x1,10000x3", "detector fleet with TLS: clusters x detector processes, each run measured and, with several detectors, one killed")
+	fleetChild := flag.String("fleet-detector", "", "internal: run one fleet detector with this ID (child process)")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the detector-scale measurement to this file")
 	flag.Parse()
 	if *serve > 0 {
-		serveFakes(*serve)
+		serveFakes(*serve, *fakeTLS)
+		return
+	}
+	if *fleetChild != "" {
+		runFleetDetector(*fleetChild)
 		return
 	}
 	_ = mysql.SetLogger(log.New(io.Discard, "", 0))
@@ -91,6 +98,9 @@ func main() {
 	}
 	if *scale != "" {
 		benchScale(*scale, *scaleReads)
+	}
+	if *fleetSpec != "" {
+		benchFleet(*fleetSpec)
 	}
 }
 

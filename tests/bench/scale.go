@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -49,8 +51,20 @@ func (fakePrimary) HandleQuery(q string) (*gomysql.Result, error) {
 }
 
 // serveFakes runs in a child process, so that its CPU is not counted as the detector's.
-func serveFakes(n int) {
-	srv := server.NewServer("10.11.0-fake", gomysql.DEFAULT_COLLATION_ID, gomysql.AUTH_NATIVE_PASSWORD, nil, nil)
+// With tlsDir set it requires TLS with a client certificate (the sandbox's REQUIRE X509).
+func serveFakes(n int, tlsDir string) {
+	var tc *tls.Config
+	if tlsDir != "" {
+		cert, err := tls.LoadX509KeyPair(filepath.Join(tlsDir, "server.pem"), filepath.Join(tlsDir, "server-key.pem"))
+		if err != nil {
+			fatal("%v", err)
+		}
+		ca, _ := os.ReadFile(filepath.Join(tlsDir, "ca.pem"))
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(ca)
+		tc = &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert}
+	}
+	srv := server.NewServer("10.11.0-fake", gomysql.DEFAULT_COLLATION_ID, gomysql.AUTH_NATIVE_PASSWORD, nil, tc)
 	// The user's stored hash must be native too: the default (caching_sha2) makes the server
 	// ask for full authentication, which the driver refuses without TLS, and every probe fails.
 	auth := server.NewInMemoryAuthenticationHandler(gomysql.AUTH_NATIVE_PASSWORD)
