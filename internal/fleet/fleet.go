@@ -105,7 +105,9 @@ func (f *Fleet) join(ctx context.Context, checkID string) error {
 	return nil
 }
 
-func (f *Fleet) key(parts ...string) string { return path.Join(append([]string{f.Prefix}, parts...)...) }
+func (f *Fleet) key(parts ...string) string {
+	return path.Join(append([]string{f.Prefix}, parts...)...)
+}
 
 // balance follows the fleet's keys with a blocking query and takes or gives back clusters
 // until the session is lost or ctx ends.

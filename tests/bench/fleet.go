@@ -20,8 +20,8 @@ import (
 
 	"github.com/baton-db/baton/internal/config"
 	"github.com/baton-db/baton/internal/detect"
-	"github.com/baton-db/baton/internal/fleet"
 	"github.com/baton-db/baton/internal/flavor"
+	"github.com/baton-db/baton/internal/fleet"
 	"github.com/baton-db/baton/internal/mysqladmin"
 	"github.com/baton-db/baton/internal/telemetry"
 	"github.com/baton-db/baton/internal/tlsconf"
