@@ -78,7 +78,12 @@ func run(ctx context.Context, args []string) error {
 	}
 	log.Info("detector started", "id", *id, "clusters", names, "probe_interval", cfg.Detector.ProbeInterval,
 		"probe_timeout", cfg.Detector.ProbeTimeout, "failure_threshold", cfg.Detector.FailureThreshold)
-	// The clusters are shared with every other detector through Consul locks (internal/fleet).
-	fl := &fleet.Fleet{Consul: topo.Client(), Prefix: app.FleetPrefix(cfg), ID: *id, Clusters: names, Watch: watch, Log: log}
+	// The clusters are shared with every other detector through Consul locks (internal/fleet),
+	// on a client of its own: the session's check must pass even while watchers queue.
+	fc, err := app.Topology(cfg)
+	if err != nil {
+		return err
+	}
+	fl := &fleet.Fleet{Consul: fc.Client(), Prefix: app.FleetPrefix(cfg), ID: *id, Clusters: names, Watch: watch, Log: log}
 	return fl.Run(ctx)
 }

@@ -152,11 +152,17 @@ func FleetPrefix(cfg *config.Config) string {
 	return path.Join(path.Dir(strings.TrimSuffix(cfg.Consul.KVPrefix, "/")), "detectors")
 }
 
+// ConsulConns bounds one Consul client's concurrent connections.
+const ConsulConns = 32
+
 // Topology returns the Consul-backed topology store.
 func Topology(cfg *config.Config) (*topology.Store, error) {
 	cc := api.DefaultConfig()
 	cc.Address = cfg.Consul.Address
 	cc.Token = cfg.Secrets.ConsulToken
+	// Consul refuses more than 200 concurrent connections from one address
+	// (http_max_conns_per_client): a burst of watchers asking at once must queue instead.
+	cc.Transport.MaxConnsPerHost = ConsulConns
 	if t := cfg.Consul.TLS; t.Enabled {
 		cc.Scheme = "https"
 		cc.TLSConfig = api.TLSConfig{Address: t.ServerName, CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile}

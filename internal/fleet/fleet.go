@@ -180,8 +180,14 @@ func (f *Fleet) acquire(ctx context.Context, free []string, need int) {
 			f.held[c] = cancel
 			go f.Watch(wctx, c)
 		}
+		// A ramp, not a burst: thousands of watchers connecting (TLS handshakes) at once
+		// would time out their own first probes.
+		sleep(ctx, rampPause)
 	}
 }
+
+// rampPause is the pause after each transaction's watchers start: about 1,300 clusters a second.
+const rampPause = 50 * time.Millisecond
 
 // free returns the clusters no detector holds, in this detector's own order: each
 // detector starts somewhere else in the list, so they rarely race for the same lock.

@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/consul/api"
 	"go.opentelemetry.io/otel/metric/noop"
 
+	"github.com/baton-db/baton/internal/app"
 	"github.com/baton-db/baton/internal/config"
 	"github.com/baton-db/baton/internal/detect"
 	"github.com/baton-db/baton/internal/flavor"
@@ -38,7 +39,8 @@ const benchFleetPrefix = "baton-bench/detectors"
 
 // fleetChildEnv passes a child detector what it needs.
 type fleetChildEnv struct {
-	Clusters int    `json:"clusters"`
+	Clusters int           `json:"clusters"`
+	Interval time.Duration `json:"interval"`
 	TLSDir   string `json:"tls_dir"`
 	Consul   string `json:"consul"`
 	Token    string `json:"token"`
@@ -51,12 +53,17 @@ func runFleetDetector(id string) {
 	if err := json.Unmarshal([]byte(os.Getenv("BATON_BENCH_FLEET")), &e); err != nil {
 		fatal("fleet child: %v", err)
 	}
-	cc := api.DefaultConfig()
-	cc.Address, cc.Token = e.Consul, e.Token
-	c, err := api.NewClient(cc)
-	if err != nil {
-		fatal("%v", err)
+	client := func() *api.Client { // as app.Topology: bounded, and one for the fleet alone
+		cc := api.DefaultConfig()
+		cc.Address, cc.Token = e.Consul, e.Token
+		cc.Transport.MaxConnsPerHost = app.ConsulConns
+		c, err := api.NewClient(cc)
+		if err != nil {
+			fatal("%v", err)
+		}
+		return c
 	}
+	c := client()
 	tlsc, err := tlsconf.MySQL("verify_identity", tlsconf.Files{CAFile: filepath.Join(e.TLSDir, "ca.pem"),
 		CertFile: filepath.Join(e.TLSDir, "client.pem"), KeyFile: filepath.Join(e.TLSDir, "client-key.pem")})
 	if err != nil {
@@ -66,7 +73,7 @@ func runFleetDetector(id string) {
 	ctx := context.Background()
 	topos := store.Watch(ctx)
 	m, _ := telemetry.NewMetrics(noop.NewMeterProvider())
-	dc := config.Detector{ProbeInterval: scaleInterval, ProbeTimeout: 400 * time.Millisecond, FailureThreshold: 3, ConfirmWindow: time.Second}
+	dc := config.Detector{ProbeInterval: e.Interval, ProbeTimeout: 400 * time.Millisecond, FailureThreshold: 3, ConfirmWindow: time.Second}
 	names := make([]string, e.Clusters)
 	for i := range names {
 		names[i] = fmt.Sprintf("c%05d", i)
@@ -84,7 +91,7 @@ func runFleetDetector(id string) {
 			fmt.Printf("%d %d\n", watching.Load(), troubles.Load())
 		}
 	}()
-	f := &fleet.Fleet{Consul: c, Prefix: benchFleetPrefix, ID: id, Clusters: names, Watch: watch,
+	f := &fleet.Fleet{Consul: client(), Prefix: benchFleetPrefix, ID: id, Clusters: names, Watch: watch,
 		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	_ = f.Run(ctx)
 }
@@ -97,21 +104,29 @@ type detectorProc struct {
 }
 
 func benchFleet(spec string) {
-	fmt.Printf("## Detector fleet with TLS\n\nDetector processes sharing N simulated primaries through Consul locks (internal/fleet), each probe over TLS with `verify_identity` and a client certificate, at a %s probe interval, with the persistent connection per cluster. The fake primaries are go-mysql servers in three child processes; every detector is its own process, so CPU (from /proc over 20 s after the share settled) and RSS are per detector. Takeover: one detector killed with SIGKILL, until the others hold all its clusters and watch them.\n\n", scaleInterval)
-	fmt.Printf("| clusters | detectors | CPU per detector (cores) | clusters per detector core | RSS per detector | memory per cluster | Consul CPU (cores) | watcher warnings | settle | takeover (one killed) |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Printf("## Detector fleet with TLS\n\nDetector processes sharing N simulated primaries through Consul locks (internal/fleet), each probe over TLS with `verify_identity` and a client certificate, with the persistent connection per cluster (probe interval per row; the default is %s). The fake primaries are go-mysql servers in three child processes; every detector is its own process, so CPU (from /proc over 20 s after the share settled) and RSS are per detector. Takeover: one detector killed with SIGKILL, until the others hold all its clusters and watch them.\n\n", scaleInterval)
+	fmt.Printf("| clusters | detectors | probe interval | CPU per detector (cores) | clusters per detector core | RSS per detector | memory per cluster | Consul CPU (cores) | watcher warnings | settle | takeover (one killed) |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, f := range strings.Split(spec, ",") {
-		n, d, ok := strings.Cut(strings.TrimSpace(f), "x")
+		f, iv, hasIV := strings.Cut(strings.TrimSpace(f), "@")
+		interval := scaleInterval
+		if hasIV {
+			var err error
+			if interval, err = time.ParseDuration(iv); err != nil || interval <= 0 {
+				fatal("-fleet: %q is not a probe interval", iv)
+			}
+		}
+		n, d, ok := strings.Cut(f, "x")
 		clusters, err1 := strconv.Atoi(n)
 		detectors, err2 := strconv.Atoi(d)
 		if !ok || err1 != nil || err2 != nil || clusters < 1 || detectors < 1 {
-			fatal("-fleet: %q is not CLUSTERSxDETECTORS", f)
+			fatal("-fleet: %q is not CLUSTERSxDETECTORS[@INTERVAL]", f)
 		}
-		fleetOnce(clusters, detectors)
+		fleetOnce(clusters, detectors, interval)
 	}
 	fmt.Println()
 }
 
-func fleetOnce(n, detectors int) {
+func fleetOnce(n, detectors int, interval time.Duration) {
 	dir, _ := os.MkdirTemp("", "baton-fleet")
 	defer os.RemoveAll(dir)
 	if _, err := testcerts.Write(dir); err != nil {
@@ -139,7 +154,7 @@ func fleetOnce(n, detectors int) {
 	mgmt := consul.Client()
 	defer func() { _, _ = mgmt.KV().DeleteTree(benchFleetPrefix+"/", nil) }()
 	tok, _ := os.ReadFile(filepath.Join(root, "deploy/local/state/consul-management.token"))
-	envJSON, _ := json.Marshal(fleetChildEnv{Clusters: n, TLSDir: dir, Consul: env["CONSUL_HTTP_ADDR"], Token: strings.TrimSpace(string(tok))})
+	envJSON, _ := json.Marshal(fleetChildEnv{Clusters: n, Interval: interval, TLSDir: dir, Consul: env["CONSUL_HTTP_ADDR"], Token: strings.TrimSpace(string(tok))})
 	procs := make([]*detectorProc, detectors)
 	start := time.Now()
 	for i := range procs {
@@ -218,7 +233,7 @@ func fleetOnce(n, detectors int) {
 		}
 	}
 	perDetector := cores / float64(detectors)
-	fmt.Printf("| %d | %d | %.3f | %.0f | %.1f MiB | %.1f KiB | %.3f | %d | %s | %s |\n", n, detectors, perDetector,
+	fmt.Printf("| %d | %d | %s | %.3f | %.0f | %.1f MiB | %.1f KiB | %.3f | %d | %s | %s |\n", n, detectors, interval, perDetector,
 		float64(n)/cores, rss/1024/float64(detectors), rss/float64(n), consulCores, warnings, settle.Round(100*time.Millisecond), takeover)
 	fmt.Fprintf(os.Stderr, "fleet %d x %d: %.3f cores in all, takeover %s\n", n, detectors, cores, takeover)
 }

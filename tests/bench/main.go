@@ -52,7 +52,7 @@ func main() {
 	scaleReads := flag.String("scale-reads", "cache,direct", "detector scale: how watchers read topologies (cache, direct)")
 	serve := flag.Int("serve-fake-primaries", 0, "internal: serve N fake primaries (child process)")
 	fakeTLS := flag.String("fake-tls", "", "internal: the fake primaries' TLS files")
-	fleetSpec := flag.String("fleet", "5000x1,10000x3", "detector fleet with TLS: clusters x detector processes, each run measured and, with several detectors, one killed")
+	fleetSpec := flag.String("fleet", "200x1,500x1,3000x3@5s", "detector fleet with TLS: CLUSTERSxDETECTORS[@PROBE_INTERVAL],...; with several detectors one is killed")
 	fleetChild := flag.String("fleet-detector", "", "internal: run one fleet detector with this ID (child process)")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the detector-scale measurement to this file")
 	flag.Parse()
