@@ -15,8 +15,8 @@ import (
 
 	"github.com/baton-db/baton/internal/app"
 	"github.com/baton-db/baton/internal/detect"
-	"github.com/baton-db/baton/internal/fleet"
 	"github.com/baton-db/baton/internal/flavor"
+	"github.com/baton-db/baton/internal/fleet"
 	"github.com/baton-db/baton/workflows/start"
 )
 

@@ -41,9 +41,9 @@ const benchFleetPrefix = "baton-bench/detectors"
 type fleetChildEnv struct {
 	Clusters int           `json:"clusters"`
 	Interval time.Duration `json:"interval"`
-	TLSDir   string `json:"tls_dir"`
-	Consul   string `json:"consul"`
-	Token    string `json:"token"`
+	TLSDir   string        `json:"tls_dir"`
+	Consul   string        `json:"consul"`
+	Token    string        `json:"token"`
 }
 
 // runFleetDetector is one detector process of the bench: a fleet member watching its
