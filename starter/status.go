@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -99,7 +100,7 @@ func newStatus() *cobra.Command {
 					}
 				}
 				if !watch {
-					return nil
+					return unreadable(r)
 				}
 				select {
 				case <-cmd.Context().Done():
@@ -114,6 +115,20 @@ func newStatus() *cobra.Command {
 	cmd.Flags().BoolVar(&watch, "watch", false, "refresh until interrupted")
 	cmd.Flags().DurationVar(&every, "interval", 2*time.Second, "refresh interval of --watch")
 	return cmd
+}
+
+// unreadable fails the command when a cluster could not be read at all, so scripts notice.
+func unreadable(r statusReport) error {
+	var bad []string
+	for _, c := range r.Clusters {
+		if c.Error != "" {
+			bad = append(bad, c.Cluster+": "+c.Error)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d cluster(s) could not be read: %s", len(bad), strings.Join(bad, "; "))
 }
 
 // gatherStatus reads every cluster Consul or the config knows (or just one), in parallel.
@@ -151,7 +166,7 @@ func gatherStatus(ctx context.Context, cfg *config.Config, topo *topology.Store,
 			t, err := topo.Read(ctx, n)
 			if err != nil {
 				cs.Error = err.Error()
-				if _, cerr := cfg.Cluster(n); cerr == nil {
+				if errors.Is(err, topology.ErrUnknownCluster) {
 					cs.Error += " (onboard it with `baton cluster add`)"
 				}
 				cs.Problems = []string{cs.Error}
