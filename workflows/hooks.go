@@ -56,13 +56,13 @@ func message(err error) string {
 	return rootCause(err)
 }
 
-// hookOptions bounds a hook by its timeout, every attempt included.
+// hookOptions bounds each attempt of a hook by its timeout. Time spent waiting for a worker
+// (Temporal restarting, say) is not the hook's and does not count against it.
 func hookOptions(h activities.HookRef) func(workflow.Context) workflow.Context {
 	return func(ctx workflow.Context) workflow.Context {
 		return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			StartToCloseTimeout:    h.Timeout,
-			ScheduleToCloseTimeout: h.Timeout * time.Duration(h.Attempts),
-			RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumAttempts: int32(h.Attempts)},
+			StartToCloseTimeout: h.Timeout,
+			RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumAttempts: int32(h.Attempts)},
 		})
 	}
 }

@@ -35,7 +35,7 @@ type Hook struct {
 	On      []HookPoint `mapstructure:"on"`
 	Command []string    `mapstructure:"command"`
 	URL     string      `mapstructure:"url"`
-	// Timeout bounds the hook, every attempt included (default 10s).
+	// Timeout bounds each attempt of the hook (default 10s).
 	Timeout time.Duration `mapstructure:"timeout"`
 	// Attempts is how many times a failing hook is tried (default 1 for a pre hook, whose
 	// failure is a veto, and 3 for a post hook).
