@@ -208,26 +208,38 @@ func (c *Client) ReplicaStatus(ctx context.Context) (*ReplicaStatus, error) {
 		return nil, fmt.Errorf("replica status of %s: %w", c.Addr, err)
 	}
 	defer rows.Close()
+	all, err := scanAll(rows)
+	if err != nil || len(all) == 0 {
+		return nil, err
+	}
+	raw := all[0]
+	return parseStatus(c.Flavor.Columns(), raw), nil
+}
+
+// scanAll reads every row of a result whose columns vary by flavour and version, as
+// column name to value.
+func scanAll(rows *sql.Rows) ([]map[string]string, error) {
 	cols, err := rows.Columns()
 	if err != nil {
 		return nil, err
 	}
-	if !rows.Next() {
-		return nil, rows.Err()
+	var out []map[string]string
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		row := make(map[string]string, len(cols))
+		for i, col := range cols {
+			row[col] = vals[i].String
+		}
+		out = append(out, row)
 	}
-	vals := make([]sql.NullString, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	if err := rows.Scan(ptrs...); err != nil {
-		return nil, err
-	}
-	raw := make(map[string]string, len(cols))
-	for i, col := range cols {
-		raw[col] = vals[i].String
-	}
-	return parseStatus(c.Flavor.Columns(), raw), nil
+	return out, rows.Err()
 }
 
 func parseStatus(k flavor.StatusColumns, raw map[string]string) *ReplicaStatus {

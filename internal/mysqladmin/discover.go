@@ -2,7 +2,6 @@ package mysqladmin
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strconv"
 	"strings"
@@ -22,35 +21,27 @@ func (c *Client) ReplicaHosts(ctx context.Context) ([]ReplicaHost, error) {
 		return nil, fmt.Errorf("list the replicas of %s: %w", c.Addr, err)
 	}
 	defer rows.Close()
-	cols, err := rows.Columns()
+	all, err := scanAll(rows)
 	if err != nil {
 		return nil, err
 	}
-	var out []ReplicaHost
-	for rows.Next() {
-		vals := make([]sql.NullString, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, err
-		}
+	out := make([]ReplicaHost, 0, len(all))
+	for _, row := range all {
 		var h ReplicaHost
-		for i, col := range cols {
+		for col, v := range row {
 			switch strings.ToLower(col) {
 			case "server_id":
-				id, _ := strconv.ParseUint(vals[i].String, 10, 32)
+				id, _ := strconv.ParseUint(v, 10, 32)
 				h.ServerID = uint32(id)
 			case "host":
-				h.Host = vals[i].String
+				h.Host = v
 			case "port":
-				h.Port, _ = strconv.Atoi(vals[i].String)
+				h.Port, _ = strconv.Atoi(v)
 			}
 		}
 		out = append(out, h)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Onboarding is what `baton cluster add` requires of a node.
