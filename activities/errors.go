@@ -25,4 +25,5 @@ const (
 	ErrUndoUnsafe          = "UndoUnsafe"          // the undo would reopen a primary Consul no longer names
 	ErrUnreachable         = "Unreachable"         // a node that must answer does not
 	ErrHookVetoed          = "HookVetoed"          // a pre-failover or pre-switchover hook refused
+	ErrHookTimedOut        = "HookTimedOut"        // a hook did not answer within its timeout
 )

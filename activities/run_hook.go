@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
+
 	"github.com/baton-db/baton/internal/config"
 )
 
@@ -77,17 +79,28 @@ func (a *Activities) RunHook(ctx context.Context, in HookInput) error {
 		return nonRetryable(ErrBadConfig, "hook %s: %v", in.Hook, err)
 	}
 	body = append(body, '\n')
+	// The hook's own timeout, kept here: Temporal's timeout for the attempt is longer, so an
+	// attempt whose answer Temporal lost (a restart) is told apart from a hook that hung.
+	hctx, cancel := context.WithTimeout(ctx, h.TimeoutOrDefault())
+	defer cancel()
 	if len(h.Command) > 0 {
-		err = runCommand(ctx, h.Command, body, in.Event)
+		err = runCommand(hctx, h.Command, body, in.Event)
 	} else {
-		err = postWebhook(ctx, h.URL, body)
+		err = postWebhook(hctx, h.URL, body)
 	}
 	if err == nil {
 		logger(ctx).Info("hook ran", "hook", in.Hook, "point", in.Event.Point, "cluster", in.Event.Cluster)
 		return nil
 	}
 	if ctx.Err() != nil {
-		return ctx.Err() // the timeout: the workflow decides what a hook that hangs means
+		return ctx.Err()
+	}
+	if hctx.Err() != nil { // a pre hook that hangs: the workflow decides; a post hook's is retried
+		msg := fmt.Sprintf("%s hook %q did not answer within %s", in.Event.Point, in.Hook, h.TimeoutOrDefault())
+		if in.Event.Point.Pre() {
+			return temporal.NewNonRetryableApplicationError(msg, ErrHookTimedOut, nil)
+		}
+		return temporal.NewApplicationError(msg, ErrHookTimedOut)
 	}
 	if in.Event.Point.Pre() {
 		return nonRetryable(ErrHookVetoed, "%s hook %q vetoed the %s of %s: %v", in.Event.Point, in.Hook, operation(in.Event.Kind), in.Event.Cluster, err)

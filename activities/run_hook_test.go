@@ -110,3 +110,17 @@ func TestRunHookWebhook(t *testing.T) {
 }
 
 func asApp(err error, app **temporal.ApplicationError) bool { return errors.As(err, app) }
+
+// A hook that hangs is cut at its own timeout by RunHook, which says so: the workflow can
+// tell it from an attempt Temporal lost. A pre hook's hang is not retried; a post hook's is.
+func TestRunHookHangIsItsOwnTimeout(t *testing.T) {
+	for _, p := range []config.HookPoint{config.PreSwitchover, config.PostSwitchover} {
+		a := hookActivities(config.Hook{Name: "slow", On: []config.HookPoint{p}, Timeout: 200 * time.Millisecond, Command: []string{"sleep", "5"}})
+		start := time.Now()
+		err := a.RunHook(context.Background(), HookInput{Hook: "slow", Event: Event{Cluster: "demo", Point: p, Kind: "planned"}})
+		var app *temporal.ApplicationError
+		if !asApp(err, &app) || app.Type() != ErrHookTimedOut || app.NonRetryable() != p.Pre() || time.Since(start) > 2*time.Second {
+			t.Fatalf("%s: want a %s (non-retryable: %v) after 200ms, got %v after %s", p, ErrHookTimedOut, p.Pre(), err, time.Since(start))
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -81,4 +82,39 @@ func TestDetectorFleetSharesClustersAndTakesOver(t *testing.T) {
 		t.Fatalf("failover %+v", res)
 	}
 	assertHealthy(t, l, row)
+}
+
+// The detector keeps one connection to each primary it watches, and that connection is
+// the probe: DO SLEEP(interval), which mysqld itself times. At thousands of clusters every
+// extra connection is a descriptor and a TLS session on both sides.
+func TestDetectorKeepsOneConnectionPerPrimary(t *testing.T) {
+	waitFor(t, 20*time.Second, func() bool { w := watchers(t); return w["demo"] == "detector-1" && w["demo2"] == "detector-1" })
+	for _, cluster := range []string{"demo", "demo2"} {
+		p := readTopoOf(t, cluster).Primary
+		db := adminDB(p.Addr())
+		defer db.Close()
+		sample := func() []string {
+			rows, err := db.Query("SELECT COALESCE(INFO, '') FROM information_schema.PROCESSLIST WHERE HOST LIKE ?", sandbox["DETECTOR_ADDR"]+":%")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var infos []string
+			for rows.Next() {
+				var s string
+				if err := rows.Scan(&s); err != nil {
+					t.Fatal(err)
+				}
+				infos = append(infos, s)
+			}
+			return infos
+		}
+		waitFor(t, 10*time.Second, func() bool { return len(sample()) > 0 }) // the watcher is connected
+		for i := 0; i < 20; i++ {
+			if infos := sample(); len(infos) != 1 || !strings.HasPrefix(infos[0], "DO SLEEP") {
+				t.Fatalf("%s: the detector keeps %d connections to primary %s (statements %q); want 1, running DO SLEEP", cluster, len(infos), p.Name, infos)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 }

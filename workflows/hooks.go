@@ -35,10 +35,10 @@ func runHooks(ctx workflow.Context, t *tracker, refs []activities.HookRef, p con
 		case err == nil:
 		case !p.Pre():
 			res.HookProblems = append(res.HookProblems, fmt.Sprintf("%s hook %s failed after %d attempt(s): %s", p, h.Name, h.Attempts, message(err)))
-		case temporal.IsTimeoutError(err) && p == config.PreFailover:
+		case hookTimedOut(err) && p == config.PreFailover:
 			res.HookProblems = append(res.HookProblems, fmt.Sprintf("%s hook %s did not answer within %s; the failover went on without it", p, h.Name, h.Timeout))
 			workflow.GetLogger(ctx).Warn("pre-failover hook timed out; failing over without it", "hook", h.Name, "timeout", h.Timeout)
-		case temporal.IsTimeoutError(err):
+		case hookTimedOut(err):
 			return vetoed{fmt.Sprintf("%s hook %s did not answer within %s; nothing was changed", p, h.Name, h.Timeout)}
 		default:
 			return vetoed{message(err)}
@@ -56,15 +56,32 @@ func message(err error) string {
 	return rootCause(err)
 }
 
-// hookOptions bounds each attempt of a hook by its timeout. Time spent waiting for a worker
-// (Temporal restarting, say) is not the hook's and does not count against it.
+// hookTimedOut: the hook did not answer within its timeout (RunHook's own timer), or the
+// attempt timed out in Temporal.
+func hookTimedOut(err error) bool {
+	var app *temporal.ApplicationError
+	return temporal.IsTimeoutError(err) || errors.As(err, &app) && app.Type() == activities.ErrHookTimedOut
+}
+
+// hookAttemptGrace is how much longer than the hook's timeout Temporal gives an attempt of
+// a pre-switchover hook, whose attempts Temporal lost (a worker crash, a Temporal restart
+// after the hook answered) are run again: the switchover can wait, and the hook ran
+// or hung only by RunHook's own timer. A pre-failover hook's attempt is bounded by the
+// hook's timeout alone: the failover never waits longer for it.
+const hookAttemptGrace = 5 * time.Second
+
+// hookOptions bounds each attempt of a hook. Time spent waiting for a worker is not the
+// hook's and does not count against it.
 func hookOptions(h activities.HookRef) func(workflow.Context) workflow.Context {
-	return func(ctx workflow.Context) workflow.Context {
-		return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			StartToCloseTimeout: h.Timeout,
-			RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumAttempts: int32(h.Attempts)},
-		})
+	opts := workflow.ActivityOptions{StartToCloseTimeout: h.Timeout + hookAttemptGrace,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumAttempts: int32(h.Attempts)}}
+	switch h.Point {
+	case config.PreFailover:
+		opts.StartToCloseTimeout = h.Timeout
+	case config.PreSwitchover:
+		opts.RetryPolicy.MaximumAttempts = int32(max(h.Attempts, 3)) // a veto or a hang is not retried
 	}
+	return func(ctx workflow.Context) workflow.Context { return workflow.WithActivityOptions(ctx, opts) }
 }
 
 // hasHooks reports whether any hook runs at p.

@@ -4,7 +4,6 @@ package detect
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -56,17 +55,12 @@ type Watcher struct {
 	log     *slog.Logger
 	metrics *telemetry.Metrics
 
-	primary  topology.Node
-	probe    *mysqladmin.Client
-	stopWait context.CancelFunc
-	dropped  chan error
+	primary topology.Node
+	probe   *probe
 	// runDone hears when a failover this watcher started completed: a no-op (the primary
 	// answered the workflow's probe) must not leave the watcher quiet for long.
 	runDone  chan struct{}
 	failures int
-	// timedOut: the last probe failed by waiting out its timeout, so the next one need
-	// not wait for the tick as well (a silent host is found in failure_threshold timeouts).
-	timedOut bool
 	first    time.Time // first sign of trouble in the current episode
 	quietTil time.Time
 
@@ -114,11 +108,9 @@ func New(o Options) *Watcher {
 
 // Run watches until ctx ends.
 func (w *Watcher) Run(ctx context.Context) {
-	tick := time.NewTicker(w.dc.ProbeInterval)
-	defer tick.Stop()
 	defer w.reset(topology.Node{})
 	var lastRead time.Time
-	for {
+	for ctx.Err() == nil {
 		if time.Since(lastRead) >= time.Second || w.primary.Name == "" {
 			t, err := w.topos.Read(ctx, w.cluster)
 			if err != nil {
@@ -131,26 +123,17 @@ func (w *Watcher) Run(ctx context.Context) {
 				}
 			}
 		}
-		dropped := false
-		if !(w.timedOut && w.failures > 0) {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			case err := <-w.dropped:
-				dropped = true
-				w.log.Info("persistent connection to primary dropped", "cluster", w.cluster, "primary", w.primary.Name, "error", err)
-			case <-w.runDone:
-				w.quietTil = time.Time{}
-				continue
-			}
-		}
-		w.timedOut = false
 		w.fencePass(ctx)
 		if w.primary.Name == "" || time.Now().Before(w.quietTil) {
+			select {
+			case <-ctx.Done():
+			case <-time.After(w.dc.ProbeInterval):
+			case <-w.runDone:
+				w.quietTil = time.Time{}
+			}
 			continue
 		}
-		w.check(ctx, dropped)
+		w.check(ctx) // takes a probe interval when the primary answers
 	}
 }
 
@@ -169,30 +152,21 @@ func (w *Watcher) fencePass(ctx context.Context) {
 
 // reset starts watching n (or nothing) from a clean state.
 func (w *Watcher) reset(n topology.Node) {
-	if w.stopWait != nil {
-		w.stopWait()
-		w.stopWait = nil
-	}
 	if w.probe != nil {
-		_ = w.probe.Close()
+		w.probe.close()
 		w.probe = nil
 	}
 	w.primary, w.failures, w.first, w.quietTil = n, 0, time.Time{}, time.Time{}
 	if n.Name == "" {
 		return
 	}
-	probe, err := mysqladmin.Open(n.Addr(), w.flavor, w.opts)
+	probe, err := newProbe(n.Addr(), w.opts, w.dc.ProbeInterval, w.dc.ProbeTimeout)
 	if err != nil {
 		w.log.Error("cannot watch the primary: its address does not make a connection", "cluster", w.cluster, "primary", n.Name, "error", err)
 		w.primary = topology.Node{}
 		return
 	}
 	w.probe = probe
-	w.probe.DB().SetMaxOpenConns(2)
-	w.dropped = make(chan error, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	w.stopWait = cancel
-	go w.hold(ctx, n, w.dropped)
 }
 
 // probeOptions are the connection settings with the probe's timeouts.
@@ -202,45 +176,6 @@ func (w *Watcher) probeOptions() mysqladmin.Options {
 	return o
 }
 
-// hold keeps one connection open on the primary: a crashed mysqld closes it at once,
-// long before any probe would time out.
-func (w *Watcher) hold(ctx context.Context, n topology.Node, dropped chan<- error) {
-	o := w.opts
-	o.ReadTimeout = 0
-	c, err := mysqladmin.Open(n.Addr(), w.flavor, o)
-	if err != nil {
-		return
-	}
-	defer c.Close()
-	for ctx.Err() == nil {
-		conn, err := c.DB().Conn(ctx)
-		if err != nil {
-			sleep(ctx, w.dc.ProbeInterval)
-			continue
-		}
-		for ctx.Err() == nil {
-			if _, err = conn.ExecContext(ctx, "DO SLEEP(30)"); err != nil {
-				break
-			}
-		}
-		conn.Close()
-		if ctx.Err() != nil {
-			return
-		}
-		select {
-		case dropped <- err:
-		default:
-		}
-		sleep(ctx, w.dc.ProbeInterval)
-	}
-}
-
-// isTimeout tells a probe that waited out its timeout (a silent host) from one refused at once.
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
-}
-
 func sleep(ctx context.Context, d time.Duration) {
 	select {
 	case <-ctx.Done():
@@ -248,41 +183,32 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-func (w *Watcher) ping(ctx context.Context, c *mysqladmin.Client) error {
-	pctx, cancel := context.WithTimeout(ctx, w.dc.ProbeTimeout)
-	defer cancel()
-	return c.DB().PingContext(pctx) // COM_PING: the cheapest round trip that proves mysqld answers
-}
-
-func (w *Watcher) check(ctx context.Context, dropped bool) {
-	start := time.Now()
-	err := w.ping(ctx, w.probe)
-	// The driver reports a read cut short by the deadline as "invalid connection": the time
-	// the probe took says what happened.
-	timedOut := err != nil && (isTimeout(err) || time.Since(start) >= w.dc.ProbeTimeout*9/10)
-	if err == nil && !dropped {
+func (w *Watcher) check(ctx context.Context) {
+	err, dropped, timedOut := w.probe.run(ctx)
+	if ctx.Err() != nil {
+		return
+	}
+	if err == nil {
 		if w.failures > 0 {
 			w.log.Info("primary answers again", "cluster", w.cluster, "primary", w.primary.Name, "after_failures", w.failures)
 		}
 		w.failures, w.first = 0, time.Time{}
 		return
 	}
+	if dropped {
+		w.log.Info("connection to primary dropped", "cluster", w.cluster, "primary", w.primary.Name, "error", err)
+	}
 	if w.first.IsZero() {
 		w.first = time.Now()
 	}
-	if err != nil {
-		w.failures++
-		w.timedOut = timedOut
-		w.metrics.ProbeFailures.Add(ctx, 1, clusterAttr(w.cluster))
-	}
-	// A fresh connection tells a dropped session from a dead server. After a timeout it
-	// would only time out again, so it is skipped.
-	reaches := false
-	if !timedOut {
-		if fresh, err := mysqladmin.Open(w.primary.Addr(), w.flavor, w.probeOptions()); err == nil {
-			reaches = w.ping(ctx, fresh) == nil
-			fresh.Close()
-		}
+	w.failures++
+	w.metrics.ProbeFailures.Add(ctx, 1, clusterAttr(w.cluster))
+	// A fresh connection tells a dropped session from a dead server (and becomes the
+	// probe's). After a timeout it would only time out again, and the next probe follows
+	// at once; a refused one waits for the interval.
+	reaches := dropped && w.probe.open(ctx) == nil
+	if !timedOut && !dropped {
+		defer sleep(ctx, w.dc.ProbeInterval)
 	}
 
 	deadline := time.Now().Add(w.dc.ConfirmWindow)

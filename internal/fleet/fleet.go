@@ -9,12 +9,14 @@ package fleet
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -113,6 +115,7 @@ func (f *Fleet) key(parts ...string) string {
 // until the session is lost or ctx ends.
 func (f *Fleet) balance(ctx context.Context) error {
 	var index uint64
+	freeBefore := map[string]bool{}
 	for ctx.Err() == nil {
 		pairs, meta, err := f.Consul.KV().List(f.Prefix+"/", (&api.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Second}).WithContext(ctx))
 		if err != nil {
@@ -123,17 +126,18 @@ func (f *Fleet) balance(ctx context.Context) error {
 			continue
 		}
 		index = meta.LastIndex
-		members, locks := map[string]bool{}, map[string]string{}
+		var members []string
+		locks := map[string]string{}
 		for _, p := range pairs {
 			k := strings.TrimPrefix(p.Key, f.Prefix+"/")
 			switch {
 			case strings.HasPrefix(k, "members/") && p.Session != "":
-				members[strings.TrimPrefix(k, "members/")] = true
+				members = append(members, strings.TrimPrefix(k, "members/"))
 			case strings.HasPrefix(k, "locks/") && p.Session != "":
 				locks[strings.TrimPrefix(k, "locks/")] = p.Session
 			}
 		}
-		if !members[f.ID] {
+		if !slices.Contains(members, f.ID) {
 			return errors.New("membership key lost")
 		}
 		for c := range f.held {
@@ -143,12 +147,19 @@ func (f *Fleet) balance(ctx context.Context) error {
 			}
 		}
 		share := (len(f.Clusters) + len(members) - 1) / len(members)
-		for _, c := range f.order(len(f.held) - share) {
+		for _, c := range f.giveBack(len(f.held)-share, members) {
 			f.release(c)
 		}
-		if need := share - len(f.held); need > 0 {
-			f.acquire(ctx, f.free(locks), need)
+		free := f.free(locks, members, freeBefore)
+		if need := share - len(f.held); need > 0 && len(free) > 0 {
+			f.acquire(ctx, free, need)
 			f.Log.Info("detector share", "id", f.ID, "detectors", len(members), "share", share, "watching", len(f.held))
+		}
+		clear(freeBefore)
+		for _, c := range f.Clusters {
+			if locks[c] == "" && f.held[c] == nil {
+				freeBefore[c] = true
+			}
 		}
 		sleep(ctx, 100*time.Millisecond) // coalesce a burst of changes into one more listing
 	}
@@ -189,21 +200,30 @@ func (f *Fleet) acquire(ctx context.Context, free []string, need int) {
 // rampPause is the pause after each transaction's watchers start: about 1,300 clusters a second.
 const rampPause = 50 * time.Millisecond
 
-// free returns the clusters no detector holds, in this detector's own order: each
-// detector starts somewhere else in the list, so they rarely race for the same lock.
-func (f *Fleet) free(locks map[string]string) []string {
-	var out []string
+// free returns the clusters to take: first the free ones this detector is the preferred
+// watcher of among the live members (rendezvous hashing, so that the survivors of a dead
+// detector split its clusters without racing for the same locks), then any that were
+// already free at the previous listing (their preferred watcher is at its share).
+func (f *Fleet) free(locks map[string]string, members []string, freeBefore map[string]bool) []string {
+	var mine, left []string
 	for _, c := range f.Clusters {
-		if locks[c] == "" {
-			out = append(out, c)
+		switch {
+		case locks[c] != "":
+		case preferred(c, members) == f.ID:
+			mine = append(mine, c)
+		case freeBefore[c]:
+			left = append(left, c)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return f.rank(out[i]) < f.rank(out[j]) })
-	return out
+	byRank := func(l []string) { sort.Slice(l, func(i, j int) bool { return f.rank(l[i]) < f.rank(l[j]) }) }
+	byRank(mine)
+	byRank(left)
+	return append(mine, left...)
 }
 
-// order returns n held clusters to give back (the ones this detector ranks last).
-func (f *Fleet) order(n int) []string {
+// giveBack returns n held clusters to give back: first those another member is the
+// preferred watcher of, then the ones this detector ranks last.
+func (f *Fleet) giveBack(n int, members []string) []string {
 	if n <= 0 {
 		return nil
 	}
@@ -211,14 +231,35 @@ func (f *Fleet) order(n int) []string {
 	for c := range f.held {
 		held = append(held, c)
 	}
-	sort.Slice(held, func(i, j int) bool { return f.rank(held[i]) > f.rank(held[j]) })
+	mine := map[string]bool{}
+	for _, c := range held {
+		mine[c] = preferred(c, members) == f.ID
+	}
+	sort.Slice(held, func(i, j int) bool {
+		if mine[held[i]] != mine[held[j]] {
+			return !mine[held[i]]
+		}
+		return f.rank(held[i]) > f.rank(held[j])
+	})
 	return held[:n]
 }
 
-func (f *Fleet) rank(cluster string) uint32 {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(f.ID + "/" + cluster))
-	return h.Sum32()
+func (f *Fleet) rank(cluster string) uint64 { return hash(f.ID, cluster) }
+
+// preferred is the member with the highest hash for the cluster.
+func preferred(cluster string, members []string) string {
+	best, top := "", uint64(0)
+	for _, m := range members {
+		if h := hash(m, cluster); best == "" || h > top || h == top && m < best {
+			best, top = m, h
+		}
+	}
+	return best
+}
+
+func hash(member, cluster string) uint64 {
+	sum := sha256.Sum256([]byte(member + "/" + cluster))
+	return binary.BigEndian.Uint64(sum[:8])
 }
 
 func (f *Fleet) stop(c string) {

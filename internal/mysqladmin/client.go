@@ -389,12 +389,19 @@ func Net(source string) string {
 	netMu.Lock()
 	defer netMu.Unlock()
 	if !netDone[name] {
-		local := &net.TCPAddr{IP: net.ParseIP(source)}
+		d := Dialer(source)
 		mysql.RegisterDialContext(name, func(ctx context.Context, addr string) (net.Conn, error) {
-			d := net.Dialer{LocalAddr: local}
 			return d.DialContext(ctx, "tcp", addr)
 		})
 		netDone[name] = true
 	}
 	return name
+}
+
+// Dialer dials from source (any local address when empty).
+func Dialer(source string) *net.Dialer {
+	if source == "" {
+		return &net.Dialer{}
+	}
+	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(source)}}
 }

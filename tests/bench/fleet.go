@@ -44,6 +44,7 @@ type fleetChildEnv struct {
 	TLSDir   string        `json:"tls_dir"`
 	Consul   string        `json:"consul"`
 	Token    string        `json:"token"`
+	Profile  string        `json:"profile,omitempty"` // -cpuprofile: the detector profiles 5 s to 20 s after it starts
 }
 
 // runFleetDetector is one detector process of the bench: a fleet member watching its
@@ -85,6 +86,15 @@ func runFleetDetector(id string) {
 		detect.New(detect.Options{Cluster: name, ClusterConfig: config.ClusterConfig{AntiFlap: time.Hour}, Detector: dc,
 			Flavor: flavor.MariaDB{}, Consul: store, Topologies: topos, Metrics: m, Log: benchLog,
 			MySQL: mysqladmin.Options{User: "bench", Password: "bench", ConnectTimeout: dc.ProbeTimeout, ReadTimeout: dc.ProbeTimeout, TLS: tlsc}}).Run(ctx)
+	}
+	if e.Profile != "" {
+		cpuProfile = e.Profile
+		go func() {
+			time.Sleep(5 * time.Second)
+			stop := startProfile(e.Clusters, id)
+			time.Sleep(15 * time.Second)
+			stop()
+		}()
 	}
 	go func() {
 		for range time.Tick(500 * time.Millisecond) {
@@ -154,7 +164,7 @@ func fleetOnce(n, detectors int, interval time.Duration) {
 	mgmt := consul.Client()
 	defer func() { _, _ = mgmt.KV().DeleteTree(benchFleetPrefix+"/", nil) }()
 	tok, _ := os.ReadFile(filepath.Join(root, "deploy/local/state/consul-management.token"))
-	envJSON, _ := json.Marshal(fleetChildEnv{Clusters: n, Interval: interval, TLSDir: dir, Consul: env["CONSUL_HTTP_ADDR"], Token: strings.TrimSpace(string(tok))})
+	envJSON, _ := json.Marshal(fleetChildEnv{Clusters: n, Interval: interval, TLSDir: dir, Consul: env["CONSUL_HTTP_ADDR"], Token: strings.TrimSpace(string(tok)), Profile: cpuProfile})
 	procs := make([]*detectorProc, detectors)
 	start := time.Now()
 	for i := range procs {

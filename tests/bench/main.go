@@ -54,7 +54,7 @@ func main() {
 	fakeTLS := flag.String("fake-tls", "", "internal: the fake primaries' TLS files")
 	fleetSpec := flag.String("fleet", "200x1,500x1,3000x3@5s", "detector fleet with TLS: CLUSTERSxDETECTORS[@PROBE_INTERVAL],...; with several detectors one is killed")
 	fleetChild := flag.String("fleet-detector", "", "internal: run one fleet detector with this ID (child process)")
-	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the detector-scale measurement to this file")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the detector-scale measurement (and of each fleet detector) to files named after this one")
 	flag.Parse()
 	if *serve > 0 {
 		serveFakes(*serve, *fakeTLS)

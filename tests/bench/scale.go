@@ -35,12 +35,16 @@ import (
 	"github.com/baton-db/baton/internal/topology"
 )
 
-// fakePrimary answers the detector's probes: SELECT 1 at once, DO SLEEP(n) by holding.
+// fakePrimary answers the detector's probes: SELECT 1 at once, DO SLEEP(n) after n seconds.
 type fakePrimary struct{ server.EmptyHandler }
 
 func (fakePrimary) HandleQuery(q string) (*gomysql.Result, error) {
-	if strings.HasPrefix(q, "DO SLEEP") {
-		time.Sleep(30 * time.Second)
+	if s, ok := strings.CutPrefix(q, "DO SLEEP("); ok {
+		secs, err := strconv.ParseFloat(strings.TrimSuffix(s, ")"), 64)
+		if err != nil {
+			return nil, err
+		}
+		time.Sleep(time.Duration(secs * float64(time.Second)))
 		return &gomysql.Result{}, nil
 	}
 	rs, err := gomysql.BuildSimpleTextResultset([]string{"1"}, [][]any{{1}})
