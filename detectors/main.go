@@ -62,7 +62,13 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	o.ConnectTimeout, o.ReadTimeout, o.SourceAddr = cfg.Detector.ProbeTimeout, cfg.Detector.ProbeTimeout, src
-	topos := topo.Watch(ctx) // one blocking query on Consul for every cluster's "who is primary"
+	// One blocking query on Consul for every cluster's "who is primary", on a client of its
+	// own: watchers queueing for Consul (a mass outage) must not starve it.
+	cacheStore, err := app.Topology(cfg)
+	if err != nil {
+		return err
+	}
+	topos := cacheStore.Watch(ctx)
 	watch := func(ctx context.Context, name string) {
 		cc := cfg.Clusters[name]
 		f, err := flavor.ByName(string(cc.Flavor))

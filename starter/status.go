@@ -151,7 +151,7 @@ func gatherStatus(ctx context.Context, cfg *config.Config, topo *topology.Store,
 		sort.Strings(names)
 	}
 	hosts, hostsErr := topo.HAProxies(ctx)
-	watchers, werr := fleet.Watchers(ctx, topo.Client(), app.FleetPrefix(cfg))
+	watchers, werr := fleet.Watchers(ctx, topo.Client(), app.FleetPrefix(cfg), names)
 	open := openWorkflows(ctx, cfg, tc)
 	r.Clusters = make([]clusterStatus, len(names))
 	var wg sync.WaitGroup

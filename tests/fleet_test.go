@@ -16,7 +16,7 @@ import (
 
 func watchers(t *testing.T) map[string]string {
 	t.Helper()
-	w, err := fleet.Watchers(context.Background(), topo.Client(), "baton/detectors")
+	w, err := fleet.Watchers(context.Background(), topo.Client(), "baton/detectors", []string{"demo", "demo2"})
 	if err != nil {
 		t.Fatal(err)
 	}

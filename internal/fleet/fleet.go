@@ -1,5 +1,5 @@
 // Package fleet shares clusters among any number of detectors with Consul sessions and
-// locks: each cluster is watched by the one detector that holds its lock. A detector's
+// locks: each cluster is watched by the one detector that holds its shard's lock. A detector's
 // session is tied to a TTL check it keeps passing; when the detector dies the check goes
 // critical after CheckTTL, Consul invalidates the session and releases its locks, and the
 // others take the clusters over. Each detector holds at most its fair share
@@ -8,6 +8,7 @@
 package fleet
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -39,8 +40,18 @@ type Fleet struct {
 	Log   *slog.Logger
 
 	session string
-	held    map[string]context.CancelFunc
+	held    map[string]context.CancelFunc // by shard
+	shards  map[string][]string           // the clusters of each shard in use
+	order   []string                      // the shards in use, sorted
 }
+
+// Shards is how many shards the clusters are hashed into. A lock covers a shard, so that
+// ten thousand clusters are about a thousand locks: a takeover is a few transactions, and
+// the fleet's keys stay few enough for Consul to watch them precisely.
+const Shards = 1024
+
+// Shard names the shard of a cluster; its lock is locks/<shard>.
+func Shard(cluster string) string { return fmt.Sprintf("s%04d", hash("", cluster)%Shards) }
 
 // Member is a live detector, as written at members/<id>.
 type Member struct {
@@ -51,7 +62,14 @@ type Member struct {
 // Run joins the fleet and keeps this detector's share watched until ctx ends; it then
 // leaves, releasing its clusters at once.
 func (f *Fleet) Run(ctx context.Context) error {
-	f.held = map[string]context.CancelFunc{}
+	f.held, f.shards, f.order = map[string]context.CancelFunc{}, map[string][]string{}, nil
+	for _, c := range f.Clusters {
+		f.shards[Shard(c)] = append(f.shards[Shard(c)], c)
+	}
+	for sh := range f.shards {
+		f.order = append(f.order, sh)
+	}
+	sort.Strings(f.order)
 	checkID := "baton-detector:" + f.ID
 	agent := f.Consul.Agent()
 	if err := agent.ServiceRegister(&api.AgentServiceRegistration{ID: "baton-detector-" + f.ID, Name: "baton-detector",
@@ -111,8 +129,8 @@ func (f *Fleet) key(parts ...string) string {
 	return path.Join(append([]string{f.Prefix}, parts...)...)
 }
 
-// balance follows the fleet's keys with a blocking query and takes or gives back clusters
-// until the session is lost or ctx ends.
+// balance follows the fleet's keys with a blocking query and takes or gives back shards,
+// as the plan of each listing says, until the session is lost or ctx ends.
 func (f *Fleet) balance(ctx context.Context) error {
 	var index uint64
 	freeBefore := map[string]bool{}
@@ -127,12 +145,13 @@ func (f *Fleet) balance(ctx context.Context) error {
 		}
 		index = meta.LastIndex
 		var members []string
-		locks := map[string]string{}
+		locks, memberOf := map[string]string{}, map[string]string{} // shard → session, session → member
 		for _, p := range pairs {
 			k := strings.TrimPrefix(p.Key, f.Prefix+"/")
 			switch {
 			case strings.HasPrefix(k, "members/") && p.Session != "":
 				members = append(members, strings.TrimPrefix(k, "members/"))
+				memberOf[p.Session] = members[len(members)-1]
 			case strings.HasPrefix(k, "locks/") && p.Session != "":
 				locks[strings.TrimPrefix(k, "locks/")] = p.Session
 			}
@@ -140,25 +159,39 @@ func (f *Fleet) balance(ctx context.Context) error {
 		if !slices.Contains(members, f.ID) {
 			return errors.New("membership key lost")
 		}
-		for c := range f.held {
-			if locks[c] != f.session {
-				f.Log.Warn("lost the lock of a cluster; no longer watching it", "cluster", c)
-				f.stop(c)
+		for sh := range f.held {
+			if locks[sh] != f.session {
+				f.Log.Warn("lost the lock of a shard; no longer watching its clusters", "shard", sh, "clusters", f.shards[sh])
+				f.stop(sh)
 			}
 		}
-		share := (len(f.Clusters) + len(members) - 1) / len(members)
-		for _, c := range f.giveBack(len(f.held)-share, members) {
-			f.release(c)
+		holder := map[string]string{}
+		for sh, sess := range locks {
+			holder[sh] = cmp.Or(memberOf[sess], "(a session that is no member)")
 		}
-		free := f.free(locks, members, freeBefore)
-		if need := share - len(f.held); need > 0 && len(free) > 0 {
-			f.acquire(ctx, free, need)
-			f.Log.Info("detector share", "id", f.ID, "detectors", len(members), "share", share, "watching", len(f.held))
+		share := (len(f.order) + len(members) - 1) / len(members) // in shards
+		want := plan(f.order, members, holder, share)
+		for sh := range f.held {
+			if want[sh] != f.ID {
+				f.release(sh)
+			}
+		}
+		// The plan's free shards for this detector, then any that stayed free since the
+		// last listing (their planned watcher did not take them).
+		var take []string
+		for _, sh := range f.order {
+			if locks[sh] == "" && (want[sh] == f.ID || freeBefore[sh] && len(f.held) < share) {
+				take = append(take, sh)
+			}
+		}
+		if len(take) > 0 {
+			f.acquire(ctx, take, share-len(f.held))
+			f.Log.Info("detector share", "id", f.ID, "detectors", len(members), "share_shards", share, "shards", len(f.held))
 		}
 		clear(freeBefore)
-		for _, c := range f.Clusters {
-			if locks[c] == "" && f.held[c] == nil {
-				freeBefore[c] = true
+		for _, sh := range f.order {
+			if locks[sh] == "" && f.held[sh] == nil {
+				freeBefore[sh] = true
 			}
 		}
 		sleep(ctx, 100*time.Millisecond) // coalesce a burst of changes into one more listing
@@ -166,119 +199,113 @@ func (f *Fleet) balance(ctx context.Context) error {
 	return nil
 }
 
+// plan assigns every shard to a live member, at most share each: a held shard stays with
+// its holder, a free one goes to the first member with room in the shard's rendezvous
+// order. Every detector computes the same plan from the same listing, so the survivors of
+// a dead detector split its shards without racing for the same locks, and only its
+// shards move.
+func plan(order, members []string, holder map[string]string, share int) map[string]string {
+	load, out := map[string]int{}, map[string]string{}
+	for _, sh := range order {
+		if h := holder[sh]; h != "" && load[h] < share {
+			out[sh] = h
+			load[h]++
+		}
+	}
+	ranked := slices.Clone(members)
+	for _, sh := range order {
+		if out[sh] != "" || holder[sh] != "" {
+			continue
+		}
+		sort.Slice(ranked, func(i, j int) bool { return hash(ranked[i], sh) > hash(ranked[j], sh) })
+		for _, m := range ranked {
+			if load[m] < share {
+				out[sh] = m
+				load[m]++
+				break
+			}
+		}
+	}
+	return out
+}
+
 // txnOps is Consul's limit of operations per transaction.
 const txnOps = 64
 
-// acquire takes up to need of the free clusters, a transaction of locks at a time; a batch
-// that loses a race is retried one lock at a time.
+// acquire takes up to need of the free shards, a transaction of locks at a time, and
+// watches their clusters. A transaction that lost races is retried without the locks it lost.
 func (f *Fleet) acquire(ctx context.Context, free []string, need int) {
 	free = free[:min(need, len(free))]
 	for len(free) > 0 && ctx.Err() == nil {
 		batch := free[:min(txnOps, len(free))]
 		free = free[len(batch):]
-		ops := make(api.KVTxnOps, len(batch))
-		for i, c := range batch {
-			ops[i] = &api.KVTxnOp{Verb: api.KVLock, Key: f.key("locks", c), Value: []byte(f.ID), Session: f.session}
-		}
-		ok, _, _, err := f.Consul.KV().Txn(ops, (&api.QueryOptions{}).WithContext(ctx))
-		for _, c := range batch {
-			if err != nil || !ok {
-				if got, _, aerr := f.Consul.KV().Acquire(&api.KVPair{Key: f.key("locks", c), Value: []byte(f.ID), Session: f.session}, nil); aerr != nil || !got {
-					continue
+		started := 0
+		for len(batch) > 0 && ctx.Err() == nil {
+			ops := make(api.KVTxnOps, len(batch))
+			for i, c := range batch {
+				ops[i] = &api.KVTxnOp{Verb: api.KVLock, Key: f.key("locks", c), Value: []byte(f.ID), Session: f.session}
+			}
+			ok, resp, _, err := f.Consul.KV().Txn(ops, (&api.QueryOptions{}).WithContext(ctx))
+			if err != nil {
+				return // the next listing tries again
+			}
+			if ok {
+				for _, sh := range batch {
+					wctx, cancel := context.WithCancel(ctx)
+					f.held[sh] = cancel
+					for _, c := range f.shards[sh] {
+						go f.Watch(wctx, c)
+					}
+					started += len(f.shards[sh])
+				}
+				break
+			}
+			lost := map[int]bool{}
+			for _, e := range resp.Errors {
+				lost[e.OpIndex] = true
+			}
+			if len(lost) == 0 {
+				return
+			}
+			var rest []string
+			for i, c := range batch {
+				if !lost[i] {
+					rest = append(rest, c)
 				}
 			}
-			wctx, cancel := context.WithCancel(ctx)
-			f.held[c] = cancel
-			go f.Watch(wctx, c)
+			batch = rest
 		}
 		// A ramp, not a burst: thousands of watchers connecting (TLS handshakes) at once
 		// would time out their own first probes.
-		sleep(ctx, rampPause)
+		sleep(ctx, time.Duration(started)*rampPause)
 	}
 }
 
-// rampPause is the pause after each transaction's watchers start: about 1,300 clusters a second.
-const rampPause = 50 * time.Millisecond
+// rampPause is the pause per watcher started: 1,000 clusters a second.
+const rampPause = time.Millisecond
 
-// free returns the clusters to take: first the free ones this detector is the preferred
-// watcher of among the live members (rendezvous hashing, so that the survivors of a dead
-// detector split its clusters without racing for the same locks), then any that were
-// already free at the previous listing (their preferred watcher is at its share).
-func (f *Fleet) free(locks map[string]string, members []string, freeBefore map[string]bool) []string {
-	var mine, left []string
-	for _, c := range f.Clusters {
-		switch {
-		case locks[c] != "":
-		case preferred(c, members) == f.ID:
-			mine = append(mine, c)
-		case freeBefore[c]:
-			left = append(left, c)
-		}
-	}
-	byRank := func(l []string) { sort.Slice(l, func(i, j int) bool { return f.rank(l[i]) < f.rank(l[j]) }) }
-	byRank(mine)
-	byRank(left)
-	return append(mine, left...)
-}
-
-// giveBack returns n held clusters to give back: first those another member is the
-// preferred watcher of, then the ones this detector ranks last.
-func (f *Fleet) giveBack(n int, members []string) []string {
-	if n <= 0 {
-		return nil
-	}
-	var held []string
-	for c := range f.held {
-		held = append(held, c)
-	}
-	mine := map[string]bool{}
-	for _, c := range held {
-		mine[c] = preferred(c, members) == f.ID
-	}
-	sort.Slice(held, func(i, j int) bool {
-		if mine[held[i]] != mine[held[j]] {
-			return !mine[held[i]]
-		}
-		return f.rank(held[i]) > f.rank(held[j])
-	})
-	return held[:n]
-}
-
-func (f *Fleet) rank(cluster string) uint64 { return hash(f.ID, cluster) }
-
-// preferred is the member with the highest hash for the cluster.
-func preferred(cluster string, members []string) string {
-	best, top := "", uint64(0)
-	for _, m := range members {
-		if h := hash(m, cluster); best == "" || h > top || h == top && m < best {
-			best, top = m, h
-		}
-	}
-	return best
-}
-
-func hash(member, cluster string) uint64 {
-	sum := sha256.Sum256([]byte(member + "/" + cluster))
+func hash(member, shard string) uint64 {
+	sum := sha256.Sum256([]byte(member + "/" + shard))
 	return binary.BigEndian.Uint64(sum[:8])
 }
 
-func (f *Fleet) stop(c string) {
-	if cancel, ok := f.held[c]; ok {
+func (f *Fleet) stop(sh string) {
+	if cancel, ok := f.held[sh]; ok {
 		cancel()
-		delete(f.held, c)
+		delete(f.held, sh)
 	}
 }
 
-func (f *Fleet) release(c string) {
-	f.stop(c)
-	_, _, _ = f.Consul.KV().Release(&api.KVPair{Key: f.key("locks", c), Session: f.session}, nil)
-	f.Log.Info("gave a cluster back to the fleet", "cluster", c)
+func (f *Fleet) release(sh string) {
+	f.stop(sh)
+	_, _, _ = f.Consul.KV().Release(&api.KVPair{Key: f.key("locks", sh), Session: f.session}, nil)
+	f.Log.Info("gave a shard back to the fleet", "shard", sh, "clusters", f.shards[sh])
 }
 
 // releaseAll stops every watcher and destroys the session: its locks are free at once.
 func (f *Fleet) releaseAll() {
-	for c := range f.held {
-		f.stop(c)
+	for sh := range f.held {
+		f.stop(sh)
 	}
 	if f.session != "" {
 		_, _ = f.Consul.Session().Destroy(f.session, nil)
@@ -293,16 +320,22 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// Watchers returns which detector watches each cluster (from the locks).
-func Watchers(ctx context.Context, c *api.Client, prefix string) (map[string]string, error) {
+// Watchers returns which detector watches each of the clusters (from their shards' locks).
+func Watchers(ctx context.Context, c *api.Client, prefix string, clusters []string) (map[string]string, error) {
 	pairs, _, err := c.KV().List(prefix+"/locks/", (&api.QueryOptions{}).WithContext(ctx))
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]string{}
+	by := map[string]string{}
 	for _, p := range pairs {
 		if p.Session != "" {
-			out[strings.TrimPrefix(p.Key, prefix+"/locks/")] = string(p.Value)
+			by[strings.TrimPrefix(p.Key, prefix+"/locks/")] = string(p.Value)
+		}
+	}
+	out := map[string]string{}
+	for _, cl := range clusters {
+		if d := by[Shard(cl)]; d != "" {
+			out[cl] = d
 		}
 	}
 	return out, nil

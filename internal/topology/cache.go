@@ -11,8 +11,8 @@ import (
 )
 
 // Cache holds every cluster's topology, kept current by one blocking query on the whole
-// prefix: a detector watching thousands of clusters asks Consul once per change instead of
-// once per cluster per second. Decisions still read Consul directly (Store.Read).
+// prefix's keys and a listing when they change: a detector watching thousands of clusters
+// asks Consul once per change instead of once per cluster per second. Decisions still read Consul directly (Store.Read).
 type Cache struct {
 	s     *Store
 	ready chan struct{}
@@ -40,10 +40,18 @@ func (c *Cache) run(ctx context.Context) {
 	var index uint64
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
+		// Block on the cluster names alone (a small answer, even when the wait ends with no
+		// change), and list every key only when the prefix changed.
 		qctx, cancel := context.WithTimeout(ctx, cacheWait+cacheWait/16+consulTimeout)
 		q := (&api.QueryOptions{WaitIndex: index, WaitTime: cacheWait}).WithContext(qctx)
-		pairs, meta, err := c.s.c.KV().List(c.s.prefix+"/", q)
+		_, meta, err := c.s.c.KV().Keys(c.s.prefix+"/", "/", q)
 		cancel()
+		var pairs api.KVPairs
+		if err == nil && (meta.LastIndex != index || index == 0) {
+			lctx, cancel := context.WithTimeout(ctx, 4*consulTimeout)
+			pairs, _, err = c.s.c.KV().List(c.s.prefix+"/", (&api.QueryOptions{}).WithContext(lctx))
+			cancel()
+		}
 		if err != nil {
 			c.mu.Lock()
 			c.err = fmt.Errorf("watch %s/ in Consul: %w", c.s.prefix, c.s.explain(err))

@@ -72,7 +72,7 @@ func runFleetDetector(id string) {
 	}
 	store := topology.New(c, benchPrefix)
 	ctx := context.Background()
-	topos := store.Watch(ctx)
+	topos := topology.New(client(), benchPrefix).Watch(ctx) // on its own client, as the detector's
 	m, _ := telemetry.NewMetrics(noop.NewMeterProvider())
 	dc := config.Detector{ProbeInterval: e.Interval, ProbeTimeout: 400 * time.Millisecond, FailureThreshold: 3, ConfirmWindow: time.Second}
 	names := make([]string, e.Clusters)
@@ -102,7 +102,7 @@ func runFleetDetector(id string) {
 		}
 	}()
 	f := &fleet.Fleet{Consul: client(), Prefix: benchFleetPrefix, ID: id, Clusters: names, Watch: watch,
-		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: fleetLogLevel()}))}
 	_ = f.Run(ctx)
 }
 
@@ -210,7 +210,21 @@ func fleetOnce(n, detectors int, interval time.Duration) {
 		fatal("fleet of %d did not settle on %d clusters (watching %d)", detectors, n, total(procs))
 	}
 	settle := time.Since(start)
-	time.Sleep(5 * time.Second)
+	// Steady state: the watchers' start-up (thousands of first connections) is over when
+	// no warning came for 3 s; the window then measures probing alone.
+	warned := func() (n int64) {
+		for _, p := range procs {
+			n += p.warnings.Load()
+		}
+		return n
+	}
+	last, quiet := warned(), time.Now()
+	for end := time.Now().Add(time.Minute); time.Since(quiet) < 3*time.Second && time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
+		if n := warned(); n != last {
+			last, quiet = n, time.Now()
+		}
+	}
+	time.Sleep(2 * time.Second)
 	w0 := map[string]int64{}
 	for _, p := range procs {
 		w0[p.id] = p.warnings.Load()
@@ -230,17 +244,27 @@ func fleetOnce(n, detectors int, interval time.Duration) {
 		warnings += p.warnings.Load() - w0[p.id]
 	}
 	consulCores := float64(procCPU(cpid)-k0) / float64(el)
-	takeover := "—"
+	takeover, released := "—", "—"
 	if detectors > 1 {
 		victim := procs[0]
 		_ = victim.cmd.Process.Signal(syscall.SIGKILL)
 		killed := time.Now()
 		rest := procs[1:]
+		go func() { // when Consul released the dead detector's session (its membership key)
+			for time.Since(killed) < time.Minute {
+				if p, _, err := mgmt.KV().Get(benchFleetPrefix+"/members/"+victim.id, nil); err == nil && (p == nil || p.Session == "") {
+					released = time.Since(killed).Round(time.Millisecond).String()
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
 		if waitUntil(time.Minute, func() bool { return total(rest) == n }) {
 			takeover = time.Since(killed).Round(time.Millisecond).String()
 		} else {
 			takeover = fmt.Sprintf("not within 1 min (%d of %d watched)", total(rest), n)
 		}
+		takeover += " (session released after " + released + ")"
 	}
 	perDetector := cores / float64(detectors)
 	fmt.Printf("| %d | %d | %s | %.3f | %.0f | %.1f MiB | %.1f KiB | %.3f | %d | %s | %s |\n", n, detectors, interval, perDetector,
@@ -257,4 +281,12 @@ func procRSSKB(pid int) int64 {
 		}
 	}
 	return 0
+}
+
+// fleetLogLevel is Warn, or Info with BATON_BENCH_LOG set (the fleet's shares, with times).
+func fleetLogLevel() slog.Level {
+	if os.Getenv("BATON_BENCH_LOG") != "" {
+		return slog.LevelInfo
+	}
+	return slog.LevelWarn
 }
