@@ -63,11 +63,11 @@ func (p *probe) open(ctx context.Context) error {
 
 // run makes one probe, connecting first if there is no connection. dropped: a session
 // that was up broke; timedOut: the probe waited out its limit (a silent host).
-func (p *probe) run(ctx context.Context) (err error, dropped, timedOut bool) {
+func (p *probe) run(ctx context.Context) (dropped, timedOut bool, err error) {
 	start := time.Now()
 	if p.conn == nil {
 		if err = p.open(ctx); err != nil {
-			return err, false, isTimeout(err) || time.Since(start) >= p.limit*9/10
+			return false, isTimeout(err) || time.Since(start) >= p.limit*9/10, err
 		}
 		start = time.Now()
 	}
@@ -78,12 +78,12 @@ func (p *probe) run(ctx context.Context) (err error, dropped, timedOut bool) {
 		// The driver reports a read cut short by its deadline as "invalid connection": the
 		// time the probe took says what happened.
 		timedOut = isTimeout(err) || took >= (p.interval+p.limit)*9/10
-		return err, !timedOut, timedOut
+		return !timedOut, timedOut, err
 	}
 	if took < p.interval/2 {
 		sleep(ctx, p.interval-took) // the sleep was cut short (KILL QUERY): do not spin
 	}
-	return nil, false, false
+	return false, false, nil
 }
 
 func (p *probe) close() {

@@ -184,7 +184,7 @@ func sleep(ctx context.Context, d time.Duration) {
 }
 
 func (w *Watcher) check(ctx context.Context) {
-	err, dropped, timedOut := w.probe.run(ctx)
+	dropped, timedOut, err := w.probe.run(ctx)
 	if ctx.Err() != nil {
 		return
 	}

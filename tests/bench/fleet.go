@@ -145,18 +145,8 @@ func fleetOnce(n, detectors int, interval time.Duration) {
 	// Fake primaries in three processes: each connection costs a descriptor on both sides.
 	var addrs []string
 	for g := 0; g < 3; g++ {
-		child := exec.Command(os.Args[0], "-serve-fake-primaries", strconv.Itoa(n/3+1), "-fake-tls", dir)
-		stdin, _ := child.StdinPipe()
-		stdout, _ := child.StdoutPipe()
-		if err := child.Start(); err != nil {
-			fatal("%v", err)
-		}
-		defer func() { stdin.Close(); _ = child.Wait() }()
-		line, _ := bufio.NewReader(stdout).ReadString('\n')
-		var a []string
-		if err := json.Unmarshal([]byte(line), &a); err != nil {
-			fatal("fake primaries: %v (%q)", err, line)
-		}
+		a, stop := startFakes(n/3+1, dir)
+		defer stop()
 		addrs = append(addrs, a...)
 	}
 	consul, cleanup := benchConsul(addrs, n)

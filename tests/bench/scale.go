@@ -104,6 +104,29 @@ func serveFakes(n int, tlsDir string) {
 	_, _ = io.Copy(io.Discard, os.Stdin) // until the parent closes stdin
 }
 
+// startFakes runs n fake primaries in a child process (with TLS when tlsDir is set) and
+// returns their addresses and how to stop them.
+func startFakes(n int, tlsDir string) ([]string, func()) {
+	args := []string{"-serve-fake-primaries", strconv.Itoa(n)}
+	if tlsDir != "" {
+		args = append(args, "-fake-tls", tlsDir)
+	}
+	child := exec.Command(os.Args[0], args...)
+	stdin, _ := child.StdinPipe()
+	stdout, _ := child.StdoutPipe()
+	if err := child.Start(); err != nil {
+		fatal("%v", err)
+	}
+	stop := func() { stdin.Close(); _ = child.Wait() }
+	line, _ := bufio.NewReader(stdout).ReadString('\n')
+	var addrs []string
+	if err := json.Unmarshal([]byte(line), &addrs); err != nil {
+		stop()
+		fatal("fake primaries: %v (%q)", err, line)
+	}
+	return addrs, stop
+}
+
 // benchPrefix holds the simulated clusters in the sandbox's Consul, apart from Baton's own.
 const benchPrefix = "baton-bench/clusters"
 
@@ -241,18 +264,8 @@ func benchScale(list, reads string) {
 }
 
 func scaleOnce(n int, mode string) {
-	child := exec.Command(os.Args[0], "-serve-fake-primaries", strconv.Itoa(n))
-	stdin, _ := child.StdinPipe()
-	stdout, _ := child.StdoutPipe()
-	if err := child.Start(); err != nil {
-		fatal("%v", err)
-	}
-	defer func() { stdin.Close(); _ = child.Wait() }()
-	line, _ := bufio.NewReader(stdout).ReadString('\n')
-	var addrs []string
-	if err := json.Unmarshal([]byte(line), &addrs); err != nil {
-		fatal("fake primaries: %v (%q)", err, line)
-	}
+	addrs, stop := startFakes(n, "")
+	defer stop()
 	consul, cleanup := benchConsul(addrs, n)
 	defer cleanup()
 	runtime.GC()
