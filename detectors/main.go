@@ -69,6 +69,7 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	topos := cacheStore.Watch(ctx)
+	handshakes := detect.NewGate(cfg.Detector.ConcurrentHandshakes)
 	watch := func(ctx context.Context, name string) {
 		cc := cfg.Clusters[name]
 		f, err := flavor.ByName(string(cc.Flavor))
@@ -80,7 +81,7 @@ func run(ctx context.Context, args []string) error {
 		detect.New(detect.Options{Cluster: name, ClusterConfig: cc, Detector: cfg.Detector, Flavor: f, Consul: topo,
 			Topologies: topos, Starter: start.Starter{Client: tc, Queue: cfg.Temporal.TaskQueue}, Log: log, Metrics: m,
 			Fencer: topo, KeepUsers: []string{cfg.Secrets.AdminUser, cfg.Secrets.ReplUser},
-			MySQL: o}).Run(ctx)
+			MySQL: o, Handshakes: handshakes}).Run(ctx)
 	}
 	log.Info("detector started", "id", *id, "clusters", names, "probe_interval", cfg.Detector.ProbeInterval,
 		"probe_timeout", cfg.Detector.ProbeTimeout, "failure_threshold", cfg.Detector.FailureThreshold)

@@ -125,7 +125,9 @@ type Detector struct {
 	ProbeTimeout     time.Duration `mapstructure:"probe_timeout"`
 	FailureThreshold int           `mapstructure:"failure_threshold"`
 	ConfirmWindow    time.Duration `mapstructure:"confirm_window"`
-	MetricsAddr      string        `mapstructure:"metrics_addr"`
+	// ConcurrentHandshakes bounds the connections a detector sets up at once.
+	ConcurrentHandshakes int    `mapstructure:"concurrent_handshakes"`
+	MetricsAddr          string `mapstructure:"metrics_addr"`
 }
 
 // ClusterConfig holds one cluster's policy. Its members live in Consul KV.
@@ -376,6 +378,9 @@ func (c *Config) validateShared() error {
 	}
 	if c.Detector.ConfirmWindow < 0 {
 		add("detector.confirm_window: must not be negative, got %s", c.Detector.ConfirmWindow)
+	}
+	if c.Detector.ConcurrentHandshakes < 1 {
+		add("detector.concurrent_handshakes: must be at least 1, got %d", c.Detector.ConcurrentHandshakes)
 	}
 	if c.Detector.MetricsAddr != "" {
 		if err := checkAddr("detector.metrics_addr", c.Detector.MetricsAddr); err != nil {

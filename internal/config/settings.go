@@ -60,6 +60,7 @@ var Settings = []Setting{
 	{Key: "detector.probe_timeout", Default: "400ms", Doc: "a probe slower than this failed"},
 	{Key: "detector.failure_threshold", Default: "3", Doc: "failed probes in a row before the replicas are asked"},
 	{Key: "detector.confirm_window", Default: "1s", Doc: "how long the replicas get to notice a death before it is called UnreachablePrimary"},
+	{Key: "detector.concurrent_handshakes", Default: "32", Doc: "MySQL and TLS handshakes the detector makes at once (its watchers starting, or reconnecting after a stall); a TCP connect to a silent host holds no slot"},
 	{Key: "detector.metrics_addr", Doc: "the detector's Prometheus endpoint (detection latency, probe failures, failovers started)"},
 	{Key: "telemetry.traces", Default: "none", Doc: "`otlp`: a span per workflow and activity (Temporal's tracing interceptor), from the CLI command that started it"},
 	{Key: "telemetry.otlp_endpoint", Default: "127.0.0.1:4317", Doc: "OTLP/gRPC collector"},

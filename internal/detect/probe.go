@@ -20,6 +20,9 @@ import (
 // the detector needs no timer of its own per cluster.
 type probe struct {
 	connector       driver.Connector
+	addr            string
+	dialer          *net.Dialer
+	gate            Gate
 	interval, limit time.Duration // limit: how long a probe may take beyond the interval
 	stmt            string
 	conn            driver.Conn
@@ -27,16 +30,49 @@ type probe struct {
 	unhook          func() bool
 }
 
-func newProbe(addr string, o mysqladmin.Options, interval, timeout time.Duration) (*probe, error) {
-	p := &probe{interval: interval, limit: timeout,
+// Gate bounds the connections a detector sets up at once (detector.concurrent_handshakes).
+// A TLS handshake costs CPU on both ends; thousands of watchers starting, or reconnecting
+// after a stall, would otherwise make the handshakes time out on a saturated machine and be
+// retried at once, which feeds the stall. The TCP connect is made before a slot is taken,
+// so a silent host (a zone outage) never holds one. Nil: no bound.
+type Gate chan struct{}
+
+// NewGate returns a Gate of n slots (nil when n < 1).
+func NewGate(n int) Gate {
+	if n < 1 {
+		return nil
+	}
+	return make(Gate, n)
+}
+
+func (g Gate) enter(ctx context.Context) error {
+	if g == nil {
+		return nil
+	}
+	select {
+	case g <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (g Gate) leave() {
+	if g != nil {
+		<-g
+	}
+}
+
+func newProbe(addr string, o mysqladmin.Options, interval, timeout time.Duration, gate Gate) (*probe, error) {
+	p := &probe{addr: addr, dialer: mysqladmin.Dialer(o.SourceAddr), gate: gate, interval: interval, limit: timeout,
 		stmt: "DO SLEEP(" + strconv.FormatFloat(interval.Seconds(), 'f', -1, 64) + ")"}
 	cfg := o.Driver(addr)
 	cfg.ReadTimeout, cfg.WriteTimeout = interval+timeout, timeout
-	d := mysqladmin.Dialer(o.SourceAddr)
-	cfg.DialFunc = func(ctx context.Context, _, addr string) (net.Conn, error) {
-		c, err := d.DialContext(ctx, "tcp", addr)
-		p.dialed = c
-		return c, err
+	cfg.DialFunc = func(context.Context, string, string) (net.Conn, error) {
+		if p.dialed == nil {
+			return nil, errors.New("probe: no TCP connection to hand over")
+		}
+		return p.dialed, nil
 	}
 	c, err := mysql.NewConnector(cfg)
 	if err != nil {
@@ -46,31 +82,48 @@ func newProbe(addr string, o mysqladmin.Options, interval, timeout time.Duration
 	return p, nil
 }
 
-// open connects, within the probe timeout.
-func (p *probe) open(ctx context.Context) error {
+// open connects: the TCP connect, then (holding a slot of the gate) the MySQL and TLS
+// handshake, each within the probe timeout. timedOut: a step waited out its timeout.
+func (p *probe) open(ctx context.Context) (timedOut bool, err error) {
 	p.close()
-	cctx, cancel := context.WithTimeout(ctx, p.limit)
-	defer cancel()
-	c, err := p.connector.Connect(cctx)
+	timed := func(err error, start time.Time) bool {
+		return isTimeout(err) || time.Since(start) >= p.limit*9/10
+	}
+	start := time.Now()
+	dctx, cancel := context.WithTimeout(ctx, p.limit)
+	p.dialed, err = p.dialer.DialContext(dctx, "tcp", p.addr)
+	cancel()
 	if err != nil {
-		return err
+		return timed(err, start), err
+	}
+	if err := p.gate.enter(ctx); err != nil {
+		_ = p.dialed.Close()
+		return false, err
+	}
+	defer p.gate.leave()
+	start = time.Now()
+	hctx, cancel := context.WithTimeout(ctx, p.limit)
+	defer cancel()
+	c, err := p.connector.Connect(hctx)
+	if err != nil {
+		_ = p.dialed.Close()
+		return timed(err, start), err
 	}
 	p.conn, p.raw = c, p.dialed
 	raw := p.raw
 	p.unhook = context.AfterFunc(ctx, func() { _ = raw.Close() })
-	return nil
+	return false, nil
 }
 
 // run makes one probe, connecting first if there is no connection. dropped: a session
 // that was up broke; timedOut: the probe waited out its limit (a silent host).
 func (p *probe) run(ctx context.Context) (dropped, timedOut bool, err error) {
-	start := time.Now()
 	if p.conn == nil {
-		if err = p.open(ctx); err != nil {
-			return false, isTimeout(err) || time.Since(start) >= p.limit*9/10, err
+		if timedOut, err = p.open(ctx); err != nil {
+			return false, timedOut, err
 		}
-		start = time.Now()
 	}
+	start := time.Now()
 	_, err = p.conn.(driver.ExecerContext).ExecContext(context.Background(), p.stmt, nil)
 	took := time.Since(start)
 	if err != nil {

@@ -57,6 +57,7 @@ type Watcher struct {
 
 	primary topology.Node
 	probe   *probe
+	gate    Gate
 	// runDone hears when a failover this watcher started completed: a no-op (the primary
 	// answered the workflow's probe) must not leave the watcher quiet for long.
 	runDone  chan struct{}
@@ -90,12 +91,14 @@ type Options struct {
 	KeepUsers []string
 	Log       *slog.Logger
 	Metrics   *telemetry.Metrics
+	// Handshakes is shared by all of a detector's watchers (NewGate); nil: no bound.
+	Handshakes Gate
 }
 
 // New returns a watcher of one cluster.
 func New(o Options) *Watcher {
 	w := &Watcher{runDone: make(chan struct{}, 1), cluster: o.Cluster, cc: o.ClusterConfig, dc: o.Detector, flavor: o.Flavor, opts: o.MySQL,
-		consul: o.Consul, topos: o.Topologies, starter: o.Starter, log: o.Log, metrics: o.Metrics}
+		consul: o.Consul, topos: o.Topologies, starter: o.Starter, log: o.Log, metrics: o.Metrics, gate: o.Handshakes}
 	if w.topos == nil {
 		w.topos = o.Consul
 	}
@@ -160,7 +163,7 @@ func (w *Watcher) reset(n topology.Node) {
 	if n.Name == "" {
 		return
 	}
-	probe, err := newProbe(n.Addr(), w.opts, w.dc.ProbeInterval, w.dc.ProbeTimeout)
+	probe, err := newProbe(n.Addr(), w.opts, w.dc.ProbeInterval, w.dc.ProbeTimeout, w.gate)
 	if err != nil {
 		w.log.Error("cannot watch the primary: its address does not make a connection", "cluster", w.cluster, "primary", n.Name, "error", err)
 		w.primary = topology.Node{}
@@ -206,12 +209,16 @@ func (w *Watcher) check(ctx context.Context) {
 	// A fresh connection tells a dropped session from a dead server (and becomes the
 	// probe's). After a timeout it would only time out again, and the next probe follows
 	// at once; a refused one waits for the interval.
-	reaches := dropped && w.probe.open(ctx) == nil
+	reaches := false
+	if dropped {
+		_, oerr := w.probe.open(ctx)
+		reaches = oerr == nil
+	}
 	if !timedOut && !dropped {
 		defer sleep(ctx, w.dc.ProbeInterval)
 	}
 
-	deadline := time.Now().Add(w.dc.ConfirmWindow)
+	deadline, pause := time.Now().Add(w.dc.ConfirmWindow), 50*time.Millisecond
 	for {
 		e := Evidence{Reaches: reaches, ConnDropped: dropped, ProbeFailures: w.failures, Threshold: w.dc.FailureThreshold}
 		if !reaches && (dropped || w.failures >= w.dc.FailureThreshold) {
@@ -229,12 +236,15 @@ func (w *Watcher) check(ctx context.Context) {
 			w.act(ctx, why)
 			return
 		}
-		// UnreachablePrimary: replicas may not have noticed a crash yet; ask again briefly.
-		if time.Now().After(deadline) {
+		// UnreachablePrimary: replicas may not have noticed a crash yet; ask again, less and
+		// less often (a mass outage must not turn into a storm of questions). With no
+		// replica at all, nothing can confirm.
+		if time.Now().After(deadline) || len(e.Replicas) == 0 {
 			w.log.Warn("UnreachablePrimary: no failover", "cluster", w.cluster, "primary", w.primary.Name, "evidence", why)
 			return
 		}
-		sleep(ctx, 50*time.Millisecond)
+		sleep(ctx, pause)
+		pause = min(2*pause, 400*time.Millisecond)
 	}
 }
 

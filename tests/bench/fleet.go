@@ -74,7 +74,8 @@ func runFleetDetector(id string) {
 	ctx := context.Background()
 	topos := topology.New(client(), benchPrefix).Watch(ctx) // on its own client, as the detector's
 	m, _ := telemetry.NewMetrics(noop.NewMeterProvider())
-	dc := config.Detector{ProbeInterval: e.Interval, ProbeTimeout: 400 * time.Millisecond, FailureThreshold: 3, ConfirmWindow: time.Second}
+	dc := config.Detector{ProbeInterval: e.Interval, ProbeTimeout: 400 * time.Millisecond, FailureThreshold: 3, ConfirmWindow: time.Second, ConcurrentHandshakes: 32}
+	gate := detect.NewGate(dc.ConcurrentHandshakes)
 	names := make([]string, e.Clusters)
 	for i := range names {
 		names[i] = fmt.Sprintf("c%05d", i)
@@ -84,7 +85,7 @@ func runFleetDetector(id string) {
 		watching.Add(1)
 		defer watching.Add(-1)
 		detect.New(detect.Options{Cluster: name, ClusterConfig: config.ClusterConfig{AntiFlap: time.Hour}, Detector: dc,
-			Flavor: flavor.MariaDB{}, Consul: store, Topologies: topos, Metrics: m, Log: benchLog,
+			Flavor: flavor.MariaDB{}, Consul: store, Topologies: topos, Metrics: m, Log: benchLog, Handshakes: gate,
 			MySQL: mysqladmin.Options{User: "bench", Password: "bench", ConnectTimeout: dc.ProbeTimeout, ReadTimeout: dc.ProbeTimeout, TLS: tlsc}}).Run(ctx)
 	}
 	if e.Profile != "" {

@@ -278,11 +278,12 @@ func scaleOnce(n int, mode string) {
 	}
 	dc := cfg.Detector
 	dc.ProbeInterval = scaleInterval
+	gate := detect.NewGate(dc.ConcurrentHandshakes)
 	for i := 0; i < n; i++ {
 		name := fmt.Sprintf("c%05d", i)
 		w := detect.New(detect.Options{Cluster: name, ClusterConfig: config.ClusterConfig{AntiFlap: time.Hour}, Detector: dc,
 			Flavor: flavor.MariaDB{}, Consul: consul, Topologies: topos, Metrics: m,
-			Log:   benchLog,
+			Log: benchLog, Handshakes: gate,
 			MySQL: mysqladmin.Options{User: "bench", Password: "bench", ConnectTimeout: dc.ProbeTimeout, ReadTimeout: dc.ProbeTimeout}})
 		go w.Run(ctx)
 	}
