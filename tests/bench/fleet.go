@@ -115,7 +115,7 @@ type detectorProc struct {
 }
 
 func benchFleet(spec string) {
-	fmt.Printf("## Detector fleet with TLS\n\nDetector processes sharing N simulated primaries through Consul locks (internal/fleet), each probe over TLS with `verify_identity` and a client certificate, with the persistent connection per cluster (probe interval per row; the default is %s). The fake primaries are go-mysql servers in three child processes; every detector is its own process, so CPU (from /proc over 20 s after the share settled) and RSS are per detector. Takeover: one detector killed with SIGKILL, until the others hold all its clusters and watch them.\n\n", scaleInterval)
+	fmt.Printf("## Detector fleet with TLS\n\nDetector processes sharing N simulated primaries through Consul locks (internal/fleet), each probe over TLS with `verify_identity` and a client certificate, with the persistent connection per cluster (probe interval per row; the default is %s). The fake primaries are go-mysql servers in three child processes; every detector is its own process, so CPU (from /proc over 20 s after the share settled) and RSS are per detector. Takeover: one detector killed with SIGKILL, until the others hold all its clusters and have started their watchers; in brackets, when Consul released its session and when the fake primaries had accepted as many new connections (TLS and authentication done) as it had clusters.\n\n", scaleInterval)
 	fmt.Printf("| clusters | detectors | probe interval | CPU per detector (cores) | clusters per detector core | RSS per detector | memory per cluster | Consul CPU (cores) | watcher warnings | settle | takeover (one killed) |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, f := range strings.Split(spec, ",") {
 		f, iv, hasIV := strings.Cut(strings.TrimSpace(f), "@")
@@ -145,10 +145,18 @@ func fleetOnce(n, detectors int, interval time.Duration) {
 	}
 	// Fake primaries in three processes: each connection costs a descriptor on both sides.
 	var addrs []string
+	var fakes []*fakeConns
 	for g := 0; g < 3; g++ {
-		a, stop := startFakes(n/3+1, dir)
+		a, stop, conns := startFakes(n/3+1, dir)
 		defer stop()
 		addrs = append(addrs, a...)
+		fakes = append(fakes, conns)
+	}
+	made := func() (m int64) {
+		for _, f := range fakes {
+			m += f.made.Load()
+		}
+		return m
 	}
 	consul, cleanup := benchConsul(addrs, n)
 	defer cleanup()
@@ -238,6 +246,14 @@ func fleetOnce(n, detectors int, interval time.Duration) {
 	takeover, released := "—", "—"
 	if detectors > 1 {
 		victim := procs[0]
+		orphans, made0 := victim.watching.Load(), made()
+		fakeCPU := func() (d time.Duration) {
+			for _, f := range fakes {
+				d += procCPU(f.pid)
+			}
+			return d
+		}
+		fcpu0 := fakeCPU()
 		_ = victim.cmd.Process.Signal(syscall.SIGKILL)
 		killed := time.Now()
 		rest := procs[1:]
@@ -255,7 +271,14 @@ func fleetOnce(n, detectors int, interval time.Duration) {
 		} else {
 			takeover = fmt.Sprintf("not within 1 min (%d of %d watched)", total(rest), n)
 		}
-		takeover += " (session released after " + released + ")"
+		// Connected: as many new connections made to the fake primaries as the dead
+		// detector watched (the others' connections stay up: they make none in steady state).
+		connected := "not within 1 min"
+		if waitUntil(time.Minute, func() bool { return made()-made0 >= orphans }) {
+			el := time.Since(killed)
+			connected = fmt.Sprintf("%s, the fake primaries using %.2f cores meanwhile", el.Round(time.Millisecond), float64(fakeCPU()-fcpu0)/float64(el))
+		}
+		takeover += " (session released after " + released + ", all connected after " + connected + ")"
 	}
 	perDetector := cores / float64(detectors)
 	fmt.Printf("| %d | %d | %s | %.3f | %.0f | %.1f MiB | %.1f KiB | %.3f | %d | %s | %s |\n", n, detectors, interval, perDetector,

@@ -76,6 +76,7 @@ func serveFakes(n int, tlsDir string) {
 		fatal("%v", err)
 	}
 	var addrs []string
+	var live, total atomic.Int64 // connections past their handshake: open, and in all
 	for i := 0; i < 8; i++ {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -93,6 +94,9 @@ func serveFakes(n int, tlsDir string) {
 					if err != nil {
 						return
 					}
+					live.Add(1)
+					total.Add(1)
+					defer live.Add(-1)
 					for conn.HandleCommand() == nil {
 					}
 				}()
@@ -101,12 +105,17 @@ func serveFakes(n int, tlsDir string) {
 	}
 	b, _ := json.Marshal(addrs)
 	fmt.Println(string(b))
+	go func() { // then, every 50 ms, the connections open and made in all
+		for range time.Tick(50 * time.Millisecond) {
+			fmt.Println(live.Load(), total.Load())
+		}
+	}()
 	_, _ = io.Copy(io.Discard, os.Stdin) // until the parent closes stdin
 }
 
 // startFakes runs n fake primaries in a child process (with TLS when tlsDir is set) and
-// returns their addresses and how to stop them.
-func startFakes(n int, tlsDir string) ([]string, func()) {
+// returns their addresses, how to stop them, and their connections (open, and made in all).
+func startFakes(n int, tlsDir string) ([]string, func(), *fakeConns) {
 	args := []string{"-serve-fake-primaries", strconv.Itoa(n)}
 	if tlsDir != "" {
 		args = append(args, "-fake-tls", tlsDir)
@@ -118,13 +127,29 @@ func startFakes(n int, tlsDir string) ([]string, func()) {
 		fatal("%v", err)
 	}
 	stop := func() { stdin.Close(); _ = child.Wait() }
-	line, _ := bufio.NewReader(stdout).ReadString('\n')
+	r := bufio.NewReader(stdout)
+	line, _ := r.ReadString('\n')
 	var addrs []string
 	if err := json.Unmarshal([]byte(line), &addrs); err != nil {
 		stop()
 		fatal("fake primaries: %v (%q)", err, line)
 	}
-	return addrs, stop
+	conns := &fakeConns{pid: child.Process.Pid}
+	go func() {
+		for sc := bufio.NewScanner(r); sc.Scan(); {
+			var l, t int64
+			if _, err := fmt.Sscan(sc.Text(), &l, &t); err == nil {
+				conns.open.Store(l)
+				conns.made.Store(t)
+			}
+		}
+	}()
+	return addrs, stop, conns
+}
+
+type fakeConns struct {
+	open, made atomic.Int64
+	pid        int
 }
 
 // benchPrefix holds the simulated clusters in the sandbox's Consul, apart from Baton's own.
@@ -264,7 +289,7 @@ func benchScale(list, reads string) {
 }
 
 func scaleOnce(n int, mode string) {
-	addrs, stop := startFakes(n, "")
+	addrs, stop, _ := startFakes(n, "")
 	defer stop()
 	consul, cleanup := benchConsul(addrs, n)
 	defer cleanup()
