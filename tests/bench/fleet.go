@@ -243,7 +243,9 @@ func fleetOnce(n, detectors int, interval time.Duration) {
 		warnings += p.warnings.Load() - w0[p.id]
 	}
 	consulCores := float64(procCPU(cpid)-k0) / float64(el)
-	takeover, released := "—", "—"
+	takeover := "—"
+	var released atomic.Value // string
+	released.Store("—")
 	if detectors > 1 {
 		victim := procs[0]
 		orphans, made0 := victim.watching.Load(), made()
@@ -260,7 +262,7 @@ func fleetOnce(n, detectors int, interval time.Duration) {
 		go func() { // when Consul released the dead detector's session (its membership key)
 			for time.Since(killed) < time.Minute {
 				if p, _, err := mgmt.KV().Get(benchFleetPrefix+"/members/"+victim.id, nil); err == nil && (p == nil || p.Session == "") {
-					released = time.Since(killed).Round(time.Millisecond).String()
+					released.Store(time.Since(killed).Round(time.Millisecond).String())
 					return
 				}
 				time.Sleep(20 * time.Millisecond)
@@ -278,7 +280,7 @@ func fleetOnce(n, detectors int, interval time.Duration) {
 			el := time.Since(killed)
 			connected = fmt.Sprintf("%s, the fake primaries using %.2f cores meanwhile", el.Round(time.Millisecond), float64(fakeCPU()-fcpu0)/float64(el))
 		}
-		takeover += " (session released after " + released + ", all connected after " + connected + ")"
+		takeover += " (session released after " + released.Load().(string) + ", all connected after " + connected + ")"
 	}
 	perDetector := cores / float64(detectors)
 	fmt.Printf("| %d | %d | %s | %.3f | %.0f | %.1f MiB | %.1f KiB | %.3f | %d | %s | %s |\n", n, detectors, interval, perDetector,
