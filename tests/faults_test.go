@@ -222,13 +222,15 @@ func failoverHeldAtPublish(t *testing.T, before topology.Topology) {
 
 // waitSwitchoverReady waits until a dry run of a switchover passes its checks: after the
 // previous fault the replicas may need a moment to catch up.
-func waitSwitchoverReady(t *testing.T) {
+// waitSwitchoverReady waits until a dry run of the switchover passes; args (for example
+// "--to", "node3") name the switchover that is about to run.
+func waitSwitchoverReady(t *testing.T, args ...string) {
 	t.Helper()
 	var out string
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var code int
-		if out, code = baton(t, "switchover", "--cluster", "demo", "--dry-run"); code == 0 {
+		if out, code = baton(t, append([]string{"switchover", "--cluster", "demo", "--dry-run"}, args...)...); code == 0 {
 			return
 		}
 		if time.Now().After(deadline) {

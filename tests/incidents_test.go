@@ -269,7 +269,6 @@ func TestZoneOutageFailsOverToTheOtherZone(t *testing.T) {
 	}
 	if len(mates) == 0 {
 		// Put the primary in the zone with two nodes first.
-		waitSwitchoverReady(t)
 		var to string
 		for _, r := range before.Replicas {
 			for _, o := range before.Replicas {
@@ -278,6 +277,7 @@ func TestZoneOutageFailsOverToTheOtherZone(t *testing.T) {
 				}
 			}
 		}
+		waitSwitchoverReady(t, "--to", to) // it may still be applying the last test's backlog
 		if out, code := baton(t, "switchover", "--cluster", "demo", "--to", to); code != 0 {
 			t.Fatal(out)
 		}

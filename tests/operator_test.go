@@ -30,9 +30,9 @@ func listWorkflows(t *testing.T, query string) []string {
 }
 
 func TestSwitchoversAreListedBySearchAttributes(t *testing.T) {
-	waitSwitchoverReady(t)
 	tp := readTopo(t)
 	target := tp.Replicas[0].Name
+	waitSwitchoverReady(t, "--to", target)
 	out, code := baton(t, "switchover", "--cluster", "demo", "--to", target)
 	if code != 0 {
 		t.Fatalf("switchover: %s", out)
