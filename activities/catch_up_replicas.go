@@ -47,17 +47,22 @@ func (a *Activities) CatchUpReplicas(ctx context.Context, plan Plan) (CatchUpRes
 		if st != nil && replicatesFrom(st.SourceHost, st.SourcePort, plan.Candidate) && st.IOConnected() {
 			continue // already there
 		}
-		// The candidate must hold everything r has before r can follow it.
+		// The candidate must hold everything r has before r can follow it. r stops first: a
+		// replica that runs on can get ahead again, and a source lacking the GTID it asks for
+		// refuses it for good (1236), which no retry of the IO thread fixes.
+		if err := rc.StopReplica(ctx); err != nil {
+			return res, err
+		}
 		gtids, err := rc.Executed(ctx)
 		if err != nil {
-			return res, err
+			return res, restart(ctx, rc, r.Name, err)
 		}
 		stop := keepAlive(ctx, time.Second, "candidate catching up with "+r.Name)
 		err = cand.WaitExecuted(ctx, gtids, cc.CatchUpTimeout)
 		stop()
 		if err != nil {
-			return res, nonRetryable(ErrCandidateBehind, "%s did not catch up with %s within %s (%v); nothing was changed: retry when lag is low",
-				plan.Candidate.Name, r.Name, cc.CatchUpTimeout, err)
+			return res, restart(ctx, rc, r.Name, nonRetryable(ErrCandidateBehind, "%s did not catch up with %s within %s (%v); nothing was changed: retry when lag is low",
+				plan.Candidate.Name, r.Name, cc.CatchUpTimeout, err))
 		}
 		if err := rc.PointAt(ctx, a.replSource(plan.Candidate), false, cc.Acks(plan.Candidate.Zone, r.Zone)); err != nil {
 			return res, err
@@ -72,4 +77,13 @@ func (a *Activities) CatchUpReplicas(ctx context.Context, plan Plan) (CatchUpRes
 		res.Moved = append(res.Moved, r.Name)
 	}
 	return res, nil
+}
+
+// restart starts the replication that was stopped on a replica that stays where it was,
+// and returns err as it is (a failed restart is logged: the next attempt starts it again).
+func restart(ctx context.Context, rc Server, name string, err error) error {
+	if serr := rc.StartReplica(context.WithoutCancel(ctx)); serr != nil {
+		logger(ctx).Warn("could not restart replication on a replica left where it was", "node", name, "error", serr)
+	}
+	return err
 }

@@ -121,6 +121,7 @@ func (f *fakeServer) StartReplica(context.Context) error {
 	return nil
 }
 func (f *fakeServer) StopReceiving(context.Context) error           { return f.record("stop io") }
+func (f *fakeServer) StopReplica(context.Context) error             { return f.record("stop replica") }
 func (f *fakeServer) StopAndResetReplication(context.Context) error { return f.record("reset") }
 func (f *fakeServer) Processlist(context.Context) ([]mysqladmin.Process, error) {
 	return nil, f.record("processlist")

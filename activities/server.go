@@ -23,6 +23,7 @@ type Server interface {
 	PointAt(ctx context.Context, src flavor.Source, wasPrimary, acks bool) error
 	StartReplica(ctx context.Context) error
 	StopReceiving(ctx context.Context) error
+	StopReplica(ctx context.Context) error
 	StopAndResetReplication(ctx context.Context) error
 	Processlist(ctx context.Context) ([]mysqladmin.Process, error)
 	EndClientSessions(ctx context.Context, excluded map[string]bool) (int, error)

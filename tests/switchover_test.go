@@ -105,3 +105,33 @@ func assertFreshHeartbeats(t *testing.T, primary string, replicas any) {
 		t.Fatalf("%d fresh heartbeat rows on %s, want %d", fresh, primary, want)
 	}
 }
+
+// The candidate applies a second behind the other replica (MASTER_DELAY=1), so the other
+// replica is always ahead of it. Moving that replica under the candidate must not leave it
+// asking for a GTID the candidate has not logged yet (a fatal 1236, which no retry of the IO
+// thread fixes): the step catches it up and moves it at the first attempt.
+func TestSwitchoverMovesAReplicaThatIsAheadOfTheCandidate(t *testing.T) {
+	waitSwitchoverReady(t)
+	tp := readTopo(t)
+	cand := tp.Replicas[0]
+	mustExecOn(t, cand.Addr(), "STOP SLAVE", "CHANGE MASTER TO MASTER_DELAY=1", "START SLAVE")
+	t.Cleanup(func() {
+		if readTopo(t).Primary.Name != cand.Name {
+			mustExecOn(t, cand.Addr(), "STOP SLAVE", "CHANGE MASTER TO MASTER_DELAY=0", "START SLAVE")
+		}
+	})
+	time.Sleep(1500 * time.Millisecond) // heartbeats keep the other replica a second ahead
+	out, code := baton(t, "switchover", "--cluster", "demo", "--to", cand.Name)
+	t.Log(out)
+	if code != 0 {
+		t.Fatalf("switchover to %s (applying a second behind): exit %d", cand.Name, code)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "CatchUpReplicas") && !strings.Contains(line, "attempt 1  ok") {
+			t.Fatalf("moving the replica that is ahead took a retry: %q", strings.TrimSpace(line))
+		}
+	}
+	if !strings.Contains(out, "CatchUpReplicas") {
+		t.Fatalf("no CatchUpReplicas step in the timeline:\n%s", out)
+	}
+}

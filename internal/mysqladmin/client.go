@@ -354,6 +354,11 @@ func (c *Client) StartReplica(ctx context.Context) error {
 	return c.exec(ctx, c.Flavor.StartReplica())
 }
 
+// StopReplica stops both replication threads: what the server has executed stays put.
+func (c *Client) StopReplica(ctx context.Context) error {
+	return c.exec(ctx, c.Flavor.StopReplica())
+}
+
 // StopReceiving stops the IO thread; the SQL thread goes on applying what arrived.
 func (c *Client) StopReceiving(ctx context.Context) error {
 	return c.exec(ctx, c.Flavor.StopReceiving())
