@@ -122,6 +122,8 @@ func (f *fakeServer) StartReplica(context.Context) error {
 }
 func (f *fakeServer) StopReceiving(context.Context) error           { return f.record("stop io") }
 func (f *fakeServer) StopReplica(context.Context) error             { return f.record("stop replica") }
+func (f *fakeServer) ServerID(context.Context) (uint32, error)      { return 0, nil }
+func (f *fakeServer) SetServerID(context.Context, uint32) error     { return f.record("set server_id") }
 func (f *fakeServer) StopAndResetReplication(context.Context) error { return f.record("reset") }
 func (f *fakeServer) Processlist(context.Context) ([]mysqladmin.Process, error) {
 	return nil, f.record("processlist")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/baton-db/baton/internal/flavor"
 	"github.com/baton-db/baton/internal/topology"
@@ -50,6 +51,9 @@ func (a *Activities) RejoinNode(ctx context.Context, in RejoinInput) (struct{}, 
 	}
 	defer c.Close()
 	a.forget(in.Cluster, *node)
+	if err := ownServerID(ctx, c, *node); err != nil {
+		return struct{}{}, err
+	}
 	mine, err := c.Executed(ctx)
 	if err != nil {
 		return struct{}{}, nonRetryable(ErrUnreachable, "%s does not answer (%v); start it, then run rejoin again", describe(*node), err)
@@ -72,13 +76,26 @@ func (a *Activities) RejoinNode(ctx context.Context, in RejoinInput) (struct{}, 
 			"%s holds transactions the primary %s lacks: %s. They were never replicated (writes the crash cut off before any replica acknowledged them). Nothing was changed: inspect them with mysqlbinlog, then rebuild %s from a backup of %s",
 			node.Name, t.Primary.Name, miss, node.Name, t.Primary.Name)
 	}
-	if miss := flavor.MissingOwn(ms, ps, node.ServerID); miss != "" {
+	own := flavor.MissingOwn(ms, ps, node.ServerID)
+	if own != "" && t.HasServerID(borrowedID(node.ServerID)) {
 		return struct{}{}, nonRetryable(ErrMissingOwnGTIDs,
-			"%s lacks %s, which it logged itself before its crash recovery truncated it, and which %s has: a replica never receives transactions with its own server_id, so it would diverge silently. Nothing was changed: rebuild %s from %s (the sandbox: `deploy/local/sandbox.sh rebuild-node %s`), then rejoin it",
-			node.Name, miss, t.Primary.Name, node.Name, t.Primary.Name, node.Name)
+			"%s lacks %s, which it logged itself before its crash recovery truncated it, and which %s has; it cannot receive them under server_id %d, which another node of %s has. Nothing was changed: rebuild %s from %s, then rejoin it",
+			node.Name, own, t.Primary.Name, borrowedID(node.ServerID), in.Cluster, node.Name, t.Primary.Name)
+	}
+	if own != "" {
+		// A replica skips the transactions that carry its own server_id: it receives these
+		// under a borrowed one, then takes its own back.
+		if err := c.SetServerID(ctx, borrowedID(node.ServerID)); err != nil {
+			return struct{}{}, err
+		}
 	}
 	if err := a.reparent(ctx, ReparentInput{Cluster: in.Cluster, Node: *node, Primary: t.Primary, WasPrimary: true}); err != nil {
-		return struct{}{}, err
+		return struct{}{}, err // a retry, or the next rejoin, gives the node its server_id back
+	}
+	if own != "" {
+		if err := a.receiveOwn(ctx, in.Cluster, c, *node, t.Primary, own, theirs); err != nil {
+			return struct{}{}, err
+		}
 	}
 	// A primary promoted as the lone survivor runs without semi-sync; with a replica back
 	// that may acknowledge (under cross_zone, one in another zone), acknowledged writes must
@@ -100,4 +117,50 @@ func evictedNames(t topology.Topology) string {
 		ns = append(ns, e.Node)
 	}
 	return names(ns)
+}
+
+// borrowedID is the server_id a node replicates under while it receives transactions that
+// carry its own.
+func borrowedID(id uint32) uint32 { return id | 1<<31 }
+
+// ownServerID gives a node its server_id back if a rejoin left it with the borrowed one.
+func ownServerID(ctx context.Context, c Server, n topology.Node) error {
+	sid, err := c.ServerID(ctx)
+	if err != nil || sid != borrowedID(n.ServerID) {
+		return nil // a node that does not answer is reported by the next step
+	}
+	if err := c.StopReplica(ctx); err != nil {
+		return err
+	}
+	return c.SetServerID(ctx, n.ServerID)
+}
+
+// receiveOwn waits until a node replicating under the borrowed server_id holds everything
+// the primary held at the check (own among it), then gives it its own server_id back.
+func (a *Activities) receiveOwn(ctx context.Context, cluster string, c Server, n, primary topology.Node, own, theirs string) error {
+	cc, _, err := a.cluster(cluster)
+	if err != nil {
+		return err
+	}
+	timeout := cc.CatchUpTimeout
+	stop := keepAlive(ctx, time.Second, n.Name+" receiving "+own+" back")
+	werr := c.WaitExecuted(ctx, theirs, timeout)
+	stop()
+	// Under its own server_id from here on: stopped first, so that nothing of its own that
+	// arrives later is skipped.
+	if err := c.StopReplica(ctx); err != nil {
+		return err
+	}
+	if err := c.SetServerID(ctx, n.ServerID); err != nil {
+		return err
+	}
+	if werr != nil {
+		return nonRetryable(ErrMissingOwnGTIDs, "%s did not receive %s back from %s within %s (%v); it is left stopped, and evicted: check its replication, then rejoin it again",
+			n.Name, own, primary.Name, timeout, werr)
+	}
+	if err := c.StartReplica(ctx); err != nil {
+		return err
+	}
+	logger(ctx).Info("received back the transactions its crash recovery truncated", "node", n.Name, "gtids", own, "from", primary.Name)
+	return nil
 }

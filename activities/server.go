@@ -24,6 +24,8 @@ type Server interface {
 	StartReplica(ctx context.Context) error
 	StopReceiving(ctx context.Context) error
 	StopReplica(ctx context.Context) error
+	ServerID(ctx context.Context) (uint32, error)
+	SetServerID(ctx context.Context, id uint32) error
 	StopAndResetReplication(ctx context.Context) error
 	Processlist(ctx context.Context) ([]mysqladmin.Process, error)
 	EndClientSessions(ctx context.Context, excluded map[string]bool) (int, error)

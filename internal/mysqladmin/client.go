@@ -186,6 +186,11 @@ func (c *Client) ServerID(ctx context.Context) (uint32, error) {
 	return id, err
 }
 
+// SetServerID sets @@server_id until the next restart (the config file keeps the real one).
+func (c *Client) SetServerID(ctx context.Context, id uint32) error {
+	return c.exec(ctx, fmt.Sprintf("SET GLOBAL server_id = %d", id))
+}
+
 // ReplicaStatus is the part of SHOW REPLICA STATUS that Baton uses.
 type ReplicaStatus struct {
 	SourceHost        string

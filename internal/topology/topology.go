@@ -79,6 +79,21 @@ func (t Topology) Find(name string) (Node, bool) {
 	return Node{}, false
 }
 
+// HasServerID reports whether a member or an evicted node has server_id id.
+func (t Topology) HasServerID(id uint32) bool {
+	for _, n := range append([]Node{t.Primary}, t.Replicas...) {
+		if n.ServerID == id {
+			return true
+		}
+	}
+	for _, e := range t.Evicted {
+		if e.Node.ServerID == id {
+			return true
+		}
+	}
+	return false
+}
+
 // Record is what RecordResult stores after a switchover or failover.
 type Record struct {
 	Kind       string            `json:"kind"`
