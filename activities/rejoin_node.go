@@ -50,10 +50,10 @@ func (a *Activities) RejoinNode(ctx context.Context, in RejoinInput) (struct{}, 
 		return struct{}{}, err
 	}
 	defer c.Close()
-	a.forget(in.Cluster, *node)
 	if err := ownServerID(ctx, c, *node); err != nil {
 		return struct{}{}, err
 	}
+	a.forget(in.Cluster, *node)
 	mine, err := c.Executed(ctx)
 	if err != nil {
 		return struct{}{}, nonRetryable(ErrUnreachable, "%s does not answer (%v); start it, then run rejoin again", describe(*node), err)
@@ -93,7 +93,11 @@ func (a *Activities) RejoinNode(ctx context.Context, in RejoinInput) (struct{}, 
 		return struct{}{}, err // a retry, or the next rejoin, gives the node its server_id back
 	}
 	if own != "" {
-		if err := a.receiveOwn(ctx, in.Cluster, c, *node, t.Primary, own, theirs); err != nil {
+		err := a.receiveOwn(ctx, in.Cluster, c, *node, t.Primary, own, theirs)
+		// A session keeps the server_id it started with: the pooled ones opened meanwhile
+		// would go on writing (and reading @@server_id) as the borrowed one.
+		a.forget(in.Cluster, *node)
+		if err != nil {
 			return struct{}{}, err
 		}
 	}

@@ -124,6 +124,13 @@ func TestCrashedPrimaryRejoinsWithItsTruncatedTransactions(t *testing.T) {
 	if io != "Yes" || sql != "Yes" {
 		t.Fatalf("%s replication: IO %s, SQL %s", old.Name, io, sql)
 	}
+	// And it is a candidate again, also to the worker, whose connections to it may date from
+	// the borrowed server_id: its lag is measured (its own heartbeat row).
+	waitSwitchoverReady(t, "--to", old.Name)
+	if out, code := baton(t, "switchover", "--cluster", "demo", "--to", old.Name); code != 0 {
+		t.Fatalf("switchover to the rejoined %s: exit %d\n%s", old.Name, code, out)
+	}
+	ageLastFailover(t, time.Hour)
 }
 
 func checksum(t *testing.T, n topology.Node) string {

@@ -186,7 +186,8 @@ func (c *Client) ServerID(ctx context.Context) (uint32, error) {
 	return id, err
 }
 
-// SetServerID sets @@server_id until the next restart (the config file keeps the real one).
+// SetServerID sets the global @@server_id until the next restart (the config file keeps the
+// real one). Sessions that are open keep theirs.
 func (c *Client) SetServerID(ctx context.Context, id uint32) error {
 	return c.exec(ctx, fmt.Sprintf("SET GLOBAL server_id = %d", id))
 }

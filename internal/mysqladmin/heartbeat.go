@@ -27,7 +27,7 @@ const TSFormat = "2006-01-02T15:04:05.000000"
 func (c *Client) HeartbeatLag(ctx context.Context) (lag time.Duration, ok bool, err error) {
 	var micros sql.NullInt64
 	err = c.db.QueryRowContext(ctx, `SELECT TIMESTAMPDIFF(MICROSECOND, STR_TO_DATE(ts, '%Y-%m-%dT%H:%i:%s.%f'), UTC_TIMESTAMP(6))
-		FROM `+HeartbeatTable+` WHERE server_id = @@server_id`).Scan(&micros)
+		FROM `+HeartbeatTable+` WHERE server_id = @@GLOBAL.server_id`).Scan(&micros)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, false, nil
 	}
