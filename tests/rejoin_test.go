@@ -93,7 +93,7 @@ func TestCrashedPrimaryRejoinsWithItsTruncatedTransactions(t *testing.T) {
 	defer db.Close()
 	var sid uint32
 	var io, sql string
-	if err := db.QueryRow("SELECT @@server_id").Scan(&sid); err != nil || sid != old.ServerID {
+	if err := db.QueryRow("SELECT @@GLOBAL.server_id").Scan(&sid); err != nil || sid != old.ServerID {
 		t.Fatalf("%s runs with server_id %d (%v), want its own %d", old.Name, sid, err, old.ServerID)
 	}
 	st := adminDB(old.Addr())

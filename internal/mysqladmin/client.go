@@ -179,10 +179,10 @@ func redactErr(stmt, addr string, err error) error {
 // Ping checks that the server answers.
 func (c *Client) Ping(ctx context.Context) error { return c.db.PingContext(ctx) }
 
-// ServerID returns @@server_id.
+// ServerID returns the global @@server_id (a session keeps the one it connected with).
 func (c *Client) ServerID(ctx context.Context) (uint32, error) {
 	var id uint32
-	err := c.db.QueryRowContext(ctx, "SELECT @@server_id").Scan(&id)
+	err := c.db.QueryRowContext(ctx, "SELECT @@GLOBAL.server_id").Scan(&id)
 	return id, err
 }
 
