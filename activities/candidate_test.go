@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -67,5 +68,21 @@ func TestChooseCandidate(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestLeftBehindNamesWhatOnlyALostCandidateHeld(t *testing.T) {
+	f := flavor.MariaDB{}
+	cand, _ := f.ParseGTIDs("0-101-10,0-102-7")
+	c := ConfirmResult{
+		Lost:      []topology.Node{{Name: "node3"}, {Name: "node4"}},
+		LostGTIDs: map[string]string{"node3": "0-101-12,0-102-7", "node4": "0-101-9"},
+	}
+	got := leftBehind(context.Background(), f, c, Observed{Node: topology.Node{Name: "node2"}, GTIDs: cand})
+	if len(got) != 1 || !strings.Contains(got[0], "node3, the candidate lost earlier, held 0-101-12, which node2 lacks") {
+		t.Fatalf("left behind %q", got)
+	}
+	if got := leftBehind(context.Background(), f, ConfirmResult{Lost: c.Lost}, Observed{GTIDs: cand}); got != nil {
+		t.Fatalf("with nothing known of the lost candidates: %q", got)
 	}
 }

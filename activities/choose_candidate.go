@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -56,6 +57,7 @@ func (a *Activities) choose(ctx context.Context, c ConfirmResult, resume bool) (
 	}
 	plan.Candidate = obs[best].Node
 	plan.Reason = reports[best].Why
+	plan.LeftBehind = leftBehind(ctx, f, c, obs[best])
 	for i, o := range obs {
 		switch {
 		case i == best:
@@ -128,4 +130,29 @@ func (a *Activities) applyRelayLog(ctx context.Context, cluster string, n topolo
 		return err
 	}
 	return c.WaitExecuted(ctx, st.Received, limit)
+}
+
+// leftBehind compares the candidate with what each candidate lost earlier in this failover
+// was last seen to hold. Whatever it lacks goes with the lost node, acknowledged writes
+// perhaps among it: the result says so, and the node's data is to be inspected before it
+// rejoins (the rejoin refuses it for those GTIDs anyway).
+func leftBehind(ctx context.Context, f flavor.Flavor, c ConfirmResult, cand Observed) []string {
+	var out []string
+	for _, n := range c.Lost {
+		raw, ok := c.LostGTIDs[n.Name]
+		if !ok || cand.GTIDs == nil {
+			continue
+		}
+		theirs, err := f.ParseGTIDs(raw)
+		if err != nil {
+			continue
+		}
+		if miss := cand.GTIDs.Missing(theirs); miss != "" {
+			msg := fmt.Sprintf("%s, the candidate lost earlier, held %s, which %s lacks: acknowledged writes may be among them; inspect them on %s before it rejoins",
+				n.Name, miss, cand.Node.Name, n.Name)
+			logger(ctx).Warn("promoting a replica that lacks transactions a lost candidate held", "lost", n.Name, "gtids", miss, "candidate", cand.Node.Name)
+			out = append(out, msg)
+		}
+	}
+	return out
 }

@@ -32,6 +32,8 @@ type ConfirmResult struct {
 	// Lost are candidates that stopped answering earlier in this failover (set by the
 	// workflow when it chooses again): they are evicted with the old primary.
 	Lost []topology.Node `json:",omitempty"`
+	// LostGTIDs are the GTIDs each lost candidate was last seen to hold, by name.
+	LostGTIDs map[string]string `json:",omitempty"`
 	// Hooks are the cluster's configured hooks (names and timing only).
 	Hooks []HookRef `json:",omitempty"`
 	// Downtimed are the replicas a human took out of service, with why.

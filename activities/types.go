@@ -33,7 +33,10 @@ type Plan struct {
 	Others []topology.Node
 	// Lost are replicas that could not be reached when the failover chose (or candidates
 	// that died after): they are evicted, not waited for.
-	Lost       []topology.Node `json:",omitempty"`
+	Lost []topology.Node `json:",omitempty"`
+	// LeftBehind says which transactions a lost candidate held that this candidate lacks:
+	// acknowledged writes may be among them, until that node is back.
+	LeftBehind []string `json:",omitempty"`
 	Epoch      uint64
 	EpochIndex uint64
 	Reason     string

@@ -73,6 +73,14 @@ func printFaultSummary() {
 // (when given) before any verdict, so a failed case reports them too.
 func assertHealthy(t *testing.T, l *loadgen.Load, row *faultRow) {
 	t.Helper()
+	assertHealthyLosing(t, l, row, 0)
+}
+
+// assertHealthyLosing is assertHealthy for a double failure in which the failover reported
+// transactions it had to leave behind on a dead node: at most that many acked writes may be
+// missing.
+func assertHealthyLosing(t *testing.T, l *loadgen.Load, row *faultRow, reported int) {
+	t.Helper()
 	tp := readTopo(t)
 	waitRouting(t, tp.Primary.ServerID, 15*time.Second)
 	for _, addr := range nodes() {
@@ -121,8 +129,11 @@ func assertHealthy(t *testing.T, l *loadgen.Load, row *faultRow) {
 		if row != nil {
 			row.acked, row.lost = len(ids), len(miss)
 		}
+		if len(miss) > reported {
+			t.Fatalf("%d of %d acked writes lost (the failover reported %d transactions left behind)", len(miss), len(ids), reported)
+		}
 		if len(miss) > 0 {
-			t.Fatalf("%d of %d acked writes lost", len(miss), len(ids))
+			t.Logf("%d of %d acked writes are on the dead candidate only, as the failover reported", len(miss), len(ids))
 		}
 	}
 	assertNoWorkflowOpen(t)

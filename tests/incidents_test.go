@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -357,8 +358,86 @@ func TestCandidateLostBeforePromotionIsReplaced(t *testing.T) {
 	if res.To != after.Primary.Name || !slices.ContainsFunc(after.Evicted, func(e topology.Eviction) bool { return e.Node.Name == candidate }) {
 		t.Fatalf("failover to %s, evicted %+v; want %s evicted", res.To, after.Evicted, candidate)
 	}
+	// Both other nodes are dead: an acked write that only the lost candidate had received
+	// is gone until it returns. The failover must say so; at most that many may be missing.
 	time.Sleep(time.Second)
-	assertHealthy(t, l, row)
+	assertHealthyLosing(t, l, row, leftBehindCount(t, res, after.Primary))
+}
+
+// The same double failure, made certain: the other replica stopped receiving before the
+// crash, so the lost candidate surely held transactions the new primary lacks. The failover
+// still promotes (the only live replica), and its result names what it left behind.
+func TestLostCandidateTakesTransactionsWithItAndTheResultSaysSo(t *testing.T) {
+	row, before, l := underLoad(t, "chosen candidate killed before its promotion, the other replica behind (loss reported)")
+	if len(before.Replicas) < 2 {
+		t.Fatalf("this case needs two replicas; the cluster has %d", len(before.Replicas))
+	}
+	behind := before.Replicas[1]
+	mustExecOn(t, behind.Addr(), "STOP SLAVE IO_THREAD")
+	t.Cleanup(func() { // last: should the case stop early, it receives again
+		if readTopo(t).Primary.Name != behind.Name {
+			db := adminDB(behind.Addr())
+			defer db.Close()
+			_, _ = db.Exec("START SLAVE IO_THREAD")
+		}
+	})
+	time.Sleep(300 * time.Millisecond)
+	waitCrash := armCrash(t, "before:PromoteCandidate")
+	signalNode(t, before.Primary.Name, syscall.SIGKILL)
+	t.Cleanup(func() { restartAndRejoin(t, before.Primary.Name) })
+	waitCrash(nil)
+	t.Cleanup(func() { sandboxCmd(t, "start-worker") })
+	candidate := searchAttribute(t, "BatonNewPrimary")
+	if candidate != before.Replicas[0].Name {
+		t.Fatalf("candidate %q; want %s, the replica that kept receiving", candidate, before.Replicas[0].Name)
+	}
+	signalNode(t, candidate, syscall.SIGKILL)
+	t.Cleanup(func() { restartAndRejoin(t, candidate) })
+	sandboxCmd(t, "start-worker")
+	after := waitNewPrimary(t, before.Primary.Name, 30*time.Second)
+	if after.Primary.Name != behind.Name {
+		t.Fatalf("promoted %s; want %s, the only live replica", after.Primary.Name, behind.Name)
+	}
+	res := lastFailover(t)
+	n := leftBehindCount(t, res, after.Primary)
+	if n == 0 {
+		t.Fatalf("the failover promoted %s, which stopped receiving before the crash, and reported nothing left behind on %s: %v", behind.Name, candidate, res.LeftOut)
+	}
+	time.Sleep(time.Second)
+	assertHealthyLosing(t, l, row, n)
+}
+
+// leftBehindCount counts the transactions a failover's result says a lost candidate took
+// with it (MariaDB: per domain and server, the lost seq_no minus the new primary's).
+func leftBehindCount(t *testing.T, res workflows.Result, primary topology.Node) int {
+	t.Helper()
+	have := map[string]int{}
+	db := adminDB(primary.Addr())
+	defer db.Close()
+	var state string
+	if err := db.QueryRow("SELECT @@GLOBAL.gtid_binlog_state").Scan(&state); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range strings.Split(state, ",") {
+		if i := strings.LastIndex(g, "-"); i > 0 {
+			have[g[:i]], _ = strconv.Atoi(g[i+1:])
+		}
+	}
+	n := 0
+	for _, line := range res.LeftOut {
+		if !strings.Contains(line, "the candidate lost earlier, held ") {
+			continue
+		}
+		t.Logf("the failover reported: %s", line)
+		held, _, _ := strings.Cut(strings.SplitN(line, " held ", 2)[1], ", which ")
+		for _, g := range strings.Split(held, ",") {
+			if i := strings.LastIndex(g, "-"); i > 0 {
+				seq, _ := strconv.Atoi(g[i+1:])
+				n += seq - have[g[:i]]
+			}
+		}
+	}
+	return n
 }
 
 // A failover held after its publish (no worker) has already started its anti-flap period

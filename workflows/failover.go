@@ -146,6 +146,14 @@ func (f *failover) chooseAndPromote(ctx workflow.Context) error {
 		workflow.GetLogger(ctx).Warn("candidate lost during the failover; choosing again among the live replicas",
 			"cluster", f.in.Cluster, "candidate", f.plan.Candidate.Name, "error", err)
 		f.lost = append(f.lost, f.plan.Candidate)
+		for _, r := range f.plan.Replicas {
+			if r.Node.Name == f.plan.Candidate.Name && r.GTIDs != "" {
+				if f.lostGTIDs == nil {
+					f.lostGTIDs = map[string]string{}
+				}
+				f.lostGTIDs[r.Node.Name] = r.GTIDs
+			}
+		}
 	}
 }
 
@@ -175,8 +183,10 @@ type failover struct {
 	plan    activities.Plan
 	probe   activities.ProbeResult
 	fence   activities.FenceResult
-	// lost are candidates that died during this failover.
-	lost []topology.Node
+	// lost are candidates that died during this failover; lostGTIDs what each was last
+	// seen to hold.
+	lost      []topology.Node
+	lostGTIDs map[string]string
 	// notReparented are replicas that died after they were chosen to follow the candidate.
 	notReparented []string
 	// rec is the record published with the topology (the anti-flap period starts there).
@@ -207,12 +217,13 @@ func (f *failover) confirmPrimaryDead(ctx workflow.Context) error {
 
 func (f *failover) chooseCandidate(ctx workflow.Context) error {
 	in := f.confirm
-	in.Replicas, in.Lost = f.live(), f.lost
+	in.Replicas, in.Lost, in.LostGTIDs = f.live(), f.lost, f.lostGTIDs
 	if err := f.t.run(ctx, step{name: "choose candidate", opts: readFor(2 * time.Minute), local: true,
 		activity: a.ChooseCandidate, args: args(in), out: &f.plan}); err != nil {
 		return err
 	}
 	f.res.To, f.res.Reason = f.plan.Candidate.Name, f.plan.Reason
+	f.res.LeftOut = append(f.res.LeftOut, f.plan.LeftBehind...)
 	workflow.SetCurrentDetails(ctx, fmt.Sprintf("**Unplanned failover** of %s: %s died -> %s at epoch %d\n\nCandidate: %s\n\nStarted by %s. %s",
 		f.in.Cluster, f.plan.OldPrimary.Name, f.plan.Candidate.Name, f.plan.Epoch, f.plan.Reason, f.in.RequestedBy, f.in.Evidence))
 	return workflow.UpsertTypedSearchAttributes(ctx,
