@@ -72,7 +72,7 @@ func ChooseCandidate(obs []Observed, p Policy) (int, []ReplicaReport) {
 					if j == i || !other.Reachable || other.GTIDs == nil {
 						continue
 					}
-					if miss := o.GTIDs.Missing(other.GTIDs); miss != "" {
+					if miss := flavor.Lacks(o.GTIDs, other.GTIDs); miss != "" {
 						r.Why = fmt.Sprintf("excluded: lacks %s that %s has", miss, other.Node.Name)
 						break
 					}

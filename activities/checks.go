@@ -59,7 +59,7 @@ func checkErrant(cand Observed, primary flavor.GTIDSet) Check {
 	case cand.GTIDs == nil || primary == nil:
 		c.Detail = "cannot read the candidate's or the primary's executed GTIDs"
 	default:
-		if miss := primary.Missing(cand.GTIDs); miss != "" {
+		if miss := flavor.Lacks(primary, cand.GTIDs); miss != "" {
 			c.Detail = fmt.Sprintf("%s has transactions the primary lacks: %s; remove them (or inject empty transactions on the primary) before a switchover", cand.Node.Name, miss)
 		} else {
 			c.OK, c.Detail = true, cand.GTIDs.String()

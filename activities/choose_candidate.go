@@ -147,7 +147,7 @@ func leftBehind(ctx context.Context, f flavor.Flavor, c ConfirmResult, cand Obse
 		if err != nil {
 			continue
 		}
-		if miss := cand.GTIDs.Missing(theirs); miss != "" {
+		if miss := flavor.Lacks(cand.GTIDs, theirs); miss != "" {
 			msg := fmt.Sprintf("%s, the candidate lost earlier, held %s, which %s lacks: acknowledged writes may be among them; inspect them on %s before it rejoins",
 				n.Name, miss, cand.Node.Name, n.Name)
 			logger(ctx).Warn("promoting a replica that lacks transactions a lost candidate held", "lost", n.Name, "gtids", miss, "candidate", cand.Node.Name)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/baton-db/baton/internal/flavor"
 	"github.com/baton-db/baton/internal/topology"
 )
 
@@ -34,7 +35,7 @@ func (a *Activities) EvictNode(ctx context.Context, in EvictInput) (EvictResult,
 				hs, err1 := c.Dialect().ParseGTIDs(have)
 				old, err2 := c.Dialect().ParseGTIDs(in.GTIDs)
 				if err1 == nil && err2 == nil {
-					unique = hs.Missing(old)
+					unique = flavor.Lacks(hs, old)
 				}
 			}
 		}

@@ -154,7 +154,7 @@ func problems(h Health, t topology.Topology, cc config.ClusterConfig, cerr error
 			add("replica %s lags %d ms (max_lag %s)", r.Name, r.LagMS, cc.MaxLag)
 		}
 		if rset := parse(r.GTIDs); rset != nil && pset != nil {
-			if errant := pset.Missing(rset); errant != "" {
+			if errant := flavor.Lacks(pset, rset); errant != "" {
 				add("replica %s has errant GTIDs %s (the primary lacks them)", r.Name, errant)
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 
+	"github.com/baton-db/baton/internal/flavor"
 	"github.com/baton-db/baton/internal/topology"
 )
 
@@ -58,7 +59,7 @@ func (a *Activities) promote(ctx context.Context, in PromoteInput) error {
 		hs, err1 := c.Dialect().ParseGTIDs(have)
 		ws, err2 := c.Dialect().ParseGTIDs(in.GTIDs)
 		if err1 == nil && err2 == nil {
-			if miss := hs.Missing(ws); miss != "" {
+			if miss := flavor.Lacks(hs, ws); miss != "" {
 				return nonRetryable(ErrCandidateBehind, "%s lacks %s of the old primary; not promoting", plan.Candidate.Name, miss)
 			}
 		}

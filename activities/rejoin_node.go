@@ -71,7 +71,7 @@ func (a *Activities) RejoinNode(ctx context.Context, in RejoinInput) (struct{}, 
 	if err1 != nil || err2 != nil {
 		return struct{}{}, nonRetryable(ErrBadGTIDs, "cannot compare GTIDs of %s (%v) and %s (%v)", node.Name, err1, t.Primary.Name, err2)
 	}
-	if miss := ps.Missing(ms); miss != "" {
+	if miss := flavor.Lacks(ps, ms); miss != "" {
 		return struct{}{}, nonRetryable(ErrErrantGTIDs,
 			"%s holds transactions the primary %s lacks: %s. They were never replicated (writes the crash cut off before any replica acknowledged them). Nothing was changed: inspect them with mysqlbinlog, then rebuild %s from a backup of %s",
 			node.Name, t.Primary.Name, miss, node.Name, t.Primary.Name)

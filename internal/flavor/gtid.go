@@ -9,15 +9,39 @@ import (
 )
 
 // GTIDSet is what a server has executed, in either dialect.
+//
+// For every pair of sets a, b: a.Contains(b) == (a.Missing(b) == ""). Callers deciding
+// whether one set is contained in another should use Lacks, which also handles nil sets.
 type GTIDSet interface {
+	// String is the set in its dialect's canonical text form; parsing it gives the set back.
 	String() string
-	// Contains reports whether every transaction in o is also in the receiver.
+	// Contains reports whether every transaction in o is also in the receiver. It is true
+	// exactly when Missing(o) is "".
 	Contains(o GTIDSet) bool
-	// Missing describes the transactions of o that the receiver lacks ("" if none).
+	// Missing describes the transactions of o that the receiver lacks, "" if and only if
+	// there are none (then Contains(o) is true). For MySQL it is exactly those transactions,
+	// as a canonical GTID set (uuids, tags and intervals sorted); for MariaDB it names, per
+	// (domain, server_id) on which the receiver is behind, o's last GTID. A non-empty set
+	// of the other dialect is missing as a whole. A nil o is empty.
 	Missing(o GTIDSet) string
 }
 
-// mysqlSet wraps go-mysql's MySQL GTID set (uuid:interval sets).
+// Lacks describes the transactions of want that have lacks: "" when there are none. It is
+// the one function every "is want contained in have" decision should use (errant
+// transactions, candidate completeness, rejoin checks...): a nil want lacks nothing, and a
+// nil have lacks all of want. Otherwise it is have.Missing(want), so it is "" exactly when
+// have.Contains(want).
+func Lacks(have, want GTIDSet) string {
+	if want == nil {
+		return ""
+	}
+	if have == nil {
+		return want.String()
+	}
+	return have.Missing(want)
+}
+
+// mysqlSet wraps go-mysql's MySQL GTID set (uuid[:tag]:interval sets). A nil s is empty.
 type mysqlSet struct{ s *gomysql.MysqlGTIDSet }
 
 func parseMySQLSet(s string) (GTIDSet, error) {
@@ -28,37 +52,82 @@ func parseMySQLSet(s string) (GTIDSet, error) {
 	return mysqlSet{g.(*gomysql.MysqlGTIDSet)}, nil
 }
 
-func (m mysqlSet) String() string { return m.s.String() }
-func (m mysqlSet) Contains(o GTIDSet) bool {
-	om, ok := o.(mysqlSet)
-	return ok && m.s.Contain(om.s)
+func (m mysqlSet) String() string {
+	if m.s == nil {
+		return ""
+	}
+	return m.s.String()
 }
+
+func (m mysqlSet) Contains(o GTIDSet) bool { return m.Missing(o) == "" }
+
+// Missing subtracts the receiver from o, per uuid and tag, over go-mysql's sorted
+// half-open intervals (go-mysql v1.16 has no set difference), and returns the canonical
+// text of what remains.
 func (m mysqlSet) Missing(o GTIDSet) string {
-	if m.Contains(o) {
+	if o == nil {
 		return ""
 	}
 	om, ok := o.(mysqlSet)
 	if !ok {
-		return o.String()
+		return o.String() // another dialect: none of it is contained, if any
 	}
-	// Report, per source uuid, the intervals that are not fully covered.
-	var out []string
+	if om.s == nil {
+		return ""
+	}
+	var have gomysql.MysqlGTIDSet
+	if m.s != nil {
+		have = *m.s
+	}
+	diff := gomysql.NewMysqlGTIDSet()
 	for u, tags := range *om.s {
 		for tag, ivs := range tags {
-			part := gomysql.NewMysqlGTIDSet()
-			for _, iv := range ivs {
-				for _, gno := range []int64{iv.Start, iv.Stop - 1} {
-					part.AddGTIDWithTag(u, tag, gno)
-				}
+			rest := subtractIntervals(normalized(ivs), normalized(have[u][tag]))
+			if len(rest) == 0 {
+				continue
 			}
-			if !m.s.Contain(&part) {
-				one := gomysql.MysqlGTIDSet{u: {tag: ivs}}
-				out = append(out, one.String())
+			if diff[u] == nil {
+				diff[u] = map[gomysql.Tag]gomysql.IntervalSlice{}
 			}
+			diff[u][tag] = rest
 		}
 	}
-	sort.Strings(out)
-	return strings.Join(out, ",")
+	return diff.String()
+}
+
+// normalized returns the non-empty intervals of s sorted and merged, without touching s
+// (go-mysql's Normalize sorts its receiver in place).
+func normalized(s gomysql.IntervalSlice) gomysql.IntervalSlice {
+	c := make(gomysql.IntervalSlice, 0, len(s))
+	for _, iv := range s {
+		if iv.Start < iv.Stop {
+			c = append(c, iv)
+		}
+	}
+	return c.Normalize()
+}
+
+// subtractIntervals returns a \ b. Both must be sorted, disjoint half-open intervals; so
+// is the result.
+func subtractIntervals(a, b gomysql.IntervalSlice) gomysql.IntervalSlice {
+	var out gomysql.IntervalSlice
+	j := 0
+	for _, x := range a {
+		cur := x.Start // [cur, x.Stop) is what is left of x to examine
+		for j < len(b) && b[j].Stop <= cur {
+			j++ // b[j] lies wholly before x and every later interval of a
+		}
+		for k := j; k < len(b) && b[k].Start < x.Stop && cur < x.Stop; k++ {
+			if b[k].Start > cur {
+				out = append(out, gomysql.Interval{Start: cur, Stop: b[k].Start})
+			}
+			cur = max(cur, b[k].Stop)
+		}
+		if cur < x.Stop {
+			out = append(out, gomysql.Interval{Start: cur, Stop: x.Stop})
+		}
+	}
+	return out
 }
 
 // mariaState is MariaDB's gtid_binlog_state: the last sequence number logged for every
@@ -102,21 +171,30 @@ func (m mariaState) keys() [][2]uint32 {
 func (m mariaState) String() string {
 	var parts []string
 	for _, k := range m.keys() {
-		parts = append(parts, fmt.Sprintf("%d-%d-%d", k[0], k[1], m[k]))
+		if m[k] != 0 { // names no transaction, and would not parse back
+			parts = append(parts, fmt.Sprintf("%d-%d-%d", k[0], k[1], m[k]))
+		}
 	}
 	return strings.Join(parts, ",")
 }
 
 func (m mariaState) Contains(o GTIDSet) bool { return m.Missing(o) == "" }
 
+// Missing lists, per (domain, server_id), o's last GTID where the receiver's is lower or
+// absent: a state stands for every sequence number up to the last one of each pair, so
+// the receiver lacks the transactions after its own last one. A sequence number of 0
+// names no transaction.
 func (m mariaState) Missing(o GTIDSet) string {
+	if o == nil {
+		return ""
+	}
 	om, ok := o.(mariaState)
 	if !ok {
-		return o.String()
+		return o.String() // another dialect: none of it is contained, if any
 	}
 	var out []string
 	for _, k := range om.keys() {
-		if have, ok := m[k]; !ok || have < om[k] {
+		if m[k] < om[k] {
 			out = append(out, fmt.Sprintf("%d-%d-%d", k[0], k[1], om[k]))
 		}
 	}
