@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/baton-db/baton/internal/flavor"
 	"github.com/baton-db/baton/internal/topology"
@@ -84,5 +85,145 @@ func TestLeftBehindNamesWhatOnlyALostCandidateHeld(t *testing.T) {
 	}
 	if got := leftBehind(context.Background(), f, ConfirmResult{Lost: c.Lost}, Observed{GTIDs: cand}); got != nil {
 		t.Fatalf("with nothing known of the lost candidates: %q", got)
+	}
+}
+
+// A downtimed replica is never a candidate, however good it looks otherwise (preferred,
+// in the old primary's zone, least lag, most GTIDs), and its report says it is downtimed
+// and by whom.
+func TestChooseCandidateNeverPicksADowntimedReplica(t *testing.T) {
+	a := topology.Node{Name: "a", Zone: "z1"}
+	b := topology.Node{Name: "b", Zone: "z2"}
+	c := topology.Node{Name: "c", Zone: "z2"}
+	ok := func(n topology.Node, g string, lag int64) Observed {
+		return Observed{Node: n, Reachable: true, SQLRunning: true, IO: "Yes", GTIDs: gtids(t, g), LagMS: lag}
+	}
+	down := topology.Downtime{Node: "a", By: "alice", Reason: "disk swap", Until: time.Date(2026, 12, 2, 13, 0, 0, 0, time.UTC)}.String()
+	cases := []struct {
+		name   string
+		obs    []Observed
+		policy Policy
+		want   string // "" when none qualifies
+	}{
+		{"best by every rank", []Observed{ok(a, "0-1-10", 0), ok(b, "0-1-10", 900), ok(c, "0-1-10", 500)},
+			Policy{Prefer: []string{"a"}, Zone: "z1", Downtimed: map[string]string{"a": down}}, "c"},
+		{"best by name only", []Observed{ok(a, "0-1-10", 20), ok(b, "0-1-10", 20)},
+			Policy{Downtimed: map[string]string{"a": down}}, "b"},
+		{"planned: the only one with every GTID", []Observed{ok(a, "0-1-12", 0), ok(b, "0-1-10", 20)},
+			Policy{Downtimed: map[string]string{"a": down}}, "b"},
+		{"the only replica", []Observed{ok(a, "0-1-10", 0)},
+			Policy{Downtimed: map[string]string{"a": down}}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			best, reports := ChooseCandidate(tc.obs, tc.policy)
+			got := ""
+			if best >= 0 {
+				got = tc.obs[best].Node.Name
+			}
+			if got != tc.want {
+				t.Fatalf("chose %q, want %q; reports %+v", got, tc.want, reports)
+			}
+			r := reports[0] // a, the downtimed one
+			if r.Node.Name != "a" || r.Eligible || r.Why != "excluded: "+down {
+				t.Fatalf("report of the downtimed replica: %+v, want it excluded with %q", r, "excluded: "+down)
+			}
+		})
+	}
+}
+
+// A replica whose lag is unknown (LagMS -1) ranks below every replica whose lag is known,
+// however large, everything else being equal; the report of a chosen replica of unknown lag
+// claims no lag.
+func TestChooseCandidateRanksUnknownLagLast(t *testing.T) {
+	a := topology.Node{Name: "a", Zone: "z1"} // first by name: wins any tie
+	b := topology.Node{Name: "b", Zone: "z1"}
+	obs := func(lagA, lagB int64) []Observed {
+		o := func(n topology.Node, lag int64) Observed {
+			return Observed{Node: n, Reachable: true, SQLRunning: true, IO: "Yes", GTIDs: gtids(t, "0-1-10"), LagMS: lag}
+		}
+		return []Observed{o(a, lagA), o(b, lagB)}
+	}
+	cases := []struct {
+		name       string
+		obs        []Observed
+		policy     Policy
+		want       string
+		wantWhy    string // part of the chosen replica's report
+		notWantWhy string // never in it
+	}{
+		{"unknown loses to a known 0", obs(-1, 0), Policy{}, "b", "lag 0 ms", ""},
+		{"unknown loses to a known large lag", obs(-1, 3_600_000), Policy{}, "b", "lag 3600000 ms", ""},
+		{"unknown loses in the old primary's zone too", obs(-1, 5), Policy{Zone: "z1"}, "b", "lag 5 ms", ""},
+		{"both unknown: by name, no lag claimed", obs(-1, -1), Policy{}, "a", "best of 2 eligible", "lag"},
+		{"zone still beats a known lag", []Observed{obs(-1, 0)[0], {Node: topology.Node{Name: "b", Zone: "z2"}, Reachable: true, SQLRunning: true, GTIDs: gtids(t, "0-1-10"), LagMS: 0}},
+			Policy{Zone: "z1"}, "a", "same zone", "lag"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			best, reports := ChooseCandidate(tc.obs, tc.policy)
+			got := "none"
+			if best >= 0 {
+				got = tc.obs[best].Node.Name
+			}
+			if got != tc.want {
+				t.Fatalf("chose %s, want %s; reports %+v", got, tc.want, reports)
+			}
+			why := reports[best].Why
+			if !strings.Contains(why, tc.wantWhy) || (tc.notWantWhy != "" && strings.Contains(why, tc.notWantWhy)) {
+				t.Fatalf("report of %s is %q, want it to mention %q and not %q", tc.want, why, tc.wantWhy, tc.notWantWhy)
+			}
+		})
+	}
+}
+
+// leftBehind names every lost candidate that held GTIDs the chosen one lacks, not just the
+// first; a lost candidate it knows nothing of, or whose GTIDs it cannot read, or that held
+// nothing more, is not named.
+func TestLeftBehindNamesEveryLostCandidate(t *testing.T) {
+	f := flavor.MariaDB{}
+	cand := Observed{Node: topology.Node{Name: "node2"}, GTIDs: gtids(t, "0-101-10,0-102-7")}
+	lost := func(names ...string) []topology.Node {
+		var out []topology.Node
+		for _, n := range names {
+			out = append(out, topology.Node{Name: n})
+		}
+		return out
+	}
+	msg := func(lost, held string) string {
+		return lost + ", the candidate lost earlier, held " + held + ", which node2 lacks"
+	}
+	cases := []struct {
+		name string
+		c    ConfirmResult
+		cand Observed
+		want []string // each a prefix of one entry, in order
+	}{
+		{"two lost, both held more", ConfirmResult{Lost: lost("node3", "node4"),
+			LostGTIDs: map[string]string{"node3": "0-101-12,0-102-7", "node4": "0-101-9,0-102-8"}},
+			cand, []string{msg("node3", "0-101-12"), msg("node4", "0-102-8")}},
+		{"three lost, the first held nothing more", ConfirmResult{Lost: lost("node3", "node4", "node5"),
+			LostGTIDs: map[string]string{"node3": "0-101-9", "node4": "0-101-11", "node5": "0-103-1"}},
+			cand, []string{msg("node4", "0-101-11"), msg("node5", "0-103-1")}},
+		{"one unknown, one unreadable, one held more", ConfirmResult{Lost: lost("node3", "node4", "node5"),
+			LostGTIDs: map[string]string{"node4": "not a gtid", "node5": "0-101-13"}},
+			cand, []string{msg("node5", "0-101-13")}},
+		{"none held more", ConfirmResult{Lost: lost("node3", "node4"),
+			LostGTIDs: map[string]string{"node3": "0-101-10", "node4": "0-102-7"}},
+			cand, nil},
+		{"candidate's GTIDs unknown", ConfirmResult{Lost: lost("node3"), LostGTIDs: map[string]string{"node3": "0-101-12"}},
+			Observed{Node: topology.Node{Name: "node2"}}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := leftBehind(context.Background(), f, tc.c, tc.cand)
+			ok := len(got) == len(tc.want)
+			for i := 0; ok && i < len(got); i++ {
+				ok = strings.HasPrefix(got[i], tc.want[i]) && strings.Contains(got[i], "acknowledged writes may be among them")
+			}
+			if !ok {
+				t.Fatalf("left behind %q, want entries starting %q", got, tc.want)
+			}
+		})
 	}
 }

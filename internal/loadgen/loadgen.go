@@ -161,10 +161,18 @@ func Missing(ctx context.Context, db *sql.DB, ids []int64, limit time.Duration) 
 		}
 		for rows.Next() {
 			var id int64
-			_ = rows.Scan(&id)
+			if err = rows.Scan(&id); err != nil {
+				break
+			}
 			have[id] = true
 		}
+		if err == nil {
+			err = rows.Err() // a result cut short must not read as missing rows
+		}
 		rows.Close()
+		if err != nil {
+			return nil, err
+		}
 		var miss []int64
 		for _, id := range ids {
 			if !have[id] {

@@ -41,3 +41,40 @@ func TestFailover(t *testing.T) {
 		}
 	}
 }
+
+// The anti-flap period is measured to the nanosecond: a failover just inside it is refused,
+// one at or just after its end may start, whatever the period.
+func TestFailoverAntiFlapBoundary(t *testing.T) {
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		name     string
+		antiFlap time.Duration
+		elapsed  time.Duration // since the last failover
+		ok       bool
+	}{
+		{"just after the last failover", 10 * time.Minute, time.Second, false},
+		{"half the period", 10 * time.Minute, 5 * time.Minute, false},
+		{"just past half the period", 10 * time.Minute, 5*time.Minute + time.Nanosecond, false},
+		{"just inside the period", 10 * time.Minute, 10*time.Minute - time.Nanosecond, false},
+		{"exactly the period", 10 * time.Minute, 10 * time.Minute, true},
+		{"just outside the period", 10 * time.Minute, 10*time.Minute + time.Nanosecond, true},
+		{"just inside a 1h period", time.Hour, time.Hour - time.Millisecond, false},
+		{"just outside a 1h period", time.Hour, time.Hour + time.Millisecond, true},
+		{"last failover in the future (clock skew)", 10 * time.Minute, -time.Minute, false},
+		{"no anti-flap period", 0, 0, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			topo := topology.Topology{Cluster: "demo", LastFailover: &topology.Record{At: now.Add(-c.elapsed)}}
+			ok, why := Failover(topo, topology.Recoveries{}, c.antiFlap, now, false)
+			if ok != c.ok {
+				t.Fatalf("%s after the last failover, anti-flap %s: got %v %q, want %v", c.elapsed, c.antiFlap, ok, why, c.ok)
+			}
+			if !ok && !strings.Contains(why, "inside the anti-flap period of "+c.antiFlap.String()) {
+				t.Fatalf("refusal does not name the anti-flap period: %q", why)
+			}
+			if ok && why != "" {
+				t.Fatalf("allowed with a reason: %q", why)
+			}
+		})
+	}
+}
