@@ -19,8 +19,17 @@ type Observed struct {
 	SQLRunning bool
 	SQLError   string
 	GTIDs      flavor.GTIDSet
-	LagMS      int64 // -1 when unknown
+	// Received is what its IO thread received (MariaDB Gtid_IO_Pos, MySQL
+	// Retrieved_Gtid_Set), applied or not: a semi-sync replica acknowledges on receipt.
+	Received flavor.GTIDSet
+	LagMS    int64 // -1 when unknown
 }
+
+// Holds is every transaction the replica has: executed, or received and still in its relay
+// log. A candidate is compared by what it holds (it applies its relay log before its
+// promotion); comparing executed sets alone ranks a replica that acknowledged more but
+// applies slower below one that has less, and its relay log is thrown away at the re-point.
+func (o Observed) Holds() flavor.GTIDSet { return flavor.Union(o.GTIDs, o.Received) }
 
 // Policy is the promotion policy of a cluster.
 type Policy struct {
@@ -52,8 +61,8 @@ func ChooseCandidate(obs []Observed, p Policy) (int, []ReplicaReport) {
 	var eligible []int
 	for i, o := range obs {
 		r := ReplicaReport{Node: o.Node, LagMS: o.LagMS, IO: o.IO, SQL: o.SQLRunning}
-		if o.GTIDs != nil {
-			r.GTIDs = o.GTIDs.String()
+		if h := o.Holds(); h != nil {
+			r.GTIDs = h.String()
 		}
 		switch {
 		case slices.Contains(p.MustNot, o.Node.Name):
@@ -69,11 +78,11 @@ func ChooseCandidate(obs []Observed, p Policy) (int, []ReplicaReport) {
 		default:
 			if p.RequireSuperset {
 				for j, other := range obs {
-					if j == i || !other.Reachable || other.GTIDs == nil {
+					if j == i || !other.Reachable || other.Holds() == nil {
 						continue
 					}
-					if miss := flavor.Lacks(o.GTIDs, other.GTIDs); miss != "" {
-						r.Why = fmt.Sprintf("excluded: lacks %s that %s has", miss, other.Node.Name)
+					if miss := flavor.Lacks(o.Holds(), other.Holds()); miss != "" {
+						r.Why = fmt.Sprintf("excluded: lacks %s that %s holds (executed or received)", miss, other.Node.Name)
 						break
 					}
 				}

@@ -227,3 +227,25 @@ func TestLeftBehindNamesEveryLostCandidate(t *testing.T) {
 		})
 	}
 }
+
+// A replica that acknowledged (received) more than another but applies slower (its SQL
+// thread held by a backup's lock) holds more: it is the candidate, and the one that only
+// applied faster is the one that lacks transactions.
+func TestChooseCandidateComparesWhatEachReplicaReceived(t *testing.T) {
+	acker := topology.Node{Name: "node2", Zone: "b"}
+	mate := topology.Node{Name: "node3", Zone: "a"}
+	obs := []Observed{
+		{Node: acker, Reachable: true, SQLRunning: true, IO: "Yes", GTIDs: gtids(t, "0-101-100"), Received: gtids(t, "0-101-512"), LagMS: 3000},
+		{Node: mate, Reachable: true, SQLRunning: true, IO: "No", GTIDs: gtids(t, "0-101-300"), Received: gtids(t, "0-101-300"), LagMS: 0},
+	}
+	best, reports := ChooseCandidate(obs, Policy{Zone: "a", RequireSuperset: true})
+	if best != 0 {
+		t.Fatalf("chose %d; want node2, which received 0-101-512: %+v", best, reports)
+	}
+	if !strings.Contains(reports[1].Why, "lacks 0-101-512 that node2 holds") {
+		t.Fatalf("node3's report: %q; want it to lack what node2 received", reports[1].Why)
+	}
+	if reports[0].GTIDs != "0-101-512" {
+		t.Fatalf("node2's report holds %q; want what it received", reports[0].GTIDs)
+	}
+}

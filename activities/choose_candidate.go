@@ -140,14 +140,14 @@ func leftBehind(ctx context.Context, f flavor.Flavor, c ConfirmResult, cand Obse
 	var out []string
 	for _, n := range c.Lost {
 		raw, ok := c.LostGTIDs[n.Name]
-		if !ok || cand.GTIDs == nil {
+		if !ok || cand.Holds() == nil {
 			continue
 		}
 		theirs, err := f.ParseGTIDs(raw)
 		if err != nil {
 			continue
 		}
-		if miss := flavor.Lacks(cand.GTIDs, theirs); miss != "" {
+		if miss := flavor.Lacks(cand.Holds(), theirs); miss != "" {
 			msg := fmt.Sprintf("%s, the candidate lost earlier, held %s, which %s lacks: acknowledged writes may be among them; inspect them on %s before it rejoins",
 				n.Name, miss, cand.Node.Name, n.Name)
 			logger(ctx).Warn("promoting a replica that lacks transactions a lost candidate held", "lost", n.Name, "gtids", miss, "candidate", cand.Node.Name)

@@ -20,10 +20,12 @@ const (
 	ErrEpochChanged        = "EpochChanged"        // someone else changed the topology meanwhile
 	ErrRelayLogNotApplied  = "RelayLogNotApplied"  // the candidate did not apply its relay log in time
 	ErrReplicationBroken   = "ReplicationBroken"   // a replica's SQL or IO thread stopped on an error
+	ErrWouldDiscard        = "WouldDiscard"        // re-pointing a replica would discard transactions the new primary lacks
 	ErrRoutingNotConverged = "RoutingNotConverged" // HAProxy did not reach the new primary in time
 	ErrHeartbeatsStale     = "HeartbeatsStale"     // heartbeat agents did not write to the new primary
 	ErrUndoUnsafe          = "UndoUnsafe"          // the undo would reopen a primary Consul no longer names
 	ErrUnreachable         = "Unreachable"         // a node that must answer does not
-	ErrHookVetoed          = "HookVetoed"          // a pre-failover or pre-switchover hook refused
+	ErrHookVetoed          = "HookVetoed"          // a pre hook refused on purpose (HookVetoExitCode, HookVetoHTTPStatus)
+	ErrHookFailed          = "HookFailed"          // a pre hook could not run or answer: not a veto
 	ErrHookTimedOut        = "HookTimedOut"        // a hook did not answer within its timeout
 )

@@ -114,6 +114,7 @@ func problems(h Health, t topology.Topology, cc config.ClusterConfig, cerr error
 	if cerr != nil {
 		add("not in the config: Baton neither watches nor fails it over (add it under clusters:)")
 	}
+	out = append(out, t.Problems...)
 	p := h.Nodes[0]
 	switch {
 	case !p.Reachable:

@@ -27,6 +27,9 @@ func (a *Activities) observe(ctx context.Context, cluster string, n topology.Nod
 		o.IO, o.SQLError = "none", "(not a replica)"
 	} else {
 		o.IO, o.SQLRunning, o.SQLError = st.IORunning, st.SQLRunning, st.SQLError
+		if st.Received != "" {
+			o.Received, _ = c.Dialect().ParseGTIDs(st.Received)
+		}
 	}
 	if raw, err := c.Executed(ctx); err == nil {
 		o.GTIDs, _ = c.Dialect().ParseGTIDs(raw)

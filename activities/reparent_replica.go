@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/baton-db/baton/internal/flavor"
+	"github.com/baton-db/baton/internal/mysqladmin"
 	"github.com/baton-db/baton/internal/topology"
 )
 
@@ -37,6 +39,9 @@ func (a *Activities) reparent(ctx context.Context, in ReparentInput) error {
 		return err
 	}
 	if st == nil || !replicatesFrom(st.SourceHost, st.SourcePort, in.Primary) || !st.SQLRunning {
+		if err := a.wouldDiscard(ctx, in, c, st); err != nil {
+			return err
+		}
 		if err := c.SetReadOnly(ctx, true); err != nil {
 			return err
 		}
@@ -62,6 +67,42 @@ func (a *Activities) reparent(ctx context.Context, in ReparentInput) error {
 	})
 	if err != nil {
 		return fmt.Errorf("%s did not start replicating from %s: %w", in.Node.Name, in.Primary.Name, err)
+	}
+	return nil
+}
+
+// wouldDiscard refuses to re-point a replica that holds transactions the new primary lacks:
+// the re-point throws its relay log away, and they may be acknowledged writes (it may have
+// been their only acker). It is left as it is, for a human, and the failover reports it.
+func (a *Activities) wouldDiscard(ctx context.Context, in ReparentInput, c Server, st *mysqladmin.ReplicaStatus) error {
+	if st == nil || in.WasPrimary {
+		return nil
+	}
+	p, err := a.mysql(in.Cluster, in.Primary)
+	if err != nil {
+		return err
+	}
+	raw, err := p.Executed(ctx)
+	if err != nil {
+		return err
+	}
+	f := c.Dialect()
+	theirs, err := f.ParseGTIDs(raw)
+	if err != nil {
+		return err
+	}
+	var holds flavor.GTIDSet
+	if raw, err := c.Executed(ctx); err == nil {
+		holds, _ = f.ParseGTIDs(raw)
+	}
+	if st.Received != "" {
+		if rec, err := f.ParseGTIDs(st.Received); err == nil {
+			holds = flavor.Union(holds, rec)
+		}
+	}
+	if miss := flavor.Lacks(theirs, holds); miss != "" {
+		return nonRetryable(ErrWouldDiscard, "%s holds %s, which the new primary %s lacks: re-pointing it would discard them (acknowledged writes may be among them), so it was left as it is; inspect it, then `baton rejoin --cluster %s --host %s` or rebuild it",
+			in.Node.Name, miss, in.Primary.Name, in.Cluster, in.Node.Name)
 	}
 	return nil
 }

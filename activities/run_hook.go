@@ -43,6 +43,11 @@ type Event struct {
 	WorkflowID  string           `json:"workflow_id"`
 	RunID       string           `json:"run_id"`
 	At          time.Time        `json:"at"`
+
+	// HookProblems (post-failover, post-unsuccessful-failover) are the pre-failover hooks
+	// the failover went on without, one per line: each did not answer within its timeout,
+	// or failed without vetoing. A string, so that an Event stays comparable.
+	HookProblems string `json:"hook_problems,omitempty"`
 }
 
 // HookInput runs one hook.
@@ -65,10 +70,27 @@ func (a *Activities) hooks(cluster string) []HookRef {
 // hookOutputLimit bounds what a hook's output adds to an error message.
 const hookOutputLimit = 512
 
-// RunHook runs one hook with the event. A pre hook that fails (a non-zero exit, a
-// webhook's non-2xx answer, a program that cannot start) vetoes the operation: the error
-// is ErrHookVetoed, not retried, and names the hook. A post hook's failure is retried by
-// its attempts and then reported; it never undoes anything.
+// A pre hook vetoes only on purpose, with a reserved answer: a command by exiting with
+// HookVetoExitCode, a webhook by answering HookVetoHTTPStatus (409 Conflict). 42 is not
+// among the statuses a broken hook script usually ends with (1, 2, curl's 3, 6, 7, 22 or
+// 28, a shell's 126 and 127, 128+n for a signal), so a script that breaks does not veto.
+const (
+	HookVetoExitCode   = 42
+	HookVetoHTTPStatus = http.StatusConflict
+)
+
+// hookVeto is a hook's explicit veto: the reserved exit status or HTTP answer.
+type hookVeto struct{ error }
+
+func (v hookVeto) Unwrap() error { return v.error }
+
+// RunHook runs one hook with the event. A pre hook that answers with the reserved veto
+// (HookVetoExitCode, HookVetoHTTPStatus) vetoes the operation: the error is ErrHookVetoed.
+// A pre hook that fails otherwise (another exit status, a program that cannot start, a
+// webhook that cannot be reached or answers another non-2xx status) could not run: the
+// error is ErrHookFailed, which the workflow does not take for a veto. Neither is retried,
+// and both name the hook and quote its output. A post hook's failure, whatever it is, is
+// retried by its attempts and then reported; it never undoes anything.
 func (a *Activities) RunHook(ctx context.Context, in HookInput) error {
 	h, ok := a.Config.Hook(in.Event.Cluster, in.Hook)
 	if !ok {
@@ -95,6 +117,10 @@ func (a *Activities) RunHook(ctx context.Context, in HookInput) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
+	var veto hookVeto
+	if in.Event.Point.Pre() && errors.As(err, &veto) {
+		return nonRetryable(ErrHookVetoed, "%s hook %q vetoed the %s of %s: %v", in.Event.Point, in.Hook, operation(in.Event.Kind), in.Event.Cluster, err)
+	}
 	if hctx.Err() != nil { // a pre hook that hangs: the workflow decides; a post hook's is retried
 		msg := fmt.Sprintf("%s hook %q did not answer within %s", in.Event.Point, in.Hook, h.TimeoutOrDefault())
 		if in.Event.Point.Pre() {
@@ -103,7 +129,8 @@ func (a *Activities) RunHook(ctx context.Context, in HookInput) error {
 		return temporal.NewApplicationError(msg, ErrHookTimedOut)
 	}
 	if in.Event.Point.Pre() {
-		return nonRetryable(ErrHookVetoed, "%s hook %q vetoed the %s of %s: %v", in.Event.Point, in.Hook, operation(in.Event.Kind), in.Event.Cluster, err)
+		return nonRetryable(ErrHookFailed, "%s hook %q failed, which is not a veto (only exit status %d or HTTP %d vetoes): %v",
+			in.Event.Point, in.Hook, HookVetoExitCode, HookVetoHTTPStatus, err)
 	}
 	return fmt.Errorf("%s hook %q failed: %w", in.Event.Point, in.Hook, err)
 }
@@ -134,7 +161,11 @@ func runCommand(ctx context.Context, argv []string, body []byte, ev Event) error
 		return nil
 	}
 	if msg := tail(out.String()); msg != "" {
-		return fmt.Errorf("%w: %s", err, msg)
+		err = fmt.Errorf("%w: %s", err, msg)
+	}
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() == HookVetoExitCode {
+		return hookVeto{err}
 	}
 	return err
 }
@@ -158,7 +189,11 @@ func postWebhook(ctx context.Context, rawURL string, body []byte) error {
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, hookOutputLimit))
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("webhook answered %s: %s", resp.Status, tail(string(msg)))
+		err := fmt.Errorf("webhook answered %s: %s", resp.Status, tail(string(msg)))
+		if resp.StatusCode == HookVetoHTTPStatus {
+			return hookVeto{err}
+		}
+		return err
 	}
 	return nil
 }

@@ -15,7 +15,8 @@ type Check struct {
 
 // ReplicaReport is what Baton saw of one replica when it planned.
 type ReplicaReport struct {
-	Node     topology.Node
+	Node topology.Node
+	// GTIDs is what the replica holds: executed, or received and not yet applied.
 	GTIDs    string
 	LagMS    int64 // -1 when unknown
 	IO       string

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -63,6 +64,7 @@ func (f *failover) postHooks(ctx workflow.Context, p config.HookPoint, cause err
 	if cause != nil {
 		ev.Error = rootCause(cause)
 	}
+	ev.HookProblems = strings.Join(f.res.HookProblems, "\n") // the pre-failover hooks passed over
 	_ = runHooks(dctx, f.t, f.confirm.Hooks, p, ev, &f.res)
 }
 

@@ -18,10 +18,13 @@ type vetoed struct{ why string }
 func (e vetoed) Error() string { return e.why }
 
 // runHooks runs the configured hooks at point p one after another, each as its own
-// activity (docs/runbook.md §7). A pre hook's failure is a veto, returned as vetoed. A
-// pre-failover hook that does not answer within its timeout is passed over, so it cannot
-// hold a dead primary's failover; a pre-switchover hook that does not answer refuses the
-// switchover. A post hook's failure is reported in the result and changes nothing.
+// activity (docs/runbook.md §7). A pre hook vetoes only on purpose (ErrHookVetoed: the
+// reserved exit status or HTTP answer), returned as vetoed. A pre-failover hook that fails
+// otherwise (ErrHookFailed: it cannot start, exits otherwise, cannot be reached, answers
+// another error) or does not answer within its timeout is passed over and reported, so it
+// cannot hold a dead primary's failover. A switchover stays strict: a pre-switchover hook
+// that vetoes, fails or does not answer refuses it. A post hook's failure is reported in
+// the result and changes nothing.
 func runHooks(ctx workflow.Context, t *tracker, refs []activities.HookRef, p config.HookPoint, ev activities.Event, res *Result) error {
 	info := workflow.GetInfo(ctx)
 	ev.Point, ev.WorkflowID, ev.RunID, ev.At = p, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, workflow.Now(ctx)
@@ -40,11 +43,32 @@ func runHooks(ctx workflow.Context, t *tracker, refs []activities.HookRef, p con
 			workflow.GetLogger(ctx).Warn("pre-failover hook timed out; failing over without it", "hook", h.Name, "timeout", h.Timeout)
 		case hookTimedOut(err):
 			return vetoed{fmt.Sprintf("%s hook %s did not answer within %s; nothing was changed", p, h.Name, h.Timeout)}
-		default:
+		case isType(err, activities.ErrHookVetoed):
+			return vetoed{message(err)}
+		case p == config.PreFailover && passOverFailedHook(ctx):
+			if temporal.IsCanceledError(err) {
+				return err // the run was cancelled: not the hook's doing
+			}
+			why := message(err) // RunHook's names the hook and says it is no veto
+			if !isType(err, activities.ErrHookFailed) {
+				why = fmt.Sprintf("%s hook %s failed without vetoing: %s", p, h.Name, why)
+			}
+			res.HookProblems = append(res.HookProblems, why+"; the failover went on without it")
+			workflow.GetLogger(ctx).Warn("pre-failover hook failed without vetoing; failing over without it", "hook", h.Name, "error", why)
+		case p == config.PreSwitchover && isType(err, activities.ErrHookFailed):
+			return vetoed{fmt.Sprintf("%s; a pre-switchover hook must succeed, so the switchover was refused and nothing was changed", message(err))}
+		default: // pre-switchover, or a pre-failover run from before "explicit-hook-veto" replayed
 			return vetoed{message(err)}
 		}
 	}
 	return nil
+}
+
+// passOverFailedHook: from version 1 of "explicit-hook-veto" a pre-failover hook that fails
+// without vetoing is passed over; before it, every failure was a veto. The version is
+// asked only where the two differ, so runs that never got there replay unchanged.
+func passOverFailedHook(ctx workflow.Context) bool {
+	return workflow.GetVersion(ctx, "explicit-hook-veto", workflow.DefaultVersion, 1) == 1
 }
 
 // message is an activity error's own message, without Temporal's wrapping.

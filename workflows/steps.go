@@ -57,7 +57,7 @@ type Result struct {
 	// LeftOut says what a failover could not bring along (a replica that died meanwhile).
 	LeftOut []string `json:",omitempty"`
 	// HookProblems are hooks that failed without stopping anything (a post hook, or a
-	// pre-failover hook past its timeout).
+	// pre-failover hook past its timeout or failing without a veto).
 	HookProblems []string `json:",omitempty"`
 	Steps        []StepRecord
 }

@@ -2,6 +2,8 @@
 # The sandbox's hook (hooks: in baton.yaml): it appends every event it is given to
 # DIR/<point>.jsonl. As a pre hook it vetoes while DIR/veto exists (the file's text is
 # the reason, like a change freeze) and hangs while DIR/hang exists. Tests use both.
+# A veto is exit status 42 (activities.HookVetoExitCode): any other failure of a hook is
+# not a veto, and a pre-failover hook that fails so is passed over.
 set -euo pipefail
 dir=$1
 mkdir -p "$dir"
@@ -12,7 +14,7 @@ pre-*)
   if [ -e "$dir/hang" ]; then sleep 600; fi
   if [ -e "$dir/veto" ]; then
     echo "change freeze: $(cat "$dir/veto")" >&2
-    exit 1
+    exit 42
   fi
   ;;
 esac

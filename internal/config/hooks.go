@@ -10,7 +10,8 @@ import (
 // HookPoint is when a hook runs.
 type HookPoint string
 
-// The hook points. A pre hook may veto; a post hook only reports.
+// The hook points. A pre hook may veto, on purpose only (a command's exit status 42, a
+// webhook's 409: activities.HookVetoExitCode, HookVetoHTTPStatus); a post hook only reports.
 const (
 	PreFailover              HookPoint = "pre-failover"
 	PostFailover             HookPoint = "post-failover"
@@ -38,7 +39,7 @@ type Hook struct {
 	// Timeout bounds each attempt of the hook (default 10s).
 	Timeout time.Duration `mapstructure:"timeout"`
 	// Attempts is how many times a failing hook is tried (default 1 for a pre hook, whose
-	// failure is a veto, and 3 for a post hook).
+	// veto or failure is not retried, and 3 for a post hook).
 	Attempts int `mapstructure:"attempts"`
 }
 

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,15 +46,17 @@ type Starter interface {
 // Watcher watches one cluster's primary.
 type Watcher struct {
 	cluster string
-	cc      config.ClusterConfig
-	dc      config.Detector
-	flavor  flavor.Flavor
-	opts    mysqladmin.Options
-	consul  Consul
-	topos   Topologies
-	starter Starter
-	log     *slog.Logger
-	metrics *telemetry.Metrics
+	// problems are the bad Consul keys last logged (each change is logged once)
+	problems string
+	cc       config.ClusterConfig
+	dc       config.Detector
+	flavor   flavor.Flavor
+	opts     mysqladmin.Options
+	consul   Consul
+	topos    Topologies
+	starter  Starter
+	log      *slog.Logger
+	metrics  *telemetry.Metrics
 
 	primary topology.Node
 	probe   *probe
@@ -119,6 +122,12 @@ func (w *Watcher) Run(ctx context.Context) {
 			if err != nil {
 				w.log.Warn("cannot read topology", "cluster", w.cluster, "error", err)
 			} else {
+				if p := strings.Join(t.Problems, "; "); p != w.problems {
+					if p != "" {
+						w.log.Warn("ignoring bad keys in Consul (they do not decide a failover)", "cluster", w.cluster, "problems", p)
+					}
+					w.problems = p
+				}
 				lastRead, w.topo = time.Now(), t
 				if t.Primary.Addr() != w.primary.Addr() {
 					w.log.Info("watching primary", "cluster", w.cluster, "primary", t.Primary.Name, "addr", t.Primary.Addr(), "epoch", t.Epoch)

@@ -245,3 +245,40 @@ func MissingOwn(have, other GTIDSet, serverID uint32) string {
 	}
 	return strings.Join(out, ",")
 }
+
+// Union is every transaction of a and of b (what a replica holds: what it executed and
+// what it received but has not applied yet). A nil side is empty; sets of two flavours
+// cannot be joined, and the result is then a alone.
+func Union(a, b GTIDSet) GTIDSet {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	}
+	switch x := a.(type) {
+	case mariaState:
+		y, ok := b.(mariaState)
+		if !ok {
+			return a
+		}
+		out := mariaState{}
+		for k, v := range x {
+			out[k] = v
+		}
+		for k, v := range y {
+			out[k] = max(out[k], v)
+		}
+		return out
+	case mysqlSet:
+		if _, ok := b.(mysqlSet); !ok {
+			return a
+		}
+		u, err := parseMySQLSet(strings.Trim(x.String()+","+b.String(), ","))
+		if err != nil {
+			return a
+		}
+		return u
+	}
+	return a
+}

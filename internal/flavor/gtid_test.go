@@ -119,3 +119,43 @@ func TestLacks(t *testing.T) {
 		}
 	}
 }
+
+func TestUnion(t *testing.T) {
+	m := func(s string) GTIDSet {
+		g, err := MariaDB{}.ParseGTIDs(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	y := func(s string) GTIDSet {
+		g, err := MySQL{}.ParseGTIDs(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	u := "3e11fa47-71ca-11e1-9e33-c80aa9429562"
+	cases := []struct {
+		a, b GTIDSet
+		want string
+	}{
+		{m("0-1-10,0-2-5"), m("0-1-12,1-3-4"), "0-1-12,0-2-5,1-3-4"},
+		{m("0-1-10"), nil, "0-1-10"},
+		{nil, m("0-1-10"), "0-1-10"},
+		{y(u + ":1-10"), y(u + ":12-20"), u + ":1-10:12-20"},
+		{y(u + ":1-10"), y(u + ":5-20"), u + ":1-20"},
+		{y(u + ":1-10"), y(""), u + ":1-10"},
+	}
+	for _, c := range cases {
+		got := Union(c.a, c.b)
+		if got.String() != c.want {
+			t.Errorf("Union(%v, %v) = %s, want %s", c.a, c.b, got, c.want)
+		}
+		for _, part := range []GTIDSet{c.a, c.b} {
+			if part != nil && Lacks(got, part) != "" {
+				t.Errorf("Union(%v, %v) lacks %s of %v", c.a, c.b, Lacks(got, part), part)
+			}
+		}
+	}
+}

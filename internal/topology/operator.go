@@ -61,13 +61,18 @@ func (t Topology) Unacknowledged() bool {
 }
 
 // parseOperator reads the operator keys of a cluster (downtime/<node>, ack). A malformed
-// one is refused by its key: a downtime read as absent would let a failover through.
+// acknowledgement is a problem, not a refusal: it records a human's reading of a past
+// failover and has no bearing on the next one. A malformed downtime is kept aside until the
+// primary is known (badDowntimes).
 func parseOperator(t *Topology, p *api.KVPair, k string) error {
 	switch {
 	case strings.HasPrefix(k, "downtime/"):
 		var d Downtime
 		if err := json.Unmarshal(p.Value, &d); err != nil || d.Until.IsZero() || d.Node != strings.TrimPrefix(k, "downtime/") {
-			return fmt.Errorf("consul key %s: not a downtime of that node (%v); set it with `baton downtime` or delete it", p.Key, err)
+			t.badDowntime = append(t.badDowntime, fmt.Sprintf("consul key %s: not a downtime of that node (%v)", p.Key, errText(err)))
+			t.badDowntimeKey = append(t.badDowntimeKey, p.Key)
+			t.badDowntimeNode = append(t.badDowntimeNode, strings.TrimPrefix(k, "downtime/"))
+			return nil
 		}
 		if t.Downtimes == nil {
 			t.Downtimes = map[string]Downtime{}
@@ -75,12 +80,34 @@ func parseOperator(t *Topology, p *api.KVPair, k string) error {
 		t.Downtimes[d.Node] = d
 	case k == "ack":
 		var a Ack
-		if err := json.Unmarshal(p.Value, &a); err != nil || a.At.IsZero() {
-			return fmt.Errorf("consul key %s: not an acknowledgement (%v); set it with `baton ack` or delete it", p.Key, err)
+		if err := json.Unmarshal(p.Value, &a); err != nil || a.At.IsZero() || a.By == "" {
+			t.Problems = append(t.Problems, fmt.Sprintf("consul key %s: not an acknowledgement (%v), ignored; set it with `baton ack` or delete it (`consul kv delete %s`)", p.Key, errText(err), p.Key))
+			return nil
 		}
 		t.Ack = &a
 	}
 	return nil
+}
+
+// badDowntimes decides on the malformed downtimes once the primary is known. One of the
+// primary may be a human holding its failover, so the read fails and names the key; one
+// of a replica is a problem, ignored.
+func badDowntimes(t *Topology) error {
+	for i, node := range t.badDowntimeNode {
+		if node == t.Primary.Name {
+			return fmt.Errorf("%s, and it names the primary: Baton will not guess whether a human holds its failover; delete it (`consul kv delete %s`) or replace it with `baton downtime`", t.badDowntime[i], t.badDowntimeKey[i])
+		}
+		t.Problems = append(t.Problems, fmt.Sprintf("%s, ignored (the replica is not treated as downtimed); delete it (`consul kv delete %s`) or replace it with `baton downtime`", t.badDowntime[i], t.badDowntimeKey[i]))
+	}
+	t.badDowntime, t.badDowntimeNode, t.badDowntimeKey = nil, nil, nil
+	return nil
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "a required field is missing"
+	}
+	return err.Error()
 }
 
 // SetDowntime writes a node's downtime.

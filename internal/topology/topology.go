@@ -67,6 +67,13 @@ type Topology struct {
 	Downtimes map[string]Downtime
 	// Ack is the acknowledgement of a failover, by `baton ack`.
 	Ack *Ack
+	// Problems name the keys that could not be read and were ignored because they do not
+	// decide whether the primary may be replaced (an acknowledgement, a failover record, a
+	// replica's downtime), each with the command that fixes it. A bad key that does decide
+	// it (the primary, the epoch, maintenance, the primary's downtime) fails the read.
+	Problems []string
+	// malformed downtimes, decided once the primary is known
+	badDowntime, badDowntimeNode, badDowntimeKey []string
 }
 
 // Find returns the member (primary or replica) called name or with address name.
@@ -212,8 +219,10 @@ func (s *Store) parse(cluster string, pairs api.KVPairs) (Topology, error) {
 		case k == "last_unplanned" || k == "last_planned":
 			var r Record
 			if err := json.Unmarshal(p.Value, &r); err != nil || r.At.IsZero() {
-				// A malformed record would switch the anti-flap period off without a word.
-				return t, fmt.Errorf("consul key %s: not a failover record (%v); delete it or write a valid one", p.Key, err)
+				// Not read as "no failover yet" in silence: the anti-flap period is unknown,
+				// which status and the detector say; a dead primary is still failed over.
+				t.Problems = append(t.Problems, fmt.Sprintf("consul key %s: not a failover record (%v), ignored (no anti-flap period from it); delete it (`consul kv delete %s`) or write a valid one", p.Key, errText(err), p.Key))
+				continue
 			}
 			if k == "last_unplanned" {
 				t.LastFailover = &r
@@ -228,6 +237,9 @@ func (s *Store) parse(cluster string, pairs api.KVPairs) (Topology, error) {
 	}
 	if !havePrimary {
 		return t, fmt.Errorf("%w %q: Consul has no key %s", ErrUnknownCluster, cluster, s.key(cluster, "primary"))
+	}
+	if err := badDowntimes(&t); err != nil {
+		return t, err
 	}
 	sort.Slice(t.Replicas, func(i, j int) bool { return t.Replicas[i].Name < t.Replicas[j].Name })
 	sort.Slice(t.Evicted, func(i, j int) bool { return t.Evicted[i].Node.Name < t.Evicted[j].Node.Name })
