@@ -39,7 +39,8 @@ static() {
   go vet ./...
   . "${BATON_CACHE:-$HOME/.cache/baton}/tools.env"
   "$WORKFLOWCHECK_BIN" ./workflows/...
-  echo "gofmt, shellcheck, go vet and workflowcheck clean"
+  "$STATICCHECK_BIN" ./...
+  echo "gofmt, shellcheck, go vet, workflowcheck and staticcheck clean"
 }
 
 phase "apt dependencies" deploy/deps.sh
@@ -48,13 +49,24 @@ phase "go build" go build ./...
 phase "static checks" static
 if ! deploy/local/sandbox.sh status 2>/dev/null | grep -q "worker running"; then started=1; fi
 phase "sandbox up" deploy/local/sandbox.sh up --temporal dev
-phase "go test (unit + integration)" go test -count=1 -p 1 -timeout 30m -v ./...
+# Unit, workflow, replay, fuzz-seed and compose tests need no server: a plain `go test ./...`
+# runs them (tests/ skips itself without BATON_INTEGRATION). Here with the race detector.
+unit() {
+  local pkgs
+  mapfile -t pkgs < <(go list ./... | grep -v '/tests$')
+  go test -race -count=1 -timeout 20m "${pkgs[@]}"
+}
+phase "unit and workflow tests (-race)" unit
+phase "fuzzing (each target 10 s)" deploy/fuzz.sh 10s
+# The real-server tests. Their fault summary goes to docs/fault-summary.md (BENCHMARKS.md
+# links it).
+phase "integration tests" env BATON_INTEGRATION=1 BATON_FAULT_SUMMARY="$ROOT/docs/fault-summary.md" go test -count=1 -p 1 -timeout 30m -v ./tests/
 # The same Baton against a production-shaped Temporal: the server binary, one process per
 # service, persistence and visibility on PostgreSQL 15.
 production_temporal() {
   deploy/local/sandbox.sh down
   deploy/local/sandbox.sh up --temporal postgres
-  go test -count=1 -p 1 -timeout 10m -v -run \
+  BATON_INTEGRATION=1 BATON_FAULT_SUMMARY="$ROOT/docs/fault-summary-postgres.md" go test -count=1 -p 1 -timeout 10m -v -run \
     'TestTemporalPersistenceIsTheSandboxs|TestSwitchoverUnderLoad|TestKill9UnderLoadFailsOverAutomatically|TestSecondWorkerFinishesAFailoverWhenOneDies' ./tests/
   if [ "$started" = 0 ]; then deploy/local/sandbox.sh down && deploy/local/sandbox.sh up --temporal dev; fi
 }

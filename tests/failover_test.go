@@ -134,23 +134,38 @@ func assertNoFailover(t *testing.T, since time.Time, primary string, d time.Dura
 	}
 }
 
-// restartAndRejoin restarts a killed node and brings it back with `baton rejoin`.
+// restartAndRejoin restarts a killed node and brings it back with `baton rejoin`. A refused
+// rejoin fails the test: a node that cannot rejoin lost or gained transactions, which is
+// what the suite exists to catch. It is rebuilt afterwards only so that the next tests find
+// a whole cluster, and the test's row names the refusal.
 func restartAndRejoin(t *testing.T, name string) {
 	t.Helper()
-	restartAndRejoinIn(t, "demo", name)
+	restartAndRejoinIn(t, "demo", name, "")
 }
 
-func restartAndRejoinIn(t *testing.T, cluster, name string) {
+// restartAndRejoinExpecting is restartAndRejoin for a case that exists to leave the node
+// diverged: a refusal naming kind (ErrantGTIDs, MissingOwnGTIDs) is what the case expects,
+// and the rebuild that follows is logged; any other refusal fails the test.
+func restartAndRejoinExpecting(t *testing.T, name, kind string) {
+	t.Helper()
+	restartAndRejoinIn(t, "demo", name, kind)
+}
+
+func restartAndRejoinIn(t *testing.T, cluster, name, expected string) {
 	t.Helper()
 	sandboxCmd(t, "start-worker") // a rejoin needs a worker, also after a failed crash case
 	assertNoWorkflowOpen(t)       // one operation per cluster: the failover finishes first
 	sandboxCmd(t, "start-node", name)
 	out, code := baton(t, "rejoin", "--cluster", cluster, "--host", name)
 	if code != 0 && (strings.Contains(out, "MissingOwnGTIDs") || strings.Contains(out, "ErrantGTIDs")) {
-		// It diverged (crash recovery truncated transactions a replica had received, or it
-		// committed alone after it was cut off): Baton refuses to rejoin it, so it is rebuilt
-		// from the primary, as its message says.
-		t.Logf("rejoin %s refused, rebuilding it: %s", name, lastLine(out))
+		rebuilds.Add(1)
+		if expected == "" || !strings.Contains(out, expected) {
+			t.Errorf("rejoin of %s refused: %s (rebuilt from the primary so that later tests find a whole cluster)", name, lastLine(out))
+			noteFault(t, "rejoin of "+name+" refused: "+lastLine(out))
+		} else {
+			t.Logf("rejoin of %s refused as this case expects (%s), rebuilding it: %s", name, expected, lastLine(out))
+			noteFault(t, "rejoin of "+name+" refused as expected ("+expected+"), rebuilt")
+		}
 		sandboxCmd(t, "rebuild-node", name)
 		out, code = baton(t, "rejoin", "--cluster", cluster, "--host", name)
 	}
@@ -178,6 +193,7 @@ func detectorLog(t *testing.T) string {
 }
 
 func TestKill9UnderLoadFailsOverAutomatically(t *testing.T) {
+	row := fault(t, "primary kill -9 under load (automatic failover)")
 	ageLastFailover(t, time.Hour)
 	before := readTopo(t)
 	load := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 200)
@@ -196,17 +212,6 @@ func TestKill9UnderLoadFailsOverAutomatically(t *testing.T) {
 	if firstAfter.IsZero() {
 		t.Fatal("writes never resumed through the local HAProxy")
 	}
-	ids := load.Acked()
-	for _, n := range after.Replicas {
-		if miss := missing(t, n.Addr(), ids, 10*time.Second); len(miss) > 0 {
-			t.Fatalf("%d acked writes missing on %s", len(miss), n.Name)
-		}
-	}
-	if miss := missing(t, after.Primary.Addr(), ids, 10*time.Second); len(miss) > 0 {
-		t.Fatalf("%d acked writes lost on the new primary %s, e.g. %v", len(miss), after.Primary.Name, miss[:min(5, len(miss))])
-	}
-	fmt.Printf("METRIC kill9_acked_writes_lost=0 of %d\n", len(ids))
-
 	evicted := false
 	for _, e := range after.Evicted {
 		evicted = evicted || e.Node.Name == before.Primary.Name
@@ -239,28 +244,40 @@ func TestKill9UnderLoadFailsOverAutomatically(t *testing.T) {
 			fmt.Printf("METRIC kill9_%s\n", strings.Fields(line[j:])[0])
 		}
 	}
+	assertHealthy(t, load, row)
+	fmt.Printf("METRIC kill9_acked_writes_lost=%d of %d (on any live member)\n", row.lost, row.acked)
 	restartAndRejoin(t, before.Primary.Name)
 }
 
 func TestNoFailoverWhenPrimaryPausedBriefly(t *testing.T) {
 	ageLastFailover(t, time.Hour)
 	tp := readTopo(t)
+	assertDetectorWatching(t, "demo")
+	log := detectorLogFrom(t)
 	since := time.Now()
 	signalNode(t, tp.Primary.Name, syscall.SIGSTOP)
 	time.Sleep(time.Second)
 	signalNode(t, tp.Primary.Name, syscall.SIGCONT)
 	assertNoFailover(t, since, tp.Primary.Name, 4*time.Second)
+	// The pause was seen (a late probe), and judged too short: the detector was looking.
+	if len(linesFor(log(), "demo", "primary suspect")) == 0 && len(linesFor(log(), "demo", "primary answers again")) == 0 {
+		t.Fatalf("the detector did not notice a 1 s pause of demo's primary; its log since:\n%s", log())
+	}
 }
 
 func TestNoFailoverWhenOnlyTheDetectorIsCutOff(t *testing.T) {
 	ageLastFailover(t, time.Hour)
 	tp := readTopo(t)
+	assertDetectorWatching(t, "demo")
+	log := detectorLogFrom(t)
 	rule := []string{"INPUT", "-s", sandbox["DETECTOR_ADDR"], "-d", tp.Primary.IPv4, "-p", "tcp", "--dport", "3306", "-j", "DROP"}
 	cut(t, [][]string{rule})
+	assertCannotConnect(t, sandbox["DETECTOR_ADDR"], tp.Primary.Addr())
+	assertCanConnect(t, sandbox["WORKER_ADDR"], tp.Primary.Addr())
 	since := time.Now()
 	assertNoFailover(t, since, tp.Primary.Name, 6*time.Second)
-	if !strings.Contains(detectorLog(t)[len(detectorLog(t))/2:], "UnreachablePrimary") {
-		t.Fatal("the detector did not classify the primary as UnreachablePrimary")
+	if len(linesFor(log(), "demo", "UnreachablePrimary")) == 0 {
+		t.Fatalf("the detector did not classify demo's primary as UnreachablePrimary during the cut; its log since the cut:\n%s", log())
 	}
 }
 

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -23,20 +25,37 @@ import (
 type faultRow struct {
 	fault    string
 	survived bool
+	loaded   bool // a write load ran and its acked writes were counted
 	acked    int
-	lost     int
+	lost     int    // acked writes missing on at least one live member
+	note     string // what went wrong, or what was expected to (a refusal, a reported loss)
 }
 
 var (
 	faultsMu sync.Mutex
 	faults   []faultRow
+	rowOf    = map[string]*faultRow{} // by test name, for notes from helpers and cleanups
+	// rebuilds counts the nodes rebuilt after a refused rejoin, expected or not.
+	rebuilds atomic.Int64
 )
+
+// noteFault adds text to the running test's row, if it has one.
+func noteFault(t *testing.T, text string) {
+	faultsMu.Lock()
+	defer faultsMu.Unlock()
+	if r := rowOf[t.Name()]; r != nil {
+		r.note = strings.TrimPrefix(r.note+"; "+text, "; ")
+	}
+}
 
 // fault starts a row of the fault summary for the running test. The row is recorded when
 // the test ends, passed or failed, so a failing case shows as a failed row with the
-// acked-write figures assertHealthy measured, never as a missing one.
+// acked-write figures measured before any verdict, never as a missing one.
 func fault(t *testing.T, name string) *faultRow {
 	r := &faultRow{fault: name}
+	faultsMu.Lock()
+	rowOf[t.Name()] = r
+	faultsMu.Unlock()
 	t.Cleanup(func() {
 		r.survived = !t.Failed()
 		recordFault(*r)
@@ -50,27 +69,57 @@ func recordFault(r faultRow) {
 	faults = append(faults, r)
 }
 
+// faultSummary is the table: a row's figures are what was measured, and a row that ran
+// no load says so rather than "0 lost".
+func faultSummary() string {
+	var b strings.Builder
+	survived, lost, acked, loaded := 0, 0, 0, 0
+	b.WriteString("| fault | survived | acked writes | acked writes lost (on any live member) | note |\n|---|---|---|---|---|\n")
+	for _, f := range faults {
+		a, l := "no load", "—"
+		if f.loaded {
+			a, l = fmt.Sprint(f.acked), fmt.Sprint(f.lost)
+			loaded++
+			lost += f.lost
+			acked += f.acked
+		}
+		verdict := "yes"
+		if !f.survived {
+			verdict = "**FAILED**"
+		} else {
+			survived++
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", f.fault, verdict, a, l, strings.ReplaceAll(f.note, "|", "/"))
+	}
+	fmt.Fprintf(&b, "| **%d faults injected** (%d under load) | **%d survived, %d failed** | %d | **%d** | %d nodes rebuilt after a refused rejoin |\n", len(faults), loaded, survived, len(faults)-survived, acked, lost, rebuilds.Load())
+	return b.String()
+}
+
+// printFaultSummary prints the table and, when BATON_FAULT_SUMMARY names a file, writes it
+// there too (the test command writes docs/fault-summary.md, which BENCHMARKS.md links).
 func printFaultSummary() {
 	if len(faults) == 0 {
 		return
 	}
-	survived, lost, acked := 0, 0, 0
-	fmt.Println("\nFAULT SUMMARY\n\n| fault | survived | acked writes | acked writes lost |\n|---|---|---|---|")
-	for _, f := range faults {
-		fmt.Printf("| %s | %v | %d | %d |\n", f.fault, f.survived, f.acked, f.lost)
-		if f.survived {
-			survived++
+	table := faultSummary()
+	fmt.Print("\nFAULT SUMMARY\n\n" + table + "\n")
+	if path := os.Getenv("BATON_FAULT_SUMMARY"); path != "" {
+		rev, _ := exec.Command("git", "-C", root, "rev-parse", "--short", "HEAD").Output()
+		head := fmt.Sprintf("# Fault summary\n\nWritten by the test command (`deploy/test.sh`) at the end of its run: %s, commit %s.\n"+
+			"Each row is one fault case; a failed case is a row marked FAILED with what was measured before\n"+
+			"the verdict. Lost writes are acked writes missing on at least one live member (the primary\n"+
+			"and every replica in Consul).\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), strings.TrimSpace(string(rev)))
+		if err := os.WriteFile(path, []byte(head+table), 0o644); err != nil {
+			fmt.Println("tests: write the fault summary:", err)
 		}
-		lost += f.lost
-		acked += f.acked
 	}
-	fmt.Printf("| **%d faults injected** | **%d survived** | %d | **%d** |\n\n", len(faults), survived, acked, lost)
 }
 
-// assertHealthy checks the four things every fault case must leave true: one writable
-// primary with every other member replicating from it; Consul and every HAProxy agree;
-// no acked write lost; and no workflow left open. The acked and lost counts go into row
-// (when given) before any verdict, so a failed case reports them too.
+// assertHealthy checks what every fault case must leave true: one writable primary with
+// every other member replicating from it; Consul and every HAProxy agree; every acked write
+// on every live member; the members' GTID sets agree both ways; the semi-sync flags follow
+// the durability policy; no workflow left open. The acked and lost counts go into row
+// (when given) as they are measured, before any verdict, so a failed case reports them too.
 func assertHealthy(t *testing.T, l *loadgen.Load, row *faultRow) {
 	t.Helper()
 	assertHealthyLosing(t, l, row, 0)
@@ -81,9 +130,29 @@ func assertHealthy(t *testing.T, l *loadgen.Load, row *faultRow) {
 // missing.
 func assertHealthyLosing(t *testing.T, l *loadgen.Load, row *faultRow, reported int) {
 	t.Helper()
-	tp := readTopo(t)
-	waitRouting(t, tp.Primary.ServerID, 15*time.Second)
-	for _, addr := range nodes() {
+	assertHealthyIn(t, "demo", l, row, reported)
+}
+
+func assertHealthyIn(t *testing.T, cluster string, l *loadgen.Load, row *faultRow, reported int) {
+	t.Helper()
+	tp := readTopoOf(t, cluster)
+	if row == nil {
+		row = &faultRow{}
+	}
+	if l != nil {
+		ids, per, lost := lostOnMembers(tp, l, 15*time.Second)
+		row.loaded, row.acked, row.lost = true, len(ids), len(lost)
+		if len(lost) > reported {
+			row.note = describeLost(per)
+			t.Fatalf("%d of %d acked writes lost on a live member (the failover reported %d transactions left behind): %s", len(lost), len(ids), reported, row.note)
+		}
+		if len(lost) > 0 {
+			row.note = fmt.Sprintf("%d writes were on the lost candidate only, as the failover reported", len(lost))
+			t.Logf("%d of %d acked writes are on the dead candidate only, as the failover reported", len(lost), len(ids))
+		}
+	}
+	waitRoutingOf(t, cluster, tp.Primary.ServerID, 15*time.Second)
+	for _, addr := range nodesOf(cluster) {
 		db := adminDB(addr)
 		var ro bool
 		err := db.QueryRow("SELECT @@read_only").Scan(&ro)
@@ -92,49 +161,22 @@ func assertHealthyLosing(t *testing.T, l *loadgen.Load, row *faultRow, reported 
 			t.Fatalf("read_only of %s: %v", addr, err)
 		}
 		isPrimary := addr == tp.Primary.Addr()
-		evicted := false
-		for _, e := range tp.Evicted {
-			evicted = evicted || e.Node.Addr() == addr
-		}
 		if isPrimary && ro {
 			t.Fatalf("primary %s is read-only", addr)
 		}
-		if !isPrimary && !ro && !evicted {
+		if err == nil && !isPrimary && !ro && !evictedAddr(tp, addr) {
 			t.Fatalf("%s is writable but is not the primary: split brain", addr)
 		}
 	}
-	if ackerFor(tp) { // with a replica to wait for, an acked write is on two servers
-		db := adminDB(tp.Primary.Addr())
-		var on bool
-		err := db.QueryRow("SELECT @@rpl_semi_sync_master_enabled").Scan(&on)
-		db.Close()
-		if err != nil || !on {
-			t.Fatalf("primary %s has replicas but semi-sync is off (%v): acked writes could be lost", tp.Primary.Name, err)
-		}
-	}
-	st := snapshot(t)
 	for _, r := range tp.Replicas {
-		ok := false
-		for _, n := range st.Nodes {
-			ok = ok || (strings.HasPrefix(n, r.Addr()) && strings.Contains(n, "src="+tp.Primary.IPv4+":3306 io=Yes sql=Yes"))
-		}
-		if !ok {
-			t.Fatalf("replica %s does not replicate from %s: %v", r.Name, tp.Primary.Name, st.Nodes)
+		src, io, sql := replicationOf(t, r)
+		if src != tp.Primary.IPv4 || io != "Yes" || sql != "Yes" {
+			t.Fatalf("replica %s replicates from %q io=%s sql=%s; want %s with both threads running", r.Name, src, io, sql, tp.Primary.Name)
 		}
 	}
-	if l != nil {
-		l.Stop()
-		ids := l.Acked()
-		miss := missing(t, tp.Primary.Addr(), ids, 15*time.Second)
-		if row != nil {
-			row.acked, row.lost = len(ids), len(miss)
-		}
-		if len(miss) > reported {
-			t.Fatalf("%d of %d acked writes lost (the failover reported %d transactions left behind)", len(miss), len(ids), reported)
-		}
-		if len(miss) > 0 {
-			t.Logf("%d of %d acked writes are on the dead candidate only, as the failover reported", len(miss), len(ids))
-		}
+	if p := memberProblems(tp, clusterCfg.Acks, 15*time.Second); len(p) > 0 {
+		row.note = strings.Join(p, "; ")
+		t.Fatalf("members of %s disagree:\n  %s", cluster, strings.Join(p, "\n  "))
 	}
 	assertNoWorkflowOpen(t)
 }

@@ -13,6 +13,7 @@ TOOLS=(
   "temporal v1.5.1 github.com/temporalio/cli/cmd/temporal"
   "consul v1.22.7 github.com/hashicorp/consul"
   "workflowcheck v0.6.0 go.temporal.io/sdk/contrib/tools/workflowcheck"
+  "staticcheck v0.8.2 honnef.co/go/tools/cmd/staticcheck"
   # The production Temporal server and its schema tool (the sandbox's --temporal postgres).
   "temporal-server v1.29.1 go.temporal.io/server/cmd/server"
   "temporal-sql-tool v1.29.1 go.temporal.io/server/cmd/tools/sql temporal-server"

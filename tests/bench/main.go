@@ -231,16 +231,22 @@ func (s stats) row(name string) string {
 	return fmt.Sprintf("| %s | %s | %s | %s | %d |", name, r(p(0.5)), r(p(0.95)), r(s[len(s)-1]), len(s))
 }
 
+// rebuilt counts the nodes rebuilt after a refused rejoin: each is a figure in the table,
+// since a rejoin refused after a plain crash means transactions were lost or diverged.
+var rebuilt []string
+
 func rejoin(node string) error {
 	sh(filepath.Join(root, "deploy/local/sandbox.sh"), "start-node", node)
-	rebuilt := false
+	didRebuild := false
 	for i := 0; ; i++ {
 		out, err := baton("rejoin", "--cluster", "demo", "--host", node)
 		if err == nil {
 			return nil
 		}
-		if !rebuilt && (strings.Contains(out, "ErrantGTIDs") || strings.Contains(out, "MissingOwnGTIDs")) {
-			rebuilt = true
+		if !didRebuild && (strings.Contains(out, "ErrantGTIDs") || strings.Contains(out, "MissingOwnGTIDs")) {
+			didRebuild = true
+			rebuilt = append(rebuilt, node+": "+lastLine(out))
+			fmt.Fprintf(os.Stderr, "bench: rejoin of %s refused, rebuilding it: %s\n", node, lastLine(out))
 			sh(filepath.Join(root, "deploy/local/sandbox.sh"), "rebuild-node", node) // as the refusal says
 			continue
 		}
@@ -358,7 +364,10 @@ func benchUnplanned(trials, silentTrials int) {
 		fmt.Println()
 		silent.print("silent host: stage, from the cut")
 	}
-	fmt.Printf("Acked writes lost: **%d** of %d.\n\n", lostTotal, acked)
+	fmt.Printf("Acked writes lost: **%d** of %d. Nodes rebuilt after a refused rejoin: **%d**.\n\n", lostTotal, acked, len(rebuilt))
+	for _, r := range rebuilt {
+		fmt.Printf("- rebuilt %s\n", r)
+	}
 	for _, n := range notes {
 		fmt.Printf("- %s\n", n)
 	}
@@ -407,5 +416,13 @@ func benchPlanned(trials int) {
 	fmt.Println(totals.row("total duration"))
 	fmt.Println()
 	tl.print("planned: stage, from the demotion's start")
-	fmt.Printf("Acked writes lost: **%d** of %d.\n\n", lostTotal, acked)
+	fmt.Printf("Acked writes lost: **%d** of %d. Nodes rebuilt after a refused rejoin: **%d**.\n\n", lostTotal, acked, len(rebuilt))
+	for _, r := range rebuilt {
+		fmt.Printf("- rebuilt %s\n", r)
+	}
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
 }
