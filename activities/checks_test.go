@@ -66,6 +66,7 @@ type fakeServer struct {
 	executed string
 	lagMS    int64
 	did      []string
+	onWait   func() // runs when a GTID wait returns (what replication delivered meanwhile)
 }
 
 func (f *fakeServer) record(s string) error {
@@ -96,6 +97,9 @@ func (f *fakeServer) ReplicaStatus(context.Context) (*mysqladmin.ReplicaStatus, 
 	return &st, nil
 }
 func (f *fakeServer) WaitExecuted(context.Context, string, time.Duration) error {
+	if f.onWait != nil {
+		f.onWait()
+	}
 	return f.record("wait")
 }
 func (f *fakeServer) ReadOnly(context.Context) (bool, bool, error) {
@@ -106,7 +110,10 @@ func (f *fakeServer) SetSemiSyncPrimary(context.Context, bool) error {
 	return f.record("semisync")
 }
 func (f *fakeServer) SetAcks(context.Context, bool) error { return f.record("acks") }
-func (f *fakeServer) PointAt(context.Context, flavor.Source, bool, bool) error {
+func (f *fakeServer) PointAt(_ context.Context, _ flavor.Source, fromBinlog, _ bool) error {
+	if fromBinlog {
+		return f.record("point from binlog")
+	}
 	return f.record("point")
 }
 func (f *fakeServer) StartReplica(context.Context) error {

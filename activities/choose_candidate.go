@@ -8,6 +8,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/baton-db/baton/internal/flavor"
 	"github.com/baton-db/baton/internal/topology"
 )
@@ -35,6 +38,7 @@ func (a *Activities) choose(ctx context.Context, c ConfirmResult, resume bool) (
 	}
 	policy := Policy{Prefer: cc.Prefer, MustNot: cc.MustNot, Zone: c.Primary.Zone, RequireSuperset: true, Downtimed: c.Downtimed}
 	obs, behind := a.observeAll(ctx, f, cluster, c.Replicas, 2*time.Second, resume)
+	a.askUnreachableAckers(ctx, f, c, obs, cc.UnreachableAckerWait, resume)
 	best, reports := ChooseCandidate(obs, policy)
 	if best < 0 && behind {
 		// Replicas that have not applied what they received cannot be compared yet: give
@@ -57,7 +61,10 @@ func (a *Activities) choose(ctx context.Context, c ConfirmResult, resume bool) (
 	}
 	plan.Candidate = obs[best].Node
 	plan.Reason = reports[best].Why
-	plan.LeftBehind = leftBehind(ctx, f, c, obs[best])
+	plan.LeftBehind = append(leftBehind(ctx, f, c, obs[best]), a.unreachableAckers(ctx, c, obs, best, cc.UnreachableAckerWait)...)
+	if len(plan.LeftBehind) > 0 && a.Metrics != nil && resume {
+		a.Metrics.PossibleLoss.Add(ctx, 1, metric.WithAttributes(attribute.String("cluster", cluster)))
+	}
 	for i, o := range obs {
 		switch {
 		case i == best:
@@ -153,6 +160,55 @@ func leftBehind(ctx context.Context, f flavor.Flavor, c ConfirmResult, cand Obse
 			logger(ctx).Warn("promoting a replica that lacks transactions a lost candidate held", "lost", n.Name, "gtids", miss, "candidate", cand.Node.Name)
 			out = append(out, msg)
 		}
+	}
+	return out
+}
+
+// askUnreachableAckers asks again, for up to wait, every replica that did not answer but
+// may have acknowledged the primary's last commits under the durability policy: it may be
+// the only holder of acknowledged writes (one lost SYN is enough to miss it once). One that
+// answers is observed like the others.
+func (a *Activities) askUnreachableAckers(ctx context.Context, f flavor.Flavor, c ConfirmResult, obs []Observed, wait time.Duration, resume bool) {
+	deadline := time.Now().Add(wait)
+	for {
+		pending := 0
+		for i, o := range obs {
+			if o.Reachable || !a.acks(c.Cluster, c.Primary, o.Node) {
+				continue
+			}
+			if err := a.answers(ctx, f, o.Node); err != nil {
+				obs[i].Error = err.Error()
+				pending++
+				continue
+			}
+			if resume {
+				a.resumeApplying(ctx, c.Cluster, o.Node)
+			}
+			_ = a.applyRelayLog(ctx, c.Cluster, o.Node, 2*time.Second)
+			obs[i] = a.observe(ctx, c.Cluster, o.Node)
+			logger(ctx).Info("an acknowledging replica answered on a later try", "node", o.Node.Name)
+		}
+		if pending == 0 || !time.Now().Before(deadline) || ctx.Err() != nil {
+			return
+		}
+		heartbeat(ctx, fmt.Sprintf("asking %d unreachable acknowledging replica(s) again", pending))
+		time.Sleep(min(500*time.Millisecond, time.Until(deadline)))
+	}
+}
+
+// unreachableAckers says, for each replica still unreachable that may have acknowledged the
+// last commits (and so may hold acknowledged writes the candidate lacks), that the failover
+// promoted without it: in the result, the history, the post hooks' event and a warning.
+func (a *Activities) unreachableAckers(ctx context.Context, c ConfirmResult, obs []Observed, best int, wait time.Duration) []string {
+	var out []string
+	for i, o := range obs {
+		if i == best || o.Reachable || !a.acks(c.Cluster, c.Primary, o.Node) {
+			continue
+		}
+		msg := fmt.Sprintf("%s, an acknowledging replica under the durability policy, did not answer for %s (%s): it may hold acknowledged writes that %s lacks; do not rebuild it before comparing its GTIDs with the new primary's",
+			o.Node.Name, wait, o.Error, obs[best].Node.Name)
+		logger(ctx).Warn("promoting while an acknowledging replica is unreachable: acknowledged writes may be missing", "unreachable", o.Node.Name, "candidate", obs[best].Node.Name)
+		out = append(out, msg)
 	}
 	return out
 }

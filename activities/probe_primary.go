@@ -3,6 +3,8 @@ package activities
 import (
 	"context"
 	"fmt"
+
+	"github.com/baton-db/baton/internal/flavor"
 )
 
 // ProbeResult says whether the old primary answered the workflow's own probe.
@@ -23,5 +25,44 @@ func (a *Activities) ProbePrimary(ctx context.Context, plan Plan) (ProbeResult, 
 	if err := a.answers(ctx, f, plan.OldPrimary); err != nil {
 		return ProbeResult{Why: fmt.Sprintf("primary %s does not answer (%v)", describe(plan.OldPrimary), err)}, nil
 	}
+	if why := a.notAPrimaryAnyMore(ctx, f, plan); why != "" {
+		return ProbeResult{Why: fmt.Sprintf("primary %s answers, but %s: it was restarted, not a live primary", describe(plan.OldPrimary), why)}, nil
+	}
 	return ProbeResult{Answers: true, Why: fmt.Sprintf("primary %s answers again; nothing to fail over", describe(plan.OldPrimary))}, nil
+}
+
+// notAPrimaryAnyMore tells a primary that answers because it was restarted (by systemd,
+// mysqld_safe, a human) from one that stalled and came back. A restarted node comes up
+// read-only, and its crash recovery may have truncated transactions its replicas received:
+// taking it back as it is would leave the replicas unable to follow it and its writes
+// acknowledged by nobody. "" means it is a live primary.
+func (a *Activities) notAPrimaryAnyMore(ctx context.Context, f flavor.Flavor, plan Plan) string {
+	timeout := a.Config.Detector.ProbeTimeout
+	c, err := a.freshClient(f, plan.OldPrimary, timeout, timeout)
+	if err != nil {
+		return ""
+	}
+	defer c.Close()
+	if ro, _, err := c.ReadOnly(ctx); err == nil && ro {
+		return "it is read-only"
+	}
+	raw, err := c.Executed(ctx)
+	if err != nil {
+		return ""
+	}
+	mine, err := f.ParseGTIDs(raw)
+	if err != nil {
+		return ""
+	}
+	for _, r := range plan.Replicas {
+		if r.GTIDs == "" {
+			continue
+		}
+		if theirs, err := f.ParseGTIDs(r.GTIDs); err == nil {
+			if miss := flavor.Lacks(mine, theirs); miss != "" {
+				return fmt.Sprintf("it lacks %s that %s holds", miss, r.Node.Name)
+			}
+		}
+	}
+	return ""
 }

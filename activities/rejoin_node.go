@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/baton-db/baton/internal/flavor"
@@ -72,9 +73,8 @@ func (a *Activities) RejoinNode(ctx context.Context, in RejoinInput) (struct{}, 
 		return struct{}{}, nonRetryable(ErrBadGTIDs, "cannot compare GTIDs of %s (%v) and %s (%v)", node.Name, err1, t.Primary.Name, err2)
 	}
 	if miss := flavor.Lacks(ps, ms); miss != "" {
-		return struct{}{}, nonRetryable(ErrErrantGTIDs,
-			"%s holds transactions the primary %s lacks: %s. They were never replicated (writes the crash cut off before any replica acknowledged them). Nothing was changed: inspect them with mysqlbinlog, then rebuild %s from a backup of %s",
-			node.Name, t.Primary.Name, miss, node.Name, t.Primary.Name)
+		return struct{}{}, nonRetryable(ErrErrantGTIDs, "%s holds transactions the primary %s lacks: %s. %s Nothing was changed: inspect them with mysqlbinlog, then rebuild %s from a backup of %s",
+			node.Name, t.Primary.Name, miss, whyErrant(t, *node), node.Name, t.Primary.Name)
 	}
 	own := flavor.MissingOwn(ms, ps, node.ServerID)
 	if own != "" && t.HasServerID(borrowedID(node.ServerID)) {
@@ -89,7 +89,9 @@ func (a *Activities) RejoinNode(ctx context.Context, in RejoinInput) (struct{}, 
 			return struct{}{}, err
 		}
 	}
-	if err := a.reparent(ctx, ReparentInput{Cluster: in.Cluster, Node: *node, Primary: t.Primary, WasPrimary: true}); err != nil {
+	// Missing own transactions, it asks the primary from its own binlog's position: a node
+	// that once skipped its own events has a gtid_slave_pos already past them.
+	if err := a.reparent(ctx, ReparentInput{Cluster: in.Cluster, Node: *node, Primary: t.Primary, WasPrimary: true, FromBinlog: own != ""}); err != nil {
 		return struct{}{}, err // a retry, or the next rejoin, gives the node its server_id back
 	}
 	if own != "" {
@@ -162,9 +164,47 @@ func (a *Activities) receiveOwn(ctx context.Context, cluster string, c Server, n
 		return nonRetryable(ErrMissingOwnGTIDs, "%s did not receive %s back from %s within %s (%v); it is left stopped, and evicted: check its replication, then rejoin it again",
 			n.Name, own, primary.Name, timeout, werr)
 	}
+	// The wait follows gtid_slave_pos, not what the node executed: it proves nothing about
+	// its own transactions. Read them again.
+	if still, err := a.stillMissingOwn(ctx, c, n, theirs); err != nil || still != "" {
+		if err != nil {
+			return err
+		}
+		return nonRetryable(ErrMissingOwnGTIDs, "%s still lacks %s after replicating from %s: they cannot arrive by replication (it has skipped its own events before). It is left stopped, and evicted: rebuild %s from %s, then rejoin it",
+			n.Name, still, primary.Name, n.Name, primary.Name)
+	}
 	if err := c.StartReplica(ctx); err != nil {
 		return err
 	}
 	logger(ctx).Info("received back the transactions its crash recovery truncated", "node", n.Name, "gtids", own, "from", primary.Name)
 	return nil
+}
+
+// whyErrant says what a rejoining node's extra transactions can be, from how it left: an
+// old primary's are writes the crash cut off before any replica acknowledged them; a
+// replica's were received from the old primary and never reached the new one, and were
+// acknowledged if it was an acknowledging replica: they may be the only copy of
+// acknowledged writes.
+func whyErrant(t topology.Topology, n topology.Node) string {
+	for _, e := range t.Evicted {
+		if e.Node.Name == n.Name && strings.HasPrefix(e.Reason, "primary died") {
+			return "It was the primary: they are writes its crash cut off before any replica acknowledged them, or writes it took while cut off."
+		}
+	}
+	return "It was a replica when it left: it received them from the old primary, and the new primary never did. If it acknowledged commits (semi-sync), they may be the only copy of acknowledged writes: recover them before any rebuild."
+}
+
+// stillMissingOwn reads the node's executed set again and says which of its own
+// transactions in theirs (the primary's set at the check) it still lacks.
+func (a *Activities) stillMissingOwn(ctx context.Context, c Server, n topology.Node, theirs string) (string, error) {
+	raw, err := c.Executed(ctx)
+	if err != nil {
+		return "", err
+	}
+	mine, err1 := c.Dialect().ParseGTIDs(raw)
+	ps, err2 := c.Dialect().ParseGTIDs(theirs)
+	if err1 != nil || err2 != nil {
+		return "", nonRetryable(ErrBadGTIDs, "cannot compare GTIDs of %s (%v, %v)", n.Name, err1, err2)
+	}
+	return flavor.MissingOwn(mine, ps, n.ServerID), nil
 }

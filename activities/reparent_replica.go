@@ -16,6 +16,9 @@ type ReparentInput struct {
 	Node       topology.Node
 	Primary    topology.Node
 	WasPrimary bool
+	// FromBinlog re-points the node even if it follows Primary already, asking from its own
+	// binlog's position (a rejoining node missing its own transactions).
+	FromBinlog bool
 }
 
 // ReparentOldPrimary makes the demoted primary replicate from the new one.
@@ -38,7 +41,7 @@ func (a *Activities) reparent(ctx context.Context, in ReparentInput) error {
 	if err != nil {
 		return err
 	}
-	if st == nil || !replicatesFrom(st.SourceHost, st.SourcePort, in.Primary) || !st.SQLRunning {
+	if in.FromBinlog || st == nil || !replicatesFrom(st.SourceHost, st.SourcePort, in.Primary) || !st.SQLRunning {
 		if err := a.wouldDiscard(ctx, in, c, st); err != nil {
 			return err
 		}
@@ -49,7 +52,8 @@ func (a *Activities) reparent(ctx context.Context, in ReparentInput) error {
 			return err
 		}
 		// The replication credentials come from Baton's config: MariaDB cannot read them back.
-		if err := c.PointAt(ctx, a.replSource(in.Primary), in.WasPrimary && (st == nil || st.SourceHost == ""), a.acks(in.Cluster, in.Primary, in.Node)); err != nil {
+		fromBinlog := in.FromBinlog || in.WasPrimary && (st == nil || st.SourceHost == "")
+		if err := c.PointAt(ctx, a.replSource(in.Primary), fromBinlog, a.acks(in.Cluster, in.Primary, in.Node)); err != nil {
 			return err
 		}
 	} else if err := c.SetAcks(ctx, a.acks(in.Cluster, in.Primary, in.Node)); err != nil {

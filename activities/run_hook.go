@@ -48,6 +48,10 @@ type Event struct {
 	// the failover went on without, one per line: each did not answer within its timeout,
 	// or failed without vetoing. A string, so that an Event stays comparable.
 	HookProblems string `json:"hook_problems,omitempty"`
+	// LeftOut (post-failover) is what the failover could not bring along, one per line: a
+	// replica not reparented, transactions only a lost or unreachable node may hold
+	// (acknowledged writes may be among them).
+	LeftOut string `json:"left_out,omitempty"`
 }
 
 // HookInput runs one hook.

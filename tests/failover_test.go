@@ -281,30 +281,44 @@ func TestNoFailoverWhenOnlyTheDetectorIsCutOff(t *testing.T) {
 	}
 }
 
+// A primary frozen (SIGSTOP) for longer than it takes to fail over a frozen primary is not
+// failed over while the cluster is in maintenance, and the cluster is whole when it wakes.
+// (It was a kill -9 and a restart in place: the restarted primary's crash recovery truncated
+// transactions its replicas had received, they could no longer replicate from it, it fell
+// back to asynchronous commits, and the next test's rejoin found errant GTIDs, rebuilt in
+// silence until the suite stopped rebuilding. A primary restarted in place is issue 23's
+// "a restarted primary is not a live primary".)
 func TestNoFailoverInMaintenance(t *testing.T) {
 	ageLastFailover(t, time.Hour)
 	tp := readTopo(t)
+	assertDetectorWatching(t, "demo")
+	log := detectorLogFrom(t)
 	setMaintenance(t, true)
 	t.Cleanup(func() { setMaintenance(t, false) })
 	since := time.Now()
-	signalNode(t, tp.Primary.Name, syscall.SIGKILL)
-	assertNoFailover(t, since, tp.Primary.Name, 5*time.Second)
-	logged := len(detectorLog(t))
-	sandboxCmd(t, "up") // restarts the node and reopens the primary Consul names
-	waitRouting(t, tp.Primary.ServerID, 10*time.Second)
-	// Maintenance ends (cleanup) only once the detector has seen the restarted primary answer:
+	signalNode(t, tp.Primary.Name, syscall.SIGSTOP)
+	t.Cleanup(func() { _ = syscall.Kill(nodePID(t, tp.Primary.Name), syscall.SIGCONT) })
+	assertNoFailover(t, since, tp.Primary.Name, 6*time.Second)
+	if len(linesFor(log(), "demo", "maintenance")) == 0 {
+		t.Fatalf("the detector did not log that maintenance held the failover:\n%s", log())
+	}
+	signalNode(t, tp.Primary.Name, syscall.SIGCONT)
+	// Maintenance ends (cleanup) only once the detector has seen the primary answer again:
 	// lifting it while the detector still counts the node dead would rightly start a failover.
-	waitFor(t, 20*time.Second, func() bool { return strings.Contains(detectorLog(t)[logged:], "primary answers again") })
+	waitFor(t, 20*time.Second, func() bool { return len(linesFor(log(), "demo", "primary answers again")) > 0 })
+	assertHealthy(t, nil, nil)
 }
 
 func TestAntiFlapBlocksAutomaticFailoverButNotAHuman(t *testing.T) {
 	ageLastFailover(t, 0) // a failover just happened
 	tp := readTopo(t)
 	since := time.Now()
+	assertDetectorWatching(t, "demo")
+	log := detectorLogFrom(t)
 	signalNode(t, tp.Primary.Name, syscall.SIGKILL)
 	assertNoFailover(t, since, tp.Primary.Name, 4*time.Second)
-	if !strings.Contains(detectorLog(t), "anti-flap") {
-		t.Fatal("the detector did not log the anti-flap decision")
+	if len(linesFor(log(), "demo", "anti-flap")) == 0 {
+		t.Fatalf("the detector did not log the anti-flap decision:\n%s", log())
 	}
 	out, code := baton(t, "failover", "--cluster", "demo", "--force")
 	if code != 0 {
@@ -377,12 +391,7 @@ func TestProbeFindsThePrimaryAliveAndChangesNothing(t *testing.T) {
 	before := readTopo(t)
 	l := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 200)
 	time.Sleep(500 * time.Millisecond)
-	var rules [][]string
-	for _, peer := range append([]string{sandbox["DETECTOR_ADDR"]}, replicaIPs(before)...) {
-		rules = append(rules, []string{"INPUT", "-s", peer, "-d", before.Primary.IPv4, "-j", "DROP"},
-			[]string{"INPUT", "-s", before.Primary.IPv4, "-d", peer, "-j", "DROP"})
-	}
-	unblock := cut(t, rules)
+	unblock := cutPrimaryOffFromAllButBaton(t, before.Primary)
 	since := time.Now()
 	var runs []string
 	waitFor(t, 20*time.Second, func() bool { runs = failoverRuns(t, since); return len(runs) > 0 })

@@ -2,12 +2,15 @@ package tests
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/baton-db/baton/internal/topology"
 )
 
 // logFrom marks the end of a log file now and returns a function that reads what was
@@ -90,4 +93,29 @@ func assertCanConnect(t *testing.T, from, addr string) {
 		t.Fatalf("%s cannot connect to %s, which this case leaves open: %v", from, addr, err)
 	}
 	c.Close()
+}
+
+// cutPrimaryOffFromAllButBaton drops every new and established connection to the primary's
+// MySQL port except the worker's and the remote HAProxies': the replicas, their heartbeat
+// agents and the detector lose it, whatever source address their connections use (a
+// replica's IO thread may connect from 127.0.0.1 after a reparent, which a rule between
+// node addresses would miss). It proves the cut holds before returning.
+func cutPrimaryOffFromAllButBaton(t *testing.T, primary topology.Node) (unblock func()) {
+	t.Helper()
+	port := fmt.Sprint(primary.Port)
+	rules := [][]string{{"INPUT", "-d", primary.IPv4, "-p", "tcp", "--dport", port, "-j", "DROP"}}
+	keep := []string{sandbox["WORKER_ADDR"], hostOf(sandbox["REMOTE_A_WRITER_ADDR"]), hostOf(sandbox["REMOTE_B_WRITER_ADDR"])}
+	for _, src := range keep { // cut inserts each rule on top: these end above the DROP
+		rules = append(rules, []string{"INPUT", "-s", src, "-d", primary.IPv4, "-p", "tcp", "--dport", port, "-j", "ACCEPT"})
+	}
+	unblock = cut(t, rules)
+	assertCannotConnect(t, "127.0.0.1", primary.Addr())
+	assertCannotConnect(t, sandbox["DETECTOR_ADDR"], primary.Addr())
+	assertCanConnect(t, sandbox["WORKER_ADDR"], primary.Addr())
+	return unblock
+}
+
+func hostOf(addr string) string {
+	h, _, _ := net.SplitHostPort(addr)
+	return h
 }

@@ -2,6 +2,8 @@ package tests
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -84,5 +86,82 @@ func TestAckerHeldByABackupLockIsTheCandidate(t *testing.T) {
 	if after.Primary.Name != acker.Name {
 		t.Errorf("promoted %s; want %s, which received (and acked) the most", after.Primary.Name, acker.Name)
 	}
+	assertHealthy(t, l, row)
+}
+
+// The only acker under cross_zone keeps acknowledging while the zone mate stopped receiving;
+// then the primary dies and the worker cannot reach the acker. The failover asks it again
+// for unreachable_acker_wait, then promotes the zone mate and says, in the result (and so
+// the history and the post hooks), that the acker may hold acknowledged writes. Every
+// acked write is on the new primary or on the acker, and the acker's rejoin says the truth
+// about its extra transactions. Before, this promoted in silence: 801 acked writes gone.
+func TestUnreachableAckerIsReportedAsAPossibleHolderOfAckedWrites(t *testing.T) {
+	_, mate, acker := zoneRoles(t)
+	row, before, l := underLoad(t, "cross_zone: the zone mate stopped receiving, the primary killed, the only acker unreachable from the worker (promoted with the possible loss reported)")
+	mustExecOn(t, mate.Addr(), "STOP SLAVE IO_THREAD")
+	t.Cleanup(func() {
+		if readTopo(t).Primary.Name != mate.Name {
+			db := adminDB(mate.Addr())
+			defer db.Close()
+			_, _ = db.Exec("START SLAVE IO_THREAD")
+		}
+	})
+	time.Sleep(3 * time.Second)
+	unblock := cut(t, [][]string{{"INPUT", "-s", sandbox["WORKER_ADDR"], "-d", acker.IPv4, "-p", "tcp", "--dport", "3306", "-j", "DROP"}})
+	assertCannotConnect(t, sandbox["WORKER_ADDR"], acker.Addr())
+	signalNode(t, before.Primary.Name, syscall.SIGKILL)
+	t.Cleanup(func() { restartAndRejoin(t, before.Primary.Name) })
+	after := waitNewPrimary(t, before.Primary.Name, 40*time.Second)
+	res := lastFailover(t)
+	t.Logf("failover: %s -> %s; left out %v", res.From, res.To, res.LeftOut)
+	l.Stop()
+	ids := l.Acked()
+	onPrimary := missing(t, after.Primary.Addr(), ids, 10*time.Second)
+	onAcker := missing(t, acker.Addr(), onPrimary, 10*time.Second) // the test reaches it; the worker does not
+	row.loaded, row.acked, row.lost = true, len(ids), len(onAcker)
+	row.note = fmt.Sprintf("%d acked writes only on the unreachable acker, reported", len(onPrimary))
+	if len(onAcker) > 0 {
+		t.Fatalf("%d acked writes are on neither the new primary nor the acker", len(onAcker))
+	}
+	reported := false
+	for _, s := range res.LeftOut {
+		reported = reported || strings.Contains(s, acker.Name) && strings.Contains(s, "may hold acknowledged writes")
+	}
+	if len(onPrimary) > 0 && !reported {
+		t.Fatalf("%d acked writes are only on %s, and the failover's result does not say it may hold acknowledged writes: %v", len(onPrimary), acker.Name, res.LeftOut)
+	}
+	t.Logf("%d of %d acked writes are only on %s; the result says so", len(onPrimary), len(ids), acker.Name)
+	unblock()
+	out, code := baton(t, "rejoin", "--cluster", "demo", "--host", acker.Name)
+	if len(onPrimary) > 0 && (code == 0 || !strings.Contains(out, "may be the only copy of acknowledged writes")) {
+		t.Fatalf("the acker's rejoin (exit %d) does not say its extra transactions may be acknowledged writes:\n%s", code, out)
+	}
+	if code != 0 {
+		restartAndRejoinExpecting(t, acker.Name, "ErrantGTIDs")
+	}
+}
+
+// A primary killed and restarted at once (systemd, mysqld_safe) answers again, but read-only
+// and perhaps without the transactions its crash recovery truncated, which its replicas
+// hold: it is not a live primary, and the failover goes on. (The workflow's probe used to
+// take any answer as "alive": the failover became a no-op and left a read-only primary.)
+// The worker is stopped as the probe starts, so that the restart lands before it.
+func TestPrimaryRestartedAtOnceIsStillFailedOver(t *testing.T) {
+	row, before, l := underLoad(t, "primary killed and restarted at once (read-only, binlog truncated) under load: failed over")
+	waitCrash := armCrash(t, "before:ProbePrimary")
+	signalNode(t, before.Primary.Name, syscall.SIGKILL)
+	t.Cleanup(func() { restartAndRejoin(t, before.Primary.Name) })
+	waitCrash(nil)
+	sandboxCmd(t, "start-node", before.Primary.Name)
+	db := adminDB(before.Primary.Addr())
+	waitFor(t, 20*time.Second, func() bool { return db.Ping() == nil })
+	db.Close()
+	sandboxCmd(t, "start-worker")
+	after := waitNewPrimary(t, before.Primary.Name, 30*time.Second)
+	res := lastFailover(t)
+	if res.Outcome != "succeeded" || res.To != after.Primary.Name {
+		t.Fatalf("failover after a restart in place: %+v", res)
+	}
+	t.Logf("failover %s -> %s: %s", res.From, res.To, res.Reason)
 	assertHealthy(t, l, row)
 }

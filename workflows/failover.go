@@ -65,6 +65,7 @@ func (f *failover) postHooks(ctx workflow.Context, p config.HookPoint, cause err
 		ev.Error = rootCause(cause)
 	}
 	ev.HookProblems = strings.Join(f.res.HookProblems, "\n") // the pre-failover hooks passed over
+	ev.LeftOut = strings.Join(f.res.LeftOut, "\n")
 	_ = runHooks(dctx, f.t, f.confirm.Hooks, p, ev, &f.res)
 }
 

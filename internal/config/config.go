@@ -141,6 +141,10 @@ type ClusterConfig struct {
 	LongDML        time.Duration `mapstructure:"long_dml"`
 	CatchUpTimeout time.Duration `mapstructure:"catchup_timeout"`
 	RoutingTimeout time.Duration `mapstructure:"routing_timeout"`
+	// UnreachableAckerWait is how long a failover keeps asking a replica that does not
+	// answer but may have acknowledged the last commits (durability policy) before it
+	// promotes without it, reporting that acknowledged writes may be missing.
+	UnreachableAckerWait time.Duration `mapstructure:"unreachable_acker_wait"`
 	// AntiFlap is how long after any failover no automatic failover starts.
 	AntiFlap time.Duration `mapstructure:"anti_flap"`
 	// RequireApproval is always, cross_zone or never: when a planned switchover waits for
@@ -446,7 +450,7 @@ func validateCluster(n string, cc ClusterConfig) []error {
 			errs = append(errs, err)
 		}
 	}
-	for key, d := range map[string]time.Duration{"max_lag": cc.MaxLag, "long_dml": cc.LongDML, "anti_flap": cc.AntiFlap} {
+	for key, d := range map[string]time.Duration{"max_lag": cc.MaxLag, "long_dml": cc.LongDML, "anti_flap": cc.AntiFlap, "unreachable_acker_wait": cc.UnreachableAckerWait} {
 		if d < 0 {
 			add("%s.%s: must not be negative, got %s", k, key, d)
 		}

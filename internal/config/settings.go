@@ -38,6 +38,7 @@ var Settings = []Setting{
 	{Key: ClusterKey + "max_lag", Default: "5s", Doc: "candidate lag limit (`0s` allows none)"},
 	{Key: ClusterKey + "long_dml", Default: "10s", Doc: "a DML or write transaction older than this blocks a switchover"},
 	{Key: ClusterKey + "catchup_timeout", Default: "30s", Doc: "how long the candidate may take to catch up"},
+	{Key: ClusterKey + "unreachable_acker_wait", Default: "5s", Doc: "how long a failover keeps asking a replica that does not answer but may have acknowledged the last commits, before it promotes without it and reports that acknowledged writes may be missing (`0s` promotes at once)"},
 	{Key: ClusterKey + "routing_timeout", Default: "15s", Doc: "how long every HAProxy may take to reach the new primary"},
 	{Key: ClusterKey + "anti_flap", Default: "5m", Doc: "no automatic failover this long after an unplanned one (`0s` turns it off)"},
 	{Key: ClusterKey + "durability", Default: string(DurabilitySemiSync), Doc: "who acknowledges a commit: any replica (`semi_sync`), or only a replica in another zone (`cross_zone`)"},

@@ -110,6 +110,9 @@ type Metrics struct {
 	DetectionLatency metric.Float64Histogram
 	ProbeFailures    metric.Int64Counter
 	FailoversStarted metric.Int64Counter
+	// PossibleLoss counts failovers that promoted a candidate which may lack acknowledged
+	// writes (held only by a lost candidate or an unreachable acknowledging replica).
+	PossibleLoss metric.Int64Counter
 }
 
 // NewMetrics creates the instruments on mp.
@@ -117,7 +120,7 @@ func NewMetrics(mp metric.MeterProvider) (*Metrics, error) {
 	m := mp.Meter("baton")
 	secs := metric.WithExplicitBucketBoundaries(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60)
 	var out Metrics
-	var errs [5]error
+	var errs [6]error
 	out.FailoverDuration, errs[0] = m.Float64Histogram("baton_failover_duration", metric.WithUnit("s"), secs,
 		metric.WithDescription("time from the start of a switchover or failover to its recorded result"))
 	out.StepDuration, errs[1] = m.Float64Histogram("baton_step_duration", metric.WithUnit("s"), secs,
@@ -126,5 +129,7 @@ func NewMetrics(mp metric.MeterProvider) (*Metrics, error) {
 		metric.WithDescription("time from the first sign of a primary's death to the failover's start"))
 	out.ProbeFailures, errs[3] = m.Int64Counter("baton_probe_failures", metric.WithDescription("failed probes of primaries"))
 	out.FailoversStarted, errs[4] = m.Int64Counter("baton_failovers_started", metric.WithDescription("unplanned failovers started by the detector"))
+	out.PossibleLoss, errs[5] = m.Int64Counter("baton_failovers_possible_loss",
+		metric.WithDescription("failovers that promoted a candidate which may lack acknowledged writes (see the result's LeftOut)"))
 	return &out, errors.Join(errs[:]...)
 }
