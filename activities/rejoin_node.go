@@ -188,7 +188,7 @@ func (a *Activities) receiveOwn(ctx context.Context, cluster string, c Server, n
 func whyErrant(t topology.Topology, n topology.Node) string {
 	for _, e := range t.Evicted {
 		if e.Node.Name == n.Name && strings.HasPrefix(e.Reason, "primary died") {
-			return "It was the primary: they are writes its crash cut off before any replica acknowledged them, or writes it took while cut off."
+			return "It was the primary: the new primary never received them. They were cut off by its crash before any replica acknowledged them, taken while it was cut off, or acknowledged by a replica the failover could not use (the failover's result says so in LeftOut)."
 		}
 	}
 	return "It was a replica when it left: it received them from the old primary, and the new primary never did. If it acknowledged commits (semi-sync), they may be the only copy of acknowledged writes: recover them before any rebuild."

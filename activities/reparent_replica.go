@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/baton-db/baton/internal/flavor"
@@ -66,6 +67,10 @@ func (a *Activities) reparent(ctx context.Context, in ReparentInput) error {
 		}
 		if st.SQLError != "" {
 			return false, nonRetryable(ErrReplicationBroken, "%s cannot apply from %s: %s; fix replication by hand", in.Node.Name, in.Primary.Name, st.SQLError)
+		}
+		if strings.Contains(st.IOError, "1236") { // the source refuses its position for good: no retry helps
+			return false, nonRetryable(ErrReplicationBroken, "%s cannot replicate from %s: %s; the position it asks for is not in %s's binlogs: rebuild %s from %s",
+				in.Node.Name, in.Primary.Name, st.IOError, in.Primary.Name, in.Node.Name, in.Primary.Name)
 		}
 		return st.IOConnected() && st.SQLRunning, nil
 	})

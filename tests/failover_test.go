@@ -419,11 +419,3 @@ func TestProbeFindsThePrimaryAliveAndChangesNothing(t *testing.T) {
 	after := waitNewPrimary(t, before.Primary.Name, 10*time.Second)
 	t.Logf("then a kill -9 of %s: %s promoted %s after the crash", before.Primary.Name, after.Primary.Name, time.Since(killed).Round(time.Millisecond))
 }
-
-func replicaIPs(tp topology.Topology) []string {
-	var out []string
-	for _, r := range tp.Replicas {
-		out = append(out, r.IPv4)
-	}
-	return out
-}

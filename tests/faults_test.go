@@ -168,8 +168,15 @@ func assertHealthyIn(t *testing.T, cluster string, l *loadgen.Load, row *faultRo
 			t.Fatalf("%s is writable but is not the primary: split brain", addr)
 		}
 	}
-	for _, r := range tp.Replicas {
-		src, io, sql := replicationOf(t, r)
+	for _, r := range tp.Replicas { // an IO thread may take a retry interval to reconnect after a cut
+		var src, io, sql string
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if src, io, sql = replicationOf(t, r); src == tp.Primary.IPv4 && io == "Yes" && sql == "Yes" || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
 		if src != tp.Primary.IPv4 || io != "Yes" || sql != "Yes" {
 			t.Fatalf("replica %s replicates from %q io=%s sql=%s; want %s with both threads running", r.Name, src, io, sql, tp.Primary.Name)
 		}
@@ -179,17 +186,6 @@ func assertHealthyIn(t *testing.T, cluster string, l *loadgen.Load, row *faultRo
 		t.Fatalf("members of %s disagree:\n  %s", cluster, strings.Join(p, "\n  "))
 	}
 	assertNoWorkflowOpen(t)
-}
-
-// ackerFor reports whether a replica may acknowledge the primary's commits under the
-// sandbox's durability policy (cross_zone: only another zone's replicas do).
-func ackerFor(tp topology.Topology) bool {
-	for _, r := range tp.Replicas {
-		if clusterCfg.Acks(tp.Primary.Zone, r.Zone) {
-			return true
-		}
-	}
-	return false
 }
 
 func evictedAddr(tp topology.Topology, addr string) bool {

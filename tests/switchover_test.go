@@ -7,18 +7,6 @@ import (
 	"time"
 )
 
-// otherReplica picks a replica of the current topology that is not name.
-func otherReplica(t *testing.T, not string) string {
-	t.Helper()
-	for _, r := range readTopo(t).Replicas {
-		if r.Name != not {
-			return r.Name
-		}
-	}
-	t.Fatal("no replica")
-	return ""
-}
-
 func TestSwitchoverUnderLoad(t *testing.T) {
 	before := readTopo(t)
 	load := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 200)

@@ -41,22 +41,27 @@ func (w *Watcher) fenceReturned(ctx context.Context, t topology.Topology, replic
 		}
 	}
 	var wg sync.WaitGroup
-	for _, s := range nodes {
+	views := make([]ackView, len(nodes))
+	for i, s := range nodes {
 		if s.n.Addr() == t.Primary.Addr() {
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.fenceIfWritable(ctx, t.Cluster, s.n, s.why, s.replica)
+			views[i] = w.fenceIfWritable(ctx, t, s.n, s.why, s.replica)
 		}()
 	}
 	wg.Wait()
+	if replicasToo {
+		w.repairAcks(ctx, t, views)
+	}
 }
 
 // A replica is fenced only while it has a replication source: a candidate that a running
 // failover has just promoted has none, and is about to be published as the primary.
-func (w *Watcher) fenceIfWritable(ctx context.Context, cluster string, n topology.Node, why string, replica bool) {
+func (w *Watcher) fenceIfWritable(ctx context.Context, t topology.Topology, n topology.Node, why string, replica bool) (v ackView) {
+	cluster := t.Cluster
 	c, err := mysqladmin.Open(n.Addr(), w.flavor, w.probeOptions())
 	if err != nil {
 		return
@@ -64,6 +69,9 @@ func (w *Watcher) fenceIfWritable(ctx context.Context, cluster string, n topolog
 	defer c.Close()
 	qctx, cancel := context.WithTimeout(ctx, 2*w.dc.ProbeTimeout)
 	defer cancel()
+	if replica {
+		v = ackViewOf(qctx, c, n, t.Primary)
+	}
 	writable, err := c.Writable(qctx)
 	if err != nil || !writable {
 		return // not answering, or already safe
@@ -102,4 +110,5 @@ func (w *Watcher) fenceIfWritable(ctx context.Context, cluster string, n topolog
 	if err := w.fencer.RecordFencing(ctx, cluster, rec); err != nil {
 		w.log.Error("fenced, but could not record it", "cluster", cluster, "node", n.Name, "error", fmt.Sprint(err))
 	}
+	return v
 }

@@ -158,6 +158,13 @@ func (s Starter) StartFailover(ctx context.Context, in FailoverInput, summary st
 	return out, fmt.Errorf("could not start the failover of %s: %s keeps being started by someone else", in.Cluster, id)
 }
 
+// Busy reports whether a switchover, failover or rejoin of the cluster is open: it owns
+// the cluster's replication and acknowledgement settings until it ends.
+func (s Starter) Busy(ctx context.Context, cluster string) (bool, error) {
+	typ, _, err := s.running(ctx, WorkflowID(cluster))
+	return typ != "", err
+}
+
 // running returns the type and run ID of the open workflow with this ID ("" if none).
 func (s Starter) running(ctx context.Context, id string) (string, string, error) {
 	d, err := s.Client.DescribeWorkflowExecution(ctx, id, "")
