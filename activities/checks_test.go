@@ -67,6 +67,7 @@ type fakeServer struct {
 	lagMS    int64
 	did      []string
 	onWait   func() // runs when a GTID wait returns (what replication delivered meanwhile)
+	writable bool   // read_only is off (a primary)
 }
 
 func (f *fakeServer) record(s string) error {
@@ -103,7 +104,7 @@ func (f *fakeServer) WaitExecuted(context.Context, string, time.Duration) error 
 	return f.record("wait")
 }
 func (f *fakeServer) ReadOnly(context.Context) (bool, bool, error) {
-	return true, false, f.record("ro?")
+	return !f.writable, false, f.record("ro?")
 }
 func (f *fakeServer) SetReadOnly(_ context.Context, on bool) error { return f.record("read_only") }
 func (f *fakeServer) SetSemiSyncPrimary(context.Context, bool) error {

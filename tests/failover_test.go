@@ -341,10 +341,13 @@ func TestTwoDetectorsGiveOneFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait(); logf.Close() })
+	// Both detectors are members of the fleet (the second one's log saying "watching
+	// primary" could be about demo2), and one of them holds demo.
 	waitFor(t, 10*time.Second, func() bool {
-		b, _ := os.ReadFile(logPath)
-		return strings.Contains(string(b), "watching primary")
+		keys, _, err := consulKV.Keys("baton/detectors/members/", "", nil)
+		return err == nil && len(keys) >= 2
 	})
+	assertDetectorWatching(t, "demo")
 	since := time.Now()
 	signalNode(t, tp.Primary.Name, syscall.SIGKILL)
 	after := waitNewPrimary(t, tp.Primary.Name, 15*time.Second)

@@ -134,14 +134,17 @@ func TestBadConsulValuesAreRefused(t *testing.T) {
 				t.Fatalf("exit %d, want a refusal naming %q:\n%s", code, c.want, out)
 			}
 			t.Logf("refused: %s", lastLine(out))
-			time.Sleep(500 * time.Millisecond) // consul-template has rendered by now
-			for _, h := range []string{"haproxy-a", "haproxy-b"} {
-				b, err := os.ReadFile(filepath.Join(sandbox["SANDBOX_STATE"], h, "haproxy.cfg"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if strings.Contains(string(b), "injected") || strings.Contains(string(b), "evil") || strings.Contains(string(b), "127.0.1.9") {
-					t.Fatalf("%s's configuration took the bad node:\n%s", h, b)
+			// The bad node must never reach HAProxy: watched over 2 s (consul-template
+			// renders a change within ~100 ms), not read once after a fixed sleep.
+			for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+				for _, h := range []string{"haproxy-a", "haproxy-b"} {
+					b, err := os.ReadFile(filepath.Join(sandbox["SANDBOX_STATE"], h, "haproxy.cfg"))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if strings.Contains(string(b), "injected") || strings.Contains(string(b), "evil") || strings.Contains(string(b), "127.0.1.9") {
+						t.Fatalf("%s's configuration took the bad node:\n%s", h, b)
+					}
 				}
 			}
 		})
