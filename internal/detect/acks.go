@@ -67,15 +67,21 @@ func (w *Watcher) repairAcks(ctx context.Context, t topology.Topology, views []a
 	}
 }
 
-func (w *Watcher) setAcks(ctx context.Context, cluster string, n topology.Node, acks bool) {
+// onNode runs set on a fresh admin connection to n, bounded to 5 s.
+func (w *Watcher) onNode(ctx context.Context, n topology.Node, set func(context.Context, *mysqladmin.Client) error) error {
 	c, err := mysqladmin.Open(n.Addr(), w.flavor, w.opts)
 	if err != nil {
-		return
+		return err
 	}
 	defer c.Close()
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := c.SetAcks(actx, acks); err != nil {
+	return set(actx, c)
+}
+
+func (w *Watcher) setAcks(ctx context.Context, cluster string, n topology.Node, acks bool) {
+	err := w.onNode(ctx, n, func(ctx context.Context, c *mysqladmin.Client) error { return c.SetAcks(ctx, acks) })
+	if err != nil {
 		w.log.Error("an acknowledgement path differs from the durability policy, and repairing it failed", "cluster", cluster, "node", n.Name, "acks", acks, "error", err)
 		return
 	}
@@ -83,14 +89,8 @@ func (w *Watcher) setAcks(ctx context.Context, cluster string, n topology.Node, 
 }
 
 func (w *Watcher) setPrimaryAcks(ctx context.Context, t topology.Topology) {
-	c, err := mysqladmin.Open(t.Primary.Addr(), w.flavor, w.opts)
+	err := w.onNode(ctx, t.Primary, func(ctx context.Context, c *mysqladmin.Client) error { return c.SetSemiSyncPrimary(ctx, true) })
 	if err != nil {
-		return
-	}
-	defer c.Close()
-	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := c.SetSemiSyncPrimary(actx, true); err != nil {
 		w.log.Error("the primary does not wait for acknowledgements although a replica may give one, and repairing it failed", "cluster", t.Cluster, "primary", t.Primary.Name, "error", err)
 		return
 	}
