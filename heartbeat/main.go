@@ -10,9 +10,13 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/baton-db/baton/internal/app"
+	"github.com/baton-db/baton/internal/flavor"
 	"github.com/baton-db/baton/internal/heartbeat"
+	"github.com/baton-db/baton/internal/mysqladmin"
+	"github.com/baton-db/baton/internal/telemetry"
 )
 
 func main() {
@@ -31,6 +35,9 @@ func run(ctx context.Context, args []string) error {
 	node := fs.String("node", "", "this replica's node name in Consul")
 	interval := fs.Duration("interval", 200*time.Millisecond, "how often to write the heartbeat")
 	source := fs.String("source-addr", "", "local address to connect from (this host's address)")
+	flav := fs.String("flavor", "mariadb", "the node's SQL dialect: mariadb or mysql")
+	pidFile := fs.String("mysqld-pid-file", "", "this node's mysqld pid file: a deposed node whose commits are held is stopped (SIGKILL) instead of waiting for a restart")
+	metrics := fs.String("metrics-addr", "", "serve Prometheus metrics (baton_agent_fences) on this address")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -39,6 +46,10 @@ func run(ctx context.Context, args []string) error {
 	}
 	if *interval <= 0 {
 		return fmt.Errorf("--interval must be positive, got %s", *interval)
+	}
+	f, err := flavor.ByName(*flav)
+	if err != nil {
+		return fmt.Errorf("--flavor: %w", err)
 	}
 	// Its own config: no clusters, and secrets that hold only the heartbeat user's password
 	// and this agent's Consul token.
@@ -55,6 +66,27 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	o.SourceAddr = *source
-	a := &heartbeat.Agent{Cluster: *cluster, Node: *node, Interval: *interval, Topo: topo, Log: app.Logger(), MySQL: o}
+	var guard mysqladmin.Options
+	if cfg.Secrets.GuardUser != "" {
+		if guard, err = cfg.MySQLOptions(cfg.Secrets.GuardUser, cfg.Secrets.GuardPassword); err != nil {
+			return err
+		}
+		guard.SourceAddr = *source
+	}
+	log := app.Logger()
+	if guard.User == "" {
+		log.Warn("MYSQL_GUARD_USER is not set: this agent will not fence its own node when Consul deposes or evicts it (docs/runbook.md §5)")
+	}
+	tel, err := telemetry.Setup(ctx, telemetry.Config{PrometheusAddr: *metrics}, "heartbeat", log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tel.Shutdown(context.Background()) }()
+	fences, err := tel.Meter.Meter("baton").Int64Counter("baton_agent_fences",
+		metric.WithDescription("times this agent fenced its own node (deposed or evicted, and writable)"))
+	if err != nil {
+		return err
+	}
+	a := &heartbeat.Agent{Cluster: *cluster, Node: *node, Interval: *interval, Topo: topo, Log: log, MySQL: o, Guard: guard, Flavor: f, Fences: fences, MysqldPIDFile: *pidFile}
 	return a.Run(ctx)
 }

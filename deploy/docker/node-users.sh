@@ -39,14 +39,18 @@ repl_user=$(secret MYSQL_REPL_USER)
 repl_password=$(secret MYSQL_REPL_PASSWORD)
 hb_user=$(secret MYSQL_HEARTBEAT_USER)
 hb_password=$(secret MYSQL_HEARTBEAT_PASSWORD)
+guard_user=$(secret MYSQL_GUARD_USER)
+guard_password=$(secret MYSQL_GUARD_PASSWORD)
 app_user=$(secret MYSQL_APP_USER)
 app_password=$(secret MYSQL_APP_PASSWORD)
 at=@$(sqlq "$HOST")
 
 if command -v mariadb >/dev/null; then # MariaDB 10.11
   client=mariadb repl="REPLICATION SLAVE, BINLOG MONITOR, SLAVE MONITOR" reset="RESET MASTER"
+  guard="PROCESS, CONNECTION ADMIN, READ_ONLY ADMIN, REPLICATION MASTER ADMIN"
 else # MySQL 8.4
   client=mysql repl="REPLICATION SLAVE, REPLICATION CLIENT" reset="RESET BINARY LOGS AND GTIDS"
+  guard="PROCESS, CONNECTION_ADMIN, SYSTEM_VARIABLES_ADMIN"
 fi
 
 MYSQL_PWD=$MYSQL_ROOT_PASSWORD "$client" --protocol=socket -uroot <<SQL
@@ -57,6 +61,8 @@ CREATE USER IF NOT EXISTS $(sqlq "$repl_user")$at IDENTIFIED BY $(sqlq "$repl_pa
 GRANT $repl ON *.* TO $(sqlq "$repl_user")$at;
 CREATE USER IF NOT EXISTS $(sqlq "$hb_user")$at IDENTIFIED BY $(sqlq "$hb_password");
 GRANT SELECT, INSERT, UPDATE ON baton.* TO $(sqlq "$hb_user")$at;
+CREATE USER IF NOT EXISTS $(sqlq "$guard_user")$at IDENTIFIED BY $(sqlq "$guard_password");
+GRANT $guard ON *.* TO $(sqlq "$guard_user")$at;
 CREATE USER IF NOT EXISTS $(sqlq "$app_user")$at IDENTIFIED BY $(sqlq "$app_password");
 GRANT SELECT, INSERT, UPDATE, DELETE, CREATE ON app.* TO $(sqlq "$app_user")$at;
 CREATE USER IF NOT EXISTS 'haproxy_check'$at;

@@ -97,6 +97,8 @@ MYSQL_REPL_USER=baton_repl
 MYSQL_REPL_PASSWORD='$(gen),"\\$(gen)'
 MYSQL_HEARTBEAT_USER=baton_hb
 MYSQL_HEARTBEAT_PASSWORD=$(gen)
+MYSQL_GUARD_USER=baton_guard
+MYSQL_GUARD_PASSWORD=$(gen)
 MYSQL_APP_USER=app
 MYSQL_APP_PASSWORD=$(gen)
 EOF
@@ -166,12 +168,15 @@ node_users() { # name: Baton's and the application's users; not binlogged, so GT
     GRANT REPLICATION SLAVE, BINLOG MONITOR, SLAVE MONITOR ON *.* TO '$MYSQL_REPL_USER'@'127.%';
     CREATE USER IF NOT EXISTS '$MYSQL_HEARTBEAT_USER'@'127.%' IDENTIFIED BY '$MYSQL_HEARTBEAT_PASSWORD';
     GRANT SELECT, INSERT, UPDATE ON baton.* TO '$MYSQL_HEARTBEAT_USER'@'127.%';
+    CREATE USER IF NOT EXISTS '$MYSQL_GUARD_USER'@'127.%' IDENTIFIED BY '$MYSQL_GUARD_PASSWORD';
+    GRANT PROCESS, CONNECTION ADMIN, READ_ONLY ADMIN, REPLICATION MASTER ADMIN ON *.* TO '$MYSQL_GUARD_USER'@'127.%';
     CREATE USER IF NOT EXISTS '$MYSQL_APP_USER'@'127.%' IDENTIFIED BY '$MYSQL_APP_PASSWORD';
     GRANT SELECT, INSERT, UPDATE, DELETE, CREATE ON app.* TO '$MYSQL_APP_USER'@'127.%';
     CREATE USER IF NOT EXISTS 'haproxy_check'@'127.%';
     ALTER USER '$MYSQL_ADMIN_USER'@'127.%' REQUIRE X509;
     ALTER USER '$MYSQL_REPL_USER'@'127.%' REQUIRE SSL;
     ALTER USER '$MYSQL_HEARTBEAT_USER'@'127.%' REQUIRE SSL;
+    ALTER USER '$MYSQL_GUARD_USER'@'127.%' REQUIRE SSL;
     FLUSH PRIVILEGES;"
 }
 mariadb_up() {
@@ -287,10 +292,10 @@ consul_acl_tokens() { # dev mode keeps ACLs in memory: (re)create Baton's and co
   acl_token consul-template "consul-template on the remote HAProxy hosts: reads the topology" \
     "$(cat "$STATE/consul-template.token")" 'key_prefix \"baton/\" { policy = \"read\" }'
   local spec
-  for spec in "${NODES[@]}"; do # a heartbeat agent reads its cluster and writes its own reach key
+  for spec in "${NODES[@]}"; do # an agent reads its cluster, writes its own reach key and its own node's fencing
     set -- $spec
     acl_token "agent-$1" "heartbeat agent of $1" "$(cat "$STATE/agents/$1.token")" \
-      "key_prefix \\\"baton/clusters/$5/\\\" { policy = \\\"read\\\" } key \\\"baton/reach/$5/$1\\\" { policy = \\\"write\\\" }"
+      "key_prefix \\\"baton/clusters/$5/\\\" { policy = \\\"read\\\" } key \\\"baton/reach/$5/$1\\\" { policy = \\\"write\\\" } key \\\"baton/clusters/$5/fenced/$1\\\" { policy = \\\"write\\\" }"
   done
 }
 acl_token() { # name description secret rules
@@ -427,7 +432,7 @@ baton_build() {
 agent_config() { # name: a heartbeat agent's own config and secrets, as on a database host
   local f=$STATE/agents/$1
   umask 077
-  { grep -E '^MYSQL_HEARTBEAT_(USER|PASSWORD)=' "$STATE/secrets.env"
+  { grep -E '^MYSQL_(HEARTBEAT|GUARD)_(USER|PASSWORD)=' "$STATE/secrets.env"
     echo "CONSUL_HTTP_TOKEN=$(cat "$f.token")"; } >"$f.env"
   umask 022
   render agent.yaml NAME="$1" FILE="$f" >"$f.yaml"
@@ -449,7 +454,7 @@ baton_up() {
   for spec in "${NODES[@]}"; do
     set -- $spec
     agent_config "$1"
-    baton_proc "heartbeat-$1" baton-heartbeat --config "$STATE/agents/$1.yaml" --cluster "$5" --node "$1" --source-addr "$2"
+    baton_proc "heartbeat-$1" baton-heartbeat --config "$STATE/agents/$1.yaml" --cluster "$5" --node "$1" --source-addr "$2" --mysqld-pid-file "$(node_dir "$1")/mysqld.pid"
   done
   baton_proc detector baton-detector --config "$STATE/baton.yaml" --source-addr "$DETECTOR_IP" --id detector-1
   rm -f "$STATE"/bin/.*.changed

@@ -217,13 +217,17 @@ type Secrets struct {
 	AdminUser, AdminPassword         string
 	ReplUser, ReplPassword           string
 	HeartbeatUser, HeartbeatPassword string
-	ConsulToken                      string
+	// GuardUser is the agent's account on its own node: it fences (ends sessions, sets
+	// read_only) and never writes data, so it is not the heartbeat writer (READ_ONLY ADMIN
+	// writes through read_only).
+	GuardUser, GuardPassword string
+	ConsulToken              string
 }
 
 // Values returns every secret value, for redaction checks.
 func (s Secrets) Values() []string {
 	var out []string
-	for _, v := range []string{s.AdminPassword, s.ReplPassword, s.HeartbeatPassword, s.ConsulToken} {
+	for _, v := range []string{s.AdminPassword, s.ReplPassword, s.HeartbeatPassword, s.GuardPassword, s.ConsulToken} {
 		if v != "" {
 			out = append(out, v)
 		}
@@ -269,7 +273,7 @@ func LoadAgent(path string, v *viper.Viper) (*Config, error) {
 	}
 	for _, k := range []string{"MYSQL_ADMIN_PASSWORD", "MYSQL_REPL_PASSWORD"} {
 		if kv[k] != "" || os.Getenv(k) != "" {
-			return nil, fmt.Errorf("secrets: %s is set, but a heartbeat agent needs only MYSQL_HEARTBEAT_USER, MYSQL_HEARTBEAT_PASSWORD and its own CONSUL_HTTP_TOKEN: remove it from %q and the environment (least privilege: a database host must not hold it)", k, c.SecretsFile)
+			return nil, fmt.Errorf("secrets: %s is set, but a heartbeat agent needs only MYSQL_HEARTBEAT_USER, MYSQL_HEARTBEAT_PASSWORD, MYSQL_GUARD_USER, MYSQL_GUARD_PASSWORD and its own CONSUL_HTTP_TOKEN: remove it from %q and the environment (least privilege: a database host must not hold it)", k, c.SecretsFile)
 		}
 	}
 	get := func(k string) string {
@@ -278,7 +282,8 @@ func LoadAgent(path string, v *viper.Viper) (*Config, error) {
 		}
 		return os.Getenv(k)
 	}
-	c.Secrets = Secrets{HeartbeatUser: get("MYSQL_HEARTBEAT_USER"), HeartbeatPassword: get("MYSQL_HEARTBEAT_PASSWORD"), ConsulToken: get("CONSUL_HTTP_TOKEN")}
+	c.Secrets = Secrets{HeartbeatUser: get("MYSQL_HEARTBEAT_USER"), HeartbeatPassword: get("MYSQL_HEARTBEAT_PASSWORD"),
+		GuardUser: get("MYSQL_GUARD_USER"), GuardPassword: get("MYSQL_GUARD_PASSWORD"), ConsulToken: get("CONSUL_HTTP_TOKEN")}
 	if c.Secrets.HeartbeatUser == "" {
 		return nil, fmt.Errorf("secrets: MYSQL_HEARTBEAT_USER must be set in secrets_file %q or the environment", c.SecretsFile)
 	}

@@ -55,6 +55,10 @@ type Flavor interface {
 	// WaitExecuted waits for a GTID set with a timeout in seconds; it selects 0 on success.
 	WaitExecuted(gtids string, timeout float64) string
 	SetReadOnly(on bool) []string
+	// FenceReadOnly turns read_only on, giving up at once when commits in flight hold the
+	// lock it needs (a fenced primary's commits wait for an acknowledgement that
+	// will not come), so that a refused attempt leaves no statement queued in the server.
+	FenceReadOnly() []string
 	// ReadOnly selects read_only and super_read_only (0 where the flavour has none).
 	ReadOnly() string
 	// SetSemiSyncPrimary switches the primary side of semi-sync on or off.
@@ -62,6 +66,9 @@ type Flavor interface {
 	// SetSemiSyncReplica says whether this replica acknowledges commits; it takes effect
 	// when the IO thread starts.
 	SetSemiSyncReplica(on bool) []string
+	// SetSemiSyncTimeout sets how long (ms) a commit waits for an acknowledgement before the
+	// primary falls back to asynchronous replication (NoFallback: it never does).
+	SetSemiSyncTimeout(ms uint64) []string
 	// SemiSync selects (primary enabled, replica enabled, replicas connected).
 	SemiSync() string
 	ParseGTIDs(s string) (GTIDSet, error)
@@ -83,6 +90,11 @@ type StatusColumns struct {
 }
 
 // ByName returns the flavour called name.
+// NoFallback is the longest semi-sync timeout both flavours take (about 49.7 days): a
+// primary that no replica acknowledges keeps its commits waiting instead of acknowledging
+// them asynchronously (Vitess's durability without the fallback).
+const NoFallback uint64 = 4294967295
+
 func ByName(name string) (Flavor, error) {
 	switch name {
 	case "mariadb":
@@ -139,12 +151,18 @@ func (MariaDB) WaitExecuted(gtids string, timeout float64) string {
 func (MariaDB) SetReadOnly(on bool) []string {
 	return []string{"SET GLOBAL read_only = " + onOff(on)}
 }
+func (MariaDB) FenceReadOnly() []string {
+	return []string{"SET STATEMENT lock_wait_timeout = 0 FOR SET GLOBAL read_only = ON"}
+}
 func (MariaDB) ReadOnly() string { return "SELECT @@GLOBAL.read_only, 0" }
 func (MariaDB) SetSemiSyncPrimary(on bool) []string {
 	return []string{"SET GLOBAL rpl_semi_sync_master_enabled = " + onOff(on)}
 }
 func (MariaDB) SetSemiSyncReplica(on bool) []string {
 	return []string{"SET GLOBAL rpl_semi_sync_slave_enabled = " + onOff(on)}
+}
+func (MariaDB) SetSemiSyncTimeout(ms uint64) []string {
+	return []string{fmt.Sprintf("SET GLOBAL rpl_semi_sync_master_timeout = %d", ms)}
 }
 func (MariaDB) SemiSync() string {
 	return "SELECT @@GLOBAL.rpl_semi_sync_master_enabled, @@GLOBAL.rpl_semi_sync_slave_enabled, " +
@@ -187,12 +205,18 @@ func (MySQL) SetReadOnly(on bool) []string {
 	}
 	return []string{"SET GLOBAL super_read_only = OFF", "SET GLOBAL read_only = OFF"}
 }
+func (MySQL) FenceReadOnly() []string {
+	return []string{"SET SESSION lock_wait_timeout = 0", "SET GLOBAL super_read_only = ON", "SET SESSION lock_wait_timeout = DEFAULT"}
+}
 func (MySQL) ReadOnly() string { return "SELECT @@GLOBAL.read_only, @@GLOBAL.super_read_only" }
 func (MySQL) SetSemiSyncPrimary(on bool) []string {
 	return []string{"SET GLOBAL rpl_semi_sync_source_enabled = " + onOff(on)}
 }
 func (MySQL) SetSemiSyncReplica(on bool) []string {
 	return []string{"SET GLOBAL rpl_semi_sync_replica_enabled = " + onOff(on)}
+}
+func (MySQL) SetSemiSyncTimeout(ms uint64) []string {
+	return []string{fmt.Sprintf("SET GLOBAL rpl_semi_sync_source_timeout = %d", ms)}
 }
 func (MySQL) SemiSync() string {
 	return "SELECT @@GLOBAL.rpl_semi_sync_source_enabled, @@GLOBAL.rpl_semi_sync_replica_enabled, " +

@@ -1,6 +1,7 @@
-// Package heartbeat is the per-replica heartbeat agent. It follows the primary named in
+// Package heartbeat is the per-node agent. On a replica it follows the primary named in
 // Consul and writes its own replica's row there; the row replicates back, and the replica
-// measures its own lag against the clock of its own host.
+// measures its own lag against the clock of its own host. On every node it guards its own
+// server (guard.go): a node Consul has deposed or evicted is fenced from its own host.
 package heartbeat
 
 import (
@@ -9,6 +10,9 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/baton-db/baton/internal/flavor"
 	"github.com/baton-db/baton/internal/mysqladmin"
 	"github.com/baton-db/baton/internal/topology"
 )
@@ -17,6 +21,7 @@ import (
 type Consul interface {
 	Read(ctx context.Context, cluster string) (topology.Topology, error)
 	ReportReach(ctx context.Context, cluster, node string, r topology.Reach) error
+	RecordFencing(ctx context.Context, cluster string, f topology.Fencing) error
 }
 
 // Agent writes one node's heartbeat.
@@ -28,10 +33,27 @@ type Agent struct {
 	MySQL mysqladmin.Options
 	Topo  Consul
 	Log   *slog.Logger
+	// Guard is the guard account's connection settings on the agent's own node (empty User:
+	// no guard).
+	Guard mysqladmin.Options
+	// Flavor is the node's SQL dialect (the guard's read_only and fence statements).
+	Flavor flavor.Flavor
+	// MysqldPIDFile, if set, lets the guard stop its node's mysqld (SIGKILL) when a fence
+	// finds commits held waiting for an acknowledgement (mysqladmin.ErrCommitsHeld): the
+	// one way to end them without acknowledging them.
+	MysqldPIDFile string
+	// Fences counts the guard's fencings (nil: not counted).
+	Fences metric.Int64Counter
 
 	primary string
 	db      *sql.DB
 	reach   *topology.Reach
+
+	self         *mysqladmin.Client // the guard's connection to its own node
+	selfAddr     string
+	primaryAt    uint64
+	heldSince    uint64 // the epoch at which a fence found commits held (0: none)
+	lastGuardErr string
 }
 
 // Run writes a heartbeat every Interval until ctx ends.
@@ -39,9 +61,20 @@ func (a *Agent) Run(ctx context.Context) error {
 	t := time.NewTicker(a.Interval)
 	defer t.Stop()
 	defer a.close()
+	defer func() {
+		if a.self != nil {
+			_ = a.self.Close()
+		}
+	}()
 	var lastErr string
 	for {
-		err := a.beat(ctx)
+		topo, err := a.Topo.Read(ctx, a.Cluster)
+		if err == nil {
+			if a.Guard.User != "" {
+				a.guard(ctx, topo)
+			}
+			err = a.beat(ctx, topo)
+		}
 		if err != nil && err.Error() != lastErr {
 			a.Log.Warn("heartbeat not written", "node", a.Node, "primary", a.primary, "error", err)
 			lastErr = err.Error()
@@ -60,11 +93,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 }
 
-func (a *Agent) beat(ctx context.Context) error {
-	topo, err := a.Topo.Read(ctx, a.Cluster)
-	if err != nil {
-		return err
-	}
+func (a *Agent) beat(ctx context.Context, topo topology.Topology) error {
 	self, ok := topo.Find(a.Node)
 	if !ok || self.Name == topo.Primary.Name {
 		a.close() // the primary, or evicted: nothing to measure
@@ -84,7 +113,7 @@ func (a *Agent) beat(ctx context.Context) error {
 	}
 	qctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
-	_, err = a.db.ExecContext(qctx, "INSERT INTO "+mysqladmin.HeartbeatTable+" (ts, server_id) VALUES (?, ?) "+
+	_, err := a.db.ExecContext(qctx, "INSERT INTO "+mysqladmin.HeartbeatTable+" (ts, server_id) VALUES (?, ?) "+
 		"ON DUPLICATE KEY UPDATE ts = VALUES(ts)", time.Now().UTC().Format(mysqladmin.TSFormat), self.ServerID)
 	return err
 }

@@ -125,6 +125,19 @@ func (l *Load) Around(t time.Time) (last, first time.Time) {
 	return last, first
 }
 
+// AckedAfter is how many writes were acknowledged after t.
+func (l *Load) AckedAfter(t time.Time) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, at := range l.ackTime {
+		if at.After(t) {
+			n++
+		}
+	}
+	return n
+}
+
 // Acked returns a copy of every acknowledged id.
 func (l *Load) Acked() []int64 {
 	l.mu.Lock()

@@ -2,20 +2,29 @@ package mysqladmin
 
 import (
 	"context"
+	"database/sql/driver"
+	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/baton-db/baton/internal/flavor"
 )
 
 // EndClientSessions kills every session but the server's own, replication's and those of
 // the excluded users, so pooled application connections reconnect through HAProxy instead
 // of staying on a server that must not take writes.
 func (c *Client) EndClientSessions(ctx context.Context, excluded map[string]bool) (int, error) {
+	return c.endSessions(ctx, excluded, true)
+}
+
+func (c *Client) endSessions(ctx context.Context, excluded map[string]bool, committing bool) (int, error) {
 	procs, err := c.Processlist(ctx)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, p := range procs {
-		if !p.IsClient(excluded) {
+		if !p.IsClient(excluded) || !committing && p.Committing() {
 			continue
 		}
 		if err := c.Kill(ctx, p.ID); err != nil {
@@ -39,24 +48,76 @@ func (c *Client) Writable(ctx context.Context) (bool, error) {
 	return !ro, nil
 }
 
-// Fence makes the server refuse writes (read_only; super_read_only on MySQL), ends its
-// client sessions, and turns off its semi-sync primary side. The sessions are ended first:
-// SET GLOBAL read_only waits for commits in flight, and a primary that wakes up from a
-// freeze has commits waiting for a semi-sync acknowledgement that will never come (ended,
-// their clients get an error, not an acknowledgement). Semi-sync goes off last, once no
-// commit can be waiting. It returns how many sessions it ended.
+// ErrCommitsHeld: read_only could not be set because commits are held waiting for a
+// semi-sync acknowledgement. None of them can be acknowledged while no replica acks (the
+// timeout is NoFallback), and every new commit joins them.
+var ErrCommitsHeld = errors.New("commits are held waiting for a semi-sync acknowledgement that cannot come (timeout at its maximum): no session ended, read_only pending")
+
+// Fence makes the server refuse writes (read_only; super_read_only on MySQL) and ends its
+// client sessions, without letting a commit that waits for a semi-sync acknowledgement
+// succeed. The semi-sync timeout goes to NoFallback first (a wait that times out is
+// acknowledged). Then read_only, given up at once if a transaction holds its lock. If a
+// session is inside a commit (Process.Committing), Fence ends no session and returns
+// ErrCommitsHeld: ending sessions while commits were held, or turning semi-sync off as an
+// earlier version did, returned success to clients of commits that no replica had (the
+// zone-partition test: 6 to 8 acknowledged writes from a fenced primary after the
+// failover's publish, all lost). Such a server takes no acknowledged write (every new
+// commit joins the wait); only stopping it ends the held commits without acknowledging
+// them, which its own host's agent may do (heartbeat.Agent.MysqldPIDFile). Otherwise the
+// sessions are ended, read_only is set and the sessions that connected in between are
+// ended too. It returns how many sessions it ended.
 func (c *Client) Fence(ctx context.Context, excluded map[string]bool) (int, error) {
-	n, err := c.EndClientSessions(ctx, excluded)
+	if err := c.exec(ctx, c.Flavor.SetSemiSyncTimeout(flavor.NoFallback)...); err != nil && !unknownVariable(err) {
+		return 0, err
+	}
+	roErr := c.fenceReadOnly(ctx)
+	if roErr != nil && !lockTimeout(roErr) {
+		return 0, roErr
+	}
+	if roErr != nil { // a transaction holds the lock: if it is committing, leave every session be
+		procs, err := c.Processlist(ctx)
+		if err != nil {
+			return 0, err
+		}
+		for _, p := range procs {
+			if p.IsClient(excluded) && p.Committing() {
+				return 0, ErrCommitsHeld
+			}
+		}
+	}
+	n, err := c.endSessions(ctx, excluded, false)
 	if err != nil {
 		return n, err
 	}
-	if err := c.SetReadOnly(ctx, true); err != nil {
-		return n, err
+	if roErr != nil {
+		if roErr = c.fenceReadOnly(ctx); lockTimeout(roErr) {
+			return n, ErrCommitsHeld
+		} else if roErr != nil {
+			return n, roErr
+		}
 	}
-	m, err := c.EndClientSessions(ctx, excluded) // any that connected in between
-	if err != nil {
-		return n + m, err
-	}
-	_ = c.SetSemiSyncPrimary(ctx, false)
-	return n + m, nil
+	m, err := c.endSessions(ctx, excluded, false) // any that connected in between
+	return n + m, err
 }
+
+func lockTimeout(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "Lock wait timeout")
+}
+
+func (c *Client) fenceReadOnly(ctx context.Context) error {
+	conn, err := c.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	for _, s := range c.Flavor.FenceReadOnly() {
+		if _, err := conn.ExecContext(ctx, s); err != nil {
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn }) // not back to the pool with its session settings
+			return redactErr(s, c.Addr, err)
+		}
+	}
+	return nil
+}
+
+// unknownVariable: a MySQL server without the semi-sync plugin has no timeout to set.
+func unknownVariable(err error) bool { return strings.Contains(err.Error(), "Unknown system variable") }

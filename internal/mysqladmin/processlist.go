@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -59,6 +60,16 @@ var (
 )
 
 // IsDDL reports whether the session is running a schema change.
+// Committing reports whether the session is inside a commit: binlogged and waiting for a
+// semi-sync acknowledgement, or queued in the group commit behind one that is. Ending such a
+// session does not undo its commit: MariaDB then skips the wait, and the commits queued
+// behind it return success to their clients (the zone-partition test saw 8 such
+// acknowledgements from a fenced primary, lost with it).
+func (p Process) Committing() bool {
+	s := strings.ToLower(p.State)
+	return strings.Contains(s, "semi-sync") || strings.Contains(s, "commit")
+}
+
 func (p Process) IsDDL() bool { return p.Command == "Query" && ddlRE.MatchString(p.Info) }
 
 // LongDML reports whether the session runs a DML statement, or holds a write transaction,

@@ -72,3 +72,18 @@ func TestRedactHoldsForAnyPassword(t *testing.T) {
 		}
 	}
 }
+
+func TestCommittingSessionsAreNotEnded(t *testing.T) {
+	for state, want := range map[string]bool{
+		"Waiting for semi-sync ACK from slave":    true,
+		"Commit":                                  true,
+		"Waiting for prior transaction to commit": true,
+		"Sending data":                            false,
+		"":                                        false,
+		"updating":                                false,
+	} {
+		if got := (Process{State: state}).Committing(); got != want {
+			t.Errorf("Committing(%q) = %v, want %v", state, got, want)
+		}
+	}
+}

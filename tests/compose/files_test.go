@@ -159,7 +159,7 @@ func TestComposeNodesCreateBatonsAccounts(t *testing.T) {
 			t.Errorf("%s reads %s, which secrets.env.example lacks", script, k[1])
 		}
 	}
-	for _, k := range []string{"MYSQL_ADMIN_USER", "MYSQL_REPL_USER", "MYSQL_HEARTBEAT_USER", "MYSQL_APP_USER"} {
+	for _, k := range []string{"MYSQL_ADMIN_USER", "MYSQL_REPL_USER", "MYSQL_HEARTBEAT_USER", "MYSQL_GUARD_USER", "MYSQL_APP_USER"} {
 		if !slices.Contains(used, k) {
 			t.Errorf("%s does not create the account %s", script, k)
 		}
