@@ -110,6 +110,9 @@ func (f *fakeServer) SetReadOnly(_ context.Context, on bool) error { return f.re
 func (f *fakeServer) SetSemiSyncPrimary(context.Context, bool) error {
 	return f.record("semisync")
 }
+func (f *fakeServer) SetSemiSyncTimeout(context.Context, uint64) error {
+	return f.record("semisync timeout")
+}
 func (f *fakeServer) SetAcks(context.Context, bool) error { return f.record("acks") }
 func (f *fakeServer) PointAt(_ context.Context, _ flavor.Source, fromBinlog, _ bool) error {
 	if fromBinlog {

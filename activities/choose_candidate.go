@@ -62,6 +62,7 @@ func (a *Activities) choose(ctx context.Context, c ConfirmResult, resume bool) (
 	plan.Candidate = obs[best].Node
 	plan.Reason = reports[best].Why
 	plan.LeftBehind = append(leftBehind(ctx, f, c, obs[best]), a.unreachableAckers(ctx, c, obs, best, cc.UnreachableAckerWait)...)
+	plan.LeftBehind = append(plan.LeftBehind, degradedWindow(c.Degraded)...)
 	if len(plan.LeftBehind) > 0 && a.Metrics != nil && resume {
 		a.Metrics.PossibleLoss.Add(ctx, 1, metric.WithAttributes(attribute.String("cluster", cluster)))
 	}
@@ -143,6 +144,16 @@ func (a *Activities) applyRelayLog(ctx context.Context, cluster string, n topolo
 // was last seen to hold. Whatever it lacks goes with the lost node, acknowledged writes
 // perhaps among it: the result says so, and the node's data is to be inspected before it
 // rejoins (the rejoin refuses it for those GTIDs anyway).
+// degradedWindow names a durability degradation of the dead primary that was still open:
+// what it acknowledged since then may never have reached a replica.
+func degradedWindow(d *topology.Degradation) []string {
+	if d == nil || !d.Open() {
+		return nil
+	}
+	return []string{fmt.Sprintf("%s: durability degraded since %s (it acknowledged writes %s): writes acknowledged since then may exist on it only",
+		d.Primary, d.Since.Format(time.RFC3339), d.Reason)}
+}
+
 func leftBehind(ctx context.Context, f flavor.Flavor, c ConfirmResult, cand Observed) []string {
 	var out []string
 	for _, n := range c.Lost {

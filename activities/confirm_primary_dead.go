@@ -34,6 +34,9 @@ type ConfirmResult struct {
 	Lost []topology.Node `json:",omitempty"`
 	// LostGTIDs are the GTIDs each lost candidate was last seen to hold, by name.
 	LostGTIDs map[string]string `json:",omitempty"`
+	// Degraded is the primary's open durability degradation, if the detector recorded one:
+	// writes it acknowledged since then may exist on it only.
+	Degraded *topology.Degradation `json:",omitempty"`
 	// Hooks are the cluster's configured hooks (names and timing only).
 	Hooks []HookRef `json:",omitempty"`
 	// Downtimed are the replicas a human took out of service, with why.
@@ -58,6 +61,9 @@ func (a *Activities) ConfirmPrimaryDead(ctx context.Context, in ConfirmInput) (C
 	}
 	res := ConfirmResult{Cluster: in.Cluster, Primary: t.Primary, Replicas: t.Replicas, Epoch: t.Epoch, EpochIndex: t.EpochIndex,
 		Hooks: a.hooks(in.Cluster), Downtimed: downtimed(t, time.Now())}
+	if d := t.Degraded; d != nil && d.Open() && d.Primary == t.Primary.Name {
+		res.Degraded = d
+	}
 	if in.Primary != "" && in.Primary != t.Primary.Name {
 		res.Why = fmt.Sprintf("Consul names %s as primary now, not %s: another failover already ran", t.Primary.Name, in.Primary)
 		return res, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 
+	"github.com/baton-db/baton/internal/config"
 	"github.com/baton-db/baton/internal/flavor"
 	"github.com/baton-db/baton/internal/topology"
 )
@@ -29,6 +30,19 @@ func (a *Activities) ackerLeft(plan Plan, oldPrimaryStays bool) bool {
 		followers = append(followers, plan.OldPrimary)
 	}
 	return slices.ContainsFunc(followers, func(n topology.Node) bool { return a.acks(plan.Cluster, plan.Candidate, n) })
+}
+
+// waitForAcks switches the primary side of semi-sync; on, under ack_fallback none, it also
+// takes away the asynchronous fallback (the timeout at its maximum), so that no commit is
+// acknowledged without the copy the durability policy promises.
+func (a *Activities) waitForAcks(ctx context.Context, cluster string, c Server, on bool) error {
+	if err := c.SetSemiSyncPrimary(ctx, on); err != nil {
+		return err
+	}
+	if cc, _, err := a.cluster(cluster); on && err == nil && cc.AckFallback == config.AckFallbackNone {
+		return c.SetSemiSyncTimeout(ctx, flavor.NoFallback)
+	}
+	return nil
 }
 
 func (a *Activities) promote(ctx context.Context, in PromoteInput) error {
@@ -72,7 +86,7 @@ func (a *Activities) promote(ctx context.Context, in PromoteInput) error {
 	// Semi-sync only when a live replica will be there to acknowledge (under cross_zone, one
 	// in another zone): a lone survivor would otherwise stall every write for the semi-sync
 	// timeout before falling back to async.
-	if err := c.SetSemiSyncPrimary(ctx, a.ackerLeft(plan, in.GTIDs != "")); err != nil {
+	if err := a.waitForAcks(ctx, plan.Cluster, c, a.ackerLeft(plan, in.GTIDs != "")); err != nil {
 		return err
 	}
 	return c.SetReadOnly(ctx, false)

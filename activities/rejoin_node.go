@@ -108,7 +108,7 @@ func (a *Activities) RejoinNode(ctx context.Context, in RejoinInput) (struct{}, 
 	// again wait for one, or the next failover can lose them.
 	followers := append(slices.Clone(t.Replicas), *node)
 	acker := slices.ContainsFunc(followers, func(n topology.Node) bool { return a.acks(in.Cluster, t.Primary, n) })
-	if err := p.SetSemiSyncPrimary(ctx, acker); err != nil {
+	if err := a.waitForAcks(ctx, in.Cluster, p, acker); err != nil {
 		return struct{}{}, fmt.Errorf("primary %s: %w", t.Primary.Name, err)
 	}
 	return struct{}{}, a.Topo.Readmit(ctx, in.Cluster, t.EpochIndex, *node)

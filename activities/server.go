@@ -19,6 +19,7 @@ type Server interface {
 	ReadOnly(ctx context.Context) (readOnly, superReadOnly bool, err error)
 	SetReadOnly(ctx context.Context, on bool) error
 	SetSemiSyncPrimary(ctx context.Context, on bool) error
+	SetSemiSyncTimeout(ctx context.Context, ms uint64) error
 	SetAcks(ctx context.Context, acks bool) error
 	PointAt(ctx context.Context, src flavor.Source, wasPrimary, acks bool) error
 	StartReplica(ctx context.Context) error

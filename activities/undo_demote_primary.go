@@ -65,7 +65,7 @@ func (a *Activities) UndoDemotePrimary(ctx context.Context, plan Plan) (UndoResu
 	if err != nil {
 		return res, err
 	}
-	if err := old.SetSemiSyncPrimary(ctx, true); err != nil {
+	if err := a.waitForAcks(ctx, plan.Cluster, old, true); err != nil {
 		return res, err
 	}
 	if err := old.SetReadOnly(ctx, false); err != nil {

@@ -155,6 +155,10 @@ type ClusterConfig struct {
 	// Durability is who acknowledges a commit (semi-sync): any replica (semi_sync) or only
 	// a replica in another zone than the primary (cross_zone).
 	Durability Durability `mapstructure:"durability"`
+	// AckFallback is what the primary does when no replica acknowledges: wait (none: no
+	// write is acknowledged without the promised copy) or fall back to asynchronous
+	// replication after the server's semi-sync timeout (async: recorded, shown and counted).
+	AckFallback AckFallback `mapstructure:"ack_fallback"`
 	// Hooks are this cluster's own hooks, run after the global ones.
 	Hooks []Hook `mapstructure:"hooks"`
 }
@@ -185,6 +189,15 @@ type Durability string
 const (
 	DurabilitySemiSync  Durability = "semi_sync"
 	DurabilityCrossZone Durability = "cross_zone"
+)
+
+// AckFallback is what a primary does when no replica acknowledges.
+type AckFallback string
+
+// The fallbacks.
+const (
+	AckFallbackNone  AckFallback = "none"
+	AckFallbackAsync AckFallback = "async"
 )
 
 // oneOf checks that v is one of the allowed values, naming them if not.
@@ -470,6 +483,9 @@ func validateCluster(n string, cc ClusterConfig) []error {
 		errs = append(errs, err)
 	} else if cc.RequireApproval != ApprovalNever && len(cc.Approvers) == 0 {
 		add("%s.approvers: require_approval is %s, so list who may approve", k, cc.RequireApproval)
+	}
+	if err := oneOf(k+".ack_fallback", cc.AckFallback, AckFallbackNone, AckFallbackAsync); err != nil {
+		errs = append(errs, err)
 	}
 	if err := oneOf(k+".durability", cc.Durability, DurabilitySemiSync, DurabilityCrossZone); err != nil {
 		errs = append(errs, err)

@@ -42,6 +42,7 @@ var Settings = []Setting{
 	{Key: ClusterKey + "routing_timeout", Default: "15s", Doc: "how long every HAProxy may take to reach the new primary"},
 	{Key: ClusterKey + "anti_flap", Default: "5m", Doc: "no automatic failover this long after an unplanned one (`0s` turns it off)"},
 	{Key: ClusterKey + "durability", Default: string(DurabilitySemiSync), Doc: "who acknowledges a commit: any replica (`semi_sync`), or only a replica in another zone (`cross_zone`)"},
+	{Key: ClusterKey + "ack_fallback", Default: string(AckFallbackAsync), Doc: "when no replica acknowledges: `async` (after the server's `rpl_semi_sync_master_timeout` the primary acknowledges alone; the detector records it in `degraded`, `baton status` shows it, `baton_durability_degradations` counts it, and the next failover's result names the window) or `none` (experimental: commits wait, nothing is acknowledged without the copy `durability` promises; Baton sets the semi-sync timeout to its maximum; on MariaDB 10.11 a replica whose connection was reset could not reconnect while commits were held, see docs/runbook.md §5)"},
 	{Key: ClusterKey + "require_approval", Default: string(ApprovalNever), Doc: "`always`, `cross_zone` or `never`"},
 	{Key: ClusterKey + "approvers", Doc: "who may `baton approve` (required unless `never`)"},
 	{Key: ClusterKey + "approval_timeout", Default: "30m", Doc: "an unapproved switchover ends, unchanged, after this"},

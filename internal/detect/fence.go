@@ -55,6 +55,7 @@ func (w *Watcher) fenceReturned(ctx context.Context, t topology.Topology, replic
 	wg.Wait()
 	if replicasToo {
 		w.repairAcks(ctx, t, views)
+		w.checkDurability(ctx, t)
 	}
 }
 

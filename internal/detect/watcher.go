@@ -124,7 +124,7 @@ func (w *Watcher) Run(ctx context.Context) {
 			} else {
 				if p := strings.Join(t.Problems, "; "); p != w.problems {
 					if p != "" {
-						w.log.Warn("ignoring bad keys in Consul (they do not decide a failover)", "cluster", w.cluster, "problems", p)
+						w.log.Warn("problems read in Consul (none decides a failover)", "cluster", w.cluster, "problems", p)
 					}
 					w.problems = p
 				}

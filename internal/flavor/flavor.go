@@ -71,6 +71,9 @@ type Flavor interface {
 	SetSemiSyncTimeout(ms uint64) []string
 	// SemiSync selects (primary enabled, replica enabled, replicas connected).
 	SemiSync() string
+	// PrimaryAcks selects (primary enabled, timeout in ms, "ON" while commits wait for an
+	// acknowledgement, "OFF" once it fell back to asynchronous).
+	PrimaryAcks() string
 	ParseGTIDs(s string) (GTIDSet, error)
 	// ListReplicas lists the replicas connected to a primary (Server_id, Host, Port: the
 	// replicas' report_host and report_port).
@@ -168,6 +171,10 @@ func (MariaDB) SemiSync() string {
 	return "SELECT @@GLOBAL.rpl_semi_sync_master_enabled, @@GLOBAL.rpl_semi_sync_slave_enabled, " +
 		"(SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME='RPL_SEMI_SYNC_MASTER_CLIENTS')"
 }
+func (MariaDB) PrimaryAcks() string {
+	return "SELECT @@GLOBAL.rpl_semi_sync_master_enabled, @@GLOBAL.rpl_semi_sync_master_timeout, " +
+		"(SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME='RPL_SEMI_SYNC_MASTER_STATUS')"
+}
 func (MariaDB) ParseGTIDs(s string) (GTIDSet, error) { return parseMariaState(s) }
 func (MariaDB) Columns() StatusColumns {
 	return StatusColumns{"Master_Host", "Master_Port", "Slave_IO_Running", "Slave_SQL_Running",
@@ -221,6 +228,10 @@ func (MySQL) SetSemiSyncTimeout(ms uint64) []string {
 func (MySQL) SemiSync() string {
 	return "SELECT @@GLOBAL.rpl_semi_sync_source_enabled, @@GLOBAL.rpl_semi_sync_replica_enabled, " +
 		"(SELECT VARIABLE_VALUE FROM performance_schema.global_status WHERE VARIABLE_NAME='Rpl_semi_sync_source_clients')"
+}
+func (MySQL) PrimaryAcks() string {
+	return "SELECT @@GLOBAL.rpl_semi_sync_source_enabled, @@GLOBAL.rpl_semi_sync_source_timeout, " +
+		"(SELECT VARIABLE_VALUE FROM performance_schema.global_status WHERE VARIABLE_NAME='Rpl_semi_sync_source_status')"
 }
 func (MySQL) ParseGTIDs(s string) (GTIDSet, error) { return parseMySQLSet(s) }
 func (MySQL) Columns() StatusColumns {

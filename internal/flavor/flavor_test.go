@@ -22,6 +22,10 @@ func TestMySQLStatements(t *testing.T) {
 		strings.Join(f.SetReadOnly(false), ";"):                         "SET GLOBAL super_read_only = OFF;SET GLOBAL read_only = OFF",
 		f.ReadOnly():                                                    "SELECT @@GLOBAL.read_only, @@GLOBAL.super_read_only",
 		strings.Join(f.SetSemiSyncPrimary(true), ";"):                   "SET GLOBAL rpl_semi_sync_source_enabled = ON",
+		strings.Join(f.SetSemiSyncTimeout(NoFallback), ";"):             "SET GLOBAL rpl_semi_sync_source_timeout = 4294967295",
+		strings.Join(f.FenceReadOnly(), ";"):                            "SET SESSION lock_wait_timeout = 0;SET GLOBAL super_read_only = ON;SET SESSION lock_wait_timeout = DEFAULT",
+		f.PrimaryAcks(): "SELECT @@GLOBAL.rpl_semi_sync_source_enabled, @@GLOBAL.rpl_semi_sync_source_timeout, " +
+			"(SELECT VARIABLE_VALUE FROM performance_schema.global_status WHERE VARIABLE_NAME='Rpl_semi_sync_source_status')",
 	}
 	for got, want := range cases {
 		if got != want {

@@ -323,6 +323,26 @@ func (c *Client) SemiSync(ctx context.Context) (SemiSync, error) {
 	return s, err
 }
 
+// PrimaryAcks is what a primary does with acknowledgements.
+type PrimaryAcks struct {
+	Enabled   bool   // it waits for acknowledgements
+	TimeoutMS uint64 // how long before it falls back to asynchronous
+	Active    bool   // it has not fallen back
+}
+
+func (c *Client) PrimaryAcks(ctx context.Context) (PrimaryAcks, error) {
+	var p PrimaryAcks
+	var status sql.NullString
+	err := c.db.QueryRowContext(ctx, c.Flavor.PrimaryAcks()).Scan(&p.Enabled, &p.TimeoutMS, &status)
+	p.Active = status.String == "ON"
+	return p, err
+}
+
+// SetSemiSyncTimeout sets how long the primary waits for an acknowledgement.
+func (c *Client) SetSemiSyncTimeout(ctx context.Context, ms uint64) error {
+	return c.exec(ctx, c.Flavor.SetSemiSyncTimeout(ms)...)
+}
+
 // SetSemiSyncPrimary switches the primary side of semi-sync.
 func (c *Client) SetSemiSyncPrimary(ctx context.Context, on bool) error {
 	return c.exec(ctx, c.Flavor.SetSemiSyncPrimary(on)...)

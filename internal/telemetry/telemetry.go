@@ -113,6 +113,9 @@ type Metrics struct {
 	// PossibleLoss counts failovers that promoted a candidate which may lack acknowledged
 	// writes (held only by a lost candidate or an unreachable acknowledging replica).
 	PossibleLoss metric.Int64Counter
+	// Degradations counts the times a primary was found acknowledging writes without the
+	// acknowledgement its durability policy promises.
+	Degradations metric.Int64Counter
 }
 
 // NewMetrics creates the instruments on mp.
@@ -120,7 +123,7 @@ func NewMetrics(mp metric.MeterProvider) (*Metrics, error) {
 	m := mp.Meter("baton")
 	secs := metric.WithExplicitBucketBoundaries(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60)
 	var out Metrics
-	var errs [6]error
+	var errs [7]error
 	out.FailoverDuration, errs[0] = m.Float64Histogram("baton_failover_duration", metric.WithUnit("s"), secs,
 		metric.WithDescription("time from the start of a switchover or failover to its recorded result"))
 	out.StepDuration, errs[1] = m.Float64Histogram("baton_step_duration", metric.WithUnit("s"), secs,
@@ -131,5 +134,7 @@ func NewMetrics(mp metric.MeterProvider) (*Metrics, error) {
 	out.FailoversStarted, errs[4] = m.Int64Counter("baton_failovers_started", metric.WithDescription("unplanned failovers started by the detector"))
 	out.PossibleLoss, errs[5] = m.Int64Counter("baton_failovers_possible_loss",
 		metric.WithDescription("failovers that promoted a candidate which may lack acknowledged writes (see the result's LeftOut)"))
+	out.Degradations, errs[6] = m.Int64Counter("baton_durability_degradations",
+		metric.WithDescription("times a primary acknowledged writes without the acknowledgement its durability policy promises (see the cluster's degraded key)"))
 	return &out, errors.Join(errs[:]...)
 }

@@ -78,6 +78,16 @@ func parseOperator(t *Topology, p *api.KVPair, k string) error {
 			t.Downtimes = map[string]Downtime{}
 		}
 		t.Downtimes[d.Node] = d
+	case k == "degraded":
+		var d Degradation
+		if err := json.Unmarshal(p.Value, &d); err != nil || d.Since.IsZero() || d.Primary == "" {
+			t.Problems = append(t.Problems, fmt.Sprintf("consul key %s: not a degradation record (%v), ignored; the detector writes it again while durability is degraded, or delete it (`consul kv delete %s`)", p.Key, errText(err), p.Key))
+			return nil
+		}
+		t.Degraded = &d
+		if d.Open() {
+			t.Problems = append(t.Problems, fmt.Sprintf("durability degraded since %s: %s acknowledges writes %s", d.Since.Format(time.RFC3339), d.Primary, d.Reason))
+		}
 	case k == "ack":
 		var a Ack
 		if err := json.Unmarshal(p.Value, &a); err != nil || a.At.IsZero() || a.By == "" {
@@ -122,6 +132,25 @@ func (s *Store) SetDowntime(ctx context.Context, cluster string, d Downtime) err
 // EndDowntime removes a node's downtime.
 func (s *Store) EndDowntime(ctx context.Context, cluster, node string) error {
 	return s.remove(ctx, cluster, "downtime/"+node)
+}
+
+// Degradation records a primary that acknowledged writes without the acknowledgement the
+// durability policy promises (semi-sync fell back to asynchronous, or no replica may
+// acknowledge): such writes may exist on that primary only.
+type Degradation struct {
+	Primary string    `json:"primary"`
+	Reason  string    `json:"reason"`
+	Since   time.Time `json:"since"`
+	Until   time.Time `json:"until,omitzero"`
+}
+
+// Open reports whether the degradation is still going on.
+func (d Degradation) Open() bool { return d.Until.IsZero() }
+
+// RecordDegradation writes degraded.
+func (s *Store) RecordDegradation(ctx context.Context, cluster string, d Degradation) error {
+	b, _ := json.Marshal(d)
+	return s.put(ctx, cluster, "degraded", b)
 }
 
 // Acknowledge writes the acknowledgement of the last unplanned failover.

@@ -67,6 +67,9 @@ type Topology struct {
 	Downtimes map[string]Downtime
 	// Ack is the acknowledgement of a failover, by `baton ack`.
 	Ack *Ack
+	// Degraded is the last time the primary acknowledged writes without the acknowledgement
+	// the durability policy promises (open while Until is zero).
+	Degraded *Degradation
 	// Problems name the keys that could not be read and were ignored because they do not
 	// decide whether the primary may be replaced (an acknowledgement, a failover record, a
 	// replica's downtime), each with the command that fixes it. A bad key that does decide
