@@ -334,7 +334,7 @@ func TestTwoDetectorsGiveOneFailover(t *testing.T) {
 	tp := readTopo(t)
 	logPath := filepath.Join(t.TempDir(), "detector2.log")
 	logf, _ := os.Create(logPath)
-	cmd := exec.Command(filepath.Join(sandbox["SANDBOX_STATE"], "bin", "baton-detector"), "--config", sandbox["BATON_CONFIG"], "--source-addr", "127.0.4.3")
+	cmd := exec.Command(filepath.Join(sandbox["SANDBOX_STATE"], "bin", "baton-detector"), "--config", sandbox["BATON_CONFIG"], "--source-addr", secondDetectorAddr)
 	cmd.Env = append(os.Environ(), "BATON_DETECTOR_METRICS_ADDR=127.0.0.1:9465")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
@@ -343,10 +343,18 @@ func TestTwoDetectorsGiveOneFailover(t *testing.T) {
 	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait(); logf.Close() })
 	// Both detectors are members of the fleet (the second one's log saying "watching
 	// primary" could be about demo2), and one of them holds demo.
-	waitFor(t, 10*time.Second, func() bool {
+	joined := time.Now().Add(20 * time.Second)
+	for {
 		keys, _, err := consulKV.Keys("baton/detectors/members/", "", nil)
-		return err == nil && len(keys) >= 2
-	})
+		if err == nil && len(keys) >= 2 {
+			break
+		}
+		if time.Now().After(joined) {
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("the second detector did not join the fleet within 20 s (members %v, %v); its log:\n%s", keys, err, b)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	assertDetectorWatching(t, "demo")
 	since := time.Now()
 	signalNode(t, tp.Primary.Name, syscall.SIGKILL)
