@@ -50,10 +50,8 @@ func (w *Watcher) repairAcks(ctx context.Context, t topology.Topology, views []a
 	if len(fixes) == 0 {
 		return
 	}
-	if b, ok := w.starter.(busy); !ok {
+	if !w.idle(ctx, t.Cluster, false) {
 		return // without Temporal the watcher cannot tell a switchover's own setting from a wrong one
-	} else if running, err := b.Busy(ctx, t.Cluster); err != nil || running {
-		return
 	}
 	now, err := w.consul.Read(ctx, t.Cluster)
 	if err != nil || now.Epoch != t.Epoch || now.Primary.Addr() != t.Primary.Addr() {
@@ -65,6 +63,17 @@ func (w *Watcher) repairAcks(ctx context.Context, t topology.Topology, views []a
 			w.setPrimaryAcks(ctx, t)
 		}
 	}
+}
+
+// idle reports whether no switchover, failover or rejoin of the cluster is open (each owns
+// the semi-sync settings until it ends); unknown (no Temporal to ask) is unknownIdle.
+func (w *Watcher) idle(ctx context.Context, cluster string, unknownIdle bool) bool {
+	b, ok := w.starter.(busy)
+	if !ok {
+		return unknownIdle
+	}
+	running, err := b.Busy(ctx, cluster)
+	return err == nil && !running
 }
 
 // onNode runs set on a fresh admin connection to n, bounded to 5 s.

@@ -48,10 +48,8 @@ func (w *Watcher) checkDurability(ctx context.Context, t topology.Topology) {
 		return // the probes judge a primary that does not answer
 	}
 	setTimeout, why := durabilityOf(w.cc.AckFallback, acks)
-	if b, ok := w.starter.(busy); ok {
-		if running, err := b.Busy(ctx, t.Cluster); err != nil || running {
-			return // an operation owns the semi-sync settings until it ends
-		}
+	if !w.idle(ctx, t.Cluster, true) {
+		return
 	}
 	if setTimeout {
 		err := w.onNode(ctx, t.Primary, func(ctx context.Context, c *mysqladmin.Client) error {

@@ -52,7 +52,7 @@ type Agent struct {
 	self         *mysqladmin.Client // the guard's connection to its own node
 	selfAddr     string
 	primaryAt    uint64
-	heldSince    uint64 // the epoch at which a fence found commits held (0: none)
+	heldRecorded bool // a fence found commits held, and recorded it
 	lastGuardErr string
 }
 

@@ -99,22 +99,22 @@ func (a *Agent) guard(ctx context.Context, t topology.Topology) {
 			return
 		}
 		a.Log.Warn("fenced this node by stopping mysqld: commits were held waiting for an acknowledgement that cannot come", "cluster", a.Cluster, "node", a.Node, "why", why)
-		a.primaryAt, a.heldSince = 0, 0
+		a.primaryAt, a.heldRecorded = 0, false
 		a.record(ctx, self, why, 0)
 		return
 	}
 	if held {
 		// Safe while no replica acknowledges (nothing held can be, and new commits join
 		// them); read_only is tried again every interval, and recorded once.
-		if a.heldSince == 0 {
-			a.heldSince = t.Epoch
+		if !a.heldRecorded {
+			a.heldRecorded = true
 			a.Log.Warn("fencing this node: client sessions ended, commits held waiting for an acknowledgement that cannot come; read_only follows once they are gone",
 				"cluster", a.Cluster, "node", a.Node, "why", why, "sessions_ended", ended)
 			a.record(ctx, self, why+"; "+err.Error(), ended)
 		}
 		return
 	}
-	a.primaryAt, a.heldSince = 0, 0
+	a.primaryAt, a.heldRecorded = 0, false
 	a.Log.Warn("fenced this node: client sessions ended, read-only", "cluster", a.Cluster, "node", a.Node, "why", why, "sessions_ended", ended)
 	a.record(ctx, self, why, ended)
 }
