@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Baton sandbox: every real server as a local process on loopback.
-#   usage: deploy/local/sandbox.sh up [--temporal dev|postgres] | down [--purge] | status | start-node NAME | rebuild-node NAME | start-temporal | start-worker | start-worker2 | stop-worker2 | start-detector | haproxy-reload NAME
+#   usage: deploy/local/sandbox.sh up [--temporal dev|postgres] | down [--purge] | status | start-node NAME | rebuild-node NAME | start-temporal | start-consul-server N | start-worker | start-worker2 | stop-worker2 | start-detector | haproxy-reload NAME
 # Topology and addresses are in ARCHITECTURE.md. State lives in deploy/local/state (git-ignored).
 set -Eeuo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -8,6 +8,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 STATE=${BATON_STATE:-$HERE/state}
 PIDS=$STATE/pids
 CLUSTER=demo # the first cluster: the tests' and the demo's
+# shellcheck disable=SC2034 # read by render (agent.yaml)
 KV=baton/clusters/$CLUSTER
 CONSUL_ADDR=127.0.0.1:8500
 TEMPORAL_ADDR=127.0.0.1:7233
@@ -241,23 +242,44 @@ mariadb_open_primary() { # after a restart every node is read-only: open the one
 }
 
 # ---------- Consul ----------
+# As production runs it: three servers (raft quorum, state on disk in each one's data dir)
+# on 127.0.5.1-3, and a client agent on every host that uses Consul. 127.0.0.1:8500, which
+# Baton, the CLI and the tests use, is the client agent of Baton's hosts (process "consul";
+# stopping it makes Consul unavailable to Baton); each HAProxy host has its own.
+CONSUL_SERVERS=(127.0.5.1 127.0.5.2 127.0.5.3)
 # The sandbox itself acts with the management token; Baton gets its own, narrower one.
 MGMT_TOKEN_FILE=$STATE/consul-management.token
 kv() { "$CONSUL_BIN" kv "$1" -http-addr="$CONSUL_ADDR" -token-file="$MGMT_TOKEN_FILE" "${@:2}"; }
 capi() { curl -sf -H "X-Consul-Token: $(cat "$MGMT_TOKEN_FILE")" "$@"; }
+retry_join_flags() { local ip; for ip in "${CONSUL_SERVERS[@]}"; do printf -- '-retry-join\n%s\n' "$ip"; done; }
+consul_server_up() { # n (1-3): one server, its data and config under $STATE/consul-server-n
+  local n=$1 ip=${CONSUL_SERVERS[$(($1 - 1))]} d=$STATE/consul-server-$1 join="" s
+  mkdir -p "$d/config" "$d/data"
+  for s in "${CONSUL_SERVERS[@]}"; do join+="${join:+, }\"$s\""; done
+  render consul-server.json N="$n" IP="$ip" DIR="$d" JOIN="$join" >"$d/config/server.json"
+  ( umask 077; render consul-acl.json TOKEN="$(cat "$MGMT_TOKEN_FILE")" >"$d/config/acl.json" )
+  spawn "consul-server-$n" "$CONSUL_BIN" agent -config-dir "$d/config"
+}
 consul_up() {
-  mkdir -p "$STATE/consul.d"
+  local t0=$SECONDS n
+  mkdir -p "$STATE/consul.d" "$STATE/consul/data"
   rm -f "$STATE"/consul.d/haproxy-*.json # registered by each host's own agent now
   consul_acl_config
-  spawn consul "$CONSUL_BIN" agent -dev -bind 127.0.0.1 -client 127.0.0.1 -http-port 8500 \
-    -grpc-port -1 -dns-port -1 -enable-local-script-checks -config-dir "$STATE/consul.d" -log-level warn
-  wait_for consul 300 sh -c "curl -sf http://$CONSUL_ADDR/v1/status/leader | grep -q 127.0.0.1"
-  wait_for "consul kv" 100 kv get -recurse baton/
+  for n in 1 2 3; do consul_server_up "$n"; done
+  local join; mapfile -t join < <(retry_join_flags)
+  spawn consul "$CONSUL_BIN" agent -node baton-local -bind 127.0.0.1 -client 127.0.0.1 -http-port 8500 \
+    -grpc-port -1 -dns-port -1 -data-dir "$STATE/consul/data" "${join[@]}" -retry-interval 500ms \
+    -enable-local-script-checks -config-dir "$STATE/consul.d" -log-level warn
+  # Up means a leader is elected and the KV answers through the client agent.
+  wait_for "consul leader" 600 sh -c "curl -sf http://$CONSUL_ADDR/v1/status/leader | grep -q ':8300'"
+  wait_for "consul kv" 300 kv get -recurse baton/
   consul_acl_tokens
-  if ! kv get "$KV/primary" >/dev/null 2>&1 && [ -f "$STATE/consul-kv.json" ]; then
+  # Restored only into an empty KV (a purged state keeps no backup either; harmless).
+  if [ -z "$(kv get -recurse baton/ 2>/dev/null)" ] && [ -f "$STATE/consul-kv.json" ]; then
     kv import "@$STATE/consul-kv.json" >/dev/null
-    log "consul: topology restored from the last down"
+    log "consul: KV restored from the last down"
   fi
+  log "consul: 3 servers and the client agent up in $((SECONDS - t0))s (leader $(curl -sf "http://$CONSUL_ADDR/v1/status/leader"))"
 }
 # onboard seeds a new cluster's topology as a user would: `baton cluster add` discovers the
 # replicas from the primary and checks every node (a fresh sandbox only; a restart keeps it).
@@ -281,29 +303,42 @@ onboard() { # cluster
   "$STATE/bin/baton" --config "$STATE/baton.yaml" cluster add --name "$c" --primary "$2:$MYSQL_PORT" \
     --names "$names" --zones "$zones" "${extra[@]}" >&2
 }
-consul_acl_config() { # ACLs on, default deny: every client needs a token
-  render consul-acl.json TOKEN="$(cat "$MGMT_TOKEN_FILE")" >"$STATE/consul.d/acl.json"
-  chmod 600 "$STATE/consul.d/acl.json"
+consul_acl_config() { # ACLs on, default deny: every client needs a token (the servers' own acl.json creates the management token)
+  ( umask 077; render consul-agent-acl.json TOKEN="$(cat "$MGMT_TOKEN_FILE")" >"$STATE/consul.d/acl.json" )
+  render consul-client.json >"$STATE/consul.d/client.json"
 }
-consul_acl_tokens() { # dev mode keeps ACLs in memory: (re)create Baton's and consul-template's
+consul_acl_tokens() { # (re)create or update Baton's, consul-template's and the agents' policies and tokens
   acl_token baton "Baton: worker, detector, CLI and heartbeat agents" \
     "$(grep '^CONSUL_HTTP_TOKEN=' "$STATE/secrets.env" | cut -d= -f2)" \
-    'key_prefix \"baton/\" { policy = \"write\" } service \"haproxy\" { policy = \"read\" } node_prefix \"\" { policy = \"read\" } service \"baton-detector\" { policy = \"write\" } session_prefix \"\" { policy = \"write\" }'
+    'key_prefix "baton/" { policy = "write" } service "haproxy" { policy = "read" } node_prefix "" { policy = "read" } service "baton-detector" { policy = "write" } session_prefix "" { policy = "write" }'
   acl_token consul-template "consul-template on the remote HAProxy hosts: reads the topology" \
-    "$(cat "$STATE/consul-template.token")" 'key_prefix \"baton/\" { policy = \"read\" }'
+    "$(cat "$STATE/consul-template.token")" 'key_prefix "baton/" { policy = "read" }'
   local spec
-  for spec in "${NODES[@]}"; do # an agent reads its cluster, writes its own reach key and its own node's fencing
+  for spec in "${NODES[@]}"; do # an agent reads its cluster, writes its own reach key, its own node's fencing and its cluster's lease
     set -- $spec
     acl_token "agent-$1" "heartbeat agent of $1" "$(cat "$STATE/agents/$1.token")" \
-      "key_prefix \\\"baton/clusters/$5/\\\" { policy = \\\"read\\\" } key \\\"baton/reach/$5/$1\\\" { policy = \\\"write\\\" } key \\\"baton/clusters/$5/fenced/$1\\\" { policy = \\\"write\\\" }"
+      "key_prefix \"baton/clusters/$5/\" { policy = \"read\" } key \"baton/reach/$5/$1\" { policy = \"write\" } key \"baton/clusters/$5/fenced/$1\" { policy = \"write\" } key \"baton/lease/$5\" { policy = \"write\" }"
   done
 }
-acl_token() { # name description secret rules
-  capi "http://$CONSUL_ADDR/v1/acl/policy/name/$1" >/dev/null 2>&1 \
-    || capi -X PUT "http://$CONSUL_ADDR/v1/acl/policy" -d "{\"Name\": \"$1\", \"Rules\": \"$4\"}" >/dev/null
+jstr() { local v=${1//\\/\\\\}; v=${v//\"/\\\"}; printf '"%s"' "$v"; } # a JSON string (no control characters)
+acl_token() { # name description secret rules: the policy created, or its rules updated; the token created
+  local cur id want
+  want=$(jstr "$4")
+  if cur=$(capi "http://$CONSUL_ADDR/v1/acl/policy/name/$1"); then
+    if ! grep -qF "\"Rules\":$want" <<<"$cur"; then # Consul answers compact JSON
+      id=$(sed -E 's/.*"ID":"([^"]+)".*/\1/' <<<"$cur")
+      capi -X PUT "http://$CONSUL_ADDR/v1/acl/policy/$id" -d "{\"Name\": $(jstr "$1"), \"Rules\": $want}" >/dev/null \
+        || die "consul: update of policy $1 refused"
+      log "consul: policy $1 updated"
+    fi
+  else
+    capi -X PUT "http://$CONSUL_ADDR/v1/acl/policy" -d "{\"Name\": $(jstr "$1"), \"Rules\": $want}" >/dev/null \
+      || die "consul: policy $1 refused"
+  fi
   curl -sf -H "X-Consul-Token: $3" "http://$CONSUL_ADDR/v1/acl/token/self" >/dev/null 2>&1 \
     || capi -X PUT "http://$CONSUL_ADDR/v1/acl/token" \
-      -d "{\"SecretID\": \"$3\", \"Description\": \"$2\", \"Policies\": [{\"Name\": \"$1\"}]}" >/dev/null
+      -d "{\"SecretID\": $(jstr "$3"), \"Description\": $(jstr "$2"), \"Policies\": [{\"Name\": $(jstr "$1")}]}" >/dev/null \
+      || die "consul: token for $1 refused"
 }
 # Each remote HAProxy host runs its own Consul client agent, as in production: it registers
 # the host's service and checks, and consul-template reads through it. A dead agent fails the
@@ -313,10 +348,12 @@ consul_agent_up() { # name ip zone
   mkdir -p "$d/config" "$d/data"
   ( umask 077
     render consul-agent-acl.json TOKEN="$(cat "$MGMT_TOKEN_FILE")" >"$d/config/acl.json"
+    render consul-client.json >"$d/config/client.json"
     # Script checks are only allowed from the agent's own config files, so they are written there.
     render consul-haproxy-service.json NAME="$1" IP="$2" ZONE="$3" TOKEN="$(cat "$MGMT_TOKEN_FILE")" >"$d/config/haproxy.json" )
+  local join; mapfile -t join < <(retry_join_flags)
   spawn "consul-agent-$1" "$CONSUL_BIN" agent -node "haproxy-$1" -bind "$2" -client "$2" -http-port 8500 \
-    -grpc-port -1 -dns-port -1 -retry-join 127.0.0.1 -retry-interval 1s -data-dir "$d/data" -config-dir "$d/config" \
+    -grpc-port -1 -dns-port -1 "${join[@]}" -retry-interval 1s -data-dir "$d/data" -config-dir "$d/config" \
     -enable-local-script-checks -log-level warn
   wait_for "consul agent of haproxy-$1" 300 sh -c "curl -sf http://$2:8500/v1/status/leader | grep -q 8300"
 }
@@ -464,7 +501,9 @@ write_env() {
   local nodes="" nodes2="" spec
   for spec in $(cluster_nodes demo | tr ' ' ,); do IFS=, read -r _ ip _ <<<"$spec"; nodes="$nodes $ip:$MYSQL_PORT"; done
   for spec in $(cluster_nodes demo2 | tr ' ' ,); do IFS=, read -r _ ip _ <<<"$spec"; nodes2="$nodes2 $ip:$MYSQL_PORT"; done
-  render env NODE_ADDRS="${nodes# }" DEMO2_NODE_ADDRS="${nodes2# }" DEMO2_WRITER_PORT="$(writer_port demo2)" >"$STATE/env"
+  local servers; servers=$(printf '%s:8500 ' "${CONSUL_SERVERS[@]}")
+  render env NODE_ADDRS="${nodes# }" DEMO2_NODE_ADDRS="${nodes2# }" DEMO2_WRITER_PORT="$(writer_port demo2)" \
+    CONSUL_SERVER_ADDRS="${servers% }" >"$STATE/env"
 }
 
 # A test that was killed before its cleanup can leave an iptables rule that cuts two
@@ -535,16 +574,21 @@ down() {
     kv export baton/ >"$STATE/consul-kv.json.tmp" 2>/dev/null \
       && mv "$STATE/consul-kv.json.tmp" "$STATE/consul-kv.json"
   fi
-  local f name
-  for f in "$PIDS"/*.pid; do
-    [ -e "$f" ] || continue
-    name=$(basename "$f" .pid)
-    case $name in
-      consul-template-*) stop_pid "$name" INT ;;  # consul-template forwards SIGTERM instead of exiting
-      postgres) stop_pid "$name" INT ;;           # fast shutdown: it does not wait for clients
-      *) stop_pid "$name" TERM ;;
-    esac
-    log "stopped $name"
+  local f name last
+  # The Consul servers last: the client agents leave through them, and everything else
+  # stops before its Consul does.
+  for last in 0 1; do
+    for f in "$PIDS"/*.pid; do
+      [ -e "$f" ] || continue
+      name=$(basename "$f" .pid)
+      case $name in consul-server-*) [ "$last" = 1 ] || continue ;; *) [ "$last" = 0 ] || continue ;; esac
+      case $name in
+        consul-template-*) stop_pid "$name" INT ;;  # consul-template forwards SIGTERM instead of exiting
+        postgres) stop_pid "$name" INT ;;           # fast shutdown: it does not wait for clients
+        *) stop_pid "$name" TERM ;;
+      esac
+      log "stopped $name"
+    done
   done
   if [ "${1:-}" = --purge ]; then rm -rf "$STATE"; log "purged $STATE"; fi
 }
@@ -644,10 +688,15 @@ case $cmd in
   start-node) tools; NODE=$1 start_node ;;
   rebuild-node) tools; NODE=$1 rebuild_node ;;
   start-temporal) tools; temporal_up ;;
+  # A Consul server (1-3) started again after a test killed it; it rejoins the others from its data dir.
+  start-consul-server)
+    case ${1:-} in 1 | 2 | 3) ;; *) die "start-consul-server N: N is 1, 2 or 3" ;; esac
+    tools; consul_server_up "$1"
+    wait_for "consul-server-$1" 300 sh -c "curl -sf http://${CONSUL_SERVERS[$(($1 - 1))]}:8500/v1/status/leader | grep -q ':8300'" ;;
   start-worker) BATON_FAULT_CRASH_FILE=$STATE/fault-crash spawn worker "$STATE/bin/baton-worker" --config "$STATE/baton.yaml" ;;
   # A second worker (its MySQL connections from another address) shares the task queue and the crash hook.
   start-worker2) BATON_FAULT_CRASH_FILE=$STATE/fault-crash spawn worker2 "$STATE/bin/baton-worker" --config "$STATE/baton-worker2.yaml" ;;
   stop-worker2) stop_pid worker2 TERM ;;
   start-detector) spawn detector "$STATE/bin/baton-detector" --config "$STATE/baton.yaml" --source-addr "$DETECTOR_IP" --id detector-1 ;;
-  *) echo "usage: $0 up [--temporal dev|postgres] | down [--purge] | status | start-node NAME | rebuild-node NAME | start-temporal | start-worker | start-worker2 | stop-worker2 | start-detector | haproxy-reload NAME" >&2; exit 2 ;;
+  *) echo "usage: $0 up [--temporal dev|postgres] | down [--purge] | status | start-node NAME | rebuild-node NAME | start-temporal | start-consul-server N | start-worker | start-worker2 | stop-worker2 | start-detector | haproxy-reload NAME" >&2; exit 2 ;;
 esac
