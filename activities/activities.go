@@ -30,6 +30,8 @@ type Topology interface {
 	RecordEviction(ctx context.Context, cluster string, e topology.Eviction) error
 	Readmit(ctx context.Context, cluster string, epochIndex uint64, n topology.Node) error
 	Recoveries(ctx context.Context) (topology.Recoveries, error)
+	ReadLease(ctx context.Context, cluster string) (topology.Lease, uint64, error)
+	WriteLease(ctx context.Context, cluster string, l topology.Lease, index uint64) (uint64, error)
 }
 
 // Activities carries the worker's clients. Workflows reference its methods through a nil

@@ -68,6 +68,8 @@ type fakeServer struct {
 	did      []string
 	onWait   func() // runs when a GTID wait returns (what replication delivered meanwhile)
 	writable bool   // read_only is off (a primary)
+	// pointAcks is whether each PointAt made it acknowledge.
+	pointAcks []bool
 }
 
 func (f *fakeServer) record(s string) error {
@@ -114,7 +116,10 @@ func (f *fakeServer) SetSemiSyncTimeout(context.Context, uint64) error {
 	return f.record("semisync timeout")
 }
 func (f *fakeServer) SetAcks(context.Context, bool) error { return f.record("acks") }
-func (f *fakeServer) PointAt(_ context.Context, _ flavor.Source, fromBinlog, _ bool) error {
+func (f *fakeServer) PointAt(_ context.Context, _ flavor.Source, fromBinlog, acks bool) error {
+	f.mu.Lock()
+	f.pointAcks = append(f.pointAcks, acks)
+	f.mu.Unlock()
 	if fromBinlog {
 		return f.record("point from binlog")
 	}

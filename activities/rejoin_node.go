@@ -91,7 +91,7 @@ func (a *Activities) RejoinNode(ctx context.Context, in RejoinInput) (struct{}, 
 	}
 	// Missing own transactions, it asks the primary from its own binlog's position: a node
 	// that once skipped its own events has a gtid_slave_pos already past them.
-	if err := a.reparent(ctx, ReparentInput{Cluster: in.Cluster, Node: *node, Primary: t.Primary, WasPrimary: true, FromBinlog: own != ""}); err != nil {
+	if err := a.reparent(ctx, ReparentInput{Cluster: in.Cluster, Node: *node, Primary: t.Primary, WasPrimary: true, FromBinlog: own != "", Silent: true}); err != nil {
 		return struct{}{}, err // a retry, or the next rejoin, gives the node its server_id back
 	}
 	if own != "" {
@@ -106,12 +106,21 @@ func (a *Activities) RejoinNode(ctx context.Context, in RejoinInput) (struct{}, 
 	// A primary promoted as the lone survivor runs without semi-sync; with a replica back
 	// that may acknowledge (under cross_zone, one in another zone), acknowledged writes must
 	// again wait for one, or the next failover can lose them.
+	// It acknowledges only once it is a member again, and so a candidate (Silent above).
+	if err := a.Topo.Readmit(ctx, in.Cluster, t.EpochIndex, *node); err != nil {
+		return struct{}{}, err
+	}
+	if a.acks(in.Cluster, t.Primary, *node) {
+		if err := c.SetAcks(ctx, true); err != nil { // readmitted: the detector's acks pass sets it right later
+			logger(ctx).Warn("readmitted, but it does not acknowledge yet", "node", node.Name, "error", err)
+		}
+	}
 	followers := append(slices.Clone(t.Replicas), *node)
 	acker := slices.ContainsFunc(followers, func(n topology.Node) bool { return a.acks(in.Cluster, t.Primary, n) })
 	if err := a.waitForAcks(ctx, in.Cluster, p, acker); err != nil {
-		return struct{}{}, fmt.Errorf("primary %s: %w", t.Primary.Name, err)
+		return struct{}{}, fmt.Errorf("%s is readmitted, but primary %s: %w", node.Name, t.Primary.Name, err)
 	}
-	return struct{}{}, a.Topo.Readmit(ctx, in.Cluster, t.EpochIndex, *node)
+	return struct{}{}, nil
 }
 
 func evictedNames(t topology.Topology) string {

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -9,10 +10,33 @@ import (
 	"github.com/baton-db/baton/internal/topology"
 )
 
-// fakeTopo is a Topology with one cluster's state that records readmissions.
+// fakeTopo is a Topology with one cluster's state that records readmissions, and a lease
+// whose index moves on every write (onRead, if set, runs before each read of the lease).
 type fakeTopo struct {
 	t        topology.Topology
 	readmits []string
+	lease    *topology.Lease
+	leaseIdx uint64
+	onRead   func(f *fakeTopo)
+	onAdmit  func()
+}
+
+func (f *fakeTopo) ReadLease(context.Context, string) (topology.Lease, uint64, error) {
+	if f.onRead != nil {
+		f.onRead(f)
+	}
+	if f.lease == nil {
+		return topology.Lease{}, 0, nil
+	}
+	return *f.lease, f.leaseIdx, nil
+}
+func (f *fakeTopo) WriteLease(_ context.Context, _ string, l topology.Lease, index uint64) (uint64, error) {
+	if index != f.leaseIdx {
+		return 0, topology.ErrLeaseChanged
+	}
+	f.lease = &l
+	f.leaseIdx++
+	return f.leaseIdx, nil
 }
 
 func (f *fakeTopo) Read(context.Context, string) (topology.Topology, error) { return f.t, nil }
@@ -27,6 +51,9 @@ func (f *fakeTopo) Recoveries(context.Context) (topology.Recoveries, error) {
 }
 func (f *fakeTopo) Readmit(_ context.Context, _ string, _ uint64, n topology.Node) error {
 	f.readmits = append(f.readmits, n.Name)
+	if f.onAdmit != nil {
+		f.onAdmit()
+	}
 	return nil
 }
 
@@ -50,6 +77,7 @@ func TestRejoinProvesTheNodeHoldsItsOwnTransactions(t *testing.T) {
 			topo := &fakeTopo{t: topology.Topology{Cluster: "demo", Primary: tCand, Evicted: []topology.Eviction{{Node: old, Reason: "primary died: killed"}}}}
 			a := fakeActivities(map[string]*fakeServer{old.Addr(): node, tCand.Addr(): primary})
 			a.Topo = topo
+			topo.onAdmit = func() { _ = node.record("readmitted") }
 			node.onWait = func() { node.executed = c.after }
 			_, err := a.RejoinNode(context.Background(), RejoinInput{Cluster: "demo", Host: old.Name})
 			did := strings.Join(node.did, ",")
@@ -59,6 +87,14 @@ func TestRejoinProvesTheNodeHoldsItsOwnTransactions(t *testing.T) {
 			if c.readmits {
 				if err != nil || len(topo.readmits) != 1 {
 					t.Fatalf("rejoin: %v, readmitted %v", err, topo.readmits)
+				}
+				// It acknowledges nothing until it is a member again (and so a candidate).
+				if slices.Contains(node.pointAcks, true) {
+					t.Fatalf("the rejoining node was pointed at the primary acknowledging: %v", node.pointAcks)
+				}
+				admitted := slices.Index(node.did, "readmitted")
+				if admitted < 0 || slices.Index(node.did[admitted:], "acks") < 0 {
+					t.Fatalf("semi-sync not turned on after the readmission: %s", did)
 				}
 				return
 			}

@@ -20,6 +20,10 @@ type ReparentInput struct {
 	// FromBinlog re-points the node even if it follows Primary already, asking from its own
 	// binlog's position (a rejoining node missing its own transactions).
 	FromBinlog bool
+	// Silent: it acknowledges nothing (semi-sync off) whatever the durability policy says:
+	// a rejoining node, until it is readmitted (an acker that is not a member cannot be a
+	// candidate, so a write only it acknowledged would be lost with the primary).
+	Silent bool `json:",omitempty"`
 }
 
 // ReparentOldPrimary makes the demoted primary replicate from the new one.
@@ -42,6 +46,7 @@ func (a *Activities) reparent(ctx context.Context, in ReparentInput) error {
 	if err != nil {
 		return err
 	}
+	acks := a.acks(in.Cluster, in.Primary, in.Node) && !in.Silent
 	if in.FromBinlog || st == nil || !replicatesFrom(st.SourceHost, st.SourcePort, in.Primary) || !st.SQLRunning {
 		if err := a.wouldDiscard(ctx, in, c, st); err != nil {
 			return err
@@ -54,10 +59,10 @@ func (a *Activities) reparent(ctx context.Context, in ReparentInput) error {
 		}
 		// The replication credentials come from Baton's config: MariaDB cannot read them back.
 		fromBinlog := in.FromBinlog || in.WasPrimary && (st == nil || st.SourceHost == "")
-		if err := c.PointAt(ctx, a.replSource(in.Primary), fromBinlog, a.acks(in.Cluster, in.Primary, in.Node)); err != nil {
+		if err := c.PointAt(ctx, a.replSource(in.Primary), fromBinlog, acks); err != nil {
 			return err
 		}
-	} else if err := c.SetAcks(ctx, a.acks(in.Cluster, in.Primary, in.Node)); err != nil {
+	} else if err := c.SetAcks(ctx, acks); err != nil {
 		return err // it follows already; only whether it acknowledges may be off (a restart resets it)
 	}
 	err = poll(ctx, 100*time.Millisecond, 15*time.Second, func() (bool, error) {

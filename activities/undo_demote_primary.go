@@ -68,6 +68,11 @@ func (a *Activities) UndoDemotePrimary(ctx context.Context, plan Plan) (UndoResu
 	if err := a.waitForAcks(ctx, plan.Cluster, old, true); err != nil {
 		return res, err
 	}
+	// Checked again at the moment it reopens: a failover that preempted the switchover may
+	// have revoked the old primary's lease (it does so before it promotes) or published.
+	if err := a.mayReopen(ctx, plan); err != nil {
+		return res, err
+	}
 	if err := old.SetReadOnly(ctx, false); err != nil {
 		return res, err
 	}
@@ -79,6 +84,25 @@ func (a *Activities) UndoDemotePrimary(ctx context.Context, plan Plan) (UndoResu
 		}
 	}
 	return res, nil
+}
+
+// mayReopen refuses to reopen the old primary once Consul names another one, or a failover
+// has revoked its lease.
+func (a *Activities) mayReopen(ctx context.Context, plan Plan) error {
+	t, err := a.Topo.Read(ctx, plan.Cluster)
+	if err != nil {
+		return err
+	}
+	if t.Primary.Name != plan.OldPrimary.Name {
+		return nonRetryable(ErrUndoUnsafe, "cannot reopen %s: Consul now names %s at epoch %d; check both servers with `baton status --cluster %s`",
+			plan.OldPrimary.Name, t.Primary.Name, t.Epoch, plan.Cluster)
+	}
+	l, _, err := a.Topo.ReadLease(ctx, plan.Cluster)
+	if err == nil && l.Node == plan.OldPrimary.Name && l.Revoked != nil {
+		return nonRetryable(ErrUndoUnsafe, "cannot reopen %s: %s revoked its lease at %s (a failover replaces it); it stays read-only",
+			plan.OldPrimary.Name, l.Revoked.By, l.Revoked.At.Format("15:04:05.000"))
+	}
+	return nil
 }
 
 // repointAt makes a replica that follows the candidate follow the old primary again.

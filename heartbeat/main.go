@@ -36,6 +36,7 @@ func run(ctx context.Context, args []string) error {
 	interval := fs.Duration("interval", 200*time.Millisecond, "how often to write the heartbeat")
 	source := fs.String("source-addr", "", "local address to connect from (this host's address)")
 	flav := fs.String("flavor", "mariadb", "the node's SQL dialect: mariadb or mysql")
+	leaseTTL := fs.Duration("lease-ttl", 2*time.Second, "as the primary's agent, hold the cluster's write lease with this TTL: the node fences itself within a third of it when it can renew it neither in Consul nor reach every replica (0: no lease; failovers then wait for no agent)")
 	pidFile := fs.String("mysqld-pid-file", "", "this node's mysqld pid file: a deposed node whose commits are held is stopped (SIGKILL) instead of waiting for a restart")
 	metrics := fs.String("metrics-addr", "", "serve Prometheus metrics (baton_agent_fences) on this address")
 	if err := fs.Parse(args); err != nil {
@@ -46,6 +47,9 @@ func run(ctx context.Context, args []string) error {
 	}
 	if *interval <= 0 {
 		return fmt.Errorf("--interval must be positive, got %s", *interval)
+	}
+	if err := heartbeat.CheckLeaseTTL(*leaseTTL, *interval); err != nil {
+		return err
 	}
 	f, err := flavor.ByName(*flav)
 	if err != nil {
@@ -87,6 +91,12 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	a := &heartbeat.Agent{Cluster: *cluster, Node: *node, Interval: *interval, Topo: topo, Log: log, MySQL: o, Guard: guard, Flavor: f, Fences: fences, MysqldPIDFile: *pidFile}
+	a := &heartbeat.Agent{Cluster: *cluster, Node: *node, Interval: *interval, Topo: topo, Log: log, MySQL: o, Guard: guard, Flavor: f, Fences: fences, MysqldPIDFile: *pidFile, LeaseTTL: *leaseTTL}
+	if guard.User == "" {
+		a.LeaseTTL = 0
+		if *leaseTTL > 0 {
+			log.Warn("no lease: it needs MYSQL_GUARD_USER (the agent must be able to fence its node)")
+		}
+	}
 	return a.Run(ctx)
 }

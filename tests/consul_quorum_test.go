@@ -272,6 +272,7 @@ func TestConsulQuorumLostWhileDatabasesHealthy(t *testing.T) {
 	row, before, l := underLoad(t, "Consul quorum lost for 20 s (two of three servers SIGSTOPped), databases healthy: nothing moves")
 	assertDetectorWatching(t, "demo")
 	log := detectorLogFrom(t)
+	agentLog := agentLogFrom(t, before.Primary.Name)
 	leader := consulLeader(t)
 	stopped := []int{leader, leader%3 + 1} // the leader and one follower
 	survivor := 6 - stopped[0] - stopped[1]
@@ -336,6 +337,14 @@ func TestConsulQuorumLostWhileDatabasesHealthy(t *testing.T) {
 		return err == nil && time.Since(at) > 3*time.Second
 	})
 	fmt.Printf("METRIC consul_quorum_detector_stale_after_back=%s (quorum back -> the detector's last failed topology read)\n", blind.Round(time.Millisecond))
+	if blind > 5*time.Second { // it was 17 s while the watch's next query blocked for its full wait
+		t.Errorf("the detector could not read the topology for %s after Consul's quorum was back: blind to a dead primary", blind.Round(time.Millisecond))
+	}
+	// The lease was under test: the primary's agent could not renew it, and stayed put
+	// because every replica followed its node.
+	if !strings.Contains(agentLog(), "staying writable (failsafe)") {
+		t.Errorf("the primary's agent never took the failsafe (its lease was not at stake?):\n%s", agentLog())
+	}
 	assertDetectorWatching(t, "demo")
 	l.Stop()
 	gap := outage(t, "consul_quorum_lost_longest_write_gap", l)

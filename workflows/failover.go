@@ -97,6 +97,9 @@ func (f *failover) run(ctx workflow.Context) error {
 	// an activity, recorded once done: a local one lost with its worker would run again, and
 	// it reads Consul, which may be what is down.
 	f.localPublish = workflow.GetVersion(ctx, "local-publish", workflow.DefaultVersion, 1) == 1
+	// From version 1 of "lease" the failover promotes only once the old primary is known
+	// to take no writes (stopOldPrimary).
+	f.lease = workflow.GetVersion(ctx, "lease", workflow.DefaultVersion, 1) == 1
 	if err := f.confirmPrimaryDead(ctx); err != nil {
 		return err
 	}
@@ -136,6 +139,9 @@ func (f *failover) chooseAndPromote(ctx workflow.Context) error {
 		err := both(ctx, f.probeThenFence, wait)
 		if f.probe.Answers { // it stalled and came back: put replication back, change nothing
 			return f.abort(ctx, noOp{f.probe.Why})
+		}
+		if err == nil && f.lease && f.stopped.How == "" {
+			err = f.stopOldPrimary(ctx)
 		}
 		if err == nil {
 			err = f.promoteCandidate(ctx)
@@ -186,6 +192,9 @@ type failover struct {
 	plan    activities.Plan
 	probe   activities.ProbeResult
 	fence   activities.FenceResult
+	stopped activities.StopResult
+	// lease: version 1 of "lease" (stopOldPrimary before the promotion).
+	lease bool
 	// lost are candidates that died during this failover; lostGTIDs what each was last
 	// seen to hold.
 	lost      []topology.Node
@@ -256,6 +265,16 @@ func (f *failover) fenceOldPrimary(ctx workflow.Context) error {
 		workflow.GetLogger(ctx).Warn("old primary answered during the failover; it is now read-only and will be evicted",
 			"cluster", f.in.Cluster, "node", f.plan.OldPrimary.Name)
 	}
+	return err
+}
+
+// stopOldPrimary is the failover rule: nothing is promoted until the old primary is known
+// to take no writes (refused, fenced by Baton, or fenced by its agent on the revocation of
+// its lease or when it lapsed). It runs once the replicas' IO threads are stopped.
+func (f *failover) stopOldPrimary(ctx workflow.Context) error {
+	err := f.t.run(ctx, step{name: "stop old primary", opts: waitingFor(time.Minute), summary: f.plan.OldPrimary.Name + " takes no writes: refused, fenced, or its lease revoked and answered or expired",
+		activity: a.StopOldPrimary, args: args(activities.StopInput{Plan: f.plan, Fence: f.fence}), out: &f.stopped})
+	f.res.OldPrimaryStopped = f.stopped.How
 	return err
 }
 

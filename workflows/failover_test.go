@@ -36,6 +36,7 @@ func failoverHappy(env *testsuite.TestWorkflowEnvironment, skip ...string) {
 		"ProbePrimary":       activities.ProbeResult{Why: "primary node1 does not answer"},
 		"WaitRelayLog":       struct{}{},
 		"FenceOldPrimary":    activities.FenceResult{},
+		"StopOldPrimary":     activities.StopResult{How: "fenced by its agent: read-only"},
 		"PromoteCandidate":   struct{}{},
 		"PublishTopology":    activities.PublishResult{Epoch: 8},
 		"ReparentReplica":    struct{}{},
@@ -76,16 +77,17 @@ func TestFailoverRunsTheRunbookInOrder(t *testing.T) {
 	// Every step ran once, and the runbook's dependencies hold.
 	for _, w := range []string{"confirm primary dead", "choose candidate", "wait for relay log", "fence old primary",
 		"promote candidate", "publish topology", "reparent replicas", "verify routing", "restart heartbeats",
-		"evict crashed node", "record result", "probe primary"} {
+		"evict crashed node", "record result", "probe primary", "stop old primary"} {
 		if at[w] == 0 {
 			t.Fatalf("step %q did not run: %v", w, got)
 		}
 	}
-	if len(got) != 12 {
+	if len(got) != 13 {
 		t.Fatalf("steps %v", got)
 	}
 	for _, order := range [][2]string{{"confirm primary dead", "choose candidate"}, {"choose candidate", "wait for relay log"},
 		{"wait for relay log", "promote candidate"}, {"probe primary", "fence old primary"}, {"probe primary", "promote candidate"},
+		{"fence old primary", "stop old primary"}, {"wait for relay log", "stop old primary"}, {"stop old primary", "promote candidate"},
 		{"fence old primary", "publish topology"}, {"promote candidate", "publish topology"},
 		{"promote candidate", "reparent replicas"}, {"publish topology", "verify routing"}, {"verify routing", "restart heartbeats"},
 		{"reparent replicas", "restart heartbeats"}, {"restart heartbeats", "evict crashed node"}, {"evict crashed node", "record result"}} {
@@ -93,7 +95,7 @@ func TestFailoverRunsTheRunbookInOrder(t *testing.T) {
 			t.Fatalf("%q ran after %q: %v", order[0], order[1], got)
 		}
 	}
-	if r.Outcome != "succeeded" || r.To != "node3" || r.Epoch != 8 {
+	if r.Outcome != "succeeded" || r.To != "node3" || r.Epoch != 8 || r.OldPrimaryStopped != "fenced by its agent: read-only" {
 		t.Fatalf("result %+v", r)
 	}
 	if len(published.Evict) != 1 || published.Evict[0].Node.Name != "node1" {

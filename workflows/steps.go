@@ -59,7 +59,10 @@ type Result struct {
 	// HookProblems are hooks that failed without stopping anything (a post hook, or a
 	// pre-failover hook past its timeout or failing without a veto).
 	HookProblems []string `json:",omitempty"`
-	Steps        []StepRecord
+	// OldPrimaryStopped is how a failover knew the old primary took no writes before it
+	// promoted (docs/runbook.md §3, the failover rule).
+	OldPrimaryStopped string `json:",omitempty"`
+	Steps             []StepRecord
 }
 
 // tracker records step timings, answers current_step and keeps BatonStep up to date.

@@ -8,6 +8,7 @@ import (
 	"context"
 	"database/sql"
 	"log/slog"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
@@ -22,6 +23,8 @@ type Consul interface {
 	Read(ctx context.Context, cluster string) (topology.Topology, error)
 	ReportReach(ctx context.Context, cluster, node string, r topology.Reach) error
 	RecordFencing(ctx context.Context, cluster string, f topology.Fencing) error
+	ReadLease(ctx context.Context, cluster string) (topology.Lease, uint64, error)
+	WriteLease(ctx context.Context, cluster string, l topology.Lease, index uint64) (uint64, error)
 }
 
 // Agent writes one node's heartbeat.
@@ -44,6 +47,9 @@ type Agent struct {
 	MysqldPIDFile string
 	// Fences counts the guard's fencings (nil: not counted).
 	Fences metric.Int64Counter
+	// LeaseTTL, if positive, makes the agent of the primary hold the cluster's lease
+	// (lease.go); it needs Guard.
+	LeaseTTL time.Duration
 
 	primary string
 	db      *sql.DB
@@ -54,6 +60,31 @@ type Agent struct {
 	primaryAt    uint64
 	heldRecorded bool // a fence found commits held, and recorded it
 	lastGuardErr string
+
+	// The lease (lease.go) runs beside the heartbeat loop, on its own connections, so that
+	// nothing the loop waits on delays a fence.
+	mu           sync.Mutex
+	last         *topology.Topology // the last topology the loop read, for the lease while Consul is down
+	renewed      time.Time          // start of the last successful renewal of this node's lease
+	leaseIdx     uint64
+	leaseErr     string
+	failsafeSaid string
+	actedAt      uint64                        // the epoch at which the lease's fence stopped this node
+	reopen       *mysqladmin.PrimaryAcks       // fenced on a lapse: its semi-sync settings, restored when the lease is renewed
+	leaseSelf    *mysqladmin.Client            // the lease's connection to its own node
+	replicas     map[string]*mysqladmin.Client // the failsafe's connections
+}
+
+func (a *Agent) setLast(t topology.Topology) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.last = &t
+}
+
+func (a *Agent) lastTopology() *topology.Topology {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.last
 }
 
 // Run writes a heartbeat every Interval until ctx ends.
@@ -66,10 +97,16 @@ func (a *Agent) Run(ctx context.Context) error {
 			_ = a.self.Close()
 		}
 	}()
+	if a.LeaseTTL > 0 && a.Guard.User != "" {
+		done := make(chan struct{})
+		go func() { defer close(done); a.runLease(ctx) }()
+		defer func() { <-done }()
+	}
 	var lastErr string
 	for {
 		topo, err := a.Topo.Read(ctx, a.Cluster)
 		if err == nil {
+			a.setLast(topo)
 			if a.Guard.User != "" {
 				a.guard(ctx, topo)
 			}

@@ -3,7 +3,9 @@ package heartbeat
 import (
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/baton-db/baton/internal/mysqladmin"
 	"github.com/baton-db/baton/internal/topology"
 )
 
@@ -38,6 +40,56 @@ func TestMustFence(t *testing.T) {
 		got, why := mustFence(c.t, "node1", c.primaryAt, c.writable)
 		if got != (c.want != "") || !strings.Contains(why, c.want) {
 			t.Errorf("%s: mustFence = %v %q; want fence=%v (%q)", c.name, got, why, c.want != "", c.want)
+		}
+	}
+}
+
+func TestLeaseDecisions(t *testing.T) {
+	now := time.Now()
+	ttl := 2 * time.Second
+	if lapsed(time.Time{}, now, ttl) {
+		t.Fatal("a lease never held cannot lapse")
+	}
+	if lapsed(now.Add(-FenceAfter(ttl)+time.Millisecond), now, ttl) || !lapsed(now.Add(-FenceAfter(ttl)), now, ttl) {
+		t.Fatal("the lease lapses exactly at FenceAfter")
+	}
+	rev := &topology.Revocation{By: "failover x"}
+	if revokedFor(topology.Lease{Node: "node1", Epoch: 7, Revoked: rev}, "node1", 7) != rev ||
+		revokedFor(topology.Lease{Node: "node1", Epoch: 6, Revoked: rev}, "node1", 7) != nil ||
+		revokedFor(topology.Lease{Node: "node2", Epoch: 7, Revoked: rev}, "node1", 7) != nil {
+		t.Fatal("only this node's lease at this epoch is its revocation")
+	}
+	for _, c := range []struct {
+		l  topology.Lease
+		ok bool
+	}{
+		{topology.Lease{}, true},
+		{topology.Lease{Node: "node2", Epoch: 6}, true},                // the last primary's
+		{topology.Lease{Node: "node1", Epoch: 7}, true},                // its own
+		{topology.Lease{Node: "node2", Epoch: 8}, false},               // this agent's view is stale
+		{topology.Lease{Node: "node2", Epoch: 7}, false},               // two primaries at one epoch
+		{topology.Lease{Node: "node1", Epoch: 7, Revoked: rev}, false}, // revoked: never renewed
+		{topology.Lease{Node: "node1", Epoch: 6, Revoked: rev}, true},  // an older term of this node
+		{topology.Lease{Node: "node1", Epoch: 7, Fenced: "x"}, true},   // answered, not revoked (a lapse)
+	} {
+		if err := mayTake(c.l, "node1", 7); (err == nil) != c.ok {
+			t.Errorf("%+v: %v", c.l, err)
+		}
+	}
+	st := &mysqladmin.ReplicaStatus{SourceHost: "127.0.1.1", SourcePort: 3306, IORunning: "Yes"}
+	if follows(st, "127.0.1.1", 3306) != nil || follows(nil, "127.0.1.1", 3306) == nil ||
+		follows(st, "127.0.1.2", 3306) == nil || follows(&mysqladmin.ReplicaStatus{SourceHost: "127.0.1.1", SourcePort: 3306, IORunning: "Connecting"}, "127.0.1.1", 3306) == nil {
+		t.Fatal("a replica follows only when its IO thread is connected to this node")
+	}
+}
+
+func TestLeaseTTLLeavesTimeToFence(t *testing.T) {
+	if err := CheckLeaseTTL(2*time.Second, 200*time.Millisecond); err != nil {
+		t.Fatalf("the default TTL and interval: %v", err)
+	}
+	for _, c := range []struct{ ttl, interval time.Duration }{{time.Second, 200 * time.Millisecond}, {2 * time.Second, time.Second}, {11 * time.Second, 200 * time.Millisecond}} {
+		if err := CheckLeaseTTL(c.ttl, c.interval); err == nil {
+			t.Errorf("ttl %s interval %s accepted", c.ttl, c.interval)
 		}
 	}
 }

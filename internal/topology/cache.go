@@ -61,6 +61,7 @@ func (c *Cache) run(ctx context.Context) {
 			case <-time.After(backoff):
 			}
 			backoff = min(2*backoff, time.Second)
+			index = 0 // the next query answers at once: a Consul back from an outage is seen at once, not after a blocking wait
 			continue
 		}
 		backoff = 100 * time.Millisecond

@@ -158,11 +158,34 @@ func (s *Store) Read(ctx context.Context, cluster string) (Topology, error) {
 	ctx, cancel := context.WithTimeout(ctx, consulTimeout)
 	defer cancel()
 	q := (&api.QueryOptions{RequireConsistent: true}).WithContext(ctx)
-	pairs, _, err := s.c.KV().List(s.key(cluster)+"/", q)
+	var pairs api.KVPairs
+	err := untilSettled(ctx, func() (err error) {
+		pairs, _, err = s.c.KV().List(s.key(cluster)+"/", q)
+		return err
+	})
 	if err != nil {
 		return Topology{}, fmt.Errorf("read topology of %s from Consul: %w", cluster, s.explain(err))
 	}
 	return s.parse(cluster, pairs)
+}
+
+// untilSettled runs a read again, every 100 ms within ctx, while Consul answers with a
+// server-side error: for a few seconds after its raft leader dies, Consul refuses reads at
+// once (500: no cluster leader, or the dead leader's address refused) instead of waiting
+// for the election, and a failover's first step must not fail on that.
+func untilSettled(ctx context.Context, read func() error) error {
+	for {
+		err := read()
+		var se api.StatusError
+		if err == nil || !errors.As(err, &se) || se.Code < 500 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // decodeNode reads and validates one node key.

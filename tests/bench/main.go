@@ -290,8 +290,8 @@ func benchUnplanned(trials, silentTrials int) {
 		crash := time.Now()
 		var rules [][]string
 		if isSilent {
-			for _, dir := range []string{"-d", "-s"} {
-				r := []string{"INPUT", dir, before.Primary.IPv4, "-j", "DROP"}
+			p := before.Primary.IPv4 // cut from every other host; its own host (its agent) still reaches it
+			for _, r := range [][]string{{"INPUT", "-d", p, "-j", "DROP"}, {"INPUT", "-s", p, "-j", "DROP"}, {"INPUT", "-s", p, "-d", p, "-j", "ACCEPT"}} {
 				iptables(append([]string{"-I"}, r...)...)
 				rules = append(rules, r)
 			}
