@@ -61,6 +61,15 @@ phase "fuzzing (each target 10 s)" deploy/fuzz.sh 10s
 # The real-server tests. Their fault summary goes to docs/fault-summary.md (BENCHMARKS.md
 # links it).
 phase "integration tests" env BATON_INTEGRATION=1 BATON_FAULT_SUMMARY="$ROOT/docs/fault-summary.md" go test -count=1 -p 1 -timeout 30m -v ./tests/
+# The randomized nemesis (tests/nemesis, issue 26) on the same sandbox: faults drawn from a
+# fixed seed, so a CI failure replays with the command it prints; an independent checker in
+# its own process decides the verdict (exit 1 on FAIL).
+NEMESIS_SEED=${BATON_NEMESIS_SEED:-2601}
+nemesis() {
+  echo "nemesis seed $NEMESIS_SEED (replay: go run ./tests/nemesis -seed $NEMESIS_SEED -duration 3m)"
+  go run ./tests/nemesis -seed "$NEMESIS_SEED" -duration 3m
+}
+phase "nemesis (3 min, fixed seed)" nemesis
 # The same Baton against a production-shaped Temporal: the server binary, one process per
 # service, persistence and visibility on PostgreSQL 15.
 production_temporal() {

@@ -18,25 +18,19 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/baton-db/baton/internal/topology"
+	"github.com/baton-db/baton/tests/sandboxkit"
 	"github.com/baton-db/baton/workflows"
 )
 
 func temporalClient(t *testing.T) client.Client {
 	t.Helper()
-	c, err := client.Dial(client.Options{HostPort: sandbox["TEMPORAL_ADDRESS"], Namespace: sandbox["TEMPORAL_NAMESPACE"], Logger: quiet{}})
+	c, err := kit.TemporalClient()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
 	return c
 }
-
-type quiet struct{}
-
-func (quiet) Debug(string, ...any) {}
-func (quiet) Info(string, ...any)  {}
-func (quiet) Warn(string, ...any)  {}
-func (quiet) Error(string, ...any) {}
 
 // failoverRuns lists the UnplannedFailover runs of demo started after since.
 func failoverRuns(t *testing.T, since time.Time) []string {
@@ -371,27 +365,17 @@ func TestTwoDetectorsGiveOneFailover(t *testing.T) {
 // at cleanup (once), whether the test passed or not.
 func cut(t *testing.T, rules [][]string) (unblock func()) {
 	t.Helper()
-	for _, r := range rules {
-		iptables(t, append([]string{"-I"}, r...)...)
+	remove, err := sandboxkit.Cut(rules)
+	if err != nil {
+		t.Fatal(err)
 	}
-	removed := false
 	unblock = func() {
-		if !removed {
-			for _, r := range rules {
-				iptables(t, append([]string{"-D"}, r...)...)
-			}
-			removed = true
+		if err := remove(); err != nil {
+			t.Error(err)
 		}
 	}
 	t.Cleanup(unblock)
 	return unblock
-}
-
-func iptables(t *testing.T, args ...string) {
-	t.Helper()
-	if out, err := exec.Command("iptables", args...).CombinedOutput(); err != nil {
-		t.Fatalf("iptables %v: %v\n%s", args, err, out)
-	}
 }
 
 // The detector and the replicas lose the primary, but Baton's worker (and HAProxy) still

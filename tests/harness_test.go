@@ -24,12 +24,13 @@ import (
 	"github.com/baton-db/baton/internal/config"
 	"github.com/baton-db/baton/internal/envfile"
 	"github.com/baton-db/baton/internal/loadgen"
-	"github.com/baton-db/baton/internal/tlsconf"
 	"github.com/baton-db/baton/internal/topology"
+	"github.com/baton-db/baton/tests/sandboxkit"
 )
 
 var (
 	root    string
+	kit     *sandboxkit.Kit   // the sandbox, shared with the nemesis (tests/sandboxkit)
 	sandbox map[string]string // the env file
 	secrets config.Secrets
 	appUser struct{ user, password string }
@@ -75,43 +76,17 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M, state string) int {
 	var err error
-	sandbox, err = envfile.Read(filepath.Join(state, "env"))
-	if err != nil {
+	if kit, err = sandboxkit.Load(root); err != nil {
 		fmt.Println("tests:", err)
 		return 1
 	}
-	raw, err := envfile.Read(sandbox["SECRETS_FILE"])
-	if err != nil {
+	sandbox, secrets, adminTLS = kit.Env, kit.Secrets, kit.AdminTLS
+	appUser.user, appUser.password = kit.AppUser, kit.AppPassword
+	if clusterCfg, err = kit.Config.Cluster("demo"); err != nil {
 		fmt.Println("tests:", err)
 		return 1
 	}
-	appUser.user, appUser.password = raw["MYSQL_APP_USER"], raw["MYSQL_APP_PASSWORD"]
-	cfg, err := config.Load(sandbox["BATON_CONFIG"], nil)
-	if err != nil {
-		fmt.Println("tests:", err)
-		return 1
-	}
-	secrets = cfg.Secrets
-	clusterCfg, err = cfg.Cluster("demo")
-	if err != nil {
-		fmt.Println("tests:", err)
-		return 1
-	}
-	o, err := cfg.MySQLOptions(secrets.AdminUser, secrets.AdminPassword)
-	if err != nil {
-		fmt.Println("tests:", err)
-		return 1
-	}
-	adminTLS = tlsconf.ChainOnly(o.TLS)
-	cc := api.DefaultConfig()
-	cc.Address, cc.Token = sandbox["CONSUL_HTTP_ADDR"], secrets.ConsulToken
-	c, err := api.NewClient(cc)
-	if err != nil {
-		fmt.Println("tests:", err)
-		return 1
-	}
-	topo = topology.New(c, "baton/clusters")
-	consulKV = c.KV()
+	topo, consulKV = kit.Topo, kit.Consul.KV()
 	if err := prepareSchema(); err != nil {
 		fmt.Println("tests: schema:", err)
 		return 1
@@ -143,11 +118,7 @@ func ping(db *sql.DB) error {
 func openDB(addr, user, password string) *sql.DB { return openTLS(addr, user, password, nil) }
 
 func openTLS(addr, user, password string, t *tls.Config) *sql.DB {
-	c := mysql.NewConfig()
-	c.User, c.Passwd, c.Net, c.Addr, c.TLS = user, password, "tcp", addr, t
-	c.Timeout, c.ReadTimeout, c.WriteTimeout = time.Second, 5*time.Second, 5*time.Second
-	conn, _ := mysql.NewConnector(c)
-	return sql.OpenDB(conn)
+	return sandboxkit.OpenTLS(addr, user, password, t)
 }
 
 func adminDB(addr string) *sql.DB {

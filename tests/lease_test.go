@@ -3,10 +3,7 @@ package tests
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,71 +11,26 @@ import (
 	"github.com/baton-db/baton/internal/loadgen"
 	"github.com/baton-db/baton/internal/mysqladmin"
 	"github.com/baton-db/baton/internal/topology"
+	"github.com/baton-db/baton/tests/sandboxkit"
 	"github.com/baton-db/baton/workflows"
 )
 
-// cgroupRoot is the cgroup v2 hierarchy, where iptables' cgroup match finds a process.
-const cgroupRoot = "/sys/fs/cgroup/unified"
-
 // cutProcessFromConsul moves the sandbox process name into a cgroup of its own and resets
 // every connection it opens to Consul's HTTP port: that process alone loses Consul, every
-// other process on the host keeps it. It proves the cut holds (the process's own Consul
-// calls fail, per its log) and undoes it at cleanup.
+// other process on the host keeps it (sandboxkit.CutProcessFromConsul, which proves the
+// cut holds). It undoes it at cleanup.
 func cutProcessFromConsul(t *testing.T, name string) (unblock func()) {
 	t.Helper()
-	pid := pidOf(t, name)
-	group := "baton-" + name
-	dir := filepath.Join(cgroupRoot, group)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatalf("cgroup v2 at %s: %v", cgroupRoot, err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0o644); err != nil {
-		t.Fatalf("move %s (pid %d) into %s: %v", name, pid, dir, err)
-	}
 	_, port, _ := strings.Cut(sandbox["CONSUL_HTTP_ADDR"], ":")
 	if port == "" {
 		port = "8500"
 	}
-	unblockRules := cut(t, [][]string{{"OUTPUT", "-m", "cgroup", "--path", group, "-p", "tcp", "--dport", port, "-j", "REJECT", "--reject-with", "tcp-reset"}})
-	// A socket keeps the cgroup it was created in: the process's open connections to Consul
-	// are closed, and the ones it opens from now on are refused. The cut holds once it has
-	// none left.
-	waitFor(t, 5*time.Second, func() bool {
-		open := consulSockets(t, pid, port)
-		for _, sport := range open {
-			_ = exec.Command("ss", "-K", "-tn", "sport", "=", ":"+sport, "dport", "=", ":"+port).Run()
-		}
-		return len(open) == 0
-	})
-	done := false
-	unblock = func() {
-		if done {
-			return
-		}
-		done = true
-		unblockRules()
-		_ = os.WriteFile(filepath.Join(cgroupRoot, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0o644)
-		_ = os.Remove(dir)
+	unblock, err := sandboxkit.CutProcessFromConsul(pidOf(t, name), "baton-"+name, port)
+	if err != nil {
+		t.Fatalf("cut %s from Consul: %v", name, err)
 	}
 	t.Cleanup(unblock)
 	return unblock
-}
-
-// consulSockets lists the local ports of pid's established connections to Consul's port.
-func consulSockets(t *testing.T, pid int, port string) []string {
-	out, err := exec.Command("ss", "-tnp", "state", "established", "dport", "=", ":"+port).Output()
-	if err != nil {
-		t.Fatalf("ss: %v", err)
-	}
-	var ports []string
-	for _, l := range strings.Split(string(out), "\n") {
-		if f := strings.Fields(l); len(f) >= 5 && strings.Contains(l, fmt.Sprintf("pid=%d,", pid)) {
-			if i := strings.LastIndex(f[2], ":"); i >= 0 {
-				ports = append(ports, f[2][i+1:])
-			}
-		}
-	}
-	return ports
 }
 
 // agentLogFrom reads the log of node's heartbeat agent from now on.

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/baton-db/baton/internal/config"
+	"github.com/baton-db/baton/tests/sandboxkit"
 )
 
 // Baton's MySQL connections use TLS with a client certificate, and its replication links
@@ -111,28 +112,11 @@ func TestMySQLTLS(t *testing.T) {
 
 func replicaStatus(t *testing.T, db *sql.DB) map[string]string {
 	t.Helper()
-	rows, err := db.Query("SHOW SLAVE STATUS")
+	m, err := sandboxkit.ReplicaStatus(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	out := map[string]string{}
-	if !rows.Next() {
-		return out
-	}
-	vals := make([]sql.RawBytes, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	if err := rows.Scan(ptrs...); err != nil {
-		t.Fatal(err)
-	}
-	for i, c := range cols {
-		out[c] = string(vals[i])
-	}
-	return out
+	return m
 }
 
 // Consul runs with ACLs, default deny. Baton's token may write its own KV prefix and read
