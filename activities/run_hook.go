@@ -61,6 +61,12 @@ type HookInput struct {
 }
 
 // hooks returns the hooks of cluster at every point, for a workflow to run.
+// ClusterHooks returns the cluster's configured hooks (names and timing only), for a
+// workflow that runs hooks and nothing else (DurabilityChanged).
+func (a *Activities) ClusterHooks(_ context.Context, cluster string) ([]HookRef, error) {
+	return a.hooks(cluster), nil
+}
+
 func (a *Activities) hooks(cluster string) []HookRef {
 	var out []HookRef
 	for _, p := range config.HookPoints {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/baton-db/baton/activities"
 	"github.com/baton-db/baton/internal/topology"
 )
 
@@ -58,8 +59,22 @@ func TestAsyncAckFallbackIsRecordedShownAndCounted(t *testing.T) {
 	if !strings.Contains(string(body), `baton_durability_degradations_total{cluster="demo2"`) {
 		t.Errorf("the detector's metrics do not count the degradation")
 	}
+	// The post hooks ran (the sandbox's hook records every event it is given).
+	waitFor(t, 10*time.Second, func() bool { return len(durabilityEvents(t, "durability-degraded", d.Reason)) > 0 })
 	unblock()
 	waitFor(t, 25*time.Second, func() bool { d = readTopoOf(t, "demo2").Degraded; return d != nil && !d.Open() })
-	row.note = fmt.Sprintf("degraded %s -> %s (%s)", d.Since.Format("15:04:05.000"), d.Until.Format("15:04:05.000"), d.Reason)
+	waitFor(t, 10*time.Second, func() bool { return len(durabilityEvents(t, "durability-restored", d.Reason)) > 0 })
+	row.note = fmt.Sprintf("degraded %s -> %s (%s); durability hooks ran at both", d.Since.Format("15:04:05.000"), d.Until.Format("15:04:05.000"), d.Reason)
 	assertHealthyIn(t, "demo2", l, row, 0)
+}
+
+// durabilityEvents are the events of demo2's durability hooks at point with this reason.
+func durabilityEvents(t *testing.T, point, reason string) []activities.Event {
+	var out []activities.Event
+	for _, ev := range hookEvents(t, point, "") {
+		if ev.Cluster == "demo2" && ev.Kind == "durability" && ev.Reason == reason {
+			out = append(out, ev)
+		}
+	}
+	return out
 }

@@ -187,3 +187,40 @@ func TestPreFailoverHookOtherFailureIsPassedOver(t *testing.T) {
 		t.Fatalf("hook problems %q", r.HookProblems)
 	}
 }
+
+// The detector's degraded record runs the durability-degraded hooks, and its end the
+// durability-restored ones; a failing hook is reported and changes nothing.
+func TestDurabilityChangedRunsItsHooks(t *testing.T) {
+	degraded := activities.HookRef{Name: "page", Point: config.DurabilityDegraded, Timeout: time.Second, Attempts: 1}
+	restored := activities.HookRef{Name: "page", Point: config.DurabilityRestored, Timeout: time.Second, Attempts: 1}
+	since := time.Date(2026, 12, 4, 4, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		in   DurabilityInput
+		want config.HookPoint
+	}{
+		{DurabilityInput{Cluster: "demo2", Primary: "node4", Reason: "after falling back to asynchronous replication", Since: since}, config.DurabilityDegraded},
+		{DurabilityInput{Cluster: "demo2", Primary: "node4", Reason: "after falling back", Since: since, Until: since.Add(time.Minute)}, config.DurabilityRestored},
+	} {
+		var s testsuite.WorkflowTestSuite
+		env := s.NewTestWorkflowEnvironment()
+		env.RegisterWorkflow(DurabilityChanged)
+		env.RegisterActivity(&activities.Activities{})
+		env.OnActivity(a.ClusterHooks, mock.Anything, "demo2").Return([]activities.HookRef{gateHook, recordHook, degraded, restored}, nil)
+		var events []activities.Event
+		env.OnActivity(a.RunHook, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.HookInput) error {
+			events = append(events, in.Event)
+			return temporal.NewNonRetryableApplicationError("pager down", activities.ErrHookFailed, nil)
+		})
+		env.ExecuteWorkflow(DurabilityChanged, c.in)
+		var r Result
+		if err := env.GetWorkflowError(); err != nil || env.GetWorkflowResult(&r) != nil {
+			t.Fatalf("%v", err)
+		}
+		if len(events) != 1 || events[0].Point != c.want || events[0].Cluster != "demo2" || events[0].OldPrimary != "node4" || events[0].Kind != "durability" {
+			t.Fatalf("want one %s event for demo2, got %+v", c.want, events)
+		}
+		if r.Outcome != "succeeded" || len(r.HookProblems) != 1 || !strings.Contains(r.HookProblems[0], "pager down") {
+			t.Fatalf("result %+v", r)
+		}
+	}
+}

@@ -7,4 +7,5 @@ func Register(w worker.WorkflowRegistry) {
 	w.RegisterWorkflow(PlannedSwitchover)
 	w.RegisterWorkflow(UnplannedFailover)
 	w.RegisterWorkflow(RejoinNode)
+	w.RegisterWorkflow(DurabilityChanged)
 }

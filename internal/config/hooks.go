@@ -18,12 +18,17 @@ const (
 	PostUnsuccessfulFailover HookPoint = "post-unsuccessful-failover"
 	PreSwitchover            HookPoint = "pre-switchover"
 	PostSwitchover           HookPoint = "post-switchover"
+	// DurabilityDegraded and DurabilityRestored run when the detector records that the
+	// primary acknowledges writes without the copy the durability policy promises, and when
+	// that ends (docs/runbook.md §5, "durability never degrades in silence").
+	DurabilityDegraded HookPoint = "durability-degraded"
+	DurabilityRestored HookPoint = "durability-restored"
 	defaultHookTimeout                 = 10 * time.Second
 	defaultPostHookAttempts            = 3
 )
 
 // HookPoints lists every hook point.
-var HookPoints = []HookPoint{PreFailover, PostFailover, PostUnsuccessfulFailover, PreSwitchover, PostSwitchover}
+var HookPoints = []HookPoint{PreFailover, PostFailover, PostUnsuccessfulFailover, PreSwitchover, PostSwitchover, DurabilityDegraded, DurabilityRestored}
 
 // Pre reports whether hooks at p may veto the operation.
 func (p HookPoint) Pre() bool { return p == PreFailover || p == PreSwitchover }

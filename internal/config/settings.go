@@ -47,7 +47,7 @@ var Settings = []Setting{
 	{Key: ClusterKey + "approvers", Doc: "who may `baton approve` (required unless `never`)"},
 	{Key: ClusterKey + "approval_timeout", Default: "30m", Doc: "an unapproved switchover ends, unchanged, after this"},
 	{Key: ClusterKey + "hooks", Show: "none", Doc: "this cluster's hooks, run after the global `hooks` (same form)"},
-	{Key: "hooks", Show: "none", Doc: "`[{name, on, command \\| url, timeout, attempts}]`: commands or webhooks run with the event as JSON at `pre-failover`, `post-failover`, `post-unsuccessful-failover`, `pre-switchover`, `post-switchover` (a pre hook vetoes only by exit status 42 or HTTP 409); `timeout` defaults to `10s`, `attempts` to 1 (pre) or 3 (post)"},
+	{Key: "hooks", Show: "none", Doc: "`[{name, on, command \\| url, timeout, attempts}]`: commands or webhooks run with the event as JSON at `pre-failover`, `post-failover`, `post-unsuccessful-failover`, `pre-switchover`, `post-switchover`, `durability-degraded`, `durability-restored` (a pre hook vetoes only by exit status 42 or HTTP 409); `timeout` defaults to `10s`, `attempts` to 1 (pre) or 3 (post)"},
 	{Key: "mysql.source_addr", Doc: "local address for Baton's MySQL connections"},
 	{Key: "mysql.tls.mode", Default: "disabled", Doc: "`required` (encrypted), `verify_ca` (chain checked), `verify_identity` (chain and the dialled host, as an IP or DNS SAN)"},
 	{Key: "mysql.tls.ca_file", Also: []string{"cert_file", "key_file", "server_name"}, Doc: "PEM files; a client certificate is presented when both are set (for `REQUIRE X509` users)"},

@@ -11,6 +11,7 @@ import (
 	"github.com/baton-db/baton/internal/flavor"
 	"github.com/baton-db/baton/internal/mysqladmin"
 	"github.com/baton-db/baton/internal/topology"
+	"github.com/baton-db/baton/workflows/start"
 )
 
 // Durability never degrades in silence (docs/runbook.md §5). In the same pass as the
@@ -78,11 +79,31 @@ func (w *Watcher) checkDurability(ctx context.Context, t topology.Topology) {
 		if w.metrics != nil {
 			w.metrics.Degradations.Add(ctx, 1, metric.WithAttributes(attribute.String("cluster", t.Cluster)))
 		}
+		w.durabilityHooks(ctx, t.Cluster, d)
 	case why == "" && t.Degraded != nil && t.Degraded.Open():
 		d := *t.Degraded
 		d.Until = now
 		if err := rec.RecordDegradation(ctx, t.Cluster, d); err == nil {
 			w.log.Info("durability restored: the primary waits for an acknowledgement again", "cluster", t.Cluster, "primary", t.Primary.Name, "degraded_since", d.Since, "lasted", now.Sub(d.Since).Round(time.Millisecond).String())
+			w.durabilityHooks(ctx, t.Cluster, d)
 		}
+	}
+}
+
+// durabilityStarter starts the hooks of a durability change (start.Starter).
+type durabilityStarter interface {
+	StartDurabilityHooks(ctx context.Context, in start.DurabilityInput) error
+}
+
+// durabilityHooks starts the workflow that runs the cluster's durability-degraded or
+// durability-restored hooks for d; a failure to start it is logged, the record stands.
+func (w *Watcher) durabilityHooks(ctx context.Context, cluster string, d topology.Degradation) {
+	s, ok := w.starter.(durabilityStarter)
+	if !ok {
+		return
+	}
+	in := start.DurabilityInput{Cluster: cluster, Primary: d.Primary, Reason: d.Reason, Since: d.Since, Until: d.Until}
+	if err := s.StartDurabilityHooks(ctx, in); err != nil {
+		w.log.Error("durability changed, and starting its hooks failed", "cluster", cluster, "primary", d.Primary, "error", err)
 	}
 }

@@ -21,6 +21,7 @@ const (
 	Switchover = "PlannedSwitchover"
 	Failover   = "UnplannedFailover"
 	Rejoin     = "RejoinNode"
+	Durability = "DurabilityChanged"
 )
 
 // TaskTimeout is the workflow task timeout every start uses. The write-blocked steps of a
@@ -68,6 +69,38 @@ type SwitchoverInput struct {
 	RequestedBy string
 	// RequireApproval asks for the approval gate whatever the cluster's policy.
 	RequireApproval bool
+}
+
+// DurabilityInput reports a change of a cluster's durability (the detector's degraded
+// record): its hooks run in DurabilityChanged. It carries no secrets.
+type DurabilityInput struct {
+	Cluster, Primary, Reason string
+	Since                    time.Time
+	// Until is set when the degradation ended (durability-restored).
+	Until time.Time `json:",omitempty"`
+}
+
+// DurabilityWorkflowID is the ID of the hooks run for one degradation (its start or end):
+// one run each, however many detectors report it.
+func DurabilityWorkflowID(in DurabilityInput) string {
+	id := fmt.Sprintf("durability/%s/%d", in.Cluster, in.Since.UnixMilli())
+	if !in.Until.IsZero() {
+		id += "/restored"
+	}
+	return id
+}
+
+// StartDurabilityHooks starts the hooks of a durability change; one that was already
+// started (by this or another detector) is not started again.
+func (s Starter) StartDurabilityHooks(ctx context.Context, in DurabilityInput) error {
+	opts := Options(DurabilityWorkflowID(in), s.Queue, "durability", in.Cluster, "durability of "+in.Cluster+": "+in.Reason)
+	opts.WorkflowIDReusePolicy = enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE
+	_, err := s.Client.ExecuteWorkflow(ctx, opts, Durability, in)
+	var already *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &already) {
+		return nil
+	}
+	return err
 }
 
 // Options are the start options of one workflow of a cluster: the start fails when
