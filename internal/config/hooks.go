@@ -21,10 +21,10 @@ const (
 	// DurabilityDegraded and DurabilityRestored run when the detector records that the
 	// primary acknowledges writes without the copy the durability policy promises, and when
 	// that ends (docs/runbook.md §5, "durability never degrades in silence").
-	DurabilityDegraded HookPoint = "durability-degraded"
-	DurabilityRestored HookPoint = "durability-restored"
-	defaultHookTimeout                 = 10 * time.Second
-	defaultPostHookAttempts            = 3
+	DurabilityDegraded      HookPoint = "durability-degraded"
+	DurabilityRestored      HookPoint = "durability-restored"
+	defaultHookTimeout                = 10 * time.Second
+	defaultPostHookAttempts           = 3
 )
 
 // HookPoints lists every hook point.
