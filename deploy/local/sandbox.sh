@@ -52,7 +52,8 @@ trap 'log "failed at line $LINENO: $BASH_COMMAND"' ERR
 sqlq() { local v=${1//\\/\\\\}; v=${v//\'/\\\'}; printf "'%s'" "$v"; }
 log() { printf '%s sandbox: %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
-alive() { [ -f "$PIDS/$1.pid" ] && kill -0 "$(cat "$PIDS/$1.pid")" 2>/dev/null; }
+# A killed process stays a zombie until it is reaped, which can take a second here: it is not alive.
+alive() { [ -f "$PIDS/$1.pid" ] && kill -0 "$(cat "$PIDS/$1.pid")" 2>/dev/null && [ "$(ps -o stat= -p "$(cat "$PIDS/$1.pid")" | cut -c1)" != Z ]; }
 wait_for() { # $1=what $2=tries(0.1s) $3...=command
   local what=$1 n=$2; shift 2
   for _ in $(seq 1 "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
@@ -691,6 +692,7 @@ case $cmd in
   # A Consul server (1-3) started again after a test killed it; it rejoins the others from its data dir.
   start-consul-server)
     case ${1:-} in 1 | 2 | 3) ;; *) die "start-consul-server N: N is 1, 2 or 3" ;; esac
+    for _ in $(seq 1 100); do alive "consul-server-$1" || break; sleep 0.1; done # a killed server takes a moment to exit
     tools; consul_server_up "$1"
     wait_for "consul-server-$1" 300 sh -c "curl -sf http://${CONSUL_SERVERS[$(($1 - 1))]}:8500/v1/status/leader | grep -q ':8300'" ;;
   start-worker) BATON_FAULT_CRASH_FILE=$STATE/fault-crash spawn worker "$STATE/bin/baton-worker" --config "$STATE/baton.yaml" ;;
