@@ -127,3 +127,31 @@ func TestDetectorKeepsOneConnectionPerPrimary(t *testing.T) {
 		}
 	}
 }
+
+// A detector restarted at once (a supervisor's Restart=always) comes back under the same ID
+// before its old session's check has expired: it must take its place in the fleet, not wait
+// for a session that its own check keeps alive. Found by the nemesis: a detector killed and
+// restarted within 0.7 s never rejoined ("another detector with ID detector-1 is
+// running?") and nobody watched the clusters until the end of the run.
+func TestDetectorRestartedAtOnceRejoinsTheFleet(t *testing.T) {
+	fault(t, "the detector killed -9 and restarted at once (same ID, within its check's TTL)")
+	assertDetectorWatching(t, "demo")
+	log := detectorLogFrom(t)
+	pid := pidOf(t, "detector")
+	t.Cleanup(func() { sandboxCmd(t, "start-detector") })
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// Reaped, not only signalled: the sandbox would take a zombie for a running detector.
+	waitFor(t, 5*time.Second, func() bool {
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		return err != nil || strings.Contains(string(st), ") Z ")
+	})
+	restarted := time.Now()
+	sandboxCmd(t, "start-detector")
+	waitFor(t, 10*time.Second, func() bool { return strings.Contains(log(), "joined the detector fleet") })
+	took := time.Since(restarted)
+	assertDetectorWatching(t, "demo")
+	assertDetectorWatching(t, "demo2")
+	fmt.Printf("METRIC detector_restart_rejoin=%s (restarted at once -> joined the fleet)\n", took.Round(time.Millisecond))
+}
