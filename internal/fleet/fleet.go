@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path"
 	"slices"
 	"sort"
@@ -70,10 +71,16 @@ func (f *Fleet) Run(ctx context.Context) error {
 		f.order = append(f.order, sh)
 	}
 	sort.Strings(f.order)
-	checkID := "baton-detector:" + f.ID
+	// The check is this process's own: a detector restarted under the same ID (by a
+	// supervisor, within CheckTTL) registers a new one in place of its predecessor's, and
+	// Consul invalidates the dead process's session with it. A check ID shared across
+	// restarts was kept passing by the new process, so the old session never expired and
+	// held the membership key forever (found by the nemesis).
+	checkID := fmt.Sprintf("baton-detector:%s:%d-%d", f.ID, os.Getpid(), time.Now().UnixNano())
 	agent := f.Consul.Agent()
-	if err := agent.ServiceRegister(&api.AgentServiceRegistration{ID: "baton-detector-" + f.ID, Name: "baton-detector",
-		Check: &api.AgentServiceCheck{CheckID: checkID, TTL: CheckTTL.String(), DeregisterCriticalServiceAfter: "1m"}}); err != nil {
+	if err := agent.ServiceRegisterOpts(&api.AgentServiceRegistration{ID: "baton-detector-" + f.ID, Name: "baton-detector",
+		Check: &api.AgentServiceCheck{CheckID: checkID, TTL: CheckTTL.String(), DeregisterCriticalServiceAfter: "1m"}},
+		api.ServiceRegisterOpts{ReplaceExistingChecks: true}); err != nil {
 		return fmt.Errorf("register detector %s in Consul: %w (Baton's token needs service \"baton-detector\" write and session_prefix \"\" write)", f.ID, err)
 	}
 	defer func() { _ = agent.ServiceDeregister("baton-detector-" + f.ID) }()
@@ -119,6 +126,8 @@ func (f *Fleet) join(ctx context.Context, checkID string) error {
 	b, _ := json.Marshal(Member{ID: f.ID, Started: time.Now().UTC()})
 	ok, _, err := f.Consul.KV().Acquire(&api.KVPair{Key: f.key("members", f.ID), Value: b, Session: id}, nil)
 	if err != nil || !ok {
+		_, _ = f.Consul.Session().Destroy(id, nil) // one session per attempt would pile up
+		f.session = ""
 		return fmt.Errorf("acquire membership %s: %v (another detector with ID %s is running?)", f.key("members", f.ID), err, f.ID)
 	}
 	f.Log.Info("joined the detector fleet", "id", f.ID, "session", id)
