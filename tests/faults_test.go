@@ -316,7 +316,7 @@ func TestWorkerCrashAtEveryPlannedStep(t *testing.T) {
 }
 
 func TestWorkerCrashAtEveryUnplannedStep(t *testing.T) {
-	for _, step := range []string{"ConfirmPrimaryDead", "ChooseCandidate", "ProbePrimary", "WaitRelayLog", "FenceOldPrimary", "PromoteCandidate",
+	for _, step := range []string{"ConfirmPrimaryDead", "ChooseCandidate", "ProbePrimary", "WaitRelayLog", "FenceOldPrimary", "StopOldPrimary", "PromoteCandidate",
 		"PublishTopology", "ReparentReplica", "VerifyRouting", "RestartHeartbeats", "EvictNode", "RecordResult"} {
 		t.Run(step, func(t *testing.T) {
 			row := fault(t, "worker SIGKILL during unplanned "+step)
