@@ -57,7 +57,7 @@ unit() {
   go test -race -count=1 -timeout 20m "${pkgs[@]}"
 }
 phase "unit and workflow tests (-race)" unit
-phase "fuzzing (each target 10 s)" deploy/fuzz.sh 10s
+phase "fuzzing (100,000 inputs per target)" deploy/fuzz.sh 100000x
 # The real-server tests. Their fault summary goes to docs/fault-summary.md (BENCHMARKS.md
 # links it).
 phase "integration tests" env BATON_INTEGRATION=1 BATON_FAULT_SUMMARY="$ROOT/docs/fault-summary.md" go test -count=1 -p 1 -timeout 30m -v ./tests/

@@ -14,15 +14,20 @@ func Read(path string) (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
+	return Parse(path, b)
+}
+
+// Parse reads KEY=VALUE lines from data; name is the file's name for errors.
+func Parse(name string, data []byte) (map[string]string, error) {
 	out := map[string]string{}
-	for i, line := range strings.Split(string(b), "\n") {
+	for i, line := range strings.Split(string(data), "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
 		k, v, ok := strings.Cut(line, "=")
 		if !ok {
-			return nil, fmt.Errorf("%s line %d: expected KEY=VALUE", path, i+1)
+			return nil, fmt.Errorf("%s line %d: expected KEY=VALUE", name, i+1)
 		}
 		out[strings.TrimSpace(k)] = strings.Trim(strings.TrimSpace(v), `"'`)
 	}
