@@ -103,6 +103,7 @@ func (a *Activities) RejoinNode(ctx context.Context, in RejoinInput) (struct{}, 
 			return struct{}{}, err
 		}
 	}
+	faultPoint(ctx, "pointed")
 	// A primary promoted as the lone survivor runs without semi-sync; with a replica back
 	// that may acknowledge (under cross_zone, one in another zone), acknowledged writes must
 	// again wait for one, or the next failover can lose them.

@@ -70,6 +70,7 @@ func (a *Activities) UndoDemotePrimary(ctx context.Context, plan Plan) (UndoResu
 	}
 	// Checked again at the moment it reopens: a failover that preempted the switchover may
 	// have revoked the old primary's lease (it does so before it promotes) or published.
+	faultPoint(ctx, "reopen")
 	if err := a.mayReopen(ctx, plan); err != nil {
 		return res, err
 	}

@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"context"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -8,6 +10,7 @@ import (
 
 	"github.com/baton-db/baton/internal/flavor"
 	"github.com/baton-db/baton/internal/topology"
+	"github.com/baton-db/baton/tests/sandboxkit"
 )
 
 // executedOf reads a node's executed GTIDs, parsed.
@@ -119,4 +122,106 @@ func checksum(t *testing.T, n topology.Node) string {
 		t.Fatalf("%s: %v", n.Name, err)
 	}
 	return strings.TrimSpace(sum)
+}
+
+// A rejoining node replicates before it is a member again, and while it is not a member it
+// cannot be a candidate: a write that only it acknowledged would be lost, unreported, if
+// the primary died then. So it acknowledges nothing until it is readmitted. The worker is
+// killed inside the rejoin, between the re-point and the readmission, and the node is
+// read there: replicating, not a member, not acknowledging. The rejoin then finishes, and
+// only then does it acknowledge.
+func TestRejoiningNodeAcknowledgesOnlyOnceReadmitted(t *testing.T) {
+	row := fault(t, "worker SIGKILL inside a rejoin, between re-point and readmission (the node acknowledges nothing until readmitted)")
+	// The rejoining node must be one the durability policy lets acknowledge (under cross_zone,
+	// one in another zone than the new primary): the primary is first moved to the node
+	// alone in its zone, then killed, so that the failover promotes in the other zone.
+	before := readTopo(t)
+	lone := ""
+	for _, n := range sandboxkit.Members(before) {
+		same := 0
+		for _, m := range sandboxkit.Members(before) {
+			if m.Zone == n.Zone {
+				same++
+			}
+		}
+		if same == 1 {
+			lone = n.Name
+		}
+	}
+	if lone == "" {
+		t.Fatalf("no node is alone in its zone: %+v", before)
+	}
+	if before.Primary.Name != lone {
+		waitSwitchoverReady(t, "--to", lone)
+		if out, code := baton(t, "switchover", "--cluster", "demo", "--to", lone); code != 0 {
+			t.Fatalf("switchover to %s: exit %d\n%s", lone, code, out)
+		}
+		before = readTopo(t)
+	}
+	ageLastFailover(t, time.Hour)
+	old := before.Primary
+	signalNode(t, old.Name, syscall.SIGKILL)
+	after := waitNewPrimary(t, old.Name, 15*time.Second)
+	waitRouting(t, after.Primary.ServerID, 10*time.Second)
+	if !clusterCfg.Acks(after.Primary.Zone, old.Zone) {
+		t.Fatalf("the durability policy does not let %s (zone %s) acknowledge %s (zone %s): the case proves nothing", old.Name, old.Zone, after.Primary.Name, after.Primary.Zone)
+	}
+	sandboxCmd(t, "start-worker")
+	assertNoWorkflowOpen(t)
+	sandboxCmd(t, "start-node", old.Name)
+	l := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 100)
+
+	waitCrash := armCrash(t, "at:RejoinNode:pointed")
+	t.Cleanup(func() { sandboxCmd(t, "start-worker") })
+	done := make(chan string, 1)
+	go func() { out, _ := baton(t, "rejoin", "--cluster", "demo", "--host", old.Name); done <- out }()
+	waitCrash(done)
+
+	// Half-way: it follows the primary, Consul does not list it, and it does not acknowledge.
+	st := replicaState(t, old)
+	if st.source != after.Primary.Addr() {
+		t.Fatalf("killed inside the rejoin, yet %s replicates from %q, not the primary %s", old.Name, st.source, after.Primary.Addr())
+	}
+	if tp := readTopo(t); slices.ContainsFunc(tp.Replicas, func(n topology.Node) bool { return n.Name == old.Name }) {
+		t.Fatalf("%s is a member before its rejoin readmitted it", old.Name)
+	}
+	if st.acks {
+		t.Errorf("%s acknowledges the primary's commits while it is not a member (it cannot be a candidate): writes only it acknowledged would be lost", old.Name)
+	}
+
+	sandboxCmd(t, "start-worker")
+	if out := <-done; !strings.Contains(out, "is a replica of demo again") {
+		t.Fatalf("the rejoin did not finish after the worker came back:\n%s", out)
+	}
+	if tp := readTopo(t); !slices.ContainsFunc(tp.Replicas, func(n topology.Node) bool { return n.Name == old.Name }) {
+		t.Fatalf("%s is not a member after its rejoin", old.Name)
+	}
+	if st = replicaState(t, old); !st.acks {
+		t.Fatalf("%s is a member again but does not acknowledge, though the durability policy lets it", old.Name)
+	}
+	noteFault(t, old.Name+" replicated without acknowledging until readmitted, then acknowledged")
+	assertHealthy(t, l, row)
+}
+
+type replicaSeen struct {
+	source string // host:port it replicates from ("" if none)
+	acks   bool   // its semi-sync replica side is on
+}
+
+func replicaState(t *testing.T, n topology.Node) replicaSeen {
+	t.Helper()
+	db := adminDB(n.Addr())
+	defer db.Close()
+	var s replicaSeen
+	if err := db.QueryRow("SELECT @@GLOBAL.rpl_semi_sync_slave_enabled").Scan(&s.acks); err != nil {
+		t.Fatalf("%s: %v", n.Name, err)
+	}
+	st, err := sandboxkit.ReplicaStatus(context.Background(), db)
+	if err != nil {
+		t.Fatalf("%s: %v", n.Name, err)
+	}
+	if st["Master_Host"] != "" {
+		s.source = st["Master_Host"] + ":" + st["Master_Port"]
+	}
+	return s
 }

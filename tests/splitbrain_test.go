@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -229,4 +230,75 @@ func searchAttribute(t *testing.T, name string) string {
 		return strings.Trim(string(p.GetData()), `"`)
 	}
 	return ""
+}
+
+// A failover that preempts a switchover revokes the old primary's lease before it promotes
+// (StopOldPrimary). An undo of that switchover already past its first look at Consul must
+// not reopen the old primary then: it looks again at the moment it reopens. The worker is
+// held inside the undo just before the reopen, the lease is revoked as a failover does, and
+// the undo is let go: the old primary stays read-only, and the undo says why.
+func TestUndoDoesNotReopenAPrimaryWhoseLeaseWasRevoked(t *testing.T) {
+	row := fault(t, "undo of a switchover held before its reopen while a failover revokes the old primary's lease (stays read-only)")
+	before, l, done := switchoverHeldBefore(t, "PublishTopology")
+	timeoutWas := semiSyncTimeout(t, before.Primary.Addr())
+	bumpEpoch(t) // the publish fails on the epoch, and the switchover is undone
+	hook := filepath.Join(sandbox["SANDBOX_STATE"], "fault-crash")
+	const point = "UndoDemotePrimary:reopen"
+	if err := os.WriteFile(hook, []byte("pause:"+point), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(hook) })
+	sandboxCmd(t, "start-worker")
+	waitFor(t, 60*time.Second, func() bool { b, _ := os.ReadFile(hook); return string(b) == "paused:"+point })
+
+	revokeLease(t, "demo", before.Primary.Name)
+	revokedAt := time.Now()
+	if err := os.Remove(hook); err != nil {
+		t.Fatal(err)
+	}
+	out := <-done
+	if !strings.Contains(out, "cannot reopen "+before.Primary.Name) || !strings.Contains(out, "revoked its lease") {
+		t.Fatalf("the undo should refuse to reopen %s, whose lease was revoked while it was held:\n%s", before.Primary.Name, out)
+	}
+	db := adminDB(before.Primary.Addr())
+	defer db.Close()
+	var ro bool
+	if err := db.QueryRow("SELECT @@GLOBAL.read_only").Scan(&ro); err != nil || !ro {
+		t.Fatalf("%s is writable (%v) after the undo met its revoked lease: two primaries once the failover promotes", before.Primary.Name, err)
+	}
+	noteFault(t, fmt.Sprintf("undo refused to reopen %s %s after the revocation", before.Primary.Name, time.Since(revokedAt).Round(10*time.Millisecond)))
+
+	// What a human does, as the refusal says: the failover that revoked the lease is
+	// imaginary here, so the one Consul names is opened again, under a fresh lease.
+	if _, err := consulKV.Delete(topo.LeaseKey("demo"), nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"SET GLOBAL read_only = OFF", fmt.Sprintf("SET GLOBAL rpl_semi_sync_master_timeout = %d", timeoutWas)} {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	waitSwitchoverReady(t)
+	if out, code := baton(t, "switchover", "--cluster", "demo"); code != 0 { // every replica directly under one primary again
+		t.Fatalf("switchover after the manual reopen: exit %d\n%s", code, out)
+	}
+	assertHealthy(t, l, row)
+}
+
+// revokeLease marks node's lease of cluster revoked, as a failover's StopOldPrimary does.
+func revokeLease(t *testing.T, cluster, node string) {
+	t.Helper()
+	ctx := context.Background()
+	for {
+		lease, idx, err := topo.ReadLease(ctx, cluster)
+		if err != nil || lease.Node != node {
+			t.Fatalf("the lease of %s is not %s's: %+v (%v)", cluster, node, lease, err)
+		}
+		lease.Revoked = &topology.Revocation{By: "test: a failover preempting the switchover", At: time.Now().UTC()}
+		if _, err = topo.WriteLease(ctx, cluster, lease, idx); err == nil {
+			return
+		} else if !errors.Is(err, topology.ErrLeaseChanged) {
+			t.Fatal(err)
+		}
+	}
 }
