@@ -92,5 +92,6 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	fl := &fleet.Fleet{Consul: fc.Client(), Prefix: app.FleetPrefix(cfg), ID: *id, Clusters: names, Watch: watch, Log: log}
+	p.ReadyWhen(fl.Ready)
 	return fl.Run(ctx)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/baton-db/baton/internal/heartbeat"
 	"github.com/baton-db/baton/internal/mysqladmin"
 	"github.com/baton-db/baton/internal/telemetry"
+	"github.com/baton-db/baton/internal/version"
 )
 
 func main() {
@@ -78,6 +79,7 @@ func run(ctx context.Context, args []string) error {
 		guard.SourceAddr = *source
 	}
 	log := app.Logger()
+	log.Info("baton-heartbeat starting", "version", version.Get().String(), "cluster", *cluster, "node", *node)
 	if guard.User == "" {
 		log.Warn("MYSQL_GUARD_USER is not set: this agent will not fence its own node when Consul deposes or evicts it (docs/runbook.md §5)")
 	}
@@ -92,6 +94,7 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	a := &heartbeat.Agent{Cluster: *cluster, Node: *node, Interval: *interval, Topo: topo, Log: log, MySQL: o, Guard: guard, Flavor: f, Fences: fences, MysqldPIDFile: *pidFile, LeaseTTL: *leaseTTL}
+	tel.SetReady(a.Ready)
 	if guard.User == "" {
 		a.LeaseTTL = 0
 		if *leaseTTL > 0 {

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
 	"github.com/baton-db/baton/internal/app"
 	"github.com/baton-db/baton/internal/config"
+	"github.com/baton-db/baton/internal/version"
 	"github.com/baton-db/baton/workflows"
 )
 
@@ -21,8 +24,20 @@ func newRoot() *cobra.Command {
 		newDecision(workflows.UpdateApprove, "Approve the switchover waiting at its approval gate"),
 		newDecision(workflows.UpdateAbort, "Abort the switchover waiting at its approval gate; nothing is changed"),
 		newHistory(), newReplay(), newPostmortem(),
-		newConfig(), newDowntime(), newAck(), newRecoveries(), newCluster(), newSetup())
+		newConfig(), newDowntime(), newAck(), newRecoveries(), newCluster(), newSetup(), newVersion())
 	return root
+}
+
+func newVersion() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the build of this baton (version, commit, Go); the servers export theirs as baton_build_info",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), "baton "+version.Get().String())
+			return err
+		},
+	}
 }
 
 // loadCluster loads the config and checks that the cluster is configured.

@@ -43,6 +43,7 @@ DETECTOR_IP=127.0.4.1 WORKER_IP=127.0.4.2 # Baton's own processes, so tests can 
 WORKER2_IP=127.0.4.3 WORKER2_METRICS=127.0.0.1:9467 # the second worker (start-worker2), on the same task queue
 # shellcheck disable=SC2034 # some are read only by render, from the templates
 DETECTOR_METRICS=127.0.0.1:9464 WORKER_METRICS=127.0.0.1:9466
+AGENT_METRICS_PORT=9470 # each heartbeat agent serves /metrics, /healthz, /readyz on its node's address
 # shellcheck disable=SC2034
 WRITER_PORT=3306 READER_PORT=3307 STATS_PORT=8404 DEMO2_WRITER_PORT=3316 DEMO2_READER_PORT=3317
 
@@ -457,10 +458,16 @@ temporal_prod_up() { # the schema tool creates and migrates both databases, then
 # ---------- Baton's own processes ----------
 baton_build() {
   mkdir -p "$STATE/bin"
-  (cd "$ROOT" && go build -o "$STATE/bin/baton.new" ./starter && go build -o "$STATE/bin/baton-worker.new" ./worker \
-    && go build -o "$STATE/bin/baton-heartbeat.new" ./heartbeat && go build -o "$STATE/bin/baton-detector.new" ./detectors \
-    && go build -o "$STATE/bin/baton-loadgen.new" ./deploy/local/loadgen \
-    && go build -o "$STATE/bin/baton-haproxy-reload.new" ./deploy/haproxy-reload)
+  # The commit, stamped in every binary (baton version, baton_build_info) also where the
+  # toolchain's own stamp is off (GOFLAGS=-buildvcs=false).
+  local rev
+  rev=$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || true)
+  if [ -n "$rev" ] && [ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ]; then rev=$rev-dirty; fi
+  local b=(go build -ldflags "-X github.com/baton-db/baton/internal/version.revision=$rev")
+  (cd "$ROOT" && "${b[@]}" -o "$STATE/bin/baton.new" ./starter && "${b[@]}" -o "$STATE/bin/baton-worker.new" ./worker \
+    && "${b[@]}" -o "$STATE/bin/baton-heartbeat.new" ./heartbeat && "${b[@]}" -o "$STATE/bin/baton-detector.new" ./detectors \
+    && "${b[@]}" -o "$STATE/bin/baton-loadgen.new" ./deploy/local/loadgen \
+    && "${b[@]}" -o "$STATE/bin/baton-haproxy-reload.new" ./deploy/haproxy-reload)
   local b
   for b in baton baton-worker baton-heartbeat baton-detector baton-loadgen baton-haproxy-reload; do
     if cmp -s "$STATE/bin/$b.new" "$STATE/bin/$b"; then rm "$STATE/bin/$b.new"; else
@@ -492,7 +499,7 @@ baton_up() {
   for spec in "${NODES[@]}"; do
     set -- $spec
     agent_config "$1"
-    baton_proc "heartbeat-$1" baton-heartbeat --config "$STATE/agents/$1.yaml" --cluster "$5" --node "$1" --source-addr "$2" --mysqld-pid-file "$(node_dir "$1")/mysqld.pid"
+    baton_proc "heartbeat-$1" baton-heartbeat --config "$STATE/agents/$1.yaml" --cluster "$5" --node "$1" --source-addr "$2" --mysqld-pid-file "$(node_dir "$1")/mysqld.pid" --metrics-addr "$2:$AGENT_METRICS_PORT"
   done
   baton_proc detector baton-detector --config "$STATE/baton.yaml" --source-addr "$DETECTOR_IP" --id detector-1
   rm -f "$STATE"/bin/.*.changed

@@ -23,6 +23,7 @@ import (
 	"github.com/baton-db/baton/internal/config"
 	"github.com/baton-db/baton/internal/telemetry"
 	"github.com/baton-db/baton/internal/topology"
+	"github.com/baton-db/baton/internal/version"
 )
 
 // Logger is the process-wide structured logger. The MySQL driver's own messages
@@ -187,6 +188,7 @@ type Process struct {
 // Start sets the process up; prometheusAddr is its metrics endpoint ("" for none).
 func Start(ctx context.Context, cfg *config.Config, service, prometheusAddr string) (*Process, error) {
 	p := &Process{Log: Logger()}
+	p.Log.Info("baton-"+service+" starting", "version", version.Get().String())
 	for _, w := range cfg.Warnings() {
 		p.Log.Warn("unsafe setting: " + w)
 	}
@@ -208,6 +210,28 @@ func Start(ctx context.Context, cfg *config.Config, service, prometheusAddr stri
 		return nil, err
 	}
 	return p, nil
+}
+
+// ReadyWhen makes /readyz pass while Temporal and Consul answer and every extra check
+// passes.
+func (p *Process) ReadyWhen(extra ...func(context.Context) error) {
+	if p.tel == nil {
+		return
+	}
+	p.tel.SetReady(func(ctx context.Context) error {
+		if _, err := p.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+			return fmt.Errorf("temporal: %w", err)
+		}
+		if leader, err := p.Topo.Client().Status().LeaderWithQueryOptions((&api.QueryOptions{}).WithContext(ctx)); err != nil || leader == "" {
+			return fmt.Errorf("consul: no leader (%v)", err)
+		}
+		for _, check := range extra {
+			if err := check(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // Close flushes telemetry and closes the Temporal client.

@@ -21,6 +21,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -41,6 +42,7 @@ type Fleet struct {
 	Log   *slog.Logger
 
 	session string
+	member  atomic.Bool                   // joined, with a live session: the detector's readiness
 	held    map[string]context.CancelFunc // by shard
 	shards  map[string][]string           // the clusters of each shard in use
 	order   []string                      // the shards in use, sorted
@@ -58,6 +60,14 @@ func Shard(cluster string) string { return fmt.Sprintf("s%04d", hash("", cluster
 type Member struct {
 	ID      string    `json:"id"`
 	Started time.Time `json:"started"`
+}
+
+// Ready says whether this detector is a member of the fleet (its /readyz).
+func (f *Fleet) Ready(context.Context) error {
+	if !f.member.Load() {
+		return fmt.Errorf("not a member of the detector fleet (no live Consul session): its clusters are watched by the others, or by nobody")
+	}
+	return nil
 }
 
 // Run joins the fleet and keeps this detector's share watched until ctx ends; it then
@@ -92,7 +102,9 @@ func (f *Fleet) Run(ctx context.Context) error {
 			sleep(ctx, time.Second)
 			continue
 		}
+		f.member.Store(true)
 		err := f.balance(ctx)
+		f.member.Store(false)
 		f.releaseAll()
 		if ctx.Err() == nil {
 			f.Log.Warn("detector session lost; joining again", "id", f.ID, "error", err)

@@ -8,12 +8,15 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
@@ -27,6 +30,8 @@ import (
 	"go.temporal.io/sdk/contrib/opentelemetry"
 	"go.temporal.io/sdk/interceptor"
 	"google.golang.org/grpc/credentials"
+
+	"github.com/baton-db/baton/internal/version"
 )
 
 // Config chooses the exporters.
@@ -45,6 +50,28 @@ type Telemetry struct {
 	Tracer   trace.TracerProvider
 	Meter    metric.MeterProvider
 	shutdown []func(context.Context) error
+	ready    atomic.Pointer[func(context.Context) error]
+}
+
+// SetReady sets what /readyz checks: nil error means ready. Until it is set, /readyz
+// answers 503 ("starting").
+func (t *Telemetry) SetReady(check func(context.Context) error) { t.ready.Store(&check) }
+
+// serveReady answers /readyz: 200 when the process's check passes within 2 s, 503 with the
+// reason otherwise. /healthz answers 200 while the process serves at all.
+func (t *Telemetry) serveReady(w http.ResponseWriter, r *http.Request) {
+	check := t.ready.Load()
+	if check == nil {
+		http.Error(w, "starting", http.StatusServiceUnavailable)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := (*check)(ctx); err != nil {
+		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = io.WriteString(w, "ready\n")
 }
 
 // Setup builds the providers for service (worker, detector, baton).
@@ -78,14 +105,28 @@ func Setup(ctx context.Context, c Config, service string, log *slog.Logger) (*Te
 		if err != nil {
 			return nil, fmt.Errorf("metrics address %s: %w", c.PrometheusAddr, err)
 		}
+		if err := buildInfo(mp); err != nil {
+			return nil, err
+		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.Handler())
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+		mux.HandleFunc("/readyz", t.serveReady)
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		t.shutdown = append(t.shutdown, srv.Shutdown)
-		log.Info("metrics served", "url", "http://"+c.PrometheusAddr+"/metrics")
+		log.Info("metrics served", "url", "http://"+c.PrometheusAddr+"/metrics", "health", "/healthz", "ready", "/readyz")
 	}
 	return t, nil
+}
+
+// buildInfo is the gauge baton_build_info{version,revision,go_version} = 1.
+func buildInfo(mp metric.MeterProvider) error {
+	v := version.Get()
+	attrs := metric.WithAttributes(attribute.String("version", v.Version), attribute.String("revision", v.Revision), attribute.String("go_version", v.Go))
+	_, err := mp.Meter("baton").Int64ObservableGauge("baton_build_info", metric.WithDescription("the running build (always 1)"),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error { o.Observe(1, attrs); return nil }))
+	return err
 }
 
 // Interceptor is Temporal's tracing interceptor on t's tracer: a span per workflow and
