@@ -4,11 +4,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/baton-db/baton/activities"
+	"github.com/baton-db/baton/internal/flavor"
+	"github.com/baton-db/baton/internal/mysqladmin"
 	"github.com/baton-db/baton/internal/topology"
 )
 
@@ -77,4 +81,194 @@ func durabilityEvents(t *testing.T, point, reason string) []activities.Event {
 		}
 	}
 	return out
+}
+
+// With ack_fallback none, a primary that no replica acknowledges holds its commits: no
+// write is acknowledged without the copy cross_zone promises, however long it lasts (the
+// async fallback would have given up after 10 s), nothing degrades, and the held commits
+// complete once the acker is back. Every acked write is then on every member.
+func TestNoAckFallbackHoldsCommitsUntilAReplicaAcknowledges(t *testing.T) {
+	row := fault(t, "ack_fallback none: no replica acknowledges for 15 s (commits held and recorded, none acked without the copy, released)")
+	ageLastFailoverOf(t, "demo2", time.Hour)
+	before := readTopoOf(t, "demo2")
+	primary := before.Primary
+	timeoutWas := semiSyncTimeout(t, primary.Addr())
+	withClusterSetting(t, "demo2", "ack_fallback: none")
+	t.Cleanup(func() { setSemiSyncTimeout(t, primary.Addr(), timeoutWas) }) // async does not lower it again
+	waitFor(t, 20*time.Second, func() bool { return semiSyncTimeout(t, primary.Addr()) == flavor.NoFallback })
+	asyncBefore := statusCounter(t, primary.Addr(), "Rpl_semi_sync_master_no_tx")
+
+	l := startLoad(t, sandbox["DEMO2_LOCAL_WRITER_ADDR"], 100)
+	waitFor(t, 5*time.Second, func() bool { return l.AckedAfter(time.Now().Add(-time.Second)) > 0 })
+	unblock := cutReplicationTo(t, primary)
+	cutAt := time.Now()
+	time.Sleep(15 * time.Second)
+	held := l.AckedAfter(cutAt.Add(time.Second)) // a commit acked before the cut may answer a moment later
+	tp := readTopoOf(t, "demo2")
+	hb := heartbeatThreads(t, primary.Addr())
+	unblock()
+	unblockAt := time.Now()
+	async := statusCounter(t, primary.Addr(), "Rpl_semi_sync_master_no_tx") - asyncBefore // read from 127.0.0.1: after the cut
+	if held > 0 || async > 0 {
+		t.Errorf("%d writes acknowledged during the cut (%d commits without an acknowledgement): ack_fallback none fell back", held, async)
+	}
+	// Each replica's agent keeps at most one heartbeat write waiting on the primary: a held
+	// commit must not cost a connection every interval until max_connections is reached.
+	if agents := len(before.Replicas); hb > agents {
+		t.Errorf("%d heartbeat writes wait on the primary after 15 s of held commits (%d agents write heartbeats): the agents pile up connections", hb, agents)
+	}
+	if d := tp.Degraded; d != nil && d.Since.After(cutAt) {
+		t.Errorf("a degradation was recorded although no commit was acknowledged alone: %+v", d)
+	}
+	// Writes are unavailable, and that is recorded and shown, not silent.
+	if h := tp.Held; h == nil || !h.Open() || !h.Since.After(cutAt) || !strings.Contains(h.Reason, "waiting for a semi-sync acknowledgement") {
+		t.Errorf("after 15 s of held commits the detector has not recorded them in held: %+v", h)
+	} else {
+		noteFault(t, fmt.Sprintf("held recorded %s after the cut", h.Since.Sub(cutAt).Round(100*time.Millisecond)))
+	}
+
+	// The acker is back: the held commits complete and writes resume, or (MariaDB 10.11's
+	// stuck acknowledgement receiver, docs/runbook.md §5) the detector names the cause.
+	var resumed time.Duration
+	var h *topology.Degradation
+	for deadline := time.Now().Add(30 * time.Second); resumed == 0; time.Sleep(100 * time.Millisecond) {
+		if l.AckedAfter(unblockAt) > 0 {
+			resumed = time.Since(unblockAt)
+		} else if h = readTopoOf(t, "demo2").Held; h != nil && h.Open() && strings.Contains(h.Reason, "acknowledgement receiver is stuck") {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("writes did not resume within 30 s of the acker's return, and the detector named no cause (held: %+v)", h)
+		}
+	}
+	if resumed == 0 {
+		t.Logf("MariaDB's acknowledgement receiver is stuck, and the detector says so: %s", h.Reason)
+		noteFault(t, "MariaDB's acknowledgement receiver stuck after the reset (named by the detector in held); released as docs/runbook.md §5 says, semi-sync off and on")
+		releaseSemiSync(t, primary.Addr())
+		waitFor(t, 30*time.Second, func() bool { resumed = time.Since(unblockAt); return l.AckedAfter(unblockAt) > 0 })
+	} else {
+		noteFault(t, fmt.Sprintf("writes resumed %s after the acker was back", resumed.Round(10*time.Millisecond)))
+		fmt.Printf("METRIC none_resume_after_cut=%s\n", resumed.Round(time.Millisecond))
+	}
+	waitFor(t, 20*time.Second, func() bool { h = readTopoOf(t, "demo2").Held; return h != nil && !h.Open() })
+	noteFault(t, "0 writes acknowledged in 15 s without an acker (the async fallback would after 10 s)")
+	assertHealthyIn(t, "demo2", l, row, 0)
+}
+
+// releaseSemiSync switches the primary side of semi-sync off and on: the held commits are
+// acknowledged, and MariaDB's acknowledgement receiver starts again.
+func releaseSemiSync(t *testing.T, addr string) {
+	t.Helper()
+	db := adminDB(addr)
+	defer db.Close()
+	for _, s := range []string{"SET GLOBAL rpl_semi_sync_master_enabled = OFF", "SET GLOBAL rpl_semi_sync_master_enabled = ON"} {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatalf("%s on %s: %v", s, addr, err)
+		}
+	}
+}
+
+// heartbeatThreads counts the heartbeat account's statements running on addr, read from an
+// address that no test cuts.
+func heartbeatThreads(t *testing.T, addr string) int {
+	t.Helper()
+	db, err := mysqladmin.Options{User: secrets.AdminUser, Password: secrets.AdminPassword, TLS: adminTLS,
+		SourceAddr: "127.0.4.9", ConnectTimeout: time.Second, ReadTimeout: 2 * time.Second}.OpenDB(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = ? AND COMMAND = 'Query'", secrets.HeartbeatUser).Scan(&n); err != nil {
+		t.Fatalf("heartbeat threads on %s: %v", addr, err)
+	}
+	return n
+}
+
+// withClusterSetting adds line (`key: value`) to cluster's section of the sandbox's
+// baton.yaml and restarts the worker and the detector on it; the test's cleanup puts the
+// file back and restarts them again.
+func withClusterSetting(t *testing.T, cluster, line string) {
+	t.Helper()
+	file := sandbox["BATON_CONFIG"]
+	orig, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := "\n  " + cluster + ":\n"
+	i := strings.Index(string(orig), head)
+	if i < 0 {
+		t.Fatalf("%s has no cluster %s", file, cluster)
+	}
+	at := i + len(head)
+	edited := string(orig[:at]) + "    " + line + "\n" + string(orig[at:])
+	if err := os.WriteFile(file, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	restart := func() {
+		for _, p := range []string{"detector", "worker"} {
+			stopProcess(t, p)
+			sandboxCmd(t, "start-"+p)
+		}
+	}
+	t.Cleanup(func() {
+		if err := os.WriteFile(file, orig, 0o644); err != nil {
+			t.Error(err)
+		}
+		restart()
+	})
+	restart()
+}
+
+// stopProcess ends one of the sandbox's processes with SIGTERM and waits until it is gone
+// (a zombie counts as gone: its reaper here is slow).
+func stopProcess(t *testing.T, name string) {
+	t.Helper()
+	pid := pidOf(t, name)
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return
+		}
+		if f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:])); len(f) > 0 && f[0] == "Z" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s (pid %d) did not stop within 20 s of SIGTERM", name, pid)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func semiSyncTimeout(t *testing.T, addr string) uint64 {
+	t.Helper()
+	db := adminDB(addr)
+	defer db.Close()
+	var ms uint64
+	if err := db.QueryRow("SELECT @@GLOBAL.rpl_semi_sync_master_timeout").Scan(&ms); err != nil {
+		t.Fatalf("semi-sync timeout of %s: %v", addr, err)
+	}
+	return ms
+}
+
+func setSemiSyncTimeout(t *testing.T, addr string, ms uint64) {
+	t.Helper()
+	db := adminDB(addr)
+	defer db.Close()
+	if _, err := db.Exec(fmt.Sprintf("SET GLOBAL rpl_semi_sync_master_timeout = %d", ms)); err != nil {
+		t.Errorf("restore the semi-sync timeout of %s: %v", addr, err)
+	}
+}
+
+// statusCounter reads one numeric SHOW GLOBAL STATUS variable.
+func statusCounter(t *testing.T, addr, name string) int64 {
+	t.Helper()
+	db := adminDB(addr)
+	defer db.Close()
+	var v int64
+	if err := db.QueryRow("SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = ?", strings.ToUpper(name)).Scan(&v); err != nil {
+		t.Fatalf("%s of %s: %v", name, addr, err)
+	}
+	return v
 }

@@ -57,6 +57,7 @@ func run(ctx context.Context, args []string) error {
 	if err := w.Start(); err != nil {
 		return err
 	}
+	p.ReadyWhen()
 	<-ctx.Done()
 	w.Stop()
 	return nil

@@ -2,6 +2,8 @@ package detect
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -20,9 +22,10 @@ import (
 // and under either setting a primary that acknowledges writes without waiting for a
 // replica is recorded in degraded (start and end), counted and logged.
 
-// degradationRecorder writes the degraded key (topology.Store).
+// degradationRecorder writes the degraded and held keys (topology.Store).
 type degradationRecorder interface {
 	RecordDegradation(ctx context.Context, cluster string, d topology.Degradation) error
+	RecordHeld(ctx context.Context, cluster string, d topology.Degradation) error
 }
 
 // durabilityOf is the pure decision: whether the timeout must be set to NoFallback, and
@@ -66,28 +69,93 @@ func (w *Watcher) checkDurability(ctx context.Context, t topology.Topology) {
 	if rec == nil {
 		return
 	}
-	open := t.Degraded != nil && t.Degraded.Open() && t.Degraded.Primary == t.Primary.Name
-	now := time.Now().UTC()
-	switch {
-	case why != "" && !open:
-		d := topology.Degradation{Primary: t.Primary.Name, Reason: why, Since: now}
-		if err := rec.RecordDegradation(ctx, t.Cluster, d); err != nil {
-			w.log.Error("durability is degraded, and recording it failed", "cluster", t.Cluster, "primary", t.Primary.Name, "error", err)
-			return
-		}
+	switch d, opened := w.period(ctx, t.Cluster, t.Primary.Name, t.Degraded, why, rec.RecordDegradation); {
+	case d == nil:
+	case opened:
 		w.log.Warn("durability degraded: the primary acknowledges writes "+why+"; writes acknowledged from now on may exist on it only", "cluster", t.Cluster, "primary", t.Primary.Name, "durability", string(w.cc.Durability), "ack_fallback", string(w.cc.AckFallback))
 		if w.metrics != nil {
 			w.metrics.Degradations.Add(ctx, 1, metric.WithAttributes(attribute.String("cluster", t.Cluster)))
 		}
-		w.durabilityHooks(ctx, t.Cluster, d)
-	case why == "" && t.Degraded != nil && t.Degraded.Open():
-		d := *t.Degraded
-		d.Until = now
-		if err := rec.RecordDegradation(ctx, t.Cluster, d); err == nil {
-			w.log.Info("durability restored: the primary waits for an acknowledgement again", "cluster", t.Cluster, "primary", t.Primary.Name, "degraded_since", d.Since, "lasted", now.Sub(d.Since).Round(time.Millisecond).String())
-			w.durabilityHooks(ctx, t.Cluster, d)
+		w.durabilityHooks(ctx, t.Cluster, *d)
+	default:
+		w.log.Info("durability restored: the primary waits for an acknowledgement again", "cluster", t.Cluster, "primary", t.Primary.Name, "degraded_since", d.Since, "lasted", d.Until.Sub(d.Since).Round(time.Millisecond).String())
+		w.durabilityHooks(ctx, t.Cluster, *d)
+	}
+	var held string
+	if acks.Waiting > 0 {
+		_ = w.onNode(ctx, t.Primary, func(ctx context.Context, c *mysqladmin.Client) error {
+			procs, err := c.Processlist(ctx)
+			held = heldOf(procs)
+			return err
+		})
+	}
+	switch d, opened := w.period(ctx, t.Cluster, t.Primary.Name, t.Held, held, rec.RecordHeld); {
+	case d == nil:
+	case opened:
+		w.log.Error("commits held: the primary "+held+"; writes wait until a replica acknowledges", "cluster", t.Cluster, "primary", t.Primary.Name, "ack_fallback", string(w.cc.AckFallback))
+	default:
+		w.log.Info("commits released: no commit waits for an acknowledgement any more", "cluster", t.Cluster, "primary", t.Primary.Name, "held_since", d.Since, "lasted", d.Until.Sub(d.Since).Round(time.Millisecond).String())
+	}
+}
+
+// period opens (why != "") or closes (why == "") the record cur of primary with record,
+// and returns what it wrote: nil when nothing changed or the write failed (logged).
+func (w *Watcher) period(ctx context.Context, cluster, primary string, cur *topology.Degradation, why string,
+	record func(context.Context, string, topology.Degradation) error) (d *topology.Degradation, opened bool) {
+	open := cur != nil && cur.Open() && cur.Primary == primary
+	now := time.Now().UTC()
+	switch {
+	case why != "" && !open:
+		d = &topology.Degradation{Primary: primary, Reason: why, Since: now}
+		opened = true
+	case why == "" && cur != nil && cur.Open():
+		c := *cur
+		c.Until = now
+		d = &c
+	default:
+		return nil, false
+	}
+	if err := record(ctx, cluster, *d); err != nil {
+		w.log.Error("recording a change of the primary's acknowledgements failed", "cluster", cluster, "primary", primary, "reason", d.Reason, "error", err)
+		return nil, false
+	}
+	return d, opened
+}
+
+// HeldAfter is how long a client's commit may wait for a semi-sync acknowledgement before
+// the detector records that the primary holds commits.
+const HeldAfter = 5 * time.Second
+
+// heldOf is the pure decision on the primary's sessions: why its commits are held, or ""
+// when no commit has waited HeldAfter for an acknowledgement. A replication connection
+// that has waited HeldAfter to end is named: on MariaDB 10.11 such a connection, killed
+// while commits were held, can wait for ever (its acknowledgement receiver is stuck), and
+// its replica cannot connect again until it ends (docs/runbook.md §5, "held commits").
+func heldOf(procs []mysqladmin.Process) string {
+	waiting, oldest := 0, time.Duration(0)
+	var stuck []string
+	for _, p := range procs {
+		switch {
+		case p.State == "Waiting to finalize termination" && p.Time >= HeldAfter:
+			stuck = append(stuck, fmt.Sprintf("%s (%s)", p.Host, p.Time))
+		case p.IsClient(nil) && p.Committing():
+			waiting++
+			if strings.Contains(strings.ToLower(p.State), "semi-sync") {
+				oldest = max(oldest, p.Time)
+			}
 		}
 	}
+	if oldest < HeldAfter {
+		return ""
+	}
+	why := fmt.Sprintf("holds %d commits, the oldest for %s, waiting for a semi-sync acknowledgement", waiting, oldest)
+	if len(stuck) > 0 {
+		why += fmt.Sprintf("; the replication connection from %s waits to end, and its replica cannot connect again until it does: "+
+			"MariaDB's acknowledgement receiver is stuck; stopping mysqld (the held commits stay unacknowledged, a failover follows) "+
+			"or switching rpl_semi_sync_master_enabled off and on (the held commits are acknowledged without a copy) releases it",
+			strings.Join(stuck, ", "))
+	}
+	return why
 }
 
 // durabilityStarter starts the hooks of a durability change (start.Starter).

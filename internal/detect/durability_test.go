@@ -3,6 +3,7 @@ package detect
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/baton-db/baton/internal/config"
 	"github.com/baton-db/baton/internal/flavor"
@@ -33,6 +34,48 @@ func TestDurabilityOf(t *testing.T) {
 		set, why := durabilityOf(c.fallback, c.p)
 		if set != c.set || (c.degraded == "") != (why == "") || !strings.Contains(why, c.degraded) {
 			t.Errorf("%s: durabilityOf = %v %q; want %v %q", c.name, set, why, c.set, c.degraded)
+		}
+	}
+}
+
+func TestHeldOf(t *testing.T) {
+	app := func(state string, secs int) mysqladmin.Process {
+		return mysqladmin.Process{User: "app", Command: "Execute", State: state, Time: time.Duration(secs) * time.Second}
+	}
+	dump := func(state string, secs int) mysqladmin.Process {
+		return mysqladmin.Process{User: "repl", Host: "127.0.0.1:33548", Command: "Killed", State: state, Time: time.Duration(secs) * time.Second}
+	}
+	const ack = "Waiting for semi-sync ACK from slave"
+	cases := []struct {
+		name  string
+		procs []mysqladmin.Process
+		want  []string // substrings; nil: not held
+	}{
+		{"nothing waits", []mysqladmin.Process{app("", 30)}, nil},
+		{"a wait shorter than HeldAfter", []mysqladmin.Process{app(ack, 4), app("Commit", 4)}, nil},
+		{"a long statement that is not a commit", []mysqladmin.Process{app("Sending data", 60)}, nil},
+		{"held at HeldAfter", []mysqladmin.Process{app(ack, 5), app("Commit", 5), app("Commit", 3)}, []string{"holds 3 commits", "oldest for 5s"}},
+		{"MySQL's wording", []mysqladmin.Process{app("Waiting for semi-sync ACK from replica", 9)}, []string{"holds 1 commits", "9s"}},
+		{"held, and the old dump thread stuck", []mysqladmin.Process{app(ack, 70), dump("Waiting to finalize termination", 58)},
+			[]string{"oldest for 1m10s", "127.0.0.1:33548 (58s)", "acknowledgement receiver is stuck", "stopping mysqld"}},
+		{"a dump thread ending briefly is not named", []mysqladmin.Process{app(ack, 7), dump("Waiting to finalize termination", 2)}, []string{"holds 1 commits"}},
+		{"a stuck dump thread alone holds nothing", []mysqladmin.Process{dump("Waiting to finalize termination", 58)}, nil},
+	}
+	for _, c := range cases {
+		got := heldOf(c.procs)
+		if c.want == nil {
+			if got != "" {
+				t.Errorf("%s: held %q", c.name, got)
+			}
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s: %q lacks %q", c.name, got, w)
+			}
+		}
+		if c.name == "a dump thread ending briefly is not named" && strings.Contains(got, "stuck") {
+			t.Errorf("%s: %q", c.name, got)
 		}
 	}
 }

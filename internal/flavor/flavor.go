@@ -72,7 +72,7 @@ type Flavor interface {
 	// SemiSync selects (primary enabled, replica enabled, replicas connected).
 	SemiSync() string
 	// PrimaryAcks selects (primary enabled, timeout in ms, "ON" while commits wait for an
-	// acknowledgement, "OFF" once it fell back to asynchronous).
+	// acknowledgement, "OFF" once it fell back to asynchronous, sessions waiting for one).
 	PrimaryAcks() string
 	ParseGTIDs(s string) (GTIDSet, error)
 	// ListReplicas lists the replicas connected to a primary (Server_id, Host, Port: the
@@ -173,7 +173,8 @@ func (MariaDB) SemiSync() string {
 }
 func (MariaDB) PrimaryAcks() string {
 	return "SELECT @@GLOBAL.rpl_semi_sync_master_enabled, @@GLOBAL.rpl_semi_sync_master_timeout, " +
-		"(SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME='RPL_SEMI_SYNC_MASTER_STATUS')"
+		"(SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME='RPL_SEMI_SYNC_MASTER_STATUS'), " +
+		"(SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME='RPL_SEMI_SYNC_MASTER_WAIT_SESSIONS')"
 }
 func (MariaDB) ParseGTIDs(s string) (GTIDSet, error) { return parseMariaState(s) }
 func (MariaDB) Columns() StatusColumns {
@@ -231,7 +232,8 @@ func (MySQL) SemiSync() string {
 }
 func (MySQL) PrimaryAcks() string {
 	return "SELECT @@GLOBAL.rpl_semi_sync_source_enabled, @@GLOBAL.rpl_semi_sync_source_timeout, " +
-		"(SELECT VARIABLE_VALUE FROM performance_schema.global_status WHERE VARIABLE_NAME='Rpl_semi_sync_source_status')"
+		"(SELECT VARIABLE_VALUE FROM performance_schema.global_status WHERE VARIABLE_NAME='Rpl_semi_sync_source_status'), " +
+		"(SELECT VARIABLE_VALUE FROM performance_schema.global_status WHERE VARIABLE_NAME='Rpl_semi_sync_source_wait_sessions')"
 }
 func (MySQL) ParseGTIDs(s string) (GTIDSet, error) { return parseMySQLSet(s) }
 func (MySQL) Columns() StatusColumns {

@@ -25,7 +25,8 @@ func TestMySQLStatements(t *testing.T) {
 		strings.Join(f.SetSemiSyncTimeout(NoFallback), ";"):             "SET GLOBAL rpl_semi_sync_source_timeout = 4294967295",
 		strings.Join(f.FenceReadOnly(), ";"):                            "SET SESSION lock_wait_timeout = 0;SET GLOBAL super_read_only = ON;SET SESSION lock_wait_timeout = DEFAULT",
 		f.PrimaryAcks(): "SELECT @@GLOBAL.rpl_semi_sync_source_enabled, @@GLOBAL.rpl_semi_sync_source_timeout, " +
-			"(SELECT VARIABLE_VALUE FROM performance_schema.global_status WHERE VARIABLE_NAME='Rpl_semi_sync_source_status')",
+			"(SELECT VARIABLE_VALUE FROM performance_schema.global_status WHERE VARIABLE_NAME='Rpl_semi_sync_source_status'), " +
+			"(SELECT VARIABLE_VALUE FROM performance_schema.global_status WHERE VARIABLE_NAME='Rpl_semi_sync_source_wait_sessions')",
 	}
 	for got, want := range cases {
 		if got != want {

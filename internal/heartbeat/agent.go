@@ -7,6 +7,8 @@ package heartbeat
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -58,6 +60,7 @@ type Agent struct {
 	self         *mysqladmin.Client // the guard's connection to its own node
 	selfAddr     string
 	primaryAt    uint64
+	pending      bool // the last heartbeat write did not answer: the primary may still run it
 	heldRecorded bool // a fence found commits held, and recorded it
 	lastGuardErr string
 
@@ -65,6 +68,7 @@ type Agent struct {
 	// nothing the loop waits on delays a fence.
 	mu           sync.Mutex
 	last         *topology.Topology // the last topology the loop read, for the lease while Consul is down
+	lastAt       time.Time          // when it was read
 	renewed      time.Time          // start of the last successful renewal of this node's lease
 	leaseIdx     uint64
 	leaseErr     string
@@ -78,7 +82,40 @@ type Agent struct {
 func (a *Agent) setLast(t topology.Topology) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.last = &t
+	a.last, a.lastAt = &t, time.Now()
+}
+
+// Ready says whether the agent can do its job (its /readyz): it read its cluster from
+// Consul lately, and its own node answers.
+func (a *Agent) Ready(ctx context.Context) error {
+	a.mu.Lock()
+	t, at := a.last, a.lastAt
+	a.mu.Unlock()
+	if stale := time.Since(at); t == nil || stale > 3*a.Interval+time.Second {
+		return fmt.Errorf("consul: cluster %s not read for %s", a.Cluster, stale.Round(time.Millisecond))
+	}
+	self, ok := t.Find(a.Node)
+	if !ok {
+		for _, e := range t.Evicted {
+			if e.Node.Name == a.Node {
+				self, ok = e.Node, true
+			}
+		}
+	}
+	if !ok {
+		return fmt.Errorf("%s is not a node of %s in Consul", a.Node, a.Cluster)
+	}
+	o := a.MySQL
+	o.ConnectTimeout, o.ReadTimeout = 500*time.Millisecond, 500*time.Millisecond
+	db, err := o.OpenDB(self.Addr())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.PingContext(ctx); err != nil {
+		return fmt.Errorf("own node %s (%s): %w", a.Node, self.Addr(), err)
+	}
+	return nil
 }
 
 func (a *Agent) lastTopology() *topology.Topology {
@@ -144,16 +181,41 @@ func (a *Agent) beat(ctx context.Context, topo topology.Topology) error {
 		if err != nil {
 			return err
 		}
-		a.db, a.primary = db, addr
+		a.db, a.primary, a.pending = db, addr, false
 		a.db.SetMaxOpenConns(1)
 		a.Log.Info("following primary", "node", a.Node, "primary", topo.Primary.Name, "addr", addr)
 	}
 	qctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
+	if a.pending {
+		var held int
+		if err := a.db.QueryRowContext(qctx, heldBeats).Scan(&held); err != nil {
+			return err
+		}
+		if held > 0 {
+			return errBeatHeld
+		}
+		a.pending = false
+	}
 	_, err := a.db.ExecContext(qctx, "INSERT INTO "+mysqladmin.HeartbeatTable+" (ts, server_id) VALUES (?, ?) "+
 		"ON DUPLICATE KEY UPDATE ts = VALUES(ts)", time.Now().UTC().Format(mysqladmin.TSFormat), self.ServerID)
+	a.pending = err != nil
 	return err
 }
+
+// A heartbeat write that did not answer may still be running on the primary: a commit
+// held for a semi-sync acknowledgement stays there, its connection closed by the client,
+// for the semi-sync timeout (forever under ack_fallback none). Until it ends the agent
+// writes no other, so that a primary holding its commits does not collect a connection
+// from every agent every interval until max_connections refuses the application.
+var errBeatHeld = errors.New("the primary still runs this host's previous heartbeat write (a commit waiting for a semi-sync acknowledgement?): none added until it ends")
+
+// heldBeats counts the heartbeat writes that this host's earlier connections still run
+// (an account sees its own threads without the PROCESS privilege).
+const heldBeats = "SELECT COUNT(*) FROM information_schema.PROCESSLIST " +
+	"WHERE USER = SUBSTRING_INDEX(CURRENT_USER(), '@', 1) AND ID <> CONNECTION_ID() " +
+	"AND COMMAND IN ('Query', 'Execute') AND INFO LIKE 'INSERT INTO " + mysqladmin.HeartbeatTable + " %' " +
+	"AND SUBSTRING_INDEX(HOST, ':', 1) = (SELECT SUBSTRING_INDEX(HOST, ':', 1) FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID())"
 
 // ReportEvery is how often an agent repeats an unchanged report, so that the detector can
 // ignore the reports of agents that stopped (topology.ReachMaxAge).

@@ -328,13 +328,15 @@ type PrimaryAcks struct {
 	Enabled   bool   // it waits for acknowledgements
 	TimeoutMS uint64 // how long before it falls back to asynchronous
 	Active    bool   // it has not fallen back
+	Waiting   int    // sessions waiting for an acknowledgement now
 }
 
 func (c *Client) PrimaryAcks(ctx context.Context) (PrimaryAcks, error) {
 	var p PrimaryAcks
 	var status sql.NullString
-	err := c.db.QueryRowContext(ctx, c.Flavor.PrimaryAcks()).Scan(&p.Enabled, &p.TimeoutMS, &status)
-	p.Active = status.String == "ON"
+	var waiting sql.NullInt64
+	err := c.db.QueryRowContext(ctx, c.Flavor.PrimaryAcks()).Scan(&p.Enabled, &p.TimeoutMS, &status, &waiting)
+	p.Active, p.Waiting = status.String == "ON", int(waiting.Int64)
 	return p, err
 }
 

@@ -88,6 +88,16 @@ func parseOperator(t *Topology, p *api.KVPair, k string) error {
 		if d.Open() {
 			t.Problems = append(t.Problems, fmt.Sprintf("durability degraded since %s: %s acknowledges writes %s", d.Since.Format(time.RFC3339), d.Primary, d.Reason))
 		}
+	case k == "held":
+		var d Degradation
+		if err := json.Unmarshal(p.Value, &d); err != nil || d.Since.IsZero() || d.Primary == "" {
+			t.Problems = append(t.Problems, fmt.Sprintf("consul key %s: not a record of held commits (%v), ignored; the detector writes it again while commits are held, or delete it (`consul kv delete %s`)", p.Key, errText(err), p.Key))
+			return nil
+		}
+		t.Held = &d
+		if d.Open() {
+			t.Problems = append(t.Problems, fmt.Sprintf("commits held since %s: %s %s; writes wait (docs/runbook.md §5, \"held commits\")", d.Since.Format(time.RFC3339), d.Primary, d.Reason))
+		}
 	case k == "ack":
 		var a Ack
 		if err := json.Unmarshal(p.Value, &a); err != nil || a.At.IsZero() || a.By == "" {
@@ -151,6 +161,12 @@ func (d Degradation) Open() bool { return d.Until.IsZero() }
 func (s *Store) RecordDegradation(ctx context.Context, cluster string, d Degradation) error {
 	b, _ := json.Marshal(d)
 	return s.put(ctx, cluster, "degraded", b)
+}
+
+// RecordHeld writes held.
+func (s *Store) RecordHeld(ctx context.Context, cluster string, d Degradation) error {
+	b, _ := json.Marshal(d)
+	return s.put(ctx, cluster, "held", b)
 }
 
 // Acknowledge writes the acknowledgement of the last unplanned failover.

@@ -70,6 +70,9 @@ type Topology struct {
 	// Degraded is the last time the primary acknowledged writes without the acknowledgement
 	// the durability policy promises (open while Until is zero).
 	Degraded *Degradation
+	// Held is the last time the primary held commits waiting for an acknowledgement that
+	// did not come (writes unavailable, not degraded; open while Until is zero).
+	Held *Degradation
 	// Problems name the keys that could not be read and were ignored because they do not
 	// decide whether the primary may be replaced (an acknowledgement, a failover record, a
 	// replica's downtime), each with the command that fixes it. A bad key that does decide

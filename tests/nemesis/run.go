@@ -463,6 +463,13 @@ func (r *run) heal(cluster string) {
 			r.sandbox("rebuild-node", name)
 			out, code = r.kit.Baton(3*time.Minute, "rejoin", "--cluster", cluster, "--host", name)
 		}
+		if code != 0 && strings.Contains(out, "[Unreachable]") {
+			// Its mysqld died after the look above (its agent stops a deposed node whose
+			// commits are held): what the refusal says, start it and rejoin again.
+			r.event("heal: rejoin of %s refused, its mysqld does not answer: start-node and rejoin again", name)
+			r.startNode(name)
+			out, code = r.kit.Baton(3*time.Minute, "rejoin", "--cluster", cluster, "--host", name)
+		}
 		if code != 0 {
 			r.healErr("rejoin %s: exit %d: %s", name, code, lastOf(out))
 			continue
