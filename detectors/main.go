@@ -17,7 +17,7 @@ import (
 	"github.com/baton-db/baton/internal/detect"
 	"github.com/baton-db/baton/internal/flavor"
 	"github.com/baton-db/baton/internal/fleet"
-	"github.com/baton-db/baton/workflows/start"
+	"github.com/baton-db/baton/internal/start"
 )
 
 func main() {

@@ -16,7 +16,7 @@ import (
 	"github.com/baton-db/baton/internal/flavor"
 	"github.com/baton-db/baton/internal/mysqladmin"
 	"github.com/baton-db/baton/internal/onboard"
-	"github.com/baton-db/baton/workflows/start"
+	"github.com/baton-db/baton/internal/start"
 )
 
 func newCluster() *cobra.Command {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/baton-db/baton/activities"
 	"github.com/baton-db/baton/internal/app"
-	"github.com/baton-db/baton/workflows/start"
+	"github.com/baton-db/baton/internal/start"
 )
 
 func newFailover() *cobra.Command {

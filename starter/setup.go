@@ -13,7 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/baton-db/baton/internal/app"
-	"github.com/baton-db/baton/workflows/start"
+	"github.com/baton-db/baton/internal/start"
 )
 
 func newSetup() *cobra.Command {

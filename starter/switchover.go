@@ -11,8 +11,8 @@ import (
 	"github.com/baton-db/baton/activities"
 	"github.com/baton-db/baton/internal/app"
 	"github.com/baton-db/baton/internal/config"
+	"github.com/baton-db/baton/internal/start"
 	"github.com/baton-db/baton/workflows"
-	"github.com/baton-db/baton/workflows/start"
 )
 
 func newSwitchover() *cobra.Command {

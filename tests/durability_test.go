@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -93,8 +94,8 @@ func TestNoAckFallbackHoldsCommitsUntilAReplicaAcknowledges(t *testing.T) {
 	before := readTopoOf(t, "demo2")
 	primary := before.Primary
 	timeoutWas := semiSyncTimeout(t, primary.Addr())
-	withClusterSetting(t, "demo2", "ack_fallback: none")
-	t.Cleanup(func() { setSemiSyncTimeout(t, primary.Addr(), timeoutWas) }) // async does not lower it again
+	backToAsync := withClusterSetting(t, "demo2", "ack_fallback: none")
+	t.Cleanup(func() { setSemiSyncTimeout(t, primary.Addr(), timeoutWas) }) // only if the test stopped before its own check
 	waitFor(t, 20*time.Second, func() bool { return semiSyncTimeout(t, primary.Addr()) == flavor.NoFallback })
 	asyncBefore := statusCounter(t, primary.Addr(), "Rpl_semi_sync_master_no_tx")
 
@@ -151,6 +152,10 @@ func TestNoAckFallbackHoldsCommitsUntilAReplicaAcknowledges(t *testing.T) {
 	}
 	waitFor(t, 20*time.Second, func() bool { h = readTopoOf(t, "demo2").Held; return h != nil && !h.Open() })
 	noteFault(t, "0 writes acknowledged in 15 s without an acker (the async fallback would after 10 s)")
+	// Back to async: the detector gives the primary its ack_timeout (10 s) back, or it would
+	// still wait for ever.
+	backToAsync()
+	waitFor(t, 20*time.Second, func() bool { return semiSyncTimeout(t, primary.Addr()) == 10000 })
 	assertHealthyIn(t, "demo2", l, row, 0)
 }
 
@@ -185,9 +190,9 @@ func heartbeatThreads(t *testing.T, addr string) int {
 }
 
 // withClusterSetting adds line (`key: value`) to cluster's section of the sandbox's
-// baton.yaml and restarts the worker and the detector on it; the test's cleanup puts the
-// file back and restarts them again.
-func withClusterSetting(t *testing.T, cluster, line string) {
+// baton.yaml and restarts the worker and the detector on it; undo (also the test's
+// cleanup) puts the file back and restarts them again.
+func withClusterSetting(t *testing.T, cluster, line string) (undo func()) {
 	t.Helper()
 	file := sandbox["BATON_CONFIG"]
 	orig, err := os.ReadFile(file)
@@ -210,13 +215,18 @@ func withClusterSetting(t *testing.T, cluster, line string) {
 			sandboxCmd(t, "start-"+p)
 		}
 	}
-	t.Cleanup(func() {
-		if err := os.WriteFile(file, orig, 0o644); err != nil {
-			t.Error(err)
-		}
-		restart()
-	})
+	var once sync.Once
+	undo = func() {
+		once.Do(func() {
+			if err := os.WriteFile(file, orig, 0o644); err != nil {
+				t.Error(err)
+			}
+			restart()
+		})
+	}
+	t.Cleanup(undo)
 	restart()
+	return undo
 }
 
 // stopProcess ends one of the sandbox's processes with SIGTERM and waits until it is gone

@@ -7,7 +7,7 @@ import (
 
 	"github.com/baton-db/baton/activities"
 	"github.com/baton-db/baton/internal/config"
-	"github.com/baton-db/baton/workflows/start"
+	"github.com/baton-db/baton/internal/start"
 )
 
 // DurabilityInput reports a change of a cluster's durability. It carries no secrets.

@@ -12,8 +12,8 @@ import (
 
 	"github.com/baton-db/baton/activities"
 	"github.com/baton-db/baton/internal/config"
+	"github.com/baton-db/baton/internal/start"
 	"github.com/baton-db/baton/internal/topology"
-	"github.com/baton-db/baton/workflows/start"
 )
 
 // FailoverInput asks for an unplanned failover. It carries no secrets.

@@ -10,8 +10,8 @@ import (
 
 	"github.com/baton-db/baton/activities"
 	"github.com/baton-db/baton/internal/config"
+	"github.com/baton-db/baton/internal/start"
 	"github.com/baton-db/baton/internal/topology"
-	"github.com/baton-db/baton/workflows/start"
 )
 
 // SwitchoverInput asks for a planned switchover. It carries no secrets.

@@ -159,6 +159,9 @@ type ClusterConfig struct {
 	// write is acknowledged without the promised copy) or fall back to asynchronous
 	// replication after the server's semi-sync timeout (async: recorded, shown and counted).
 	AckFallback AckFallback `mapstructure:"ack_fallback"`
+	// AckTimeout is, under ack_fallback async, the semi-sync timeout the detector gives back
+	// to a primary it finds waiting for ever (as none, a fence or a lease lapse leaves it).
+	AckTimeout time.Duration `mapstructure:"ack_timeout"`
 	// Hooks are this cluster's own hooks, run after the global ones.
 	Hooks []Hook `mapstructure:"hooks"`
 }
@@ -468,7 +471,7 @@ func validateCluster(n string, cc ClusterConfig) []error {
 			errs = append(errs, err)
 		}
 	}
-	for key, d := range map[string]time.Duration{"max_lag": cc.MaxLag, "long_dml": cc.LongDML, "anti_flap": cc.AntiFlap, "unreachable_acker_wait": cc.UnreachableAckerWait} {
+	for key, d := range map[string]time.Duration{"max_lag": cc.MaxLag, "long_dml": cc.LongDML, "anti_flap": cc.AntiFlap, "unreachable_acker_wait": cc.UnreachableAckerWait, "ack_timeout": cc.AckTimeout} {
 		if d < 0 {
 			add("%s.%s: must not be negative, got %s", k, key, d)
 		}

@@ -31,7 +31,7 @@ func TestLoadGoodConfigWithDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := c.Clusters["demo"]
-	if d.Flavor != "mariadb" || d.MaxLag.String() != "5s" || d.AntiFlap.String() != "5m0s" || c.Detector.ProbeInterval.String() != "500ms" {
+	if d.Flavor != "mariadb" || d.MaxLag.String() != "5s" || d.AntiFlap.String() != "5m0s" || d.AckTimeout.String() != "10s" || c.Detector.ProbeInterval.String() != "500ms" {
 		t.Fatalf("defaults not applied: %+v %+v", d, c.Detector)
 	}
 	if c.Secrets.AdminPassword != "s3cret" {

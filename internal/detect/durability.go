@@ -12,8 +12,8 @@ import (
 	"github.com/baton-db/baton/internal/config"
 	"github.com/baton-db/baton/internal/flavor"
 	"github.com/baton-db/baton/internal/mysqladmin"
+	"github.com/baton-db/baton/internal/start"
 	"github.com/baton-db/baton/internal/topology"
-	"github.com/baton-db/baton/workflows/start"
 )
 
 // Durability never degrades in silence (docs/runbook.md §5). In the same pass as the
@@ -28,10 +28,19 @@ type degradationRecorder interface {
 	RecordHeld(ctx context.Context, cluster string, d topology.Degradation) error
 }
 
-// durabilityOf is the pure decision: whether the timeout must be set to NoFallback, and
-// why the primary acknowledges without the promised copy ("" when it does not).
-func durabilityOf(fallback config.AckFallback, p mysqladmin.PrimaryAcks) (setTimeout bool, degraded string) {
-	setTimeout = fallback == config.AckFallbackNone && p.Enabled && p.TimeoutMS != flavor.NoFallback
+// durabilityOf is the pure decision: the semi-sync timeout to set (0: leave it), and why
+// the primary acknowledges without the promised copy ("" when it does not). Under none the
+// timeout must be NoFallback; under async a primary left waiting for ever (NoFallback, as
+// none, a fence or a lapse leaves it) gets ackTimeout back, and any other value is the
+// operator's and stays.
+func durabilityOf(fallback config.AckFallback, ackTimeout time.Duration, p mysqladmin.PrimaryAcks) (setTimeout uint64, degraded string) {
+	switch {
+	case !p.Enabled:
+	case fallback == config.AckFallbackNone && p.TimeoutMS != flavor.NoFallback:
+		setTimeout = flavor.NoFallback
+	case fallback == config.AckFallbackAsync && p.TimeoutMS == flavor.NoFallback && ackTimeout > 0:
+		setTimeout = uint64(ackTimeout.Milliseconds())
+	}
 	switch {
 	case !p.Enabled:
 		degraded = "without waiting for a replica (semi-sync off: no replica may acknowledge)"
@@ -51,18 +60,21 @@ func (w *Watcher) checkDurability(ctx context.Context, t topology.Topology) {
 	if err != nil {
 		return // the probes judge a primary that does not answer
 	}
-	setTimeout, why := durabilityOf(w.cc.AckFallback, acks)
+	setTimeout, why := durabilityOf(w.cc.AckFallback, w.cc.AckTimeout, acks)
 	if !w.idle(ctx, t.Cluster, true) {
 		return
 	}
-	if setTimeout {
+	if setTimeout != 0 {
 		err := w.onNode(ctx, t.Primary, func(ctx context.Context, c *mysqladmin.Client) error {
-			return c.SetSemiSyncTimeout(ctx, flavor.NoFallback)
+			return c.SetSemiSyncTimeout(ctx, setTimeout)
 		})
-		if err != nil {
-			w.log.Error("the primary may fall back to asynchronous commits (ack_fallback none), and repairing it failed", "cluster", t.Cluster, "primary", t.Primary.Name, "error", err)
-		} else {
+		switch {
+		case err != nil:
+			w.log.Error("the primary's semi-sync timeout differs from ack_fallback, and repairing it failed", "cluster", t.Cluster, "primary", t.Primary.Name, "ack_fallback", string(w.cc.AckFallback), "error", err)
+		case setTimeout == flavor.NoFallback:
 			w.log.Warn("repaired: the primary no longer falls back to asynchronous commits (ack_fallback none)", "cluster", t.Cluster, "primary", t.Primary.Name, "timeout_ms_was", acks.TimeoutMS)
+		default:
+			w.log.Warn("repaired: the primary waited for ever for an acknowledgement although ack_fallback is async; its timeout is ack_timeout again", "cluster", t.Cluster, "primary", t.Primary.Name, "timeout_ms", setTimeout)
 		}
 	}
 	rec, _ := w.fencer.(degradationRecorder)

@@ -15,25 +15,28 @@ func TestDurabilityOf(t *testing.T) {
 	short := mysqladmin.PrimaryAcks{Enabled: true, TimeoutMS: 10000, Active: true}
 	fellBack := mysqladmin.PrimaryAcks{Enabled: true, TimeoutMS: 10000, Active: false}
 	off := mysqladmin.PrimaryAcks{}
+	operators := mysqladmin.PrimaryAcks{Enabled: true, TimeoutMS: 30000, Active: true}
 	cases := []struct {
 		name     string
 		fallback config.AckFallback
 		p        mysqladmin.PrimaryAcks
-		set      bool
+		set      uint64
 		degraded string
 	}{
-		{"none, already waiting for ever", config.AckFallbackNone, waiting, false, ""},
-		{"none, a timeout would fall back", config.AckFallbackNone, short, true, ""},
-		{"none, fell back before the repair", config.AckFallbackNone, fellBack, true, "asynchronously"},
-		{"async keeps its timeout", config.AckFallbackAsync, short, false, ""},
-		{"async, fell back", config.AckFallbackAsync, fellBack, false, "asynchronously"},
-		{"semi-sync off (no acker left)", config.AckFallbackNone, off, false, "semi-sync off"},
-		{"semi-sync off, async", config.AckFallbackAsync, off, false, "semi-sync off"},
+		{"none, already waiting for ever", config.AckFallbackNone, waiting, 0, ""},
+		{"none, a timeout would fall back", config.AckFallbackNone, short, flavor.NoFallback, ""},
+		{"none, fell back before the repair", config.AckFallbackNone, fellBack, flavor.NoFallback, "asynchronously"},
+		{"async keeps its timeout", config.AckFallbackAsync, short, 0, ""},
+		{"async keeps the operator's own timeout", config.AckFallbackAsync, operators, 0, ""},
+		{"async, left waiting for ever (by none, a fence, a lapse)", config.AckFallbackAsync, waiting, 10000, ""},
+		{"async, fell back", config.AckFallbackAsync, fellBack, 0, "asynchronously"},
+		{"semi-sync off (no acker left)", config.AckFallbackNone, off, 0, "semi-sync off"},
+		{"semi-sync off, async", config.AckFallbackAsync, off, 0, "semi-sync off"},
 	}
 	for _, c := range cases {
-		set, why := durabilityOf(c.fallback, c.p)
+		set, why := durabilityOf(c.fallback, 10*time.Second, c.p)
 		if set != c.set || (c.degraded == "") != (why == "") || !strings.Contains(why, c.degraded) {
-			t.Errorf("%s: durabilityOf = %v %q; want %v %q", c.name, set, why, c.set, c.degraded)
+			t.Errorf("%s: durabilityOf = %d %q; want %d %q", c.name, set, why, c.set, c.degraded)
 		}
 	}
 }

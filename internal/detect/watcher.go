@@ -21,9 +21,9 @@ import (
 	"github.com/baton-db/baton/internal/flavor"
 	"github.com/baton-db/baton/internal/mysqladmin"
 	"github.com/baton-db/baton/internal/policy"
+	"github.com/baton-db/baton/internal/start"
 	"github.com/baton-db/baton/internal/telemetry"
 	"github.com/baton-db/baton/internal/topology"
-	"github.com/baton-db/baton/workflows/start"
 )
 
 // Consul is what the detector reads from Consul.

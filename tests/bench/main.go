@@ -30,9 +30,9 @@ import (
 	"github.com/baton-db/baton/internal/config"
 	"github.com/baton-db/baton/internal/envfile"
 	"github.com/baton-db/baton/internal/loadgen"
+	"github.com/baton-db/baton/internal/start"
 	"github.com/baton-db/baton/internal/topology"
 	"github.com/baton-db/baton/workflows"
-	"github.com/baton-db/baton/workflows/start"
 )
 
 var (
