@@ -144,10 +144,20 @@ func (r *run) faultErr(f Fault, format string, a ...any) {
 	r.mu.Unlock()
 }
 
-func (r *run) topo(cluster string) (topology.Topology, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return r.kit.Topo.Read(ctx, cluster)
+// topo reads cluster from Consul as an operator would: a read that fails while a Consul
+// server restarts (a consistent read forwarded to it can hang until the agent gives up) is
+// tried again, three times in all.
+func (r *run) topo(cluster string) (tp topology.Topology, err error) {
+	for try := 1; try <= 3; try++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		tp, err = r.kit.Topo.Read(ctx, cluster)
+		cancel()
+		if err == nil {
+			return tp, nil
+		}
+		time.Sleep(time.Second)
+	}
+	return tp, err
 }
 
 // target resolves a fault's role against Consul now.
