@@ -143,10 +143,7 @@ func TestDetectorRestartedAtOnceRejoinsTheFleet(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Reaped, not only signalled: the sandbox would take a zombie for a running detector.
-	waitFor(t, 5*time.Second, func() bool {
-		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		return err != nil || strings.Contains(string(st), ") Z ")
-	})
+	waitFor(t, 5*time.Second, func() bool { return exited(pid) })
 	restarted := time.Now()
 	sandboxCmd(t, "start-detector")
 	waitFor(t, 10*time.Second, func() bool { return strings.Contains(log(), "joined the detector fleet") })

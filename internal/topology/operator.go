@@ -79,24 +79,18 @@ func parseOperator(t *Topology, p *api.KVPair, k string) error {
 		}
 		t.Downtimes[d.Node] = d
 	case k == "degraded":
-		var d Degradation
-		if err := json.Unmarshal(p.Value, &d); err != nil || d.Since.IsZero() || d.Primary == "" {
-			t.Problems = append(t.Problems, fmt.Sprintf("consul key %s: not a degradation record (%v), ignored; the detector writes it again while durability is degraded, or delete it (`consul kv delete %s`)", p.Key, errText(err), p.Key))
-			return nil
-		}
-		t.Degraded = &d
-		if d.Open() {
-			t.Problems = append(t.Problems, fmt.Sprintf("durability degraded since %s: %s acknowledges writes %s", d.Since.Format(time.RFC3339), d.Primary, d.Reason))
+		if d := parsePeriod(t, p, "a degradation record", "durability is degraded"); d != nil {
+			t.Degraded = d
+			if d.Open() {
+				t.Problems = append(t.Problems, fmt.Sprintf("durability degraded since %s: %s acknowledges writes %s", d.Since.Format(time.RFC3339), d.Primary, d.Reason))
+			}
 		}
 	case k == "held":
-		var d Degradation
-		if err := json.Unmarshal(p.Value, &d); err != nil || d.Since.IsZero() || d.Primary == "" {
-			t.Problems = append(t.Problems, fmt.Sprintf("consul key %s: not a record of held commits (%v), ignored; the detector writes it again while commits are held, or delete it (`consul kv delete %s`)", p.Key, errText(err), p.Key))
-			return nil
-		}
-		t.Held = &d
-		if d.Open() {
-			t.Problems = append(t.Problems, fmt.Sprintf("commits held since %s: %s %s; writes wait (docs/runbook.md §5, \"held commits\")", d.Since.Format(time.RFC3339), d.Primary, d.Reason))
+		if d := parsePeriod(t, p, "a record of held commits", "commits are held"); d != nil {
+			t.Held = d
+			if d.Open() {
+				t.Problems = append(t.Problems, fmt.Sprintf("commits held since %s: %s %s; writes wait (docs/runbook.md §5, \"held commits\")", d.Since.Format(time.RFC3339), d.Primary, d.Reason))
+			}
 		}
 	case k == "ack":
 		var a Ack
@@ -156,6 +150,17 @@ type Degradation struct {
 
 // Open reports whether the degradation is still going on.
 func (d Degradation) Open() bool { return d.Until.IsZero() }
+
+// parsePeriod reads a degraded or held record; a malformed one is a problem (what it is not,
+// and that the detector writes it again while the condition lasts), and nil.
+func parsePeriod(t *Topology, p *api.KVPair, what, while string) *Degradation {
+	var d Degradation
+	if err := json.Unmarshal(p.Value, &d); err != nil || d.Since.IsZero() || d.Primary == "" {
+		t.Problems = append(t.Problems, fmt.Sprintf("consul key %s: not %s (%v), ignored; the detector writes it again while %s, or delete it (`consul kv delete %s`)", p.Key, what, errText(err), while, p.Key))
+		return nil
+	}
+	return &d
+}
 
 // RecordDegradation writes degraded.
 func (s *Store) RecordDegradation(ctx context.Context, cluster string, d Degradation) error {
