@@ -41,6 +41,26 @@ type Policy struct {
 	RequireSuperset bool
 	// Downtimed are the replicas a human took out of service, with why: never candidates.
 	Downtimed map[string]string
+	// SameZone keeps the promotion in Zone (prevent_cross_zone_failover): a replica in
+	// another zone is never chosen.
+	SameZone bool
+	// MaxLag caps how far behind the primary's failure a candidate may be
+	// (max_lag_unplanned; 0: no cap). Lag is measured to SinceFailure before the ranking.
+	MaxLag time.Duration
+	// SinceFailure is how long ago the primary was found dead when the replicas were
+	// observed: a replica's heartbeat age less that is how far behind the failure it is.
+	SinceFailure time.Duration
+}
+
+// lagAtFailure is how far behind the primary's failure a replica was: the age of its own
+// heartbeat row (one host's clock) less the time since the failure. The failure is when the
+// detector found the primary dead, so the figure includes the detection time; negative
+// means unknown.
+func lagAtFailure(o Observed, sinceFailure time.Duration) time.Duration {
+	if o.LagMS < 0 {
+		return -1
+	}
+	return max(time.Duration(o.LagMS)*time.Millisecond-sinceFailure, 0)
 }
 
 // downtimed describes every active downtime of t, by node.
@@ -71,6 +91,13 @@ func ChooseCandidate(obs []Observed, p Policy) (int, []ReplicaReport) {
 			r.Why = "excluded: " + p.Downtimed[o.Node.Name]
 		case !o.Reachable:
 			r.Why = "excluded: unreachable (" + o.Error + ")"
+		case p.SameZone && p.Zone != "" && o.Node.Zone != p.Zone:
+			r.Why = fmt.Sprintf("excluded: in zone %s, and prevent_cross_zone_failover keeps the primary in zone %s (`baton failover --force` may cross)", o.Node.Zone, p.Zone)
+		case p.MaxLag > 0 && lagAtFailure(o, p.SinceFailure) < 0:
+			r.Why = fmt.Sprintf("excluded: its lag is unknown (no heartbeat row), and max_lag_unplanned is %s (`baton failover --force` promotes it anyway)", p.MaxLag)
+		case p.MaxLag > 0 && lagAtFailure(o, p.SinceFailure) > p.MaxLag:
+			r.Why = fmt.Sprintf("excluded: %s behind the primary's failure, over max_lag_unplanned %s (`baton failover --force` promotes it anyway)",
+				lagAtFailure(o, p.SinceFailure).Round(time.Millisecond), p.MaxLag)
 		case !o.SQLRunning:
 			r.Why = "excluded: SQL thread not running " + o.SQLError
 		case o.GTIDs == nil:

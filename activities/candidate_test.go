@@ -49,6 +49,18 @@ func TestChooseCandidate(t *testing.T) {
 		{"divergent servers: nobody is a superset", []Observed{ok(a, "0-1-10,0-2-11", 0), ok(b, "0-1-10,0-3-11", 0)}, Policy{RequireSuperset: true}, "",
 			map[string]string{"a": "lacks 0-3-11", "b": "lacks 0-2-11"}},
 		{"none qualifies", []Observed{{Node: a, Error: "down"}}, Policy{}, "", nil},
+		{"prevent_cross_zone_failover: the zone mate wins although it lags", []Observed{ok(a, "0-1-10", 900), ok(b, "0-1-10", 20)}, Policy{Zone: "z1", SameZone: true}, "a",
+			map[string]string{"b": "in zone z2, and prevent_cross_zone_failover keeps the primary in zone z1"}},
+		{"prevent_cross_zone_failover: no replica in the zone, none promoted", []Observed{{Node: a, Error: "down"}, ok(b, "0-1-10", 20)}, Policy{Zone: "z1", SameZone: true}, "",
+			map[string]string{"b": "prevent_cross_zone_failover"}},
+		{"max_lag_unplanned: lag measured to the failure", []Observed{ok(a, "0-1-10", 9_500), ok(b, "0-1-10", 3_200)}, Policy{Zone: "z1", MaxLag: 4 * time.Second, SinceFailure: 3 * time.Second}, "b",
+			map[string]string{"a": "excluded: 6.5s behind the primary's failure, over max_lag_unplanned 4s"}},
+		{"max_lag_unplanned: exactly at the cap qualifies", []Observed{ok(a, "0-1-10", 7_000)}, Policy{MaxLag: 4 * time.Second, SinceFailure: 3 * time.Second}, "a", nil},
+		{"max_lag_unplanned: just over the cap", []Observed{ok(a, "0-1-10", 7_001)}, Policy{MaxLag: 4 * time.Second, SinceFailure: 3 * time.Second}, "",
+			map[string]string{"a": "4.001s behind"}},
+		{"max_lag_unplanned: unknown lag is not under the cap", []Observed{ok(a, "0-1-10", -1)}, Policy{MaxLag: time.Second}, "",
+			map[string]string{"a": "lag is unknown"}},
+		{"no cap: a far-behind replica qualifies", []Observed{ok(a, "0-1-10", 3_600_000)}, Policy{SinceFailure: time.Second}, "a", nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

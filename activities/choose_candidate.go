@@ -36,14 +36,24 @@ func (a *Activities) choose(ctx context.Context, c ConfirmResult, resume bool) (
 	if err != nil {
 		return Plan{}, err
 	}
+	var obs []Observed
 	policy := Policy{Prefer: cc.Prefer, MustNot: cc.MustNot, Zone: c.Primary.Zone, RequireSuperset: true, Downtimed: c.Downtimed}
-	obs, behind := a.observeAll(ctx, f, cluster, c.Replicas, 2*time.Second, resume)
+	if !c.Forced {
+		policy.SameZone, policy.MaxLag = cc.PreventCrossZoneFailover, cc.MaxLagUnplanned
+	}
+	observe := func(limit time.Duration) bool {
+		var behind bool
+		obs, behind = a.observeAll(ctx, f, cluster, c.Replicas, limit, resume)
+		policy.SinceFailure = time.Since(c.FailedAt)
+		return behind
+	}
+	behind := observe(2 * time.Second)
 	a.askUnreachableAckers(ctx, f, c, obs, cc.UnreachableAckerWait, resume)
 	best, reports := ChooseCandidate(obs, policy)
 	if best < 0 && behind {
 		// Replicas that have not applied what they received cannot be compared yet: give
 		// them catchup_timeout, then rank again.
-		obs, _ = a.observeAll(ctx, f, cluster, c.Replicas, cc.CatchUpTimeout, resume)
+		observe(cc.CatchUpTimeout)
 		best, reports = ChooseCandidate(obs, policy)
 	}
 	plan := Plan{Cluster: cluster, OldPrimary: c.Primary, Epoch: c.Epoch, EpochIndex: c.EpochIndex, Replicas: reports, Lost: c.Lost}

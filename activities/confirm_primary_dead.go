@@ -18,6 +18,9 @@ type ConfirmInput struct {
 	Primary string // the node the detector saw die; empty: whatever Consul names
 	// Force skips the maintenance flag and the anti-flap period (a human's decision).
 	Force bool
+	// DetectedAt is when the detector found the primary dead (zero: a human's failover,
+	// counted from the confirmation).
+	DetectedAt time.Time `json:",omitzero"`
 }
 
 // ConfirmResult says whether the failover goes on, and the topology it starts from.
@@ -41,6 +44,10 @@ type ConfirmResult struct {
 	Hooks []HookRef `json:",omitempty"`
 	// Downtimed are the replicas a human took out of service, with why.
 	Downtimed map[string]string `json:",omitempty"`
+	// Forced is a human's `--force`: the cluster's promotion limits (zone, lag) are lifted.
+	Forced bool `json:",omitempty"`
+	// FailedAt is when the primary was found dead: candidates' lag is measured to it.
+	FailedAt time.Time `json:",omitzero"`
 }
 
 // ConfirmPrimaryDead ends the failover as a no-op when Consul names another primary (a
@@ -60,7 +67,10 @@ func (a *Activities) ConfirmPrimaryDead(ctx context.Context, in ConfirmInput) (C
 		return ConfirmResult{}, err
 	}
 	res := ConfirmResult{Cluster: in.Cluster, Primary: t.Primary, Replicas: t.Replicas, Epoch: t.Epoch, EpochIndex: t.EpochIndex,
-		Hooks: a.hooks(in.Cluster), Downtimed: downtimed(t, time.Now())}
+		Hooks: a.hooks(in.Cluster), Downtimed: downtimed(t, time.Now()), Forced: in.Force, FailedAt: in.DetectedAt}
+	if res.FailedAt.IsZero() {
+		res.FailedAt = time.Now()
+	}
 	if d := t.Degraded; d != nil && d.Open() && d.Primary == t.Primary.Name {
 		res.Degraded = d
 	}

@@ -29,9 +29,11 @@ type NodeHealth struct {
 
 // Health is one cluster as `baton status` shows it: its nodes and what is wrong.
 type Health struct {
-	Cluster      string                 `json:"cluster"`
-	Epoch        uint64                 `json:"epoch"`
-	Maintenance  bool                   `json:"maintenance"`
+	Cluster     string `json:"cluster"`
+	Epoch       uint64 `json:"epoch"`
+	Maintenance bool   `json:"maintenance"`
+	// Recoveries is the cluster's own switch of automatic failover, when one was set.
+	Recoveries   *topology.Recoveries   `json:"recoveries,omitempty"`
 	Nodes        []NodeHealth           `json:"nodes"`
 	Evicted      []topology.Eviction    `json:"evicted,omitempty"`
 	Downtimes    []topology.Downtime    `json:"downtimes,omitempty"`
@@ -46,7 +48,7 @@ type Health struct {
 // method of Activities is registered as an activity.)
 func Inspect(ctx context.Context, a *Activities, t topology.Topology, hosts []topology.HAProxyHost, hostsErr error) Health {
 	now := time.Now()
-	h := Health{Cluster: t.Cluster, Epoch: t.Epoch, Maintenance: t.Maintenance, Evicted: t.Evicted, LastFailover: t.LastFailover, HAProxies: hosts}
+	h := Health{Cluster: t.Cluster, Epoch: t.Epoch, Maintenance: t.Maintenance, Recoveries: t.Recoveries, Evicted: t.Evicted, LastFailover: t.LastFailover, HAProxies: hosts}
 	if t.LastFailover != nil && !t.Unacknowledged() {
 		h.Acknowledged = t.Ack
 	}

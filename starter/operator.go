@@ -187,7 +187,7 @@ func newAck() *cobra.Command {
 }
 
 func newRecoveries() *cobra.Command {
-	var reason, as string
+	var reason, as, cluster string
 	show := func(cmd *cobra.Command, _ []string) error {
 		_, s, err := store(cmd)
 		if err != nil {
@@ -202,12 +202,31 @@ func newRecoveries() *cobra.Command {
 		} else {
 			fmt.Println("automatic recoveries are enabled")
 		}
+		if cluster == "" {
+			return nil
+		}
+		t, err := s.Read(cmd.Context(), cluster)
+		if err != nil {
+			return err
+		}
+		switch c := t.Recoveries; {
+		case c != nil && c.Disabled:
+			fmt.Printf("automatic recoveries of %s are disabled, by %s at %s: %s\n", cluster, c.By, c.At.Format(time.RFC3339), c.Reason)
+		case r.Disabled:
+			fmt.Printf("automatic recoveries of %s are enabled for the cluster, and off by the global switch\n", cluster)
+		default:
+			fmt.Printf("automatic recoveries of %s are enabled\n", cluster)
+		}
 		return nil
 	}
 	set := func(disabled bool) func(*cobra.Command, []string) error {
 		return func(cmd *cobra.Command, args []string) error {
+			scope := "every automatic failover"
+			if cluster != "" {
+				scope = "automatic failover of " + cluster
+			}
 			if disabled && strings.TrimSpace(reason) == "" {
-				return errors.New("--reason is required: say why every automatic failover is off")
+				return fmt.Errorf("--reason is required: say why %s is off", scope)
 			}
 			if strings.TrimSpace(as) == "" {
 				return errors.New("--as must name who switches recoveries")
@@ -216,19 +235,29 @@ func newRecoveries() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := s.SetRecoveries(cmd.Context(), topology.Recoveries{Disabled: disabled, By: as, Reason: reason, At: time.Now().UTC()}); err != nil {
+			r := topology.Recoveries{Disabled: disabled, By: as, Reason: reason, At: time.Now().UTC()}
+			if cluster == "" {
+				err = s.SetRecoveries(cmd.Context(), r)
+			} else if _, err = s.Read(cmd.Context(), cluster); err == nil || !errors.Is(err, topology.ErrUnknownCluster) {
+				// An unknown cluster is refused; any other read problem (a malformed
+				// switch among them) must not stop a human from setting the switch.
+				err = s.SetClusterRecoveries(cmd.Context(), cluster, r)
+			}
+			if err != nil {
 				return err
 			}
 			return show(cmd, args)
 		}
 	}
-	cmd := &cobra.Command{Use: "recoveries [enable|disable]", Short: "Show, enable or disable automatic failover for every cluster", RunE: show}
-	disable := &cobra.Command{Use: "disable --reason TEXT [--as NAME]", Short: "Turn automatic failover off for every cluster (detectors log what they would have done)", RunE: set(true)}
-	enable := &cobra.Command{Use: "enable [--as NAME]", Short: "Turn automatic failover back on", RunE: set(false)}
+	cmd := &cobra.Command{Use: "recoveries [enable|disable] [--cluster NAME]", Short: "Show, enable or disable automatic failover, for every cluster or for one", RunE: show}
+	disable := &cobra.Command{Use: "disable --reason TEXT [--cluster NAME] [--as NAME]",
+		Short: "Turn automatic failover off, for every cluster or for one (detectors log what they would have done)", RunE: set(true)}
+	enable := &cobra.Command{Use: "enable [--cluster NAME] [--as NAME]", Short: "Turn automatic failover back on, for every cluster or for one", RunE: set(false)}
 	for _, c := range []*cobra.Command{disable, enable} {
 		c.Flags().StringVar(&as, "as", currentUser(), "who switches")
 		c.Flags().StringVar(&reason, "reason", "", "why")
 	}
+	cmd.PersistentFlags().StringVar(&cluster, "cluster", "", "one cluster's switch (default: the global switch)")
 	cmd.AddCommand(disable, enable)
 	return cmd
 }

@@ -253,6 +253,9 @@ func printStatus(w io.Writer, r statusReport, detailed bool) {
 // printCluster is one cluster, node by node.
 func printCluster(w io.Writer, c clusterStatus) {
 	fmt.Fprintf(w, "cluster %s  epoch %d  maintenance %v\n", c.Cluster, c.Epoch, c.Maintenance)
+	if r := c.Recoveries; r != nil && r.Disabled {
+		fmt.Fprintf(w, "automatic recoveries: DISABLED for %s by %s at %s: %s\n", c.Cluster, r.By, r.At.UTC().Format(time.RFC3339), r.Reason)
+	}
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ROLE\tNODE\tADDRESS\tZONE\tIO\tSQL\tLAG\tGTIDS")
 	for _, n := range c.Nodes {

@@ -220,7 +220,7 @@ func (f *failover) live() []topology.Node {
 
 func (f *failover) confirmPrimaryDead(ctx workflow.Context) error {
 	err := f.t.run(ctx, step{name: "confirm primary dead", opts: readFor(5 * time.Second), local: true,
-		activity: a.ConfirmPrimaryDead, args: args(activities.ConfirmInput{Cluster: f.in.Cluster, Primary: f.in.DeadPrimary, Force: f.in.Force}),
+		activity: a.ConfirmPrimaryDead, args: args(activities.ConfirmInput{Cluster: f.in.Cluster, Primary: f.in.DeadPrimary, Force: f.in.Force, DetectedAt: f.in.DetectedAt}),
 		out: &f.confirm})
 	f.res.From, f.res.Reason = f.confirm.Primary.Name, f.confirm.Why
 	workflow.GetLogger(ctx).Info("confirm", "cluster", f.in.Cluster, "proceed", f.confirm.Proceed, "why", f.confirm.Why)
@@ -234,7 +234,7 @@ func (f *failover) chooseCandidate(ctx workflow.Context) error {
 		activity: a.ChooseCandidate, args: args(in), out: &f.plan}); err != nil {
 		return err
 	}
-	f.res.To, f.res.Reason = f.plan.Candidate.Name, f.plan.Reason
+	f.res.To, f.res.Reason, f.res.PassedOver = f.plan.Candidate.Name, f.plan.Reason, passedOver(f.plan.Replicas)
 	f.res.LeftOut = append(f.res.LeftOut, f.plan.LeftBehind...)
 	workflow.SetCurrentDetails(ctx, fmt.Sprintf("**Unplanned failover** of %s: %s died -> %s at epoch %d\n\nCandidate: %s\n\nStarted by %s. %s",
 		f.in.Cluster, f.plan.OldPrimary.Name, f.plan.Candidate.Name, f.plan.Epoch, f.plan.Reason, f.in.RequestedBy, f.in.Evidence))

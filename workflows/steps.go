@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/baton-db/baton/activities"
 	"github.com/baton-db/baton/internal/start"
 )
 
@@ -54,6 +55,9 @@ type Result struct {
 	Outcome string
 	// ApprovedBy is the human who approved the plan, when the policy asked for one.
 	ApprovedBy string `json:",omitempty"`
+	// PassedOver are the replicas the plan excluded, each with why (a must_not, a downtime,
+	// a zone or lag limit, missing transactions).
+	PassedOver []string `json:",omitempty"`
 	// LeftOut says what a failover could not bring along (a replica that died meanwhile).
 	LeftOut []string `json:",omitempty"`
 	// HookProblems are hooks that failed without stopping anything (a post hook, or a
@@ -227,4 +231,15 @@ func summarize(ctx workflow.Context, summary string) workflow.Context {
 	o := workflow.GetActivityOptions(ctx)
 	o.Summary = summary
 	return workflow.WithActivityOptions(ctx, o)
+}
+
+// passedOver names each replica a plan excluded, with why.
+func passedOver(reports []activities.ReplicaReport) []string {
+	var out []string
+	for _, r := range reports {
+		if !r.Eligible {
+			out = append(out, r.Node.Name+": "+r.Why)
+		}
+	}
+	return out
 }

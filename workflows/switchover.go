@@ -132,6 +132,7 @@ func (s *switchover) checkPreconditions(ctx workflow.Context) error {
 		return err
 	}
 	s.res.From, s.res.To, s.res.Reason = s.plan.OldPrimary.Name, s.plan.Candidate.Name, s.plan.Reason
+	s.res.PassedOver = passedOver(s.plan.Replicas)
 	if s.in.RequireApproval && !s.plan.Approval.Required {
 		s.plan.Approval.Required, s.plan.Approval.Reason = true, "requested by "+s.in.RequestedBy
 	}

@@ -145,6 +145,12 @@ type ClusterConfig struct {
 	// answer but may have acknowledged the last commits (durability policy) before it
 	// promotes without it, reporting that acknowledged writes may be missing.
 	UnreachableAckerWait time.Duration `mapstructure:"unreachable_acker_wait"`
+	// PreventCrossZoneFailover keeps an unplanned failover in the dead primary's zone: with
+	// no qualified replica there, none is promoted until a human forces it.
+	PreventCrossZoneFailover bool `mapstructure:"prevent_cross_zone_failover"`
+	// MaxLagUnplanned is how far behind the primary's failure a replica may be and still be
+	// promoted without a human (0: no cap; max_lag applies to switchovers).
+	MaxLagUnplanned time.Duration `mapstructure:"max_lag_unplanned"`
 	// AntiFlap is how long after any failover no automatic failover starts.
 	AntiFlap time.Duration `mapstructure:"anti_flap"`
 	// RequireApproval is always, cross_zone or never: when a planned switchover waits for
@@ -471,7 +477,7 @@ func validateCluster(n string, cc ClusterConfig) []error {
 			errs = append(errs, err)
 		}
 	}
-	for key, d := range map[string]time.Duration{"max_lag": cc.MaxLag, "long_dml": cc.LongDML, "anti_flap": cc.AntiFlap, "unreachable_acker_wait": cc.UnreachableAckerWait, "ack_timeout": cc.AckTimeout} {
+	for key, d := range map[string]time.Duration{"max_lag": cc.MaxLag, "max_lag_unplanned": cc.MaxLagUnplanned, "long_dml": cc.LongDML, "anti_flap": cc.AntiFlap, "unreachable_acker_wait": cc.UnreachableAckerWait, "ack_timeout": cc.AckTimeout} {
 		if d < 0 {
 			add("%s.%s: must not be negative, got %s", k, key, d)
 		}

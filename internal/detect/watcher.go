@@ -4,6 +4,7 @@ package detect
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -367,15 +368,34 @@ func (w *Watcher) act(ctx context.Context, evidence string) {
 	// A failed run keeps it quiet, so a failing failover is not restarted in a loop.
 	w.quietTil = time.Now().Add(30 * time.Second)
 	go func() {
-		if run.Get(ctx, nil) == nil {
-			select {
-			case w.runDone <- struct{}{}:
-			default:
+		err := run.Get(ctx, nil)
+		if err != nil {
+			if ctx.Err() == nil {
+				// Why it failed (no candidate qualifies, a knob forbids it) is the
+				// operator's next step: say it here too, not only in the history.
+				w.log.Error("DeadPrimary: the failover failed; a human must act", "cluster", w.cluster, "primary", w.primary.Name,
+					"workflow_id", run.GetID(), "run_id", run.GetRunID(), "error", rootError(err))
 			}
+			return
+		}
+		select {
+		case w.runDone <- struct{}{}:
+		default:
 		}
 	}()
 }
 
 func clusterAttr(c string) metric.MeasurementOption {
 	return metric.WithAttributes(attribute.String("cluster", c))
+}
+
+// rootError is the innermost message of a workflow's failure (the activity's own words).
+func rootError(err error) string {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err.Error()
+		}
+		err = u
+	}
 }

@@ -10,8 +10,8 @@ import (
 )
 
 // Failover says whether an automatic failover of t's cluster may start at now, and why not.
-// Force (a human's `baton failover --force`) overrides the global switch, a downtimed
-// primary, maintenance and the anti-flap period.
+// Force (a human's `baton failover --force`) overrides the global switch, the cluster's own
+// switch, a downtimed primary, maintenance and the anti-flap period.
 func Failover(t topology.Topology, rec topology.Recoveries, antiFlap time.Duration, now time.Time, force bool) (ok bool, why string) {
 	if force {
 		return true, ""
@@ -22,6 +22,10 @@ func Failover(t topology.Topology, rec topology.Recoveries, antiFlap time.Durati
 	case rec.Disabled:
 		return false, fmt.Sprintf("automatic recoveries are disabled for every cluster (by %s at %s: %s); `baton recoveries enable` turns them on%s",
 			rec.By, rec.At.UTC().Format(time.RFC3339), rec.Reason, override)
+	case t.Recoveries != nil && t.Recoveries.Disabled:
+		r := t.Recoveries
+		return false, fmt.Sprintf("automatic recoveries are disabled for %s (by %s at %s: %s); `baton recoveries enable --cluster %s` turns them on%s",
+			t.Cluster, r.By, r.At.UTC().Format(time.RFC3339), r.Reason, t.Cluster, override)
 	case downtimed:
 		return false, fmt.Sprintf("primary %s of %s is %s%s", t.Primary.Name, t.Cluster, d, override)
 	case t.Maintenance:

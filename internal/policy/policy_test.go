@@ -32,6 +32,9 @@ func TestFailover(t *testing.T) {
 		{"after anti-flap", topology.Topology{Cluster: "demo", LastFailover: old}, topology.Recoveries{}, false, true, ""},
 		{"recoveries disabled", topology.Topology{Cluster: "demo"}, off, false, false, "disabled for every cluster (by bob"},
 		{"recoveries disabled, forced", topology.Topology{Cluster: "demo"}, off, true, true, ""},
+		{"cluster's recoveries disabled", topology.Topology{Cluster: "demo", Recoveries: &off}, topology.Recoveries{}, false, false, "disabled for demo (by bob"},
+		{"cluster's recoveries enabled", topology.Topology{Cluster: "demo", Recoveries: &topology.Recoveries{By: "bob"}}, topology.Recoveries{}, false, true, ""},
+		{"cluster's recoveries disabled, forced", topology.Topology{Cluster: "demo", Recoveries: &off}, topology.Recoveries{}, true, true, ""},
 		{"primary downtimed", topology.Topology{Cluster: "demo", Primary: primary, Downtimes: down}, topology.Recoveries{}, false, false, "downtimed by alice until"},
 		{"primary downtime expired", topology.Topology{Cluster: "demo", Primary: primary, Downtimes: expired}, topology.Recoveries{}, false, true, ""},
 	} {

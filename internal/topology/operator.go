@@ -40,8 +40,9 @@ type Ack struct {
 	WorkflowID string    `json:"workflow_id"`
 }
 
-// Recoveries is the global switch of automatic failover, for every cluster (key
-// <root>/recoveries beside the clusters' prefix). Absent means enabled.
+// Recoveries is a switch of automatic failover: the global one, for every cluster (key
+// <root>/recoveries beside the clusters' prefix), or a cluster's own (key recoveries in the
+// cluster). Absent means enabled.
 type Recoveries struct {
 	Disabled bool      `json:"disabled"`
 	By       string    `json:"by"`
@@ -92,6 +93,13 @@ func parseOperator(t *Topology, p *api.KVPair, k string) error {
 				t.Problems = append(t.Problems, fmt.Sprintf("commits held since %s: %s %s; writes wait (docs/runbook.md §5, \"held commits\")", d.Since.Format(time.RFC3339), d.Primary, d.Reason))
 			}
 		}
+	case k == "recoveries":
+		// A human's hold on this cluster's failovers: Baton does not guess it away.
+		var r Recoveries
+		if err := json.Unmarshal(p.Value, &r); err != nil || r.At.IsZero() || r.By == "" {
+			return fmt.Errorf("consul key %s: not a recoveries switch (%v): Baton will not guess whether a human holds this cluster's failovers; set it with `baton recoveries enable|disable --cluster %s`", p.Key, errText(err), t.Cluster)
+		}
+		t.Recoveries = &r
 	case k == "ack":
 		var a Ack
 		if err := json.Unmarshal(p.Value, &a); err != nil || a.At.IsZero() || a.By == "" {
@@ -204,6 +212,12 @@ func (s *Store) Recoveries(ctx context.Context) (Recoveries, error) {
 func (s *Store) SetRecoveries(ctx context.Context, r Recoveries) error {
 	b, _ := json.Marshal(r)
 	return s.write(ctx, "(all)", s.recoveriesKey(), b)
+}
+
+// SetClusterRecoveries writes a cluster's own switch.
+func (s *Store) SetClusterRecoveries(ctx context.Context, cluster string, r Recoveries) error {
+	b, _ := json.Marshal(r)
+	return s.put(ctx, cluster, "recoveries", b)
 }
 
 // Clusters lists the clusters Consul has, sorted.

@@ -31,6 +31,8 @@ func TestMalformedOperatorKeys(t *testing.T) {
 		{"downtime/n1", `{"node":"n1"}`, true, "names the primary"},
 		{"maintenance", `yes`, true, "baton/clusters/c/maintenance"},
 		{"epoch", `x`, true, "baton/clusters/c/epoch"},
+		{"recoveries", `{"disabled":"yes"}`, true, "baton/clusters/c/recoveries: not a recoveries switch"},
+		{"recoveries", `{"disabled":true}`, true, "recoveries enable|disable --cluster c"},
 	}
 	s := &Store{prefix: "baton/clusters"}
 	for _, c := range cases {

@@ -9,7 +9,7 @@ import (
 
 // fuzzKeys are the keys a fuzzed value is written to, beside a valid primary and epoch.
 var fuzzKeys = []string{"primary", "replicas/node2", "evicted/node3", "epoch", "maintenance", "downtime/node1",
-	"downtime/node2", "ack", "degraded", "held", "last_unplanned", "last_planned", "fenced/node3", "unknown"}
+	"downtime/node2", "ack", "degraded", "held", "last_unplanned", "last_planned", "fenced/node3", "recoveries", "unknown"}
 
 // notSafety are the keys that never decide whether the primary may be replaced: a bad
 // value there is a problem to show, never a refusal (bad operator data must not stop a dead

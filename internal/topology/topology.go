@@ -73,6 +73,9 @@ type Topology struct {
 	// Held is the last time the primary held commits waiting for an acknowledgement that
 	// did not come (writes unavailable, not degraded; open while Until is zero).
 	Held *Degradation
+	// Recoveries is this cluster's own switch of automatic failover (`baton recoveries
+	// disable --cluster`); nil means enabled. The global switch is read apart.
+	Recoveries *Recoveries
 	// Problems name the keys that could not be read and were ignored because they do not
 	// decide whether the primary may be replaced (an acknowledgement, a failover record, a
 	// replica's downtime), each with the command that fixes it. A bad key that does decide

@@ -1,0 +1,169 @@
+package tests
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/baton-db/baton/internal/topology"
+)
+
+// zoneMates splits a cluster's replicas into the primary's zone mate and the others.
+func zoneMates(t *testing.T, tp topology.Topology) (mate, other topology.Node) {
+	t.Helper()
+	for _, r := range tp.Replicas {
+		if r.Zone == tp.Primary.Zone {
+			mate = r
+		} else {
+			other = r
+		}
+	}
+	if mate.Name == "" || other.Name == "" {
+		t.Fatalf("%s needs a replica in the primary's zone and one outside it: %+v", tp.Cluster, tp.Replicas)
+	}
+	return mate, other
+}
+
+// waitDetectorLine waits for a line of the detector's log (since log was opened) about
+// cluster that contains every part, and returns it.
+func waitDetectorLine(t *testing.T, log func() string, cluster string, limit time.Duration, parts ...string) string {
+	t.Helper()
+	var line string
+	waitFor(t, limit, func() bool {
+		for _, l := range linesFor(log(), cluster, parts[0]) {
+			ok := true
+			for _, p := range parts[1:] {
+				ok = ok && strings.Contains(l, p)
+			}
+			if ok {
+				line = l
+				return true
+			}
+		}
+		return false
+	})
+	return line
+}
+
+// With prevent_cross_zone_failover, a dead primary whose zone has no qualified replica is
+// not replaced from another zone: the failover fails and the detector says why. A human's
+// --force may cross.
+func TestPreventCrossZoneFailoverKeepsThePrimaryInItsZone(t *testing.T) {
+	primaryInZone(t, "demo", "a")
+	withClusterSetting(t, "demo", "prevent_cross_zone_failover: true")
+	row, before, load := underLoad(t, "primary killed, zone mate downtimed, prevent_cross_zone_failover (held, then forced)")
+	mate, other := zoneMates(t, before)
+	mustBaton(t, "downtime", "--host", mate.Name, "--for", "10m", "--reason", "disk swap", "--as", "alice")
+	t.Cleanup(func() { baton(t, "downtime", "end", "--host", mate.Name) })
+	assertDetectorWatching(t, "demo")
+	log := detectorLogFrom(t)
+	signalNode(t, before.Primary.Name, syscall.SIGKILL)
+	t.Cleanup(func() { restartAndRejoin(t, before.Primary.Name) })
+	line := waitDetectorLine(t, log, "demo", 30*time.Second, "the failover failed", other.Name, "prevent_cross_zone_failover keeps the primary in zone "+before.Primary.Zone)
+	t.Logf("detector: %s", line)
+	if tp := readTopo(t); tp.Primary.Name != before.Primary.Name {
+		t.Fatalf("Consul names %s: the primary moved to another zone although prevent_cross_zone_failover is set", tp.Primary.Name)
+	}
+	// A human decides to cross.
+	mustBaton(t, "failover", "--cluster", "demo", "--force")
+	after := waitNewPrimary(t, before.Primary.Name, 30*time.Second)
+	if after.Primary.Name != other.Name {
+		t.Fatalf("forced failover promoted %s; want %s, the only replica not downtimed", after.Primary.Name, other.Name)
+	}
+	assertHealthy(t, load, row)
+}
+
+// delayReplica makes a replica apply MASTER_DELAY seconds behind what it receives (its
+// IO thread keeps receiving, so it still holds every write). undo puts it back.
+func delayReplica(t *testing.T, n topology.Node, seconds int) (undo func()) {
+	t.Helper()
+	set := func(s int) {
+		mustExecOn(t, n.Addr(), "STOP SLAVE", "CHANGE MASTER TO MASTER_DELAY = "+strconv.Itoa(s), "START SLAVE")
+	}
+	set(seconds)
+	var once sync.Once
+	undo = func() {
+		once.Do(func() {
+			// A node promoted meanwhile replicates from nobody: its promotion reset the delay.
+			if src, _, _ := replicationOf(t, n); src != "" {
+				set(0)
+			}
+		})
+	}
+	t.Cleanup(undo)
+	return undo
+}
+
+// With max_lag_unplanned, a replica that applies far behind is not promoted although it
+// holds every write and ranks first (the dead primary's zone mate): the other replica is,
+// and nothing acknowledged is lost.
+func TestMaxLagUnplannedPassesOverALaggingReplica(t *testing.T) {
+	primaryInZone(t, "demo", "a")
+	withClusterSetting(t, "demo", "max_lag_unplanned: 3s")
+	row, before, load := underLoad(t, "primary killed, zone mate 6 s behind, max_lag_unplanned 3s")
+	mate, other := zoneMates(t, before)
+	undo := delayReplica(t, mate, 6)
+	db := adminDB(mate.Addr())
+	defer db.Close()
+	// The zone mate's own heartbeat row must be older than the cap before the kill.
+	waitFor(t, 20*time.Second, func() bool {
+		var age float64
+		err := db.QueryRowContext(context.Background(), `SELECT TIMESTAMPDIFF(MICROSECOND, STR_TO_DATE(ts, '%Y-%m-%dT%H:%i:%s.%f'), UTC_TIMESTAMP(6))/1e6
+			FROM baton.heartbeat WHERE server_id = @@GLOBAL.server_id`).Scan(&age)
+		return err == nil && age > 5
+	})
+	assertDetectorWatching(t, "demo")
+	signalNode(t, before.Primary.Name, syscall.SIGKILL)
+	t.Cleanup(func() { restartAndRejoin(t, before.Primary.Name) })
+	after := waitNewPrimary(t, before.Primary.Name, 40*time.Second)
+	res := lastFailover(t)
+	if after.Primary.Name != other.Name || res.To != other.Name {
+		t.Fatalf("promoted %s (result %s: %s); want %s: the zone mate %s lags 6 s, over max_lag_unplanned 3s", after.Primary.Name, res.To, res.Reason, other.Name, mate.Name)
+	}
+	undo()
+	if p := strings.Join(res.PassedOver, "\n"); !strings.Contains(p, mate.Name+": excluded: ") || !strings.Contains(p, "behind the primary's failure, over max_lag_unplanned 3s") {
+		t.Errorf("the result does not say why %s was passed over: %q", mate.Name, res.PassedOver)
+	}
+	if pm := mustBaton(t, "postmortem", "--workflow-id", "failover/demo"); !strings.Contains(pm, "over max_lag_unplanned 3s") {
+		t.Errorf("the postmortem does not say it:\n%s", pm)
+	}
+	assertHealthy(t, load, row)
+}
+
+// A cluster's own recoveries switch holds that cluster's automatic failover (the detector
+// says so, status shows it), and only that cluster's; enabling it lets the detector act.
+func TestClusterRecoveriesSwitchHoldsOnlyThatCluster(t *testing.T) {
+	ageLastFailoverOf(t, "demo2", time.Hour)
+	before := readTopoOf(t, "demo2")
+	mustBaton(t, "recoveries", "disable", "--cluster", "demo2", "--reason", "schema migration", "--as", "bob")
+	t.Cleanup(func() { baton(t, "recoveries", "enable", "--cluster", "demo2") })
+	if out := mustBaton(t, "status", "--cluster", "demo2"); !strings.Contains(out, "automatic recoveries: DISABLED for demo2 by bob") {
+		t.Fatalf("status does not show demo2's switch:\n%s", out)
+	}
+	if s := status(t); s.Recoveries.Disabled {
+		t.Fatalf("the global switch is off (%+v): the cluster's switch must not touch it", s.Recoveries)
+	}
+	assertDetectorWatching(t, "demo2")
+	log := detectorLogFrom(t)
+	signalNode(t, before.Primary.Name, syscall.SIGKILL)
+	t.Cleanup(func() { restartAndRejoinIn(t, "demo2", before.Primary.Name, "") })
+	waitDetectorLine(t, log, "demo2", 15*time.Second, "DeadPrimary: no failover: automatic recoveries are disabled for demo2 (by bob")
+	time.Sleep(2 * time.Second)
+	if tp := readTopoOf(t, "demo2"); tp.Primary.Name != before.Primary.Name {
+		t.Fatalf("demo2 failed over to %s while its recoveries were disabled", tp.Primary.Name)
+	}
+	// The other cluster is not held: its dry run of a failover would proceed.
+	if out := mustBaton(t, "failover", "--cluster", "demo", "--dry-run"); strings.Contains(out, "automatic recoveries are disabled") {
+		t.Fatalf("demo is held by demo2's switch:\n%s", out)
+	}
+	mustBaton(t, "recoveries", "enable", "--cluster", "demo2", "--as", "bob")
+	var after topology.Topology
+	waitFor(t, 30*time.Second, func() bool { after = readTopoOf(t, "demo2"); return after.Primary.Name != before.Primary.Name })
+	if res := clusterResult(t, "demo2"); res.Outcome != "succeeded" || res.To != after.Primary.Name {
+		t.Fatalf("demo2's failover after the switch came back on: %+v", res)
+	}
+}
