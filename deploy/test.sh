@@ -35,12 +35,27 @@ static() {
   mapfile -t files < <(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './deploy/tools/*')
   bad=$(gofmt -l "${files[@]}")
   [ -z "$bad" ] || { echo "gofmt needed: $bad" >&2; return 1; }
-  shellcheck -S warning deploy/*.sh deploy/local/*.sh deploy/tools/*.sh deploy/docker/*.sh .ci/run
+  shellcheck -S warning deploy/*.sh deploy/local/*.sh deploy/tools/*.sh deploy/docker/*.sh deploy/prometheus/*.sh deploy/checks/*.sh .ci/run
   go vet ./...
   . "${BATON_CACHE:-$HOME/.cache/baton}/tools.env"
   "$WORKFLOWCHECK_BIN" ./workflows/...
   "$STATICCHECK_BIN" ./...
-  echo "gofmt, shellcheck, go vet, workflowcheck and staticcheck clean"
+  signals
+  echo "gofmt, shellcheck, go vet, workflowcheck, staticcheck, Prometheus config and rules, systemd units clean"
+}
+
+# The sandbox's Prometheus config (rendered with its addresses), the alert rules and their
+# unit tests, and the systemd units (deploy/checks/systemd-verify.sh).
+signals() {
+  local d
+  d=$(mktemp -d)
+  deploy/prometheus/render.sh "$ROOT/deploy/prometheus/baton-rules.yml" 127.0.0.1:9466 127.0.0.1:9467 127.0.0.1:9464 \
+    127.0.1.1:9470 127.0.1.2:9470 >"$d/prometheus.yml"
+  promtool check config "$d/prometheus.yml"
+  rm -rf "$d"
+  promtool check rules deploy/prometheus/baton-rules.yml
+  promtool test rules deploy/prometheus/baton-rules-test.yml
+  deploy/checks/systemd-verify.sh
 }
 
 phase "apt dependencies" deploy/deps.sh

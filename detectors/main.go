@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -17,7 +18,9 @@ import (
 	"github.com/baton-db/baton/internal/detect"
 	"github.com/baton-db/baton/internal/flavor"
 	"github.com/baton-db/baton/internal/fleet"
+	"github.com/baton-db/baton/internal/mysqladmin"
 	"github.com/baton-db/baton/internal/start"
+	"github.com/baton-db/baton/internal/topology"
 )
 
 func main() {
@@ -33,6 +36,7 @@ func run(ctx context.Context, args []string) error {
 	fs := pflag.NewFlagSet("baton-detector", pflag.ContinueOnError)
 	app.AddFlags(fs)
 	source := fs.String("source-addr", "", "local address for MySQL connections (overrides mysql.source_addr)")
+	lagEvery := fs.Duration("replica-lag-every", 15*time.Second, "read each watched replica's heartbeat lag this often at most, for baton_replica_lag_seconds (a new connection each time, at most 10 a second; 0: never)")
 	host, _ := os.Hostname()
 	id := fs.String("id", fmt.Sprintf("%s-%d", host, os.Getpid()), "this detector's name in the fleet (unique; shown by `baton status`)")
 	if err := fs.Parse(args); err != nil {
@@ -70,6 +74,28 @@ func run(ctx context.Context, args []string) error {
 	}
 	topos := cacheStore.Watch(ctx)
 	handshakes := detect.NewGate(cfg.Detector.ConcurrentHandshakes)
+	gauges := &detect.Gauges{Detector: *id, Configured: len(names), Topologies: topos, Recoveries: topo.Recoveries,
+		Consul: cacheStore.Client(), Prefix: cfg.Consul.KVPrefix, LagEvery: *lagEvery, LagPerSecond: 10, Log: log}
+	if *lagEvery > 0 {
+		gauges.Lag = func(ctx context.Context, cluster string, n topology.Node) (time.Duration, bool, error) {
+			f, err := flavor.ByName(string(cfg.Clusters[cluster].Flavor))
+			if err != nil {
+				return 0, false, err
+			}
+			c, err := mysqladmin.Open(n.Addr(), f, o)
+			if err != nil {
+				return 0, false, err
+			}
+			defer c.Close()
+			return c.HeartbeatLag(ctx)
+		}
+	}
+	if cfg.Detector.MetricsAddr != "" {
+		if err := gauges.Register(p.Meter()); err != nil {
+			return err
+		}
+		go gauges.Run(ctx)
+	}
 	watch := func(ctx context.Context, name string) {
 		cc := cfg.Clusters[name]
 		f, err := flavor.ByName(string(cc.Flavor))
@@ -78,6 +104,7 @@ func run(ctx context.Context, args []string) error {
 			return
 		}
 		log.Info("watching cluster", "cluster", name, "detector", *id)
+		defer gauges.Watching(name)()
 		detect.New(detect.Options{Cluster: name, ClusterConfig: cc, Detector: cfg.Detector, Flavor: f, Consul: topo,
 			Topologies: topos, Starter: start.Starter{Client: tc, Queue: cfg.Temporal.TaskQueue}, Log: log, Metrics: m,
 			Fencer: topo, KeepUsers: []string{cfg.Secrets.AdminUser, cfg.Secrets.ReplUser},

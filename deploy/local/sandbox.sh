@@ -505,6 +505,22 @@ baton_up() {
   rm -f "$STATE"/bin/.*.changed
 }
 
+# Prometheus (deploy/prometheus) scrapes every Baton process and evaluates Baton's alert
+# rules; skipped, with a word, when the package is missing.
+PROMETHEUS_ADDR=127.0.0.1:9090
+prometheus_up() {
+  command -v prometheus >/dev/null || { log "prometheus not installed (deploy/deps.sh installs it): not started"; return 0; }
+  local d=$STATE/prometheus agents=() spec
+  for spec in "${NODES[@]}"; do set -- $spec; agents+=("$2:$AGENT_METRICS_PORT"); done
+  mkdir -p "$d/data"
+  "$ROOT/deploy/prometheus/render.sh" "$ROOT/deploy/prometheus/baton-rules.yml" "$WORKER_METRICS" "$WORKER2_METRICS" \
+    "$DETECTOR_METRICS" "${agents[@]}" >"$d/prometheus.yml"
+  if alive prometheus; then kill -HUP "$(cat "$PIDS/prometheus.pid")"; return 0; fi # reload the new config
+  spawn prometheus prometheus --config.file="$d/prometheus.yml" --storage.tsdb.path="$d/data" \
+    --storage.tsdb.retention.time=2d --web.listen-address="$PROMETHEUS_ADDR"
+  wait_for prometheus 300 curl -sf "http://$PROMETHEUS_ADDR/-/ready"
+}
+
 write_env() {
   local nodes="" nodes2="" spec
   for spec in $(cluster_nodes demo | tr ' ' ,); do IFS=, read -r _ ip _ <<<"$spec"; nodes="$nodes $ip:$MYSQL_PORT"; done
@@ -545,6 +561,7 @@ up() {
   haproxy_start local
   write_env
   baton_up
+  prometheus_up
   # Up means usable: every HAProxy host's checks pass in Consul, so pre-failover checks pass.
   wait_for "HAProxy and consul-template checks in Consul" 150 sh -c \
     "[ \$(curl -sf -H 'X-Consul-Token: $(cat "$MGMT_TOKEN_FILE")' --get --data-urlencode 'filter=Status == \"passing\"' \
@@ -560,6 +577,7 @@ Baton sandbox up in $((SECONDS - t0))s (clusters ${CLUSTERS[*]}; $CLUSTER's prim
   Temporal        $TEMPORAL_ADDR namespace $NAMESPACE   Web UI $TEMPORAL_UI
   Baton           worker (from $WORKER_IP), detector (from $DETECTOR_IP, metrics http://$DETECTOR_METRICS/metrics),
                   heartbeat agents (logs: $STATE/logs)
+  Prometheus      http://$PROMETHEUS_ADDR   (alerts /alerts, rules deploy/prometheus/baton-rules.yml)
   env file        $STATE/env
 EOF
 }

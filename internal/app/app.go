@@ -16,7 +16,10 @@ import (
 	"github.com/hashicorp/consul/api"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/contrib/opentelemetry"
 	"go.temporal.io/sdk/interceptor"
 	tlog "go.temporal.io/sdk/log"
 
@@ -77,6 +80,11 @@ func AddFlags(fs *pflag.FlagSet) {
 
 // Temporal dials the Temporal frontend, with the given interceptors (tracing).
 func Temporal(cfg *config.Config, log *slog.Logger, interceptors ...interceptor.ClientInterceptor) (client.Client, error) {
+	return dialTemporal(cfg, log, nil, interceptors...)
+}
+
+// dialTemporal is Temporal with the SDK's own metrics (nil: none).
+func dialTemporal(cfg *config.Config, log *slog.Logger, metrics client.MetricsHandler, interceptors ...interceptor.ClientInterceptor) (client.Client, error) {
 	t, err := cfg.Temporal.TLS.Config()
 	if err != nil {
 		return nil, fmt.Errorf("temporal.tls: %w", err)
@@ -86,6 +94,7 @@ func Temporal(cfg *config.Config, log *slog.Logger, interceptors ...interceptor.
 		Namespace:         cfg.Temporal.Namespace,
 		Logger:            tlog.NewStructuredLogger(log),
 		Interceptors:      interceptors,
+		MetricsHandler:    metrics,
 		ConnectionOptions: client.ConnectionOptions{TLS: t},
 	})
 	if err != nil {
@@ -201,7 +210,15 @@ func Start(ctx context.Context, cfg *config.Config, service, prometheusAddr stri
 		p.Close()
 		return nil, err
 	}
-	if p.Temporal, err = Temporal(cfg, p.Log, interceptors...); err != nil {
+	// The SDK's own metrics (temporal_workflow_failed_total, temporal_activity_execution_failed_total,
+	// the task latencies, ...) beside Baton's, on the same /metrics.
+	var sdkMetrics client.MetricsHandler
+	if prometheusAddr != "" {
+		log := p.Log
+		sdkMetrics = opentelemetry.NewMetricsHandler(opentelemetry.MetricsHandlerOptions{Meter: tel.Meter.Meter("temporal-sdk-go"),
+			UseMonotonicCounters: true, OnError: func(err error) { log.Warn("temporal SDK metric", "error", err) }})
+	}
+	if p.Temporal, err = dialTemporal(cfg, p.Log, sdkMetrics, interceptors...); err != nil {
 		p.Close()
 		return nil, err
 	}
@@ -232,6 +249,14 @@ func (p *Process) ReadyWhen(extra ...func(context.Context) error) {
 		}
 		return nil
 	})
+}
+
+// Meter is the process's meter provider (a no-op one without a metrics address).
+func (p *Process) Meter() metric.MeterProvider {
+	if p.tel == nil {
+		return noop.NewMeterProvider()
+	}
+	return p.tel.Meter
 }
 
 // Close flushes telemetry and closes the Temporal client.
