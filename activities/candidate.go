@@ -50,6 +50,9 @@ type Policy struct {
 	// SinceFailure is how long ago the primary was found dead when the replicas were
 	// observed: a replica's heartbeat age less that is how far behind the failure it is.
 	SinceFailure time.Duration
+	// MustHold is what a primary fenced alive had executed (`--primary-alive`): a
+	// candidate holds all of it.
+	MustHold flavor.GTIDSet
 }
 
 // lagAtFailure is how far behind the primary's failure a replica was: the age of its own
@@ -113,6 +116,11 @@ func ChooseCandidate(obs []Observed, p Policy) (int, []ReplicaReport) {
 						break
 					}
 				}
+			}
+		}
+		if r.Why == "" && p.MustHold != nil {
+			if miss := flavor.Lacks(o.Holds(), p.MustHold); miss != "" {
+				r.Why = fmt.Sprintf("excluded: lacks %s that the fenced primary executed", miss)
 			}
 		}
 		if r.Why == "" {

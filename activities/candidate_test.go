@@ -60,6 +60,9 @@ func TestChooseCandidate(t *testing.T) {
 			map[string]string{"a": "4.001s behind"}},
 		{"max_lag_unplanned: unknown lag is not under the cap", []Observed{ok(a, "0-1-10", -1)}, Policy{MaxLag: time.Second}, "",
 			map[string]string{"a": "lag is unknown"}},
+		{"--primary-alive: a replica lacking what the fenced primary executed is excluded", []Observed{ok(a, "0-1-41", 0), ok(c, "0-1-42", 20)}, Policy{Zone: "z1", MustHold: gtids(t, "0-1-42")}, "c",
+			map[string]string{"a": "excluded: lacks 0-1-42 that the fenced primary executed"}},
+		{"--primary-alive: nobody holds it, none promoted", []Observed{ok(a, "0-1-41", 0)}, Policy{MustHold: gtids(t, "0-1-42")}, "", nil},
 		{"no cap: a far-behind replica qualifies", []Observed{ok(a, "0-1-10", 3_600_000)}, Policy{SinceFailure: time.Second}, "a", nil},
 	}
 	for _, tc := range cases {

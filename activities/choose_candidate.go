@@ -41,6 +41,11 @@ func (a *Activities) choose(ctx context.Context, c ConfirmResult, resume bool) (
 	if !c.Forced {
 		policy.SameZone, policy.MaxLag = cc.PreventCrossZoneFailover, cc.MaxLagUnplanned
 	}
+	if c.PrimaryGTIDs != "" {
+		if policy.MustHold, err = f.ParseGTIDs(c.PrimaryGTIDs); err != nil {
+			return Plan{}, nonRetryable(ErrBadGTIDs, "the fenced primary's GTIDs %q: %v", c.PrimaryGTIDs, err)
+		}
+	}
 	observe := func(limit time.Duration) bool {
 		var behind bool
 		obs, behind = a.observeAll(ctx, f, cluster, c.Replicas, limit, resume)

@@ -48,6 +48,9 @@ type ConfirmResult struct {
 	Forced bool `json:",omitempty"`
 	// FailedAt is when the primary was found dead: candidates' lag is measured to it.
 	FailedAt time.Time `json:",omitzero"`
+	// PrimaryGTIDs is what a primary fenced alive had executed (set by the workflow after
+	// DemoteLivePrimary): the candidate must hold it all.
+	PrimaryGTIDs string `json:",omitempty"`
 }
 
 // ConfirmPrimaryDead ends the failover as a no-op when Consul names another primary (a

@@ -50,7 +50,7 @@ func dryRunSwitchover(ctx context.Context, cfg *config.Config, in activities.Che
 	return nil
 }
 
-func dryRunFailover(ctx context.Context, cfg *config.Config, cluster string, force bool, w io.Writer) error {
+func dryRunFailover(ctx context.Context, cfg *config.Config, cluster string, force, alive bool, w io.Writer) error {
 	topo, err := app.Topology(cfg)
 	if err != nil {
 		return err
@@ -70,7 +70,10 @@ func dryRunFailover(ctx context.Context, cfg *config.Config, cluster string, for
 			return perr
 		}
 		fmt.Fprintf(w, "probe:   %s\n", probe.Why)
-		if probe.Answers {
+		if probe.Answers && alive {
+			fmt.Fprintln(w, "  --primary-alive: it would be fenced first (read-only, sessions ended), the replicas given catchup_timeout to apply\n"+
+				"  what it executed, and only a replica holding all of it promoted (else it is made writable again)")
+		} else if probe.Answers {
 			conf.Proceed = false
 			fmt.Fprintln(w, "  replication would be restarted and nothing else changed")
 		}

@@ -15,19 +15,25 @@ import (
 
 func newFailover() *cobra.Command {
 	var cluster string
-	var force, wait, dryRun bool
+	var force, wait, dryRun, alive bool
 	cmd := &cobra.Command{
-		Use:   "failover --cluster NAME [--force]",
-		Short: "Start the unplanned failover of a cluster whose primary is dead",
+		Use:   "failover --cluster NAME [--force [--primary-alive]]",
+		Short: "Start the unplanned failover of a cluster whose primary is dead (or, forced, sick)",
 		Long: "Starts UnplannedFailover, the workflow the detector starts. It still confirms that the primary is dead;\n" +
-			"--force skips the maintenance flag and the anti-flap period.",
+			"--force skips the maintenance flag, the anti-flap period, the recoveries switches and the cluster's zone and lag\n" +
+			"limits. --force --primary-alive replaces a primary that still answers (sick, not dead): it is fenced first\n" +
+			"(read-only, sessions ended), the replicas apply what it executed, and only a replica holding all of it is\n" +
+			"promoted; if none is, nothing is promoted and the primary is made writable again.",
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if alive && !force {
+				return errors.New("--primary-alive replaces a primary that still answers and needs --force: a human's decision, never the detector's; nothing was changed")
+			}
 			cfg, err := loadCluster(cmd, cluster)
 			if err != nil {
 				return err
 			}
 			if dryRun {
-				return dryRunFailover(cmd.Context(), cfg, cluster, force, stdout)
+				return dryRunFailover(cmd.Context(), cfg, cluster, force, alive, stdout)
 			}
 			c, err := app.Client(cmd.Context(), cfg, quietLogger())
 			if err != nil {
@@ -35,7 +41,7 @@ func newFailover() *cobra.Command {
 			}
 			defer c.Close()
 			st := start.Starter{Client: c, Queue: cfg.Temporal.TaskQueue}
-			started, err := st.StartFailover(cmd.Context(), start.FailoverInput{Cluster: cluster, Force: force, RequestedBy: currentUser()},
+			started, err := st.StartFailover(cmd.Context(), start.FailoverInput{Cluster: cluster, Force: force, PrimaryAlive: alive, RequestedBy: currentUser()},
 				fmt.Sprintf("unplanned failover of %s, started by %s", cluster, currentUser()))
 			if err != nil {
 				return fmt.Errorf("start failover: %w", err)
@@ -60,7 +66,8 @@ func newFailover() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&cluster, "cluster", "", "cluster to fail over (required)")
-	cmd.Flags().BoolVar(&force, "force", false, "skip maintenance and the anti-flap period")
+	cmd.Flags().BoolVar(&force, "force", false, "skip maintenance, the anti-flap period, the recoveries switches and the zone and lag limits")
+	cmd.Flags().BoolVar(&alive, "primary-alive", false, "with --force: fence and replace a primary that still answers")
 	cmd.Flags().BoolVar(&wait, "wait", true, "follow the workflow until it ends")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print what the failover would do; change nothing")
 	_ = cmd.MarkFlagRequired("cluster")

@@ -9,8 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/baton-db/baton/internal/flavor"
 	"github.com/baton-db/baton/internal/topology"
 )
+
+// exitRefused is baton's exit status for "refused or nothing to do: nothing changed".
+const exitRefused = 3
 
 // zoneMates splits a cluster's replicas into the primary's zone mate and the others.
 func zoneMates(t *testing.T, tp topology.Topology) (mate, other topology.Node) {
@@ -165,5 +169,55 @@ func TestClusterRecoveriesSwitchHoldsOnlyThatCluster(t *testing.T) {
 	waitFor(t, 30*time.Second, func() bool { after = readTopoOf(t, "demo2"); return after.Primary.Name != before.Primary.Name })
 	if res := clusterResult(t, "demo2"); res.Outcome != "succeeded" || res.To != after.Primary.Name {
 		t.Fatalf("demo2's failover after the switch came back on: %+v", res)
+	}
+}
+
+// A primary that answers is not failed over, even forced; with --primary-alive a human
+// replaces it: it is fenced first (read-only, sessions ended), the candidate holds all it
+// executed, and every acknowledged write is on every member.
+func TestForcedFailoverReplacesALivePrimaryAndLosesNothing(t *testing.T) {
+	row, before, load := underLoad(t, "forced failover of a live primary (--primary-alive)")
+	assertDetectorWatching(t, "demo")
+	if out, code := baton(t, "failover", "--cluster", "demo", "--force"); code != exitRefused || !strings.Contains(out, "no-op") {
+		t.Fatalf("a forced failover of a primary that answers: exit %d, want %d (nothing changed):\n%s", code, exitRefused, out)
+	}
+	if tp := readTopo(t); tp.Primary.Name != before.Primary.Name {
+		t.Fatalf("Consul names %s after a forced failover of a live primary without --primary-alive", tp.Primary.Name)
+	}
+	refuseCmd(t, "--primary-alive replaces a primary that still answers and needs --force", "failover", "--cluster", "demo", "--primary-alive")
+	out := mustBaton(t, "failover", "--cluster", "demo", "--force", "--primary-alive")
+	t.Cleanup(func() { restartAndRejoin(t, before.Primary.Name) })
+	after := readTopo(t)
+	if after.Primary.Name == before.Primary.Name {
+		t.Fatalf("the live primary %s is still named by Consul:\n%s", before.Primary.Name, out)
+	}
+	if !evictedAddr(after, before.Primary.Addr()) {
+		t.Fatalf("the replaced primary %s is not evicted: %+v", before.Primary.Name, after.Evicted)
+	}
+	old := adminDB(before.Primary.Addr())
+	defer old.Close()
+	var ro int
+	var oldGTIDs string
+	if err := old.QueryRow("SELECT @@GLOBAL.read_only, @@GLOBAL.gtid_binlog_state").Scan(&ro, &oldGTIDs); err != nil {
+		t.Fatalf("the replaced primary does not answer (it was alive; it should be fenced, not stopped): %v", err)
+	}
+	if ro != 1 {
+		t.Fatalf("the replaced primary %s is writable", before.Primary.Name)
+	}
+	assertHealthy(t, load, row)
+	// Nothing it executed is missing on the new primary.
+	nw := adminDB(after.Primary.Addr())
+	defer nw.Close()
+	var newGTIDs string
+	if err := nw.QueryRow("SELECT @@GLOBAL.gtid_binlog_state").Scan(&newGTIDs); err != nil {
+		t.Fatal(err)
+	}
+	og, err1 := flavor.MariaDB{}.ParseGTIDs(oldGTIDs)
+	ng, err2 := flavor.MariaDB{}.ParseGTIDs(newGTIDs)
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	if miss := flavor.Lacks(ng, og); miss != "" {
+		t.Fatalf("the new primary lacks %s that the replaced one executed", miss)
 	}
 }

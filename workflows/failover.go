@@ -106,8 +106,13 @@ func (f *failover) run(ctx workflow.Context) error {
 	if !f.confirm.Proceed {
 		return noOp{f.confirm.Why}
 	}
+	if f.in.PrimaryAlive {
+		if err := f.demoteLivePrimary(ctx); err != nil {
+			return f.reopenLivePrimary(ctx, err)
+		}
+	}
 	if err := f.chooseAndPromote(ctx); err != nil {
-		return err
+		return f.reopenLivePrimary(ctx, err)
 	}
 	// Routing moves to the new primary while the other replicas follow it, so it has a
 	// semi-sync replica by the time the first writes arrive.
@@ -193,6 +198,8 @@ type failover struct {
 	probe   activities.ProbeResult
 	fence   activities.FenceResult
 	stopped activities.StopResult
+	// alive is what DemoteLivePrimary did to a primary that still answered.
+	alive activities.DemoteLiveResult
 	// lease: version 1 of "lease" (stopOldPrimary before the promotion).
 	lease bool
 	// lost are candidates that died during this failover; lostGTIDs what each was last
@@ -225,6 +232,39 @@ func (f *failover) confirmPrimaryDead(ctx workflow.Context) error {
 	f.res.From, f.res.Reason = f.confirm.Primary.Name, f.confirm.Why
 	workflow.GetLogger(ctx).Info("confirm", "cluster", f.in.Cluster, "proceed", f.confirm.Proceed, "why", f.confirm.Why)
 	return err
+}
+
+// demoteLivePrimary fences a primary that still answers (`--primary-alive`) and waits for
+// the replicas to apply what it executed; the candidate must then hold all of it.
+func (f *failover) demoteLivePrimary(ctx workflow.Context) error {
+	err := f.t.run(ctx, step{name: "demote live primary", opts: waitingFor(2 * time.Minute),
+		summary:  "fence " + f.confirm.Primary.Name + ", which still answers, and let the replicas apply what it executed",
+		activity: a.DemoteLivePrimary, args: args(f.liveInput()), out: &f.alive})
+	f.confirm.PrimaryGTIDs = f.alive.GTIDs
+	if f.alive.Answered {
+		f.confirm.Why = fmt.Sprintf("%s answered and was fenced by a human's `--force --primary-alive` (%d sessions ended)", f.confirm.Primary.Name, f.alive.Ended)
+	}
+	return err
+}
+
+// reopenLivePrimary makes a primary fenced alive writable again when the failover ends
+// without a promotion (and only while Consul names it and its lease stands).
+func (f *failover) reopenLivePrimary(ctx workflow.Context, cause error) error {
+	if !f.alive.Answered {
+		return cause
+	}
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	var msg string
+	if err := f.t.run(dctx, step{name: "reopen live primary", opts: quick, summary: "make " + f.confirm.Primary.Name + " writable again",
+		activity: a.ReopenLivePrimary, args: args(f.liveInput()), out: &msg}); err != nil {
+		return errors.Join(cause, err)
+	}
+	f.res.LeftOut = append(f.res.LeftOut, msg)
+	return cause
+}
+
+func (f *failover) liveInput() activities.DemoteLiveInput {
+	return activities.DemoteLiveInput{Cluster: f.in.Cluster, Primary: f.confirm.Primary, Replicas: f.confirm.Replicas}
 }
 
 func (f *failover) chooseCandidate(ctx workflow.Context) error {

@@ -418,3 +418,58 @@ func TestFailoverBeforeLocalPublish(t *testing.T) {
 		t.Fatalf("steps %v", n)
 	}
 }
+
+// --primary-alive: the live primary is fenced before a candidate is chosen, and the choice
+// is asked to hold what it executed.
+func TestFailoverOfALivePrimaryFencesItFirst(t *testing.T) {
+	env := newFailoverEnv()
+	failoverHappy(env, "ChooseCandidate")
+	env.OnActivity(a.DemoteLivePrimary, mock.Anything, mock.Anything).Return(
+		activities.DemoteLiveResult{Answered: true, GTIDs: "0-1-42", Ended: 3}, nil)
+	var asked activities.ConfirmResult
+	env.OnActivity(a.ChooseCandidate, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, c activities.ConfirmResult) (activities.Plan, error) {
+			asked = c
+			return plan, nil
+		})
+	env.ExecuteWorkflow(UnplannedFailover, FailoverInput{Cluster: "demo", Force: true, PrimaryAlive: true})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var r Result
+	_ = env.GetWorkflowResult(&r)
+	got := stepNames(r)
+	if i, j := slices.Index(got, "demote live primary"), slices.Index(got, "choose candidate"); i < 0 || j < i {
+		t.Fatalf("the live primary was not demoted before the choice: %v", got)
+	}
+	if asked.PrimaryGTIDs != "0-1-42" {
+		t.Fatalf("the choice was not asked to hold the fenced primary's GTIDs: %+v", asked)
+	}
+	if r.Outcome != "succeeded" || slices.Contains(got, "reopen live primary") {
+		t.Fatalf("result %+v", r)
+	}
+}
+
+// A forced failover of a live primary that finds no candidate holding all it executed
+// makes it writable again (ReopenLivePrimary checks that Consul still names it).
+func TestFailoverOfALivePrimaryWithNoCandidateReopensIt(t *testing.T) {
+	env := newFailoverEnv()
+	env.OnActivity(a.ConfirmPrimaryDead, mock.Anything, mock.Anything).Return(confirmed, nil)
+	env.OnActivity(a.DemoteLivePrimary, mock.Anything, mock.Anything).Return(
+		activities.DemoteLiveResult{Answered: true, GTIDs: "0-1-42"}, nil)
+	env.OnActivity(a.ChooseCandidate, mock.Anything, mock.Anything).Return(activities.Plan{},
+		temporal.NewNonRetryableApplicationError("no replica qualifies: node2: excluded: lacks 0-1-42 that the fenced primary executed", "NoCandidate", nil))
+	reopened := false
+	env.OnActivity(a.ReopenLivePrimary, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.DemoteLiveInput) (string, error) {
+			reopened = in.Primary.Name == "node1"
+			return "node1 is writable again", nil
+		})
+	env.ExecuteWorkflow(UnplannedFailover, FailoverInput{Cluster: "demo", Force: true, PrimaryAlive: true})
+	if err := env.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), "lacks 0-1-42") {
+		t.Fatalf("error %v", err)
+	}
+	if !reopened {
+		t.Fatal("the fenced live primary was not reopened")
+	}
+}

@@ -14,6 +14,8 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/baton-db/baton/internal/version"
 )
 
 // Workflow type names, as registered by the worker.
@@ -54,9 +56,12 @@ type FailoverInput struct {
 	// DeadPrimary is the node the detector saw die; empty means whatever Consul names.
 	DeadPrimary string
 	// Force skips maintenance and the anti-flap period (a human's `baton failover --force`).
-	Force       bool
-	RequestedBy string
-	Evidence    string
+	Force bool
+	// PrimaryAlive (with Force) replaces a primary that still answers: it is fenced first,
+	// and the candidate must hold everything it executed (`--primary-alive`).
+	PrimaryAlive bool `json:",omitempty"`
+	RequestedBy  string
+	Evidence     string
 	// DetectedAt is when the detector classified the primary as dead (zero for a human's
 	// `baton failover`).
 	DetectedAt time.Time `json:",omitempty"`
@@ -103,10 +108,16 @@ func (s Starter) StartDurabilityHooks(ctx context.Context, in DurabilityInput) e
 	return err
 }
 
+// MemoVersion is the memo key that records which build of Baton (the CLI or the
+// detector) started a workflow: `baton postmortem` prints it.
+const MemoVersion = "baton_version"
+
 // Options are the start options of one workflow of a cluster: the start fails when
 // another workflow with the same ID is running, so the caller decides what happens then.
+// The memo carries the starter's version (MemoVersion).
 func Options(id, queue, kind, cluster, summary string) client.StartWorkflowOptions {
 	return client.StartWorkflowOptions{
+		Memo:                     map[string]any{MemoVersion: version.Get().String()},
 		ID:                       id,
 		TaskQueue:                queue,
 		WorkflowTaskTimeout:      TaskTimeout,
