@@ -34,6 +34,8 @@ func (o Observed) Holds() flavor.GTIDSet { return flavor.Union(o.GTIDs, o.Receiv
 // Policy is the promotion policy of a cluster.
 type Policy struct {
 	Prefer, MustNot []string
+	// PreferNot are ranked below every other eligible replica.
+	PreferNot []string
 	// Zone is the old primary's zone: a candidate there keeps the application's routes short.
 	Zone string
 	// RequireSuperset excludes replicas whose GTIDs are not a superset of every other
@@ -64,6 +66,41 @@ func lagAtFailure(o Observed, sinceFailure time.Duration) time.Duration {
 		return -1
 	}
 	return max(time.Duration(o.LagMS)*time.Millisecond-sinceFailure, 0)
+}
+
+// promotionRules are a cluster's promotion rules by node: the config's prefer and must_not,
+// overridden node by node by the rules set at run time (Consul's promotion/<node>).
+func promotionRules(prefer, mustNot []string, set map[string]topology.Promotion) map[string]string {
+	out := map[string]string{}
+	for _, n := range prefer {
+		out[n] = "prefer"
+	}
+	for _, n := range mustNot {
+		out[n] = "must_not"
+	}
+	for n, r := range set {
+		out[n] = r.Rule
+	}
+	return out
+}
+
+// withRules puts rules (node → prefer, neutral, prefer_not, must_not) into p.
+func (p Policy) withRules(rules map[string]string) Policy {
+	p.Prefer, p.PreferNot, p.MustNot = nil, nil, nil
+	for n, r := range rules {
+		switch r {
+		case "prefer":
+			p.Prefer = append(p.Prefer, n)
+		case "prefer_not":
+			p.PreferNot = append(p.PreferNot, n)
+		case "must_not":
+			p.MustNot = append(p.MustNot, n)
+		}
+	}
+	slices.Sort(p.Prefer)
+	slices.Sort(p.PreferNot)
+	slices.Sort(p.MustNot)
+	return p
 }
 
 // downtimed describes every active downtime of t, by node.
@@ -138,6 +175,9 @@ func ChooseCandidate(obs []Observed, p Policy) (int, []ReplicaReport) {
 		if slices.Contains(p.Prefer, o.Node.Name) {
 			pref = 0
 		}
+		if slices.Contains(p.PreferNot, o.Node.Name) {
+			pref = 2
+		}
 		if p.Zone != "" && o.Node.Zone == p.Zone {
 			zone = 0
 		}
@@ -164,8 +204,11 @@ func ChooseCandidate(obs []Observed, p Policy) (int, []ReplicaReport) {
 	best := eligible[0]
 	pref, zone, lag, _ := score(best)
 	why := "chosen:"
-	if pref == 0 {
+	switch pref {
+	case 0:
 		why += " listed in prefer;"
+	case 2:
+		why += " prefer_not, but no other replica is eligible;"
 	}
 	if zone == 0 {
 		why += " same zone as the old primary (" + p.Zone + ");"

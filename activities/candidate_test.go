@@ -264,3 +264,34 @@ func TestChooseCandidateComparesWhatEachReplicaReceived(t *testing.T) {
 		t.Fatalf("node2's report holds %q; want what it received", reports[0].GTIDs)
 	}
 }
+
+// Rules set at run time override the config's node by node; prefer_not ranks a replica
+// below every other eligible one, must_not excludes it.
+func TestPromotionRulesAtRunTime(t *testing.T) {
+	set := map[string]topology.Promotion{"b": {Node: "b", Rule: "neutral"}, "c": {Node: "c", Rule: "must_not"}, "d": {Node: "d", Rule: "prefer_not"}}
+	got := promotionRules([]string{"b"}, []string{"a"}, set)
+	want := map[string]string{"a": "must_not", "b": "neutral", "c": "must_not", "d": "prefer_not"}
+	if len(got) != len(want) {
+		t.Fatalf("rules %v, want %v", got, want)
+	}
+	for n, r := range want {
+		if got[n] != r {
+			t.Fatalf("rules %v, want %v", got, want)
+		}
+	}
+	a := topology.Node{Name: "a", Zone: "z1"}
+	b := topology.Node{Name: "b", Zone: "z1"}
+	c := topology.Node{Name: "c", Zone: "z2"}
+	ok := func(n topology.Node, lag int64) Observed {
+		return Observed{Node: n, Reachable: true, SQLRunning: true, IO: "Yes", GTIDs: gtids(t, "0-1-10"), LagMS: lag}
+	}
+	p := Policy{Zone: "z1"}.withRules(map[string]string{"a": "prefer_not", "b": "must_not"})
+	best, reports := ChooseCandidate([]Observed{ok(a, 0), ok(b, 0), ok(c, 500)}, p)
+	if best != 2 || !strings.Contains(reports[1].Why, "must_not") {
+		t.Fatalf("chose %d (%+v); want c: a is prefer_not (ranked last despite zone and lag), b must_not", best, reports)
+	}
+	best, reports = ChooseCandidate([]Observed{ok(a, 0), ok(b, 0)}, p)
+	if best != 0 || !strings.Contains(reports[0].Why, "prefer_not, but no other replica is eligible") {
+		t.Fatalf("chose %d (%+v); a prefer_not replica is still chosen when it is the only eligible one", best, reports)
+	}
+}

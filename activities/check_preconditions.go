@@ -71,7 +71,7 @@ func (a *Activities) CheckPreconditions(ctx context.Context, in CheckInput) (Pla
 		return plan, err
 	}
 	down := downtimed(topo, time.Now())
-	policy := Policy{Prefer: cc.Prefer, MustNot: cc.MustNot, Zone: topo.Primary.Zone, Downtimed: down}
+	policy := Policy{Zone: topo.Primary.Zone, Downtimed: down}.withRules(promotionRules(cc.Prefer, cc.MustNot, topo.Promotions))
 	best, reports := ChooseCandidate(obs, policy)
 	plan.Replicas = reports
 	ci := best

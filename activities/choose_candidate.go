@@ -38,6 +38,9 @@ func (a *Activities) choose(ctx context.Context, c ConfirmResult, resume bool) (
 	}
 	var obs []Observed
 	policy := Policy{Prefer: cc.Prefer, MustNot: cc.MustNot, Zone: c.Primary.Zone, RequireSuperset: true, Downtimed: c.Downtimed}
+	if c.Promotion != nil {
+		policy = policy.withRules(c.Promotion)
+	}
 	if !c.Forced {
 		policy.SameZone, policy.MaxLag = cc.PreventCrossZoneFailover, cc.MaxLagUnplanned
 	}

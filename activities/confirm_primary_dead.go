@@ -44,6 +44,8 @@ type ConfirmResult struct {
 	Hooks []HookRef `json:",omitempty"`
 	// Downtimed are the replicas a human took out of service, with why.
 	Downtimed map[string]string `json:",omitempty"`
+	// Promotion is each node's promotion rule (the config's, overridden at run time).
+	Promotion map[string]string `json:",omitempty"`
 	// Forced is a human's `--force`: the cluster's promotion limits (zone, lag) are lifted.
 	Forced bool `json:",omitempty"`
 	// FailedAt is when the primary was found dead: candidates' lag is measured to it.
@@ -70,7 +72,8 @@ func (a *Activities) ConfirmPrimaryDead(ctx context.Context, in ConfirmInput) (C
 		return ConfirmResult{}, err
 	}
 	res := ConfirmResult{Cluster: in.Cluster, Primary: t.Primary, Replicas: t.Replicas, Epoch: t.Epoch, EpochIndex: t.EpochIndex,
-		Hooks: a.hooks(in.Cluster), Downtimed: downtimed(t, time.Now()), Forced: in.Force, FailedAt: in.DetectedAt}
+		Hooks: a.hooks(in.Cluster), Downtimed: downtimed(t, time.Now()), Forced: in.Force, FailedAt: in.DetectedAt,
+		Promotion: promotionRules(cc.Prefer, cc.MustNot, t.Promotions)}
 	if res.FailedAt.IsZero() {
 		res.FailedAt = time.Now()
 	}

@@ -25,6 +25,8 @@ type NodeHealth struct {
 	LagMS     int64  `json:"lag_ms"` // -1 when unknown
 	GTIDs     string `json:"gtids"`
 	Downtime  string `json:"downtime,omitempty"`
+	// Promotion is the node's promotion rule when it is not neutral (config or run time).
+	Promotion string `json:"promotion,omitempty"`
 }
 
 // Health is one cluster as `baton status` shows it: its nodes and what is wrong.
@@ -72,9 +74,13 @@ func Inspect(ctx context.Context, a *Activities, t topology.Topology, hosts []to
 	if d, ok := t.Downtimed(t.Primary.Name, now); ok {
 		h.Downtimes = append(h.Downtimes, d)
 	}
+	rules := promotionRules(cc.Prefer, cc.MustNot, t.Promotions)
 	for i := range h.Nodes {
 		if d, ok := t.Downtimed(h.Nodes[i].Name, now); ok {
 			h.Nodes[i].Downtime = d.String()
+		}
+		if r := rules[h.Nodes[i].Name]; r != "neutral" {
+			h.Nodes[i].Promotion = r
 		}
 	}
 	h.Problems = problems(h, t, cc, cerr, hostsErr, now)

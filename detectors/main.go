@@ -35,6 +35,7 @@ func main() {
 func run(ctx context.Context, args []string) error {
 	fs := pflag.NewFlagSet("baton-detector", pflag.ContinueOnError)
 	app.AddFlags(fs)
+	app.AddLogFlags(fs)
 	source := fs.String("source-addr", "", "local address for MySQL connections (overrides mysql.source_addr)")
 	lagEvery := fs.Duration("replica-lag-every", 15*time.Second, "read each watched replica's heartbeat lag this often at most, for baton_replica_lag_seconds (a new connection each time, at most 10 a second; 0: never)")
 	host, _ := os.Hostname()

@@ -17,7 +17,6 @@ import (
 	"github.com/baton-db/baton/internal/heartbeat"
 	"github.com/baton-db/baton/internal/mysqladmin"
 	"github.com/baton-db/baton/internal/telemetry"
-	"github.com/baton-db/baton/internal/version"
 )
 
 func main() {
@@ -32,6 +31,7 @@ func main() {
 func run(ctx context.Context, args []string) error {
 	fs := pflag.NewFlagSet("baton-heartbeat", pflag.ContinueOnError)
 	app.AddFlags(fs)
+	app.AddLogFlags(fs)
 	cluster := fs.String("cluster", "", "cluster name")
 	node := fs.String("node", "", "this replica's node name in Consul")
 	interval := fs.Duration("interval", 200*time.Millisecond, "how often to write the heartbeat")
@@ -78,8 +78,8 @@ func run(ctx context.Context, args []string) error {
 		}
 		guard.SourceAddr = *source
 	}
-	log := app.Logger()
-	log.Info("baton-heartbeat starting", "version", version.Get().String(), "cluster", *cluster, "node", *node)
+	log := app.Logger(cfg)
+	app.LogStarting(log, "heartbeat", "cluster", *cluster, "node", *node)
 	if guard.User == "" {
 		log.Warn("MYSQL_GUARD_USER is not set: this agent will not fence its own node when Consul deposes or evicts it (docs/runbook.md §5)")
 	}

@@ -29,7 +29,7 @@ func newDecision(update, short string) *cobra.Command {
 			}
 			t, err := topo.Read(cmd.Context(), cluster)
 			if err != nil {
-				return err
+				return refusedIfUnknown(err)
 			}
 			d := workflows.Decision{By: as, Epoch: t.Epoch, Reason: reason, RunID: run, Candidate: to}
 			if update == workflows.UpdateApprove {
@@ -39,7 +39,7 @@ func newDecision(update, short string) *cobra.Command {
 					err = v.Get(&p)
 				}
 				if err != nil {
-					return fmt.Errorf("no switchover of %s to review: %w", cluster, err)
+					return refusedIfRejected(fmt.Errorf("no switchover of %s to review: %w", cluster, err))
 				}
 				fmt.Printf("reviewing run %s: %s -> %s at epoch %d (%s)\n", p.RunID, p.From, p.To, p.Epoch, p.Reason)
 				// Without --run/--to the approval names what was just shown; with them, what
@@ -58,11 +58,11 @@ func newDecision(update, short string) *cobra.Command {
 				Args:         []any{d},
 			})
 			if err != nil {
-				return fmt.Errorf("%s refused: %w", update, err)
+				return refusedIfRejected(fmt.Errorf("%s refused: %w", update, err))
 			}
 			var msg string
 			if err := h.Get(cmd.Context(), &msg); err != nil {
-				return fmt.Errorf("%s refused: %w", update, err)
+				return refusedIfRejected(fmt.Errorf("%s refused: %w", update, err))
 			}
 			fmt.Println(msg)
 			return nil

@@ -3,7 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
+	"io"
 	"strings"
 	"text/tabwriter"
 
@@ -35,7 +35,7 @@ func newClusterAdd() *cobra.Command {
 		Short: "Discover a cluster from its primary, check every node, and seed its topology in Consul",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !config.ValidName(name) {
-				return fmt.Errorf("--name %q is not a valid cluster name (lower-case letters, digits, - and _)", name)
+				return usage(fmt.Errorf("--name %q is not a valid cluster name (lower-case letters, digits, - and _)", name))
 			}
 			cfg, s, err := store(cmd)
 			if err != nil {
@@ -46,7 +46,7 @@ func newClusterAdd() *cobra.Command {
 			}
 			f, err := flavor.ByName(flavorName)
 			if err != nil {
-				return fmt.Errorf("--flavor: %w", err)
+				return usage(fmt.Errorf("--flavor: %w", err))
 			}
 			opts, err := cfg.MySQLOptions(cfg.Secrets.AdminUser, cfg.Secrets.AdminPassword)
 			if err != nil {
@@ -63,8 +63,8 @@ func newClusterAdd() *cobra.Command {
 				return mysqladmin.Open(addr, f, opts)
 			})
 			if err != nil {
-				return fmt.Errorf("cluster %s cannot be added; nothing was written. Fix each of these and run the command again:\n  - %s",
-					name, strings.ReplaceAll(err.Error(), "\n", "\n  - "))
+				return refused(fmt.Errorf("cluster %s cannot be added; nothing was written. Fix each of these and run the command again:\n  - %s",
+					name, strings.ReplaceAll(err.Error(), "\n", "\n  - ")))
 			}
 			fmt.Printf("cluster %s (%s): primary %s (%s, zone %s, server_id %d)\n", name, f.Name(), p.Name, p.Addr(), p.Zone, p.ServerID)
 			for _, r := range replicas {
@@ -143,11 +143,27 @@ func nonEmpty(ss ...string) []string {
 	return out
 }
 
+// clusterEntry is one cluster of `baton cluster list -o json`.
+type clusterEntry struct {
+	Cluster    string   `json:"cluster"`
+	Epoch      uint64   `json:"epoch,omitempty"`
+	Primary    string   `json:"primary,omitempty"`
+	PrimaryAt  string   `json:"primary_addr,omitempty"`
+	Replicas   []string `json:"replicas"`
+	Configured bool     `json:"configured"`
+	Error      string   `json:"error,omitempty"`
+}
+
 func newClusterList() *cobra.Command {
-	return &cobra.Command{
-		Use:   "list",
+	var out *output
+	cmd := &cobra.Command{
+		Use:   "list [-o json]",
 		Short: "List the clusters in Consul: primary, replicas, epoch, and whether the config has them",
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := out.check(); err != nil {
+				return err
+			}
 			cfg, s, err := store(cmd)
 			if err != nil {
 				return err
@@ -156,24 +172,36 @@ func newClusterList() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "CLUSTER\tEPOCH\tPRIMARY\tREPLICAS\tCONFIGURED")
+			list := make([]clusterEntry, 0, len(names))
 			for _, n := range names {
 				_, cerr := cfg.Cluster(n)
-				t, err := s.Read(cmd.Context(), n)
-				if err != nil {
-					fmt.Fprintf(tw, "%s\t-\t%v\t\t%v\n", n, err, cerr == nil)
-					continue
+				e := clusterEntry{Cluster: n, Configured: cerr == nil, Replicas: []string{}}
+				if t, err := s.Read(cmd.Context(), n); err != nil {
+					e.Error = err.Error()
+				} else {
+					e.Epoch, e.Primary, e.PrimaryAt = t.Epoch, t.Primary.Name, t.Primary.Addr()
+					for _, r := range t.Replicas {
+						e.Replicas = append(e.Replicas, r.Name)
+					}
 				}
-				var reps []string
-				for _, r := range t.Replicas {
-					reps = append(reps, r.Name)
-				}
-				fmt.Fprintf(tw, "%s\t%d\t%s (%s)\t%s\t%v\n", n, t.Epoch, t.Primary.Name, t.Primary.Addr(), strings.Join(reps, ","), cerr == nil)
+				list = append(list, e)
 			}
-			return tw.Flush()
+			return out.print(cmd.OutOrStdout(), list, func(w io.Writer) error {
+				tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "CLUSTER\tEPOCH\tPRIMARY\tREPLICAS\tCONFIGURED")
+				for _, e := range list {
+					if e.Error != "" {
+						fmt.Fprintf(tw, "%s\t-\t%v\t\t%v\n", e.Cluster, e.Error, e.Configured)
+						continue
+					}
+					fmt.Fprintf(tw, "%s\t%d\t%s (%s)\t%s\t%v\n", e.Cluster, e.Epoch, e.Primary, e.PrimaryAt, strings.Join(e.Replicas, ","), e.Configured)
+				}
+				return tw.Flush()
+			})
 		},
 	}
+	out = addOutput(cmd)
+	return cmd
 }
 
 func newClusterRemove() *cobra.Command {
@@ -184,17 +212,17 @@ func newClusterRemove() *cobra.Command {
 		Short: "Delete a cluster's topology from Consul (the servers are untouched)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !config.ValidName(name) {
-				return fmt.Errorf("--name %q is not a valid cluster name", name)
+				return usage(fmt.Errorf("--name %q is not a valid cluster name", name))
 			}
 			if !yes {
-				return fmt.Errorf("removing %s deletes its topology from Consul: HAProxy stops routing to it. Add --yes to confirm", name)
+				return refused(fmt.Errorf("removing %s deletes its topology from Consul: HAProxy stops routing to it. Add --yes to confirm", name))
 			}
 			cfg, s, err := store(cmd)
 			if err != nil {
 				return err
 			}
 			if _, err := s.Read(cmd.Context(), name); err != nil {
-				return err
+				return refusedIfUnknown(err)
 			}
 			c, err := app.Client(cmd.Context(), cfg, quietLogger())
 			if err != nil {
@@ -208,7 +236,7 @@ func newClusterRemove() *cobra.Command {
 			case err != nil:
 				return fmt.Errorf("cannot tell whether an operation of %s is running: %w", name, err)
 			case d.GetWorkflowExecutionInfo().GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING:
-				return fmt.Errorf("%s of %s is running (workflow %s); wait for it to end", d.GetWorkflowExecutionInfo().GetType().GetName(), name, start.WorkflowID(name))
+				return refused(fmt.Errorf("%s of %s is running (workflow %s); wait for it to end", d.GetWorkflowExecutionInfo().GetType().GetName(), name, start.WorkflowID(name)))
 			}
 			if err := s.Remove(cmd.Context(), name); err != nil {
 				return err

@@ -26,7 +26,7 @@ func newFailover() *cobra.Command {
 			"promoted; if none is, nothing is promoted and the primary is made writable again.",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if alive && !force {
-				return errors.New("--primary-alive replaces a primary that still answers and needs --force: a human's decision, never the detector's; nothing was changed")
+				return usage(errors.New("--primary-alive replaces a primary that still answers and needs --force: a human's decision, never the detector's; nothing was changed"))
 			}
 			cfg, err := loadCluster(cmd, cluster)
 			if err != nil {
@@ -49,9 +49,9 @@ func newFailover() *cobra.Command {
 			run := started.Run
 			switch {
 			case started.Attached && force:
-				return fmt.Errorf("a failover of %s is already running (%s run %s); --force was not applied to it. "+
+				return refused(fmt.Errorf("a failover of %s is already running (%s run %s); --force was not applied to it. "+
 					"Follow it with `baton watch --cluster %s`, and run `baton failover --force` again once it has ended if it is still needed",
-					cluster, run.GetID(), run.GetRunID(), cluster)
+					cluster, run.GetID(), run.GetRunID(), cluster))
 			case started.Attached:
 				fmt.Printf("a failover of %s is already running: following %s run %s\n", cluster, run.GetID(), run.GetRunID())
 			case started.Preempted != "":

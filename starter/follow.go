@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
@@ -29,9 +30,34 @@ func currentUser() string {
 	return "unknown"
 }
 
+// followEvent is one line of `baton watch -o json`: a step, the approval gate, a
+// decision, and last the end of the run with its result.
+type followEvent struct {
+	Event    string    `json:"event"` // step, waiting_for_approval, decision, end
+	At       time.Time `json:"at"`
+	OffsetS  float64   `json:"offset_s"` // since the run's first event
+	Step     string    `json:"step,omitempty"`
+	Local    bool      `json:"local,omitempty"` // a local activity (its duration is not recorded)
+	Duration string    `json:"duration,omitempty"`
+	Attempt  int32     `json:"attempt,omitempty"`
+	Status   string    `json:"status,omitempty"` // ok or failed
+	Error    string    `json:"error,omitempty"`
+	Decision string    `json:"decision,omitempty"` // approve or abort
+	By       string    `json:"by,omitempty"`
+	// The end: the run's result, and the error the command ends with ("" on success).
+	Result   *workflows.Result `json:"result,omitempty"`
+	ExitCode *int              `json:"exit_code,omitempty"`
+}
+
 // follow prints each activity of a run as it completes (name, duration, attempt), then
-// the summary. It returns the workflow's error, so the exit code says how it ended.
+// the summary. It returns the workflow's error, so the exit code says how it ended
+// (exit.go: a refusal 3, a failure 1, a wait cut short 4).
 func follow(ctx context.Context, c client.Client, run client.WorkflowRun, w io.Writer) error {
+	return followRun(ctx, c, run, w, false)
+}
+
+// followRun is follow; asJSON prints one followEvent per line instead.
+func followRun(ctx context.Context, c client.Client, run client.WorkflowRun, w io.Writer, asJSON bool) error {
 	it := c.GetWorkflowHistory(ctx, run.GetID(), run.GetRunID(), true, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	type act struct {
 		name      string
@@ -39,22 +65,54 @@ func follow(ctx context.Context, c client.Client, run client.WorkflowRun, w io.W
 		attempt   int32
 	}
 	acts := map[int64]*act{}
-	var first time.Time
+	var first, last time.Time
+	emit := func(e followEvent) {
+		e.OffsetS = e.At.Sub(first).Seconds()
+		if asJSON {
+			_ = writeJSON(w, e, false)
+			return
+		}
+		switch e.Event {
+		case "step":
+			status := "ok"
+			if e.Status != "ok" {
+				status = "FAILED: " + e.Error
+			}
+			fmt.Fprintf(w, "  +%7.3fs  %-22s %8s  attempt %d  %s\n", e.OffsetS, e.Step, e.Duration, e.Attempt, status)
+		case "waiting_for_approval":
+			fmt.Fprintf(w, "  +%7.3fs  waiting for approval: baton approve --cluster ... --as NAME (or baton abort)\n", e.OffsetS)
+		case "decision":
+			fmt.Fprintf(w, "  +%7.3fs  %s by %s\n", e.OffsetS, e.Decision, e.By)
+		}
+	}
+	step := func(at time.Time, x *act, failure string) {
+		e := followEvent{Event: "step", At: at, Step: x.name, Duration: at.Sub(x.scheduled).Round(time.Millisecond).String(), Attempt: x.attempt, Status: "ok"}
+		if failure != "" {
+			e.Status, e.Error = "failed", failure
+		}
+		emit(e)
+	}
 	for it.HasNext() {
 		ev, err := it.Next()
 		if err != nil {
-			return fmt.Errorf("follow %s: %w", run.GetID(), err)
+			var nf *serviceerror.NotFound
+			if errors.As(err, &nf) {
+				return refused(fmt.Errorf("follow %s: %w", run.GetID(), err))
+			}
+			// The run goes on without us: its outcome is unknown here.
+			return unknownOutcome(fmt.Errorf("follow %s: %w", run.GetID(), err))
 		}
 		at := ev.GetEventTime().AsTime()
 		if first.IsZero() {
 			first = at
 		}
+		last = at
 		if ls, ok := localActivity(ev); ok {
-			status := "ok"
+			e := followEvent{Event: "step", At: at, Step: ls.Name, Local: true, Duration: "local", Attempt: ls.Attempt, Status: "ok"}
 			if ls.Failure != "" {
-				status = "FAILED: " + ls.Failure
+				e.Status, e.Error = "failed", ls.Failure
 			}
-			fmt.Fprintf(w, "  +%7.3fs  %-22s %8s  attempt %d  %s\n", at.Sub(first).Seconds(), ls.Name, "local", ls.Attempt, status)
+			emit(e)
 			continue
 		}
 		switch ev.GetEventType() {
@@ -67,13 +125,13 @@ func follow(ctx context.Context, c client.Client, run client.WorkflowRun, w io.W
 			}
 		case enums.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
 			if x := acts[ev.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()]; x != nil {
-				fmt.Fprintf(w, "  +%7.3fs  %-22s %8s  attempt %d  ok\n", at.Sub(first).Seconds(), x.name, at.Sub(x.scheduled).Round(time.Millisecond), x.attempt)
+				step(at, x, "")
 			}
 		case enums.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
-			var step string
+			var st string
 			if p := ev.GetUpsertWorkflowSearchAttributesEventAttributes().GetSearchAttributes().GetIndexedFields()["BatonStep"]; p != nil &&
-				converter.GetDefaultDataConverter().FromPayload(p, &step) == nil && step == "waiting for approval" {
-				fmt.Fprintf(w, "  +%7.3fs  waiting for approval: baton approve --cluster ... --as NAME (or baton abort)\n", at.Sub(first).Seconds())
+				converter.GetDefaultDataConverter().FromPayload(p, &st) == nil && st == "waiting for approval" {
+				emit(followEvent{Event: "waiting_for_approval", At: at})
 			}
 		case enums.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
 			u := ev.GetWorkflowExecutionUpdateAcceptedEventAttributes().GetAcceptedRequest()
@@ -81,22 +139,49 @@ func follow(ctx context.Context, c client.Client, run client.WorkflowRun, w io.W
 			if args := u.GetInput().GetArgs().GetPayloads(); len(args) > 0 {
 				_ = converter.GetDefaultDataConverter().FromPayload(args[0], &d)
 			}
-			fmt.Fprintf(w, "  +%7.3fs  %s by %s\n", at.Sub(first).Seconds(), u.GetInput().GetName(), d.By)
+			emit(followEvent{Event: "decision", At: at, Decision: u.GetInput().GetName(), By: d.By})
 		case enums.EVENT_TYPE_ACTIVITY_TASK_FAILED:
 			f := ev.GetActivityTaskFailedEventAttributes()
 			if x := acts[f.GetScheduledEventId()]; x != nil {
-				fmt.Fprintf(w, "  +%7.3fs  %-22s %8s  attempt %d  FAILED: %s\n", at.Sub(first).Seconds(), x.name, at.Sub(x.scheduled).Round(time.Millisecond), x.attempt, f.GetFailure().GetMessage())
+				step(at, x, f.GetFailure().GetMessage())
 			}
 		}
 	}
 	var res workflows.Result
-	err := run.Get(ctx, &res)
-	printSummary(w, res)
-	if err != nil {
-		return explain(run.GetID(), err)
+	err := runEnd(run, run.Get(ctx, &res), res)
+	if !asJSON {
+		printSummary(w, res)
+		return err
 	}
-	if res.Outcome == "aborted" || res.Outcome == "vetoed" {
-		return fmt.Errorf("%s: %s", run.GetID(), res.Reason)
+	e := followEvent{Event: "end", At: last} // the run's closing event
+	if res.Cluster != "" {
+		e.Result = &res
+	}
+	code := exitCode(err)
+	e.ExitCode = &code
+	if err != nil {
+		e.Error = err.Error()
+	}
+	emit(e)
+	return err
+}
+
+// runEnd is the error a followed run ends the command with: the workflow's failure (a
+// refusal or not, exit.go), an outcome that changed nothing (aborted, vetoed, a failover
+// found unneeded: refused), or, when the wait itself ended first, an unknown outcome.
+func runEnd(run client.WorkflowRun, err error, res workflows.Result) error {
+	var wfErr *temporal.WorkflowExecutionError
+	switch {
+	case err != nil && errors.As(err, &wfErr):
+		return explain(run.GetID(), err)
+	case err != nil:
+		return unknownOutcome(fmt.Errorf("%s: the wait for its end stopped (%w); it may still be running: `baton watch` follows it", run.GetID(), err))
+	}
+	switch res.Outcome {
+	case "aborted", "vetoed":
+		return refused(fmt.Errorf("%s: %s", run.GetID(), res.Reason))
+	case "no-op":
+		return refused(fmt.Errorf("%s: no failover was needed, nothing was changed: %s", run.GetID(), res.Reason))
 	}
 	return nil
 }
@@ -106,10 +191,20 @@ func follow(ctx context.Context, c client.Client, run client.WorkflowRun, w io.W
 func explain(id string, err error) error {
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
-		return fmt.Errorf("%s: %s [%s]", id, appErr.Message(), appErr.Type())
+		return explained{msg: fmt.Sprintf("%s: %s [%s]", id, appErr.Message(), appErr.Type()), err: err}
 	}
 	return fmt.Errorf("%s failed: %w", id, err)
 }
+
+// explained is a workflow's failure in the operator's words; it still wraps the failure,
+// so exitCode finds a refusal's error type in it.
+type explained struct {
+	msg string
+	err error
+}
+
+func (e explained) Error() string { return e.msg }
+func (e explained) Unwrap() error { return e.err }
 
 func printSummary(w io.Writer, r workflows.Result) {
 	if r.Cluster == "" {

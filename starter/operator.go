@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -19,7 +20,7 @@ const maxDowntime = 30 * 24 * time.Hour
 
 // store loads the config and opens the topology store.
 func store(cmd *cobra.Command) (*config.Config, *topology.Store, error) {
-	cfg, err := app.LoadConfig(cmd.Flags())
+	cfg, err := loadConfig(cmd)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -31,7 +32,7 @@ func store(cmd *cobra.Command) (*config.Config, *topology.Store, error) {
 // --cluster was not given; a name found in several clusters must be qualified.
 func clusterOf(ctx context.Context, s *topology.Store, cluster, host string) (string, topology.Topology, error) {
 	if !config.ValidName(host) {
-		return "", topology.Topology{}, fmt.Errorf("--host %q is not a valid node name (lower-case letters, digits, - and _)", host)
+		return "", topology.Topology{}, usage(fmt.Errorf("--host %q is not a valid node name (lower-case letters, digits, - and _)", host))
 	}
 	names := []string{cluster}
 	if cluster == "" {
@@ -46,7 +47,7 @@ func clusterOf(ctx context.Context, s *topology.Store, cluster, host string) (st
 		t, err := s.Read(ctx, n)
 		if err != nil {
 			if cluster != "" {
-				return "", t, err
+				return "", t, refusedIfUnknown(err)
 			}
 			continue
 		}
@@ -66,9 +67,9 @@ func clusterOf(ctx context.Context, s *topology.Store, cluster, host string) (st
 		if cluster != "" {
 			where = "cluster " + cluster
 		}
-		return "", topo, fmt.Errorf("node %q is not a member of %s; `baton status` lists the nodes", host, where)
+		return "", topo, refused(fmt.Errorf("node %q is not a member of %s; `baton status` lists the nodes", host, where))
 	}
-	return "", topo, fmt.Errorf("node %q is in several clusters (%s); add --cluster", host, strings.Join(found, ", "))
+	return "", topo, usage(fmt.Errorf("node %q is in several clusters (%s); add --cluster", host, strings.Join(found, ", ")))
 }
 
 func newDowntime() *cobra.Command {
@@ -80,11 +81,11 @@ func newDowntime() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch {
 			case d <= 0 || d > maxDowntime:
-				return fmt.Errorf("--for %s: give a positive duration up to %s (for example --for 2h)", d, maxDowntime)
+				return usage(fmt.Errorf("--for %s: give a positive duration up to %s (for example --for 2h)", d, maxDowntime))
 			case strings.TrimSpace(reason) == "":
-				return errors.New("--reason is required: say why, for whoever is paged next")
+				return refused(errors.New("--reason is required: say why, for whoever is paged next"))
 			case strings.TrimSpace(as) == "":
-				return errors.New("--as must name who takes the downtime")
+				return refused(errors.New("--as must name who takes the downtime"))
 			}
 			_, s, err := store(cmd)
 			if err != nil {
@@ -127,7 +128,7 @@ func newDowntime() *cobra.Command {
 				return err
 			}
 			if _, ok := t.Downtimes[host]; !ok {
-				return fmt.Errorf("%s of %s has no downtime", host, c)
+				return refused(fmt.Errorf("%s of %s has no downtime", host, c))
 			}
 			if err := s.EndDowntime(cmd.Context(), c, host); err != nil {
 				return err
@@ -150,10 +151,10 @@ func newAck() *cobra.Command {
 		Short: "Acknowledge a cluster's last unplanned failover (status lists unacknowledged ones)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !config.ValidName(cluster) {
-				return fmt.Errorf("--cluster %q is not a valid cluster name", cluster)
+				return usage(fmt.Errorf("--cluster %q is not a valid cluster name", cluster))
 			}
 			if strings.TrimSpace(as) == "" {
-				return errors.New("--as must name who acknowledges")
+				return refused(errors.New("--as must name who acknowledges"))
 			}
 			_, s, err := store(cmd)
 			if err != nil {
@@ -161,11 +162,11 @@ func newAck() *cobra.Command {
 			}
 			t, err := s.Read(cmd.Context(), cluster)
 			if err != nil {
-				return err
+				return refusedIfUnknown(err)
 			}
 			lf := t.LastFailover
 			if lf == nil {
-				return fmt.Errorf("cluster %s has had no unplanned failover to acknowledge", cluster)
+				return refused(fmt.Errorf("cluster %s has had no unplanned failover to acknowledge", cluster))
 			}
 			if !t.Unacknowledged() {
 				fmt.Printf("the failover of %s at epoch %d was already acknowledged by %s at %s\n", cluster, lf.Epoch, t.Ack.By, t.Ack.At.Format(time.RFC3339))
@@ -186,9 +187,23 @@ func newAck() *cobra.Command {
 	return cmd
 }
 
+// recoveriesView is `baton recoveries -o json`.
+type recoveriesView struct {
+	// Enabled: automatic failover is on (for the cluster, when one is named).
+	Enabled bool                `json:"enabled"`
+	Global  topology.Recoveries `json:"global"`
+	Cluster string              `json:"cluster,omitempty"`
+	// ClusterSwitch is the cluster's own switch, when it has one.
+	ClusterSwitch *topology.Recoveries `json:"cluster_switch,omitempty"`
+}
+
 func newRecoveries() *cobra.Command {
 	var reason, as, cluster string
+	var out *output
 	show := func(cmd *cobra.Command, _ []string) error {
+		if err := out.check(); err != nil {
+			return err
+		}
 		_, s, err := store(cmd)
 		if err != nil {
 			return err
@@ -197,27 +212,34 @@ func newRecoveries() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		if r.Disabled {
-			fmt.Printf("automatic recoveries are disabled for every cluster, by %s at %s: %s\n", r.By, r.At.Format(time.RFC3339), r.Reason)
-		} else {
-			fmt.Println("automatic recoveries are enabled")
+		v := recoveriesView{Enabled: !r.Disabled, Global: r, Cluster: cluster}
+		if cluster != "" {
+			t, err := s.Read(cmd.Context(), cluster)
+			if err != nil {
+				return refusedIfUnknown(err)
+			}
+			v.ClusterSwitch = t.Recoveries
+			v.Enabled = v.Enabled && (t.Recoveries == nil || !t.Recoveries.Disabled)
 		}
-		if cluster == "" {
+		return out.print(cmd.OutOrStdout(), v, func(w io.Writer) error {
+			if r.Disabled {
+				fmt.Fprintf(w, "automatic recoveries are disabled for every cluster, by %s at %s: %s\n", r.By, r.At.Format(time.RFC3339), r.Reason)
+			} else {
+				fmt.Fprintln(w, "automatic recoveries are enabled")
+			}
+			if cluster == "" {
+				return nil
+			}
+			switch c := v.ClusterSwitch; {
+			case c != nil && c.Disabled:
+				fmt.Fprintf(w, "automatic recoveries of %s are disabled, by %s at %s: %s\n", cluster, c.By, c.At.Format(time.RFC3339), c.Reason)
+			case r.Disabled:
+				fmt.Fprintf(w, "automatic recoveries of %s are enabled for the cluster, and off by the global switch\n", cluster)
+			default:
+				fmt.Fprintf(w, "automatic recoveries of %s are enabled\n", cluster)
+			}
 			return nil
-		}
-		t, err := s.Read(cmd.Context(), cluster)
-		if err != nil {
-			return err
-		}
-		switch c := t.Recoveries; {
-		case c != nil && c.Disabled:
-			fmt.Printf("automatic recoveries of %s are disabled, by %s at %s: %s\n", cluster, c.By, c.At.Format(time.RFC3339), c.Reason)
-		case r.Disabled:
-			fmt.Printf("automatic recoveries of %s are enabled for the cluster, and off by the global switch\n", cluster)
-		default:
-			fmt.Printf("automatic recoveries of %s are enabled\n", cluster)
-		}
-		return nil
+		})
 	}
 	set := func(disabled bool) func(*cobra.Command, []string) error {
 		return func(cmd *cobra.Command, args []string) error {
@@ -226,10 +248,10 @@ func newRecoveries() *cobra.Command {
 				scope = "automatic failover of " + cluster
 			}
 			if disabled && strings.TrimSpace(reason) == "" {
-				return fmt.Errorf("--reason is required: say why %s is off", scope)
+				return refused(fmt.Errorf("--reason is required: say why %s is off", scope))
 			}
 			if strings.TrimSpace(as) == "" {
-				return errors.New("--as must name who switches recoveries")
+				return refused(errors.New("--as must name who switches recoveries"))
 			}
 			_, s, err := store(cmd)
 			if err != nil {
@@ -244,12 +266,13 @@ func newRecoveries() *cobra.Command {
 				err = s.SetClusterRecoveries(cmd.Context(), cluster, r)
 			}
 			if err != nil {
-				return err
+				return refusedIfUnknown(err)
 			}
 			return show(cmd, args)
 		}
 	}
-	cmd := &cobra.Command{Use: "recoveries [enable|disable] [--cluster NAME]", Short: "Show, enable or disable automatic failover, for every cluster or for one", RunE: show}
+	cmd := &cobra.Command{Use: "recoveries [enable|disable] [--cluster NAME] [-o json]", Short: "Show, enable or disable automatic failover, for every cluster or for one", RunE: show}
+	out = addOutput(cmd)
 	disable := &cobra.Command{Use: "disable --reason TEXT [--cluster NAME] [--as NAME]",
 		Short: "Turn automatic failover off, for every cluster or for one (detectors log what they would have done)", RunE: set(true)}
 	enable := &cobra.Command{Use: "enable [--cluster NAME] [--as NAME]", Short: "Turn automatic failover back on, for every cluster or for one", RunE: set(false)}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
@@ -24,30 +25,54 @@ func newRoot() *cobra.Command {
 		newDecision(workflows.UpdateApprove, "Approve the switchover waiting at its approval gate"),
 		newDecision(workflows.UpdateAbort, "Abort the switchover waiting at its approval gate; nothing is changed"),
 		newHistory(), newReplay(), newPostmortem(),
-		newConfig(), newDowntime(), newAck(), newRecoveries(), newCluster(), newSetup(), newVersion())
+		newConfig(), newDowntime(), newAck(), newRecoveries(), newCluster(), newNode(), newSetup(), newVersion())
 	return root
 }
 
+// versionView is `baton version -o json`.
+type versionView struct {
+	Version  string `json:"version"`
+	Revision string `json:"revision,omitempty"`
+	Go       string `json:"go"`
+}
+
 func newVersion() *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
+	var out *output
+	cmd := &cobra.Command{
+		Use:   "version [-o json]",
 		Short: "Print the build of this baton (version, commit, Go); the servers export theirs as baton_build_info",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := fmt.Fprintln(cmd.OutOrStdout(), "baton "+version.Get().String())
-			return err
+			v := version.Get()
+			return out.print(cmd.OutOrStdout(), versionView{Version: v.Version, Revision: v.Revision, Go: v.Go}, func(w io.Writer) error {
+				_, err := fmt.Fprintln(w, "baton "+v.String())
+				return err
+			})
 		},
 	}
+	out = addOutput(cmd)
+	return cmd
 }
 
-// loadCluster loads the config and checks that the cluster is configured.
-func loadCluster(cmd *cobra.Command, cluster string) (*config.Config, error) {
+// loadConfig loads and validates the config: a config that does not load is a usage
+// error (exit 2), nothing having been attempted.
+func loadConfig(cmd *cobra.Command) (*config.Config, error) {
 	cfg, err := app.LoadConfig(cmd.Flags())
+	if err != nil {
+		return nil, usage(err)
+	}
+	return cfg, nil
+}
+
+// loadCluster loads the config and checks that the cluster is configured; an unknown
+// cluster is refused (exit 3).
+func loadCluster(cmd *cobra.Command, cluster string) (*config.Config, error) {
+	cfg, err := loadConfig(cmd)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := cfg.Cluster(cluster); err != nil {
-		return nil, err
+		return nil, refused(err)
 	}
 	return cfg, nil
 }

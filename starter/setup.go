@@ -23,7 +23,7 @@ func newSetup() *cobra.Command {
 		Use:   "setup [--retention 720h] [--skip-namespace]",
 		Short: "Register Baton's namespace and search attributes on a Temporal (self-hosted or Cloud, over the config's mTLS); safe to run again",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := app.LoadConfig(cmd.Flags())
+			cfg, err := loadConfig(cmd)
 			if err != nil {
 				return err
 			}

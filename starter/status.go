@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -54,17 +53,22 @@ func newStatus() *cobra.Command {
 	var cluster string
 	var asJSON, watch bool
 	var every time.Duration
+	var out *output
 	cmd := &cobra.Command{
-		Use:   "status [--cluster NAME] [--json] [--watch]",
+		Use:   "status [--cluster NAME] [-o json] [--watch]",
 		Short: "Show every cluster (or one): primary, replicas and lag, problems, downtimes, unacknowledged failovers, the open workflow",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := app.LoadConfig(cmd.Flags())
+			if err := out.check(); err != nil {
+				return err
+			}
+			asJSON = asJSON || out.json()
+			cfg, err := loadConfig(cmd)
 			if err != nil {
 				return err
 			}
 			if cluster != "" {
 				if _, err := cfg.Cluster(cluster); err != nil {
-					return err
+					return refused(err)
 				}
 			}
 			topo, err := app.Topology(cfg)
@@ -86,11 +90,7 @@ func newStatus() *cobra.Command {
 					fmt.Fprint(os.Stdout, "\033[H\033[2J")
 				}
 				if asJSON {
-					enc := json.NewEncoder(os.Stdout)
-					if !watch {
-						enc.SetIndent("", "  ")
-					}
-					if err := enc.Encode(r); err != nil {
+					if err := writeJSON(os.Stdout, r, !watch); err != nil {
 						return err
 					}
 				} else {
@@ -111,7 +111,9 @@ func newStatus() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&cluster, "cluster", "", "one cluster, shown node by node (default: every cluster)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts (with --watch, one document per line)")
+	out = addOutput(cmd) // with --watch, -o json prints one document per line
+	// Deprecated in the help only: a notice on stderr would break scripts that merge it.
+	cmd.Flags().BoolVar(&asJSON, "json", false, "deprecated: use -o json")
 	cmd.Flags().BoolVar(&watch, "watch", false, "refresh until interrupted")
 	cmd.Flags().DurationVar(&every, "interval", 2*time.Second, "refresh interval of --watch")
 	return cmd
@@ -273,6 +275,15 @@ func printCluster(w io.Writer, c clusterStatus) {
 		fmt.Fprintf(tw, "evicted\t%s\t%s\t%s\t\t\t\t%s\n", e.Node.Name, e.Node.Addr(), e.Node.Zone, e.Reason)
 	}
 	_ = tw.Flush()
+	var rules []string
+	for _, n := range c.Nodes {
+		if n.Promotion != "" {
+			rules = append(rules, n.Name+" "+n.Promotion)
+		}
+	}
+	if len(rules) > 0 {
+		fmt.Fprintf(w, "promotion rules: %s\n", strings.Join(rules, ", "))
+	}
 	if lf := c.LastFailover; lf != nil {
 		ack := "UNACKNOWLEDGED"
 		if c.Acknowledged != nil {

@@ -23,7 +23,7 @@ func newSwitchover() *cobra.Command {
 		Short: "Start a planned switchover and follow it step by step",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !config.ValidName(cluster) {
-				return fmt.Errorf("--cluster %q is not a valid cluster name (lower-case letters, digits, - and _)", cluster)
+				return usage(fmt.Errorf("--cluster %q is not a valid cluster name (lower-case letters, digits, - and _)", cluster))
 			}
 			cfg, err := loadCluster(cmd, cluster)
 			if err != nil {
@@ -42,8 +42,8 @@ func newSwitchover() *cobra.Command {
 				fmt.Sprintf("planned switchover of %s", cluster)), start.Switchover, in)
 			var started *serviceerror.WorkflowExecutionAlreadyStarted
 			if errors.As(err, &started) {
-				return fmt.Errorf("a switchover or failover of %s is already running (workflow %s); watch it in the Web UI and retry when it ends",
-					cluster, workflows.WorkflowID(cluster))
+				return refused(fmt.Errorf("a switchover or failover of %s is already running (workflow %s); watch it in the Web UI and retry when it ends",
+					cluster, workflows.WorkflowID(cluster)))
 			}
 			if err != nil {
 				return fmt.Errorf("start switchover: %w", err)

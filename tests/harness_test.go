@@ -81,6 +81,9 @@ func run(m *testing.M, state string) int {
 		return 1
 	}
 	sandbox, secrets, adminTLS = kit.Env, kit.Secrets, kit.AdminTLS
+	if b := os.Getenv("BATON_CLI"); b != "" {
+		sandbox["BATON_BIN"] = b // a CLI built from the tree (go build -o /tmp/baton-cli ./starter), not the sandbox's
+	}
 	appUser.user, appUser.password = kit.AppUser, kit.AppPassword
 	if clusterCfg, err = kit.Config.Cluster("demo"); err != nil {
 		fmt.Println("tests:", err)

@@ -13,8 +13,12 @@ import (
 	"github.com/baton-db/baton/internal/topology"
 )
 
-// exitRefused is baton's exit status for "refused or nothing to do: nothing changed".
-const exitRefused = 3
+// baton's exit statuses for "nothing was attempted" (usage) and "refused or nothing to do:
+// nothing changed" (starter/exit.go).
+const (
+	exitUsage   = 2
+	exitRefused = 3
+)
 
 // zoneMates splits a cluster's replicas into the primary's zone mate and the others.
 func zoneMates(t *testing.T, tp topology.Topology) (mate, other topology.Node) {
@@ -220,4 +224,43 @@ func TestForcedFailoverReplacesALivePrimaryAndLosesNothing(t *testing.T) {
 	if miss := flavor.Lacks(ng, og); miss != "" {
 		t.Fatalf("the new primary lacks %s that the replaced one executed", miss)
 	}
+}
+
+// A promotion rule set at run time (`baton node set`, no file edit, no restart) steers the
+// next choice: the dry run, status, and a failover under load all follow it.
+func TestPromotionRuleSetAtRunTimeSteersTheFailover(t *testing.T) {
+	primaryInZone(t, "demo", "a")
+	row, before, load := underLoad(t, "primary killed, its zone mate set must_not at run time")
+	mate, other := zoneMates(t, before)
+	waitSwitchoverReady(t)
+	if plan := mustBaton(t, "switchover", "--cluster", "demo", "--dry-run"); !strings.Contains(plan, "candidate: "+mate.Name) {
+		t.Fatalf("before the rule the zone mate %s should be the candidate:\n%s", mate.Name, plan)
+	}
+	mustBaton(t, "node", "set", "--host", mate.Name, "--promotion", "must_not", "--as", "alice")
+	t.Cleanup(func() { baton(t, "node", "set", "--host", mate.Name, "--promotion", "neutral") })
+	refuseCmd(t, `--promotion "sometimes"`, "node", "set", "--host", mate.Name, "--promotion", "sometimes")
+	if plan := mustBaton(t, "switchover", "--cluster", "demo", "--dry-run"); !strings.Contains(plan, "candidate: "+other.Name) || !strings.Contains(plan, "excluded: listed in must_not") {
+		t.Fatalf("after `node set --promotion must_not` the dry run still picks %s:\n%s", mate.Name, plan)
+	}
+	found := false
+	for _, c := range status(t).Clusters {
+		for _, n := range c.Nodes {
+			found = found || c.Cluster == "demo" && n.Name == mate.Name && n.Promotion == "must_not"
+		}
+	}
+	if !found {
+		t.Fatalf("status does not show %s's rule", mate.Name)
+	}
+	assertDetectorWatching(t, "demo")
+	signalNode(t, before.Primary.Name, syscall.SIGKILL)
+	t.Cleanup(func() { restartAndRejoin(t, before.Primary.Name) })
+	after := waitNewPrimary(t, before.Primary.Name, 30*time.Second)
+	res := lastFailover(t)
+	if after.Primary.Name != other.Name {
+		t.Fatalf("the failover promoted %s, which is must_not; want %s", after.Primary.Name, other.Name)
+	}
+	if p := strings.Join(res.PassedOver, "\n"); !strings.Contains(p, mate.Name+": excluded: listed in must_not") {
+		t.Errorf("the result does not say why %s was passed over: %q", mate.Name, res.PassedOver)
+	}
+	assertHealthy(t, load, row)
 }

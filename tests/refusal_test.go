@@ -26,8 +26,8 @@ func refuseCmd(t *testing.T, want string, args ...string) {
 	t.Helper()
 	before := readTopo(t)
 	out, code := baton(t, args...)
-	if code == 0 {
-		t.Fatalf("baton %v succeeded; want a refusal\n%s", args, out)
+	if code != exitUsage && code != exitRefused {
+		t.Fatalf("baton %v: exit %d; want a refusal that changed nothing (exit %d or %d)\n%s", args, code, exitUsage, exitRefused, out)
 	}
 	if !strings.Contains(out, want) {
 		t.Fatalf("refusal of %v does not say %q:\n%s", args, want, out)

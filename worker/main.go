@@ -28,6 +28,7 @@ func main() {
 func run(ctx context.Context, args []string) error {
 	fs := pflag.NewFlagSet("baton-worker", pflag.ContinueOnError)
 	app.AddFlags(fs)
+	app.AddLogFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

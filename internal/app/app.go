@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path"
@@ -29,12 +30,29 @@ import (
 	"github.com/baton-db/baton/internal/version"
 )
 
-// Logger is the process-wide structured logger. The MySQL driver's own messages
-// ("unexpected EOF" on every dropped connection) go to it at debug level.
-func Logger() *slog.Logger {
-	l := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+// Logger is the process-wide structured logger, on stderr in the config's log.format.
+// The MySQL driver's own messages ("unexpected EOF" on every dropped connection) go to it
+// at debug level.
+func Logger(cfg *config.Config) *slog.Logger {
+	l := NewLogger(os.Stderr, cfg.Log.Format)
 	_ = mysql.SetLogger(driverLog{l})
 	return l
+}
+
+// NewLogger logs at info level to w: one JSON object a line with format "json", slog's
+// key=value text otherwise.
+func NewLogger(w io.Writer, format string) *slog.Logger {
+	o := &slog.HandlerOptions{Level: slog.LevelInfo}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, o))
+	}
+	return slog.New(slog.NewTextHandler(w, o))
+}
+
+// LogStarting writes a process's first log line: "baton-<service> starting" with its
+// version, then attrs.
+func LogStarting(l *slog.Logger, service string, attrs ...any) {
+	l.Info("baton-"+service+" starting", append([]any{"version", version.Get().String()}, attrs...)...)
 }
 
 type driverLog struct{ l *slog.Logger }
@@ -60,8 +78,9 @@ func load(flags *pflag.FlagSet, loader func(string, *viper.Viper) (*config.Confi
 	if path == "" {
 		return nil, fmt.Errorf("no config: pass --config FILE or set BATON_CONFIG")
 	}
-	for _, k := range []string{"temporal.address", "temporal.namespace", "consul.address"} {
-		if f := flags.Lookup(k); f != nil {
+	for k, flag := range map[string]string{"temporal.address": "temporal.address", "temporal.namespace": "temporal.namespace",
+		"consul.address": "consul.address", "log.format": LogFormatFlag} {
+		if f := flags.Lookup(flag); f != nil {
 			if err := v.BindPFlag(k, f); err != nil {
 				return nil, err
 			}
@@ -76,6 +95,14 @@ func AddFlags(fs *pflag.FlagSet) {
 	fs.String("temporal.address", "", "Temporal frontend host:port (overrides temporal.address)")
 	fs.String("temporal.namespace", "", "Temporal namespace (overrides temporal.namespace)")
 	fs.String("consul.address", "", "Consul HTTP host:port (overrides consul.address)")
+}
+
+// LogFormatFlag overrides log.format in the processes that log (AddLogFlags).
+const LogFormatFlag = "log-format"
+
+// AddLogFlags declares --log-format: the worker, the detector and the heartbeat agent.
+func AddLogFlags(fs *pflag.FlagSet) {
+	fs.String(LogFormatFlag, "", "log lines as text or json (overrides log.format)")
 }
 
 // Temporal dials the Temporal frontend, with the given interceptors (tracing).
@@ -196,8 +223,8 @@ type Process struct {
 
 // Start sets the process up; prometheusAddr is its metrics endpoint ("" for none).
 func Start(ctx context.Context, cfg *config.Config, service, prometheusAddr string) (*Process, error) {
-	p := &Process{Log: Logger()}
-	p.Log.Info("baton-"+service+" starting", "version", version.Get().String())
+	p := &Process{Log: Logger(cfg)}
+	LogStarting(p.Log, service)
 	for _, w := range cfg.Warnings() {
 		p.Log.Warn("unsafe setting: " + w)
 	}

@@ -32,6 +32,7 @@ type Config struct {
 	MySQL       MySQL                    `mapstructure:"mysql"`
 	Detector    Detector                 `mapstructure:"detector"`
 	Telemetry   Telemetry                `mapstructure:"telemetry"`
+	Log         Log                      `mapstructure:"log"`
 	Clusters    map[string]ClusterConfig `mapstructure:"clusters"`
 	// GlobalHooks run for every cluster, before the cluster's own.
 	GlobalHooks []Hook  `mapstructure:"hooks"`
@@ -117,6 +118,12 @@ type Telemetry struct {
 	PrometheusAddr string `mapstructure:"prometheus_addr"`
 	// OTLPTLS encrypts (and with a client pair, authenticates) the trace export.
 	OTLPTLS ClientTLS `mapstructure:"otlp_tls"`
+}
+
+// Log is how the long-running processes log.
+type Log struct {
+	// Format is text (slog's key=value lines) or json (one object a line).
+	Format string `mapstructure:"format"`
 }
 
 // Detector tunes the detector.
@@ -397,6 +404,9 @@ func (c *Config) validateShared() error {
 		if _, err := t.Config(); err != nil {
 			add("%s: %v", key, err)
 		}
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		add("log.format: %q is neither text nor json", c.Log.Format)
 	}
 	if c.Detector.ProbeInterval <= 0 {
 		add("detector.probe_interval: must be positive, got %s", c.Detector.ProbeInterval)

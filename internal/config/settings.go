@@ -72,6 +72,7 @@ var Settings = []Setting{
 	{Key: "telemetry.otlp_tls.enabled", Default: "false", Doc: "TLS to the OTLP collector"},
 	{Key: "telemetry.otlp_tls.ca_file", Also: []string{"cert_file", "key_file", "server_name"}, Doc: "its files; mutual TLS when the client pair is set"},
 	{Key: "telemetry.prometheus_addr", Doc: "the worker's Prometheus endpoint (failover and step durations)"},
+	{Key: "log.format", Default: "text", Doc: "the log of the worker, the detector and the heartbeat agents: `text` (key=value) or `json` (one object a line); their `--log-format` flag overrides it"},
 }
 
 // keys returns the full keys of a setting.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -50,6 +51,18 @@ type Recoveries struct {
 	At       time.Time `json:"at"`
 }
 
+// Promotion is a human's run-time promotion rule for one node (key promotion/<node>): it
+// overrides what the config's prefer and must_not say of that node.
+type Promotion struct {
+	Node string    `json:"node"`
+	Rule string    `json:"rule"`
+	By   string    `json:"by"`
+	At   time.Time `json:"at"`
+}
+
+// PromotionRules are the rules, from most to least wanted as a new primary.
+var PromotionRules = []string{"prefer", "neutral", "prefer_not", "must_not"}
+
 // Downtimed returns node's downtime if one holds at now.
 func (t Topology) Downtimed(node string, now time.Time) (Downtime, bool) {
 	d, ok := t.Downtimes[node]
@@ -93,6 +106,21 @@ func parseOperator(t *Topology, p *api.KVPair, k string) error {
 				t.Problems = append(t.Problems, fmt.Sprintf("commits held since %s: %s %s; writes wait (docs/runbook.md §5, \"held commits\")", d.Since.Format(time.RFC3339), d.Primary, d.Reason))
 			}
 		}
+	case strings.HasPrefix(k, "promotion/"):
+		node := strings.TrimPrefix(k, "promotion/")
+		var r Promotion
+		if t.Promotions == nil {
+			t.Promotions = map[string]Promotion{}
+		}
+		if err := json.Unmarshal(p.Value, &r); err != nil || r.Node != node || !slices.Contains(PromotionRules, r.Rule) {
+			// A human's rule that cannot be read may have said must_not: the node is not
+			// promoted until the key is fixed. A failover still has every other replica.
+			t.Promotions[node] = Promotion{Node: node, Rule: "must_not", By: "(unreadable key)"}
+			t.Problems = append(t.Problems, fmt.Sprintf("consul key %s: not a promotion rule of that node (%v): %s is treated as must_not until it is set again with `baton node set --cluster %s --host %s --promotion RULE` or deleted (`consul kv delete %s`)",
+				p.Key, errText(err), node, t.Cluster, node, p.Key))
+			return nil
+		}
+		t.Promotions[node] = r
 	case k == "recoveries":
 		// A human's hold on this cluster's failovers: Baton does not guess it away.
 		var r Recoveries
@@ -212,6 +240,15 @@ func (s *Store) Recoveries(ctx context.Context) (Recoveries, error) {
 func (s *Store) SetRecoveries(ctx context.Context, r Recoveries) error {
 	b, _ := json.Marshal(r)
 	return s.write(ctx, "(all)", s.recoveriesKey(), b)
+}
+
+// SetPromotion writes a node's promotion rule.
+func (s *Store) SetPromotion(ctx context.Context, cluster string, r Promotion) error {
+	if !tokenRE.MatchString(r.Node) || !slices.Contains(PromotionRules, r.Rule) {
+		return fmt.Errorf("promotion rule %q of node %q: want a node name and one of %s", r.Rule, r.Node, strings.Join(PromotionRules, ", "))
+	}
+	b, _ := json.Marshal(r)
+	return s.put(ctx, cluster, "promotion/"+r.Node, b)
 }
 
 // SetClusterRecoveries writes a cluster's own switch.

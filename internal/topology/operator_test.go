@@ -31,6 +31,8 @@ func TestMalformedOperatorKeys(t *testing.T) {
 		{"downtime/n1", `{"node":"n1"}`, true, "names the primary"},
 		{"maintenance", `yes`, true, "baton/clusters/c/maintenance"},
 		{"epoch", `x`, true, "baton/clusters/c/epoch"},
+		{"promotion/n2", `{"node":"n2","rule":"maybe"}`, false, "baton/clusters/c/promotion/n2: not a promotion rule of that node"},
+		{"promotion/n2", `x`, false, "n2 is treated as must_not until it is set again"},
 		{"recoveries", `{"disabled":"yes"}`, true, "baton/clusters/c/recoveries: not a recoveries switch"},
 		{"recoveries", `{"disabled":true}`, true, "recoveries enable|disable --cluster c"},
 	}

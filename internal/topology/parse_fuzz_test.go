@@ -9,13 +9,13 @@ import (
 
 // fuzzKeys are the keys a fuzzed value is written to, beside a valid primary and epoch.
 var fuzzKeys = []string{"primary", "replicas/node2", "evicted/node3", "epoch", "maintenance", "downtime/node1",
-	"downtime/node2", "ack", "degraded", "held", "last_unplanned", "last_planned", "fenced/node3", "recoveries", "unknown"}
+	"downtime/node2", "ack", "degraded", "held", "last_unplanned", "last_planned", "fenced/node3", "recoveries", "promotion/node2", "unknown"}
 
 // notSafety are the keys that never decide whether the primary may be replaced: a bad
 // value there is a problem to show, never a refusal (bad operator data must not stop a dead
 // primary's failover).
 var notSafety = map[string]bool{"downtime/node2": true, "ack": true, "degraded": true, "held": true, "last_unplanned": true,
-	"last_planned": true, "fenced/node3": true, "unknown": true}
+	"last_planned": true, "fenced/node3": true, "promotion/node2": true, "unknown": true}
 
 // Whatever a Consul value holds, reading the topology does not panic, every node it accepts
 // is valid (no value can add a line to the HAProxy configuration), and a bad value in a key

@@ -73,6 +73,9 @@ type Topology struct {
 	// Held is the last time the primary held commits waiting for an acknowledgement that
 	// did not come (writes unavailable, not degraded; open while Until is zero).
 	Held *Degradation
+	// Promotions are the run-time promotion rules by node (`baton node set --promotion`),
+	// which override the config's prefer and must_not.
+	Promotions map[string]Promotion
 	// Recoveries is this cluster's own switch of automatic failover (`baton recoveries
 	// disable --cluster`); nil means enabled. The global switch is read apart.
 	Recoveries *Recoveries
