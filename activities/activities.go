@@ -29,6 +29,7 @@ type Topology interface {
 	RecordResult(ctx context.Context, cluster string, r topology.Record) error
 	RecordEviction(ctx context.Context, cluster string, e topology.Eviction) error
 	Readmit(ctx context.Context, cluster string, epochIndex uint64, n topology.Node) error
+	Detach(ctx context.Context, cluster string, epochIndex uint64, e topology.Eviction) error
 	Recoveries(ctx context.Context) (topology.Recoveries, error)
 	ReadLease(ctx context.Context, cluster string) (topology.Lease, uint64, error)
 	WriteLease(ctx context.Context, cluster string, l topology.Lease, index uint64) (uint64, error)
@@ -48,6 +49,9 @@ type Activities struct {
 	clients  map[string]Server
 	// Dial opens servers; nil opens real MySQL connections (mysqladmin.Open).
 	Dial Dialer
+	// Watchers names the detector watching each cluster, for Status; nil asks the fleet's
+	// locks in Consul (internal/fleet).
+	Watchers func(ctx context.Context, clusters []string) (map[string]string, error)
 }
 
 // New returns the activities for cfg, talking to Consul through topo.

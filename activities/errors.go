@@ -28,4 +28,10 @@ const (
 	ErrHookVetoed          = "HookVetoed"          // a pre hook refused on purpose (HookVetoExitCode, HookVetoHTTPStatus)
 	ErrHookFailed          = "HookFailed"          // a pre hook could not run or answer: not a veto
 	ErrHookTimedOut        = "HookTimedOut"        // a hook did not answer within its timeout
+	ErrNodeIsPrimary       = "NodeIsPrimary"       // an operation on replicas named the primary
+	ErrLastAcker           = "LastAcker"           // removing the node would leave no replica that may acknowledge
+	// The operator's verbs (activities/operator.go).
+	ErrAmbiguousNode = "AmbiguousNode" // a node name that is not valid, or is in several clusters: name the cluster
+	ErrNoDowntime    = "NoDowntime"    // `baton downtime end` of a node that has none
+	ErrNothingToAck  = "NothingToAck"  // `baton ack` of a cluster with no unplanned failover
 )

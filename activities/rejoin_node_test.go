@@ -15,6 +15,7 @@ import (
 type fakeTopo struct {
 	t        topology.Topology
 	readmits []string
+	detached []string
 	lease    *topology.Lease
 	leaseIdx uint64
 	onRead   func(f *fakeTopo)
@@ -49,6 +50,14 @@ func (f *fakeTopo) RecordEviction(context.Context, string, topology.Eviction) er
 func (f *fakeTopo) Recoveries(context.Context) (topology.Recoveries, error) {
 	return topology.Recoveries{}, nil
 }
+func (f *fakeTopo) Detach(_ context.Context, _ string, _ uint64, e topology.Eviction) error {
+	f.detached = append(f.detached, e.Node.Name)
+	if f.onAdmit != nil {
+		f.onAdmit()
+	}
+	return nil
+}
+
 func (f *fakeTopo) Readmit(_ context.Context, _ string, _ uint64, n topology.Node) error {
 	f.readmits = append(f.readmits, n.Name)
 	if f.onAdmit != nil {

@@ -6,7 +6,6 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
-	"github.com/baton-db/baton/internal/app"
 	"github.com/baton-db/baton/workflows"
 )
 
@@ -23,15 +22,13 @@ func newDecision(update, short string) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			topo, err := app.Topology(cfg)
+			// The epoch the approver saw, read in Consul by the worker (the Inspect
+			// workflow): the gate refuses a plan made at another epoch.
+			now, err := inspect(cmd.Context(), cfg, c, workflows.InspectInput{What: workflows.InspectEpoch, Cluster: cluster})
 			if err != nil {
 				return err
 			}
-			t, err := topo.Read(cmd.Context(), cluster)
-			if err != nil {
-				return refusedIfUnknown(err)
-			}
-			d := workflows.Decision{By: as, Epoch: t.Epoch, Reason: reason, RunID: run, Candidate: to}
+			d := workflows.Decision{By: as, Epoch: now.Epoch, Reason: reason, RunID: run, Candidate: to}
 			if update == workflows.UpdateApprove {
 				v, err := c.QueryWorkflow(cmd.Context(), workflows.WorkflowID(cluster), "", workflows.QueryPlan)
 				var p workflows.PlanView

@@ -17,6 +17,7 @@ import (
 	"github.com/baton-db/baton/internal/mysqladmin"
 	"github.com/baton-db/baton/internal/onboard"
 	"github.com/baton-db/baton/internal/start"
+	"github.com/baton-db/baton/internal/topology"
 )
 
 func newCluster() *cobra.Command {
@@ -74,7 +75,9 @@ func newClusterAdd() *cobra.Command {
 				fmt.Println("dry run: every check passed; nothing was written")
 				return nil
 			}
-			if err := s.Seed(cmd.Context(), name, p, replicas); err != nil {
+			if err := s.Seed(cmd.Context(), name, p, replicas); errors.Is(err, topology.ErrExists) {
+				return refused(err) // never overwritten: nothing was written
+			} else if err != nil {
 				return err
 			}
 			fmt.Printf("seeded %s in Consul at epoch 1", name)

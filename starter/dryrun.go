@@ -2,26 +2,32 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"text/tabwriter"
 
+	"go.temporal.io/sdk/temporal"
+
 	"github.com/baton-db/baton/activities"
-	"github.com/baton-db/baton/internal/app"
 	"github.com/baton-db/baton/internal/config"
+	"github.com/baton-db/baton/workflows"
 )
 
-// Runs the read-only steps in this process, not as a workflow: a dry run leaves no trace
-// and changes nothing.
+// The dry runs run the read-only steps on the worker (the Inspect workflow), which holds
+// the database accounts and the Consul token; they change nothing.
 func dryRunSwitchover(ctx context.Context, cfg *config.Config, in activities.CheckInput, w io.Writer) error {
-	topo, err := app.Topology(cfg)
+	c, err := dial(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	a := activities.New(cfg, topo)
-	defer activities.Close(a)
-	plan, err := a.CheckPreconditions(ctx, in)
+	defer c.Close()
+	res, err := inspect(ctx, cfg, c, workflows.InspectInput{What: workflows.InspectSwitchover, Cluster: in.Cluster, Candidate: in.Candidate})
+	if err != nil {
+		return err
+	}
+	plan, err := res.Switchover.Plan, refusalError(res.Switchover.Refusal)
 	fmt.Fprintf(w, "DRY RUN: planned switchover of %s (nothing will be changed)\n\n", in.Cluster)
 	printPlan(w, plan)
 	fmt.Fprintln(w, "\nchecks:")
@@ -51,24 +57,22 @@ func dryRunSwitchover(ctx context.Context, cfg *config.Config, in activities.Che
 }
 
 func dryRunFailover(ctx context.Context, cfg *config.Config, cluster string, force, alive bool, w io.Writer) error {
-	topo, err := app.Topology(cfg)
+	c, err := dial(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	a := activities.New(cfg, topo)
-	defer activities.Close(a)
+	defer c.Close()
 	fmt.Fprintf(w, "DRY RUN: unplanned failover of %s (nothing will be changed)\n\n", cluster)
-	conf, err := a.ConfirmPrimaryDead(ctx, activities.ConfirmInput{Cluster: cluster, Force: force})
+	res, err := inspect(ctx, cfg, c, workflows.InspectInput{What: workflows.InspectFailover, Cluster: cluster, Force: force, PrimaryAlive: alive})
 	if err != nil {
 		return err
 	}
+	f := res.Failover
+	conf := f.Confirm
 	fmt.Fprintf(w, "confirm: %s\n", conf.Why)
-	if conf.Proceed {
+	if conf.Proceed && f.Probe != nil {
 		// The workflow probes the primary beside the relay-log wait; a dry run asks now.
-		probe, perr := a.ProbePrimary(ctx, activities.Plan{Cluster: cluster, OldPrimary: conf.Primary})
-		if perr != nil {
-			return perr
-		}
+		probe := f.Probe
 		fmt.Fprintf(w, "probe:   %s\n", probe.Why)
 		if probe.Answers && alive {
 			fmt.Fprintln(w, "  --primary-alive: it would be fenced first (read-only, sessions ended), the replicas given catchup_timeout to apply\n"+
@@ -81,7 +85,7 @@ func dryRunFailover(ctx context.Context, cfg *config.Config, cluster string, for
 	if !conf.Proceed {
 		fmt.Fprintln(w, "  the failover would end here as a no-op; the candidate it would choose otherwise:")
 	}
-	plan, err := activities.PreviewCandidate(ctx, a, conf)
+	plan, err := f.Candidate.Plan, refusalError(f.Candidate.Refusal)
 	printPlan(w, plan)
 	fmt.Fprintln(w, "\nsteps that would run:")
 	for i, s := range []string{"ConfirmPrimaryDead", "ChooseCandidate", "WaitRelayLog (ProbePrimary beside it)", "FenceOldPrimary", "PromoteCandidate",
@@ -89,6 +93,18 @@ func dryRunFailover(ctx context.Context, cfg *config.Config, cluster string, for
 		fmt.Fprintf(w, "  %d. %s\n", i+1, s)
 	}
 	return err
+}
+
+// refusalError is the error a preview carried in its result, with its type, so that
+// exitCode maps it as it maps the step's own error.
+func refusalError(r *activities.Refusal) error {
+	if r == nil {
+		return nil
+	}
+	if r.Type == "" {
+		return errors.New(r.Message)
+	}
+	return temporal.NewNonRetryableApplicationError(r.Message, r.Type, nil)
 }
 
 func printPlan(w io.Writer, p activities.Plan) {

@@ -61,11 +61,22 @@ var refusalTypes = map[string]bool{
 	activities.ErrNotEvicted:         true,
 	activities.ErrErrantGTIDs:        true, // raised only by a rejoin's check, before it changes anything
 	activities.ErrHookVetoed:         true,
+	activities.ErrNodeIsPrimary:      true,
+	activities.ErrLastAcker:          true,
+	activities.ErrNoDowntime:         true, // the operator's verbs, run on the worker (activities/operator.go)
+	activities.ErrNothingToAck:       true,
+}
+
+// usageTypes are the step error types that are a usage error (exit 2): the operator must
+// say more (a node name found in several clusters: add --cluster).
+var usageTypes = map[string]bool{
+	activities.ErrAmbiguousNode: true,
 }
 
 // exitCode maps the error a verb returned to the process's exit code: the code an
 // exitError carries (the outermost one), else 3 for a workflow's refusal (an
-// ApplicationError of one of refusalTypes anywhere in the chain), else 1.
+// ApplicationError of one of refusalTypes anywhere in the chain), else 1. (An
+// ApplicationError of usageTypes is marked usage by remoteError.)
 func exitCode(err error) int {
 	if err == nil {
 		return exitOK

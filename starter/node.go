@@ -1,19 +1,23 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.temporal.io/api/serviceerror"
 
+	"github.com/baton-db/baton/activities"
+	"github.com/baton-db/baton/internal/start"
 	"github.com/baton-db/baton/internal/topology"
 )
 
 func newNode() *cobra.Command {
-	cmd := &cobra.Command{Use: "node", Short: "Change a node of a running cluster (its promotion rule)"}
-	cmd.AddCommand(newNodeSet())
+	cmd := &cobra.Command{Use: "node", Short: "Change the nodes of a running cluster: a promotion rule, a removal"}
+	cmd.AddCommand(newNodeSet(), newNodeRemove())
 	return cmd
 }
 
@@ -57,5 +61,54 @@ func newNodeSet() *cobra.Command {
 	cmd.Flags().StringVar(&as, "as", currentUser(), "who sets it")
 	_ = cmd.MarkFlagRequired("host")
 	_ = cmd.MarkFlagRequired("promotion")
+	return cmd
+}
+
+// newNodeRemove runs RemoveNode on the worker: the replica leaves the reader pool and stops
+// replicating; `baton rejoin` takes it back.
+func newNodeRemove() *cobra.Command {
+	var cluster, host, reason, as string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "remove --cluster NAME --host NODE --reason TEXT [--as NAME] [--force]",
+		Short: "Take a replica out of a running cluster: drained from the reader pool, detached, kept read-only",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if strings.TrimSpace(reason) == "" {
+				return refused(fmt.Errorf("--reason is required: say why %s leaves %s", host, cluster))
+			}
+			if strings.TrimSpace(as) == "" {
+				return refused(fmt.Errorf("--as must name who removes it"))
+			}
+			cfg, c, err := connect(cmd, cluster)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			in := activities.RemoveInput{Cluster: cluster, Host: host, By: as, Reason: reason, Force: force}
+			run, err := c.ExecuteWorkflow(cmd.Context(), start.Options(start.WorkflowID(cluster), cfg.Temporal.TaskQueue, "remove", cluster,
+				fmt.Sprintf("removal of %s from %s", host, cluster)), start.Remove, in)
+			var started *serviceerror.WorkflowExecutionAlreadyStarted
+			if errors.As(err, &started) {
+				return refused(fmt.Errorf("another operation of %s is running (workflow %s): a removal never overlaps one; nothing was changed. "+
+					"Watch it with `baton watch --cluster %s` and remove %s when it has ended", cluster, start.WorkflowID(cluster), cluster, host))
+			}
+			if err != nil {
+				return fmt.Errorf("start removal: %w", err)
+			}
+			var out string
+			if err := run.Get(cmd.Context(), &out); err != nil {
+				return explain(run.GetID(), err)
+			}
+			fmt.Println(out)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&cluster, "cluster", "", "cluster name (required)")
+	cmd.Flags().StringVar(&host, "host", "", "replica name or host:port (required)")
+	cmd.Flags().StringVar(&reason, "reason", "", "why (required)")
+	cmd.Flags().StringVar(&as, "as", currentUser(), "who removes it")
+	cmd.Flags().BoolVar(&force, "force", false, "remove the last replica that may acknowledge commits (the primary then acknowledges alone)")
+	_ = cmd.MarkFlagRequired("cluster")
+	_ = cmd.MarkFlagRequired("host")
 	return cmd
 }

@@ -9,18 +9,22 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
 
+	"github.com/baton-db/baton/activities"
 	"github.com/baton-db/baton/internal/app"
 	"github.com/baton-db/baton/internal/config"
 	"github.com/baton-db/baton/internal/topology"
+	"github.com/baton-db/baton/workflows"
 )
 
 // maxDowntime bounds a downtime: a forgotten one must not switch a node's failover off for good.
 const maxDowntime = 30 * 24 * time.Hour
 
-// store loads the config and opens the topology store.
+// store loads the config with its secrets and opens the topology store: for the verbs
+// that still write Consul themselves (`cluster`, `node set`).
 func store(cmd *cobra.Command) (*config.Config, *topology.Store, error) {
-	cfg, err := loadConfig(cmd)
+	cfg, err := loadFullConfig(cmd)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -87,21 +91,22 @@ func newDowntime() *cobra.Command {
 			case strings.TrimSpace(as) == "":
 				return refused(errors.New("--as must name who takes the downtime"))
 			}
-			_, s, err := store(cmd)
+			if !config.ValidName(host) {
+				return usage(fmt.Errorf("--host %q is not a valid node name (lower-case letters, digits, - and _)", host))
+			}
+			cfg, tc, err := operatorClient(cmd)
 			if err != nil {
 				return err
 			}
-			c, t, err := clusterOf(cmd.Context(), s, cluster, host)
+			defer tc.Close()
+			in := activities.DowntimeInput{NodeRef: activities.NodeRef{Cluster: cluster, Host: host}, For: d, Reason: reason, By: as}
+			res, err := operate(cmd.Context(), cfg, tc, cluster, fmt.Sprintf("downtime of %s for %s by %s", host, d, as), workflows.OperateInput{Downtime: &in})
 			if err != nil {
 				return err
 			}
-			now := time.Now().UTC()
-			dt := topology.Downtime{Node: host, Reason: reason, By: as, Since: now, Until: now.Add(d)}
-			if err := s.SetDowntime(cmd.Context(), c, dt); err != nil {
-				return err
-			}
+			c, dt := res.Downtime.Cluster, res.Downtime.Downtime
 			role := "replica: it is never a candidate"
-			if t.Primary.Name == host {
+			if res.Downtime.Primary {
 				role = "primary: it is not failed over automatically (a human's `baton failover --force` still is)"
 			}
 			fmt.Printf("%s of %s is downtimed until %s by %s (%s); as %s\n", host, c, dt.Until.Format(time.RFC3339), as, reason, role)
@@ -119,20 +124,20 @@ func newDowntime() *cobra.Command {
 		Use:   "end --host NODE [--cluster NAME]",
 		Short: "End a node's downtime now",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, s, err := store(cmd)
+			if !config.ValidName(host) {
+				return usage(fmt.Errorf("--host %q is not a valid node name (lower-case letters, digits, - and _)", host))
+			}
+			cfg, tc, err := operatorClient(cmd)
 			if err != nil {
 				return err
 			}
-			c, t, err := clusterOf(cmd.Context(), s, cluster, host)
+			defer tc.Close()
+			res, err := operate(cmd.Context(), cfg, tc, cluster, fmt.Sprintf("end of the downtime of %s", host),
+				workflows.OperateInput{EndDowntime: &activities.NodeRef{Cluster: cluster, Host: host}})
 			if err != nil {
 				return err
 			}
-			if _, ok := t.Downtimes[host]; !ok {
-				return refused(fmt.Errorf("%s of %s has no downtime", host, c))
-			}
-			if err := s.EndDowntime(cmd.Context(), c, host); err != nil {
-				return err
-			}
+			c := res.EndedDowntimeOf
 			fmt.Printf("downtime of %s (%s) ended\n", host, c)
 			return nil
 		},
@@ -156,25 +161,20 @@ func newAck() *cobra.Command {
 			if strings.TrimSpace(as) == "" {
 				return refused(errors.New("--as must name who acknowledges"))
 			}
-			_, s, err := store(cmd)
+			cfg, tc, err := operatorClient(cmd)
 			if err != nil {
 				return err
 			}
-			t, err := s.Read(cmd.Context(), cluster)
+			defer tc.Close()
+			res, err := operate(cmd.Context(), cfg, tc, cluster, fmt.Sprintf("acknowledgement of the failover of %s by %s", cluster, as),
+				workflows.OperateInput{Ack: &activities.AckInput{Cluster: cluster, By: as, Comment: comment}})
 			if err != nil {
-				return refusedIfUnknown(err)
+				return err
 			}
-			lf := t.LastFailover
-			if lf == nil {
-				return refused(fmt.Errorf("cluster %s has had no unplanned failover to acknowledge", cluster))
-			}
-			if !t.Unacknowledged() {
-				fmt.Printf("the failover of %s at epoch %d was already acknowledged by %s at %s\n", cluster, lf.Epoch, t.Ack.By, t.Ack.At.Format(time.RFC3339))
+			lf := res.Ack.Failover
+			if res.Ack.Already {
+				fmt.Printf("the failover of %s at epoch %d was already acknowledged by %s at %s\n", cluster, lf.Epoch, res.Ack.Ack.By, res.Ack.Ack.At.Format(time.RFC3339))
 				return nil
-			}
-			a := topology.Ack{By: as, At: time.Now().UTC(), Comment: comment, Epoch: lf.Epoch, WorkflowID: lf.WorkflowID}
-			if err := s.Acknowledge(cmd.Context(), cluster, a); err != nil {
-				return err
 			}
 			fmt.Printf("acknowledged the failover of %s (%s -> %s at %s, epoch %d) as %s\n", cluster, lf.From, lf.To, lf.At.Format(time.RFC3339), lf.Epoch, as)
 			return nil
@@ -187,14 +187,14 @@ func newAck() *cobra.Command {
 	return cmd
 }
 
-// recoveriesView is `baton recoveries -o json`.
-type recoveriesView struct {
-	// Enabled: automatic failover is on (for the cluster, when one is named).
-	Enabled bool                `json:"enabled"`
-	Global  topology.Recoveries `json:"global"`
-	Cluster string              `json:"cluster,omitempty"`
-	// ClusterSwitch is the cluster's own switch, when it has one.
-	ClusterSwitch *topology.Recoveries `json:"cluster_switch,omitempty"`
+// operatorClient loads the CLI's config and dials Temporal, for a verb the worker runs.
+func operatorClient(cmd *cobra.Command) (*config.Config, client.Client, error) {
+	cfg, err := loadConfig(cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := dial(cmd.Context(), cfg)
+	return cfg, c, err
 }
 
 func newRecoveries() *cobra.Command {
@@ -204,45 +204,19 @@ func newRecoveries() *cobra.Command {
 		if err := out.check(); err != nil {
 			return err
 		}
-		_, s, err := store(cmd)
+		cfg, tc, err := operatorClient(cmd)
 		if err != nil {
 			return err
 		}
-		r, err := s.Recoveries(cmd.Context())
+		defer tc.Close()
+		res, err := inspect(cmd.Context(), cfg, tc, workflows.InspectInput{What: workflows.InspectRecoveries, Cluster: cluster})
 		if err != nil {
 			return err
 		}
-		v := recoveriesView{Enabled: !r.Disabled, Global: r, Cluster: cluster}
-		if cluster != "" {
-			t, err := s.Read(cmd.Context(), cluster)
-			if err != nil {
-				return refusedIfUnknown(err)
-			}
-			v.ClusterSwitch = t.Recoveries
-			v.Enabled = v.Enabled && (t.Recoveries == nil || !t.Recoveries.Disabled)
-		}
-		return out.print(cmd.OutOrStdout(), v, func(w io.Writer) error {
-			if r.Disabled {
-				fmt.Fprintf(w, "automatic recoveries are disabled for every cluster, by %s at %s: %s\n", r.By, r.At.Format(time.RFC3339), r.Reason)
-			} else {
-				fmt.Fprintln(w, "automatic recoveries are enabled")
-			}
-			if cluster == "" {
-				return nil
-			}
-			switch c := v.ClusterSwitch; {
-			case c != nil && c.Disabled:
-				fmt.Fprintf(w, "automatic recoveries of %s are disabled, by %s at %s: %s\n", cluster, c.By, c.At.Format(time.RFC3339), c.Reason)
-			case r.Disabled:
-				fmt.Fprintf(w, "automatic recoveries of %s are enabled for the cluster, and off by the global switch\n", cluster)
-			default:
-				fmt.Fprintf(w, "automatic recoveries of %s are enabled\n", cluster)
-			}
-			return nil
-		})
+		return printRecoveries(cmd, out, *res.Recoveries)
 	}
 	set := func(disabled bool) func(*cobra.Command, []string) error {
-		return func(cmd *cobra.Command, args []string) error {
+		return func(cmd *cobra.Command, _ []string) error {
 			scope := "every automatic failover"
 			if cluster != "" {
 				scope = "automatic failover of " + cluster
@@ -253,22 +227,19 @@ func newRecoveries() *cobra.Command {
 			if strings.TrimSpace(as) == "" {
 				return refused(errors.New("--as must name who switches recoveries"))
 			}
-			_, s, err := store(cmd)
+			cfg, tc, err := operatorClient(cmd)
 			if err != nil {
 				return err
 			}
-			r := topology.Recoveries{Disabled: disabled, By: as, Reason: reason, At: time.Now().UTC()}
-			if cluster == "" {
-				err = s.SetRecoveries(cmd.Context(), r)
-			} else if _, err = s.Read(cmd.Context(), cluster); err == nil || !errors.Is(err, topology.ErrUnknownCluster) {
-				// An unknown cluster is refused; any other read problem (a malformed
-				// switch among them) must not stop a human from setting the switch.
-				err = s.SetClusterRecoveries(cmd.Context(), cluster, r)
-			}
+			defer tc.Close()
+			// An unknown cluster is refused; any other read problem (a malformed switch
+			// among them) does not stop a human from setting the switch (SetRecoveries).
+			res, err := operate(cmd.Context(), cfg, tc, cluster, fmt.Sprintf("%s by %s", scope, as),
+				workflows.OperateInput{Recoveries: &activities.RecoveriesInput{Cluster: cluster, Disabled: disabled, By: as, Reason: reason}})
 			if err != nil {
-				return refusedIfUnknown(err)
+				return err
 			}
-			return show(cmd, args)
+			return printRecoveries(cmd, out, *res.Recoveries)
 		}
 	}
 	cmd := &cobra.Command{Use: "recoveries [enable|disable] [--cluster NAME] [-o json]", Short: "Show, enable or disable automatic failover, for every cluster or for one", RunE: show}
@@ -283,4 +254,28 @@ func newRecoveries() *cobra.Command {
 	cmd.PersistentFlags().StringVar(&cluster, "cluster", "", "one cluster's switch (default: the global switch)")
 	cmd.AddCommand(disable, enable)
 	return cmd
+}
+
+// printRecoveries prints the switches of automatic failover (`baton recoveries`).
+func printRecoveries(cmd *cobra.Command, out *output, v activities.RecoveriesView) error {
+	r, cluster := v.Global, v.Cluster
+	return out.print(cmd.OutOrStdout(), v, func(w io.Writer) error {
+		if r.Disabled {
+			fmt.Fprintf(w, "automatic recoveries are disabled for every cluster, by %s at %s: %s\n", r.By, r.At.Format(time.RFC3339), r.Reason)
+		} else {
+			fmt.Fprintln(w, "automatic recoveries are enabled")
+		}
+		if cluster == "" {
+			return nil
+		}
+		switch c := v.ClusterSwitch; {
+		case c != nil && c.Disabled:
+			fmt.Fprintf(w, "automatic recoveries of %s are disabled, by %s at %s: %s\n", cluster, c.By, c.At.Format(time.RFC3339), c.Reason)
+		case r.Disabled:
+			fmt.Fprintf(w, "automatic recoveries of %s are enabled for the cluster, and off by the global switch\n", cluster)
+		default:
+			fmt.Fprintf(w, "automatic recoveries of %s are enabled\n", cluster)
+		}
+		return nil
+	})
 }

@@ -54,9 +54,21 @@ func newVersion() *cobra.Command {
 	return cmd
 }
 
-// loadConfig loads and validates the config: a config that does not load is a usage
-// error (exit 2), nothing having been attempted.
+// loadConfig loads and validates the CLI's config (app.LoadCLIConfig): the temporal
+// section is all it needs, and no secrets are read. A config that does not load is a
+// usage error (exit 2), nothing having been attempted.
 func loadConfig(cmd *cobra.Command) (*config.Config, error) {
+	cfg, err := app.LoadCLIConfig(cmd.Flags())
+	if err != nil {
+		return nil, usage(err)
+	}
+	return cfg, nil
+}
+
+// loadFullConfig loads the config with its secrets, as the worker does: for the verbs
+// that still connect to Consul or the databases themselves (`cluster add|list|remove`,
+// `node set`).
+func loadFullConfig(cmd *cobra.Command) (*config.Config, error) {
 	cfg, err := app.LoadConfig(cmd.Flags())
 	if err != nil {
 		return nil, usage(err)
@@ -64,12 +76,19 @@ func loadConfig(cmd *cobra.Command) (*config.Config, error) {
 	return cfg, nil
 }
 
-// loadCluster loads the config and checks that the cluster is configured; an unknown
-// cluster is refused (exit 3).
+// loadCluster loads the config and checks the cluster's name. A config that lists
+// clusters (the worker's) refuses an unknown one here (exit 3); a CLI config without
+// clusters leaves that to the worker, whose steps refuse it (ErrUnknownCluster, exit 3).
 func loadCluster(cmd *cobra.Command, cluster string) (*config.Config, error) {
 	cfg, err := loadConfig(cmd)
 	if err != nil {
 		return nil, err
+	}
+	if len(cfg.Clusters) == 0 {
+		if !config.ValidName(cluster) {
+			return nil, usage(fmt.Errorf("--cluster %q is not a valid cluster name (lower-case letters, digits, - and _)", cluster))
+		}
+		return cfg, nil
 	}
 	if _, err := cfg.Cluster(cluster); err != nil {
 		return nil, refused(err)

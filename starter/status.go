@@ -2,14 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"slices"
-	"sort"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -19,10 +15,9 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/baton-db/baton/activities"
-	"github.com/baton-db/baton/internal/app"
 	"github.com/baton-db/baton/internal/config"
-	"github.com/baton-db/baton/internal/fleet"
 	"github.com/baton-db/baton/internal/topology"
+	"github.com/baton-db/baton/workflows"
 )
 
 // statusReport is what `baton status` shows, and prints with --json.
@@ -62,27 +57,21 @@ func newStatus() *cobra.Command {
 				return err
 			}
 			asJSON = asJSON || out.json()
-			cfg, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
+			load := loadConfig
 			if cluster != "" {
-				if _, err := cfg.Cluster(cluster); err != nil {
-					return refused(err)
-				}
+				load = func(cmd *cobra.Command) (*config.Config, error) { return loadCluster(cmd, cluster) }
 			}
-			topo, err := app.Topology(cfg)
+			cfg, err := load(cmd)
 			if err != nil {
 				return err
 			}
-			acts := activities.New(cfg, topo)
-			defer activities.Close(acts)
-			tc, terr := app.Client(cmd.Context(), cfg, quietLogger())
-			if terr == nil {
-				defer tc.Close()
+			tc, err := dial(cmd.Context(), cfg)
+			if err != nil {
+				return err
 			}
+			defer tc.Close()
 			for {
-				r, err := gatherStatus(cmd.Context(), cfg, topo, acts, tc, cluster)
+				r, err := gatherStatus(cmd.Context(), cfg, tc, cluster)
 				if err != nil {
 					return err
 				}
@@ -95,9 +84,6 @@ func newStatus() *cobra.Command {
 					}
 				} else {
 					printStatus(os.Stdout, r, cluster != "")
-					if terr != nil {
-						fmt.Printf("open workflows: unknown (%v)\n", terr)
-					}
 				}
 				if !watch {
 					return unreadable(r)
@@ -133,59 +119,20 @@ func unreadable(r statusReport) error {
 	return fmt.Errorf("%d cluster(s) could not be read: %s", len(bad), strings.Join(bad, "; "))
 }
 
-// gatherStatus reads every cluster Consul or the config knows (or just one), in parallel.
-func gatherStatus(ctx context.Context, cfg *config.Config, topo *topology.Store, acts *activities.Activities, tc client.Client, only string) (statusReport, error) {
-	r := statusReport{At: time.Now().UTC()}
-	var err error
-	if r.Recoveries, err = topo.Recoveries(ctx); err != nil {
-		return r, err
+// gatherStatus asks the worker to read every cluster Consul or the config knows (or just
+// one): the Inspect workflow runs activities.Status, which reaches Consul and every node.
+// The open workflow of each cluster the CLI reads from Temporal itself.
+func gatherStatus(ctx context.Context, cfg *config.Config, tc client.Client, only string) (statusReport, error) {
+	res, err := inspect(ctx, cfg, tc, workflows.InspectInput{What: workflows.InspectStatus, Cluster: only})
+	if err != nil {
+		return statusReport{}, err
 	}
-	names := []string{only}
-	if only == "" {
-		if names, err = topo.Clusters(ctx); err != nil {
-			return r, err
-		}
-		for n := range cfg.Clusters {
-			if !slices.Contains(names, n) {
-				names = append(names, n)
-			}
-		}
-		sort.Strings(names)
-	}
-	hosts, hostsErr := topo.HAProxies(ctx)
-	watchers, werr := fleet.Watchers(ctx, topo.Client(), app.FleetPrefix(cfg), names)
 	open := openWorkflows(ctx, cfg, tc)
-	r.Clusters = make([]clusterStatus, len(names))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16)
-	for i, n := range names {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			cs := clusterStatus{Health: activities.Health{Cluster: n}, Workflow: open[n], WatchedBy: watchers[n]}
-			t, err := topo.Read(ctx, n)
-			if err != nil {
-				cs.Error = err.Error()
-				if errors.Is(err, topology.ErrUnknownCluster) {
-					cs.Error += " (onboard it with `baton cluster add`)"
-				}
-				cs.Problems = []string{cs.Error}
-			} else {
-				cs.Health = activities.Inspect(ctx, acts, t, hosts, hostsErr)
-			}
-			if _, cerr := cfg.Cluster(n); cerr == nil && cs.WatchedBy == "" {
-				what := "no detector watches it: is baton-detector running?"
-				if werr != nil {
-					what = "which detector watches it is unknown: " + werr.Error()
-				}
-				cs.Problems = append(cs.Problems, what)
-			}
-			r.Clusters[i] = cs
-		}()
+	s := res.Status
+	r := statusReport{At: s.At, Recoveries: s.Recoveries, Clusters: make([]clusterStatus, len(s.Clusters))}
+	for i, c := range s.Clusters {
+		r.Clusters[i] = clusterStatus{Health: c.Health, Workflow: open[c.Cluster], WatchedBy: c.WatchedBy, Error: c.Error}
 	}
-	wg.Wait()
 	return r, nil
 }
 

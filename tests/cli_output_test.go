@@ -20,7 +20,8 @@ func batonJSON(t *testing.T, v any, args ...string) {
 }
 
 // The reading verbs' -o json against the sandbox, and the exit codes of a refusal and a
-// usage error. Read-only: nothing here starts a workflow or writes to Consul.
+// usage error. Read-only: nothing here starts an operation or writes to Consul (the reads
+// run on the worker as Inspect workflows).
 func TestReadingVerbsJSONAndExitCodes(t *testing.T) {
 	var st struct {
 		Clusters []struct {

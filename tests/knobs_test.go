@@ -2,6 +2,8 @@ package tests
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -262,5 +264,57 @@ func TestPromotionRuleSetAtRunTimeSteersTheFailover(t *testing.T) {
 	if p := strings.Join(res.PassedOver, "\n"); !strings.Contains(p, mate.Name+": excluded: listed in must_not") {
 		t.Errorf("the result does not say why %s was passed over: %q", mate.Name, res.PassedOver)
 	}
+	assertHealthy(t, load, row)
+}
+
+// node remove under load: the primary and the last replica that may acknowledge are
+// refused; a replica leaves the reader pool of every HAProxy host, stops replicating and
+// stays read-only; `baton rejoin` takes it back, and every acknowledged write is on every
+// member.
+func TestNodeRemoveDrainsAndDetachesAReplicaUnderLoad(t *testing.T) {
+	primaryInZone(t, "demo", "a")
+	row, before, load := underLoad(t, "replica removed under load, then rejoined")
+	mate, other := zoneMates(t, before)
+	refuseCmd(t, "is the primary of demo: switch over first", "node", "remove", "--cluster", "demo", "--host", before.Primary.Name, "--reason", "x")
+	refuseCmd(t, "is the only replica of demo that may acknowledge", "node", "remove", "--cluster", "demo", "--host", other.Name, "--reason", "x")
+	inPool := func() []string {
+		var in []string
+		for _, h := range []string{"haproxy-a", "haproxy-b"} {
+			b, err := os.ReadFile(filepath.Join(sandbox["SANDBOX_STATE"], h, "haproxy.cfg"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(b), "server "+mate.Name+"_") {
+				in = append(in, h)
+			}
+		}
+		return in
+	}
+	if in := inPool(); len(in) != 2 {
+		t.Fatalf("%s is in the reader pool of %v only before its removal", mate.Name, in)
+	}
+	out := mustBaton(t, "node", "remove", "--cluster", "demo", "--host", mate.Name, "--reason", "decommission", "--as", "alice")
+	t.Logf("%s", lastLine(out))
+	t.Cleanup(func() {
+		if tp := readTopo(t); evictedAddr(tp, mate.Addr()) {
+			baton(t, "rejoin", "--cluster", "demo", "--host", mate.Name)
+		}
+	})
+	tp := readTopo(t)
+	if _, member := tp.Find(mate.Name); member || !evictedAddr(tp, mate.Addr()) {
+		t.Fatalf("%s is still a member after its removal (evicted: %+v)", mate.Name, tp.Evicted)
+	}
+	waitFor(t, 10*time.Second, func() bool { return len(inPool()) == 0 })
+	if src, io, _ := replicationOf(t, mate); src != "" {
+		t.Fatalf("%s still replicates from %s (IO %s) after its removal", mate.Name, src, io)
+	}
+	db := adminDB(mate.Addr())
+	defer db.Close()
+	var ro int
+	if err := db.QueryRow("SELECT @@GLOBAL.read_only").Scan(&ro); err != nil || ro != 1 {
+		t.Fatalf("the removed %s: read_only %d (%v)", mate.Name, ro, err)
+	}
+	mustBaton(t, "rejoin", "--cluster", "demo", "--host", mate.Name)
+	waitFor(t, 10*time.Second, func() bool { return len(inPool()) == 2 })
 	assertHealthy(t, load, row)
 }

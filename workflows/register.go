@@ -7,5 +7,8 @@ func Register(w worker.WorkflowRegistry) {
 	w.RegisterWorkflow(PlannedSwitchover)
 	w.RegisterWorkflow(UnplannedFailover)
 	w.RegisterWorkflow(RejoinNode)
+	w.RegisterWorkflow(RemoveNode)
 	w.RegisterWorkflow(DurabilityChanged)
+	w.RegisterWorkflow(Inspect)
+	w.RegisterWorkflow(Operate)
 }

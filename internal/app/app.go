@@ -64,6 +64,11 @@ func LoadConfig(flags *pflag.FlagSet) (*config.Config, error) {
 	return load(flags, config.Load)
 }
 
+// LoadCLIConfig is LoadConfig for the operator CLI (config.LoadCLI): no secrets.
+func LoadCLIConfig(flags *pflag.FlagSet) (*config.Config, error) {
+	return load(flags, config.LoadCLI)
+}
+
 // LoadAgentConfig is LoadConfig for a heartbeat agent (config.LoadAgent).
 func LoadAgentConfig(flags *pflag.FlagSet) (*config.Config, error) {
 	return load(flags, config.LoadAgent)

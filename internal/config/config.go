@@ -282,6 +282,23 @@ func Load(path string, v *viper.Viper) (*Config, error) {
 	return c, nil
 }
 
+// LoadCLI reads the operator CLI's config: the same file format, where only the temporal
+// section is needed. The CLI reaches Consul and the databases through the worker (the
+// Inspect and Operate workflows), so it reads no secrets file: a config without
+// secrets_file, consul or mysql settings loads, and one that names a secrets file does not
+// read it. Clusters, when the file lists them, are validated as the worker would.
+// (`baton cluster add` and `baton node set` still connect themselves: they use Load.)
+func LoadCLI(path string, v *viper.Viper) (*Config, error) {
+	c, err := decode(path, v)
+	if err != nil {
+		return nil, err
+	}
+	if err := errors.Join(c.validateShared(), c.validateClusters()); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
 // LoadAgent reads a heartbeat agent's config: the same file format, without clusters,
 // whose secrets file holds only the heartbeat user's password and the agent's own Consul
 // token. A database host needs nothing more, so an agent refuses the admin or the

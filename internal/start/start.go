@@ -5,6 +5,7 @@ package start
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"time"
@@ -23,7 +24,12 @@ const (
 	Switchover = "PlannedSwitchover"
 	Failover   = "UnplannedFailover"
 	Rejoin     = "RejoinNode"
+	Remove     = "RemoveNode"
 	Durability = "DurabilityChanged"
+	// Inspect and Operate run the operator's reads (status, dry runs) and Consul writes
+	// (downtime, ack, recoveries) on the worker, so the CLI needs only Temporal.
+	Inspect = "Inspect"
+	Operate = "Operate"
 )
 
 // TaskTimeout is the workflow task timeout every start uses. The write-blocked steps of a
@@ -130,6 +136,34 @@ func Options(id, queue, kind, cluster, summary string) client.StartWorkflowOptio
 	}
 }
 
+// OperatorTimeout bounds an Inspect or Operate run: with no worker polling the task queue
+// the CLI gets an error instead of waiting for ever.
+const OperatorTimeout = 2 * time.Minute
+
+// OperatorWorkflowID is the ID of one Inspect or Operate run: "<kind>/<cluster or all>/<uuid>".
+// Each run has its own ID: reads and operator writes never wait for each other nor for
+// the cluster's switchover or failover (whose ID is WorkflowID).
+func OperatorWorkflowID(kind, cluster string) string {
+	if cluster == "" {
+		cluster = "all"
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80 // a version 4 UUID
+	return fmt.Sprintf("%s/%s/%x-%x-%x-%x-%x", kind, cluster, b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// OperatorOptions are the start options of an Inspect or Operate run. It sets the kind
+// search attribute ("inspect" or "operate") but not BatonCluster: `baton status` lists
+// a cluster's open operation by BatonCluster, and must not list its own read.
+func OperatorOptions(kind, cluster, queue, summary string) client.StartWorkflowOptions {
+	o := Options(OperatorWorkflowID(kind, cluster), queue, kind, cluster, summary)
+	o.TypedSearchAttributes = temporal.NewSearchAttributes(SAKind.ValueSet(kind))
+	o.WorkflowIDReusePolicy = enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE
+	o.WorkflowExecutionTimeout = OperatorTimeout
+	return o
+}
+
 // Temporal is what starting needs from a Temporal client.
 type Temporal interface {
 	ExecuteWorkflow(ctx context.Context, options client.StartWorkflowOptions, workflow any, args ...any) (client.WorkflowRun, error)
@@ -190,7 +224,7 @@ func (s Starter) StartFailover(ctx context.Context, in FailoverInput, summary st
 		case Failover:
 			out.Run, out.Attached = s.Client.GetWorkflow(ctx, id, runID), true
 			return out, nil
-		case Switchover, Rejoin:
+		case Switchover, Rejoin, Remove:
 			if err := s.preempt(ctx, id, runID, in); err != nil {
 				return out, err
 			}

@@ -354,6 +354,27 @@ func (s *Store) Readmit(ctx context.Context, cluster string, epochIndex uint64, 
 	return nil
 }
 
+// Detach takes a replica out of the pool and records why, with CAS on the epoch: the reader
+// pool drops it, no choice considers it, and `baton rejoin` takes it back.
+func (s *Store) Detach(ctx context.Context, cluster string, epochIndex uint64, e Eviction) error {
+	b, _ := json.Marshal(e)
+	ops := api.TxnOps{
+		{KV: &api.KVTxnOp{Verb: api.KVCheckIndex, Key: s.key(cluster, "epoch"), Index: epochIndex}},
+		{KV: &api.KVTxnOp{Verb: api.KVDelete, Key: s.key(cluster, "replicas", e.Node.Name)}},
+		{KV: &api.KVTxnOp{Verb: api.KVSet, Key: s.key(cluster, "evicted", e.Node.Name), Value: b}},
+	}
+	ctx, cancel := context.WithTimeout(ctx, consulTimeout)
+	defer cancel()
+	ok, resp, _, err := s.c.Txn().Txn(ops, (&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("remove %s from %s: %w", e.Node.Name, cluster, s.explain(err))
+	}
+	if !ok {
+		return fmt.Errorf("remove %s from %s: %w (%v)", e.Node.Name, cluster, ErrConflict, resp.Errors)
+	}
+	return nil
+}
+
 // RecordResult stores r as the cluster's last failover of its kind (planned or unplanned).
 func (s *Store) RecordResult(ctx context.Context, cluster string, r Record) error {
 	b, _ := json.Marshal(r)

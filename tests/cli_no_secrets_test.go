@@ -1,0 +1,112 @@
+package tests
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/baton-db/baton/internal/config"
+)
+
+// The operator's CLI needs only Temporal: with a config that has nothing but the temporal
+// section (no secrets_file, no consul or mysql settings) and no secret in its environment,
+// status, the dry runs, a downtime and its end, and the recoveries switch all work: the
+// worker runs them (the Inspect and Operate workflows) with its own accounts and token.
+func TestCLIWithoutDatabaseOrConsulSecrets(t *testing.T) {
+	// Nothing the CLI could borrow from the environment either.
+	for _, k := range []string{"MYSQL_ADMIN_USER", "MYSQL_ADMIN_PASSWORD", "MYSQL_REPL_USER", "MYSQL_REPL_PASSWORD",
+		"MYSQL_HEARTBEAT_USER", "MYSQL_HEARTBEAT_PASSWORD", "CONSUL_HTTP_TOKEN", "CONSUL_HTTP_ADDR", "BATON_CONFIG", "BATON_SECRETS_FILE"} {
+		t.Setenv(k, "")
+	}
+	queue := "baton"
+	if full, err := config.LoadCLI(sandbox["BATON_CONFIG"], nil); err == nil && full.Temporal.TaskQueue != "" {
+		queue = full.Temporal.TaskQueue
+	}
+	cfg := filepath.Join(t.TempDir(), "cli.yaml")
+	body := "temporal:\n  address: " + sandbox["TEMPORAL_ADDRESS"] + "\n  namespace: " + sandbox["TEMPORAL_NAMESPACE"] + "\n  task_queue: " + queue + "\n"
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(want int, args ...string) string {
+		t.Helper()
+		out, code := batonConfig(t, cfg, args...)
+		if code != want {
+			t.Fatalf("baton %s with a temporal-only config: exit %d, want %d\n%s", strings.Join(args, " "), code, want, out)
+		}
+		return out
+	}
+	topo := readTopo(t)
+
+	if out := run(0, "status"); !strings.Contains(out, "automatic recoveries:") || !strings.Contains(out, "CLUSTER") || !strings.Contains(out, "demo") {
+		t.Errorf("status:\n%s", out)
+	}
+	var st struct {
+		Clusters []struct {
+			Cluster string `json:"cluster"`
+			Nodes   []struct {
+				Name string `json:"name"`
+				Role string `json:"role"`
+			} `json:"nodes"`
+			WatchedBy string `json:"watched_by"`
+		} `json:"clusters"`
+	}
+	out := run(0, "status", "--cluster", "demo", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st.Clusters) != 1 || st.Clusters[0].Cluster != "demo" {
+		t.Fatalf("status --cluster demo -o json: %v\n%s", err, out)
+	}
+	primary := ""
+	for _, n := range st.Clusters[0].Nodes {
+		if n.Role == "primary" {
+			primary = n.Name
+		}
+	}
+	if primary != topo.Primary.Name || st.Clusters[0].WatchedBy == "" {
+		t.Errorf("status -o json: primary %q (Consul: %q), watched by %q", primary, topo.Primary.Name, st.Clusters[0].WatchedBy)
+	}
+	run(3, "status", "--cluster", "nope") // the worker refuses an unknown cluster
+
+	if out := run(0, "switchover", "--cluster", "demo", "--dry-run"); !strings.Contains(out, "DRY RUN: planned switchover of demo") ||
+		!strings.Contains(out, "primary:   "+topo.Primary.Name) || !strings.Contains(out, "candidate: ") || !strings.Contains(out, "steps that would run:") {
+		t.Errorf("switchover --dry-run:\n%s", out)
+	}
+	// The primary is alive: the failover would be a no-op, and says so.
+	if out := run(0, "failover", "--cluster", "demo", "--dry-run"); !strings.Contains(out, "DRY RUN: unplanned failover of demo") ||
+		!strings.Contains(out, "confirm: ") || !strings.Contains(out, "no-op") {
+		t.Errorf("failover --dry-run:\n%s", out)
+	}
+
+	if len(topo.Replicas) == 0 {
+		t.Fatal("demo has no replica")
+	}
+	replica := topo.Replicas[0].Name
+	t.Cleanup(func() { baton(t, "downtime", "end", "--host", replica) })
+	if out := run(0, "downtime", "--host", replica, "--for", "1m", "--reason", "test", "--as", "alice"); !strings.Contains(out, replica+" of demo is downtimed until") ||
+		!strings.Contains(out, "by alice (test); as replica") {
+		t.Errorf("downtime:\n%s", out)
+	}
+	if _, ok := readTopo(t).Downtimes[replica]; !ok {
+		t.Errorf("the downtime of %s is not in Consul", replica)
+	}
+	if out := run(0, "downtime", "end", "--host", replica); !strings.Contains(out, "downtime of "+replica+" (demo) ended") {
+		t.Errorf("downtime end:\n%s", out)
+	}
+	if _, ok := readTopo(t).Downtimes[replica]; ok {
+		t.Errorf("the downtime of %s is still in Consul", replica)
+	}
+	run(3, "downtime", "end", "--host", replica)                                           // it has none now
+	run(3, "downtime", "--host", "node9", "--for", "1m", "--reason", "x", "--as", "alice") // not a member
+
+	if out := run(0, "recoveries"); !strings.Contains(out, "automatic recoveries are") {
+		t.Errorf("recoveries:\n%s", out)
+	}
+	var rec struct {
+		Enabled bool   `json:"enabled"`
+		Cluster string `json:"cluster"`
+	}
+	out = run(0, "recoveries", "--cluster", "demo", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &rec); err != nil || rec.Cluster != "demo" {
+		t.Errorf("recoveries --cluster demo -o json: %v\n%s", err, out)
+	}
+}
