@@ -32,6 +32,7 @@ type OperatorStore interface {
 	Acknowledge(ctx context.Context, cluster string, a topology.Ack) error
 	SetRecoveries(ctx context.Context, r topology.Recoveries) error
 	SetClusterRecoveries(ctx context.Context, cluster string, r topology.Recoveries) error
+	SetPromotion(ctx context.Context, cluster string, r topology.Promotion) error
 }
 
 func (a *Activities) operatorStore() (OperatorStore, error) {
@@ -395,4 +396,38 @@ func (a *Activities) Acknowledge(ctx context.Context, in AckInput) (AckResult, e
 		return AckResult{}, err
 	}
 	return AckResult{Failover: *lf, Ack: ack}, nil
+}
+
+// PromotionInput sets a node's promotion rule at run time (`baton node set --promotion`).
+type PromotionInput struct {
+	NodeRef
+	Rule, By string
+}
+
+// PromotionResult says where the rule was set.
+type PromotionResult struct {
+	Cluster string
+	// Primary: the node is the primary now (the rule applies once it is a replica again).
+	Primary bool
+}
+
+// SetPromotion writes a node's promotion rule; the next switchover's or failover's choice
+// reads it.
+func (a *Activities) SetPromotion(ctx context.Context, in PromotionInput) (PromotionResult, error) {
+	if !slices.Contains(topology.PromotionRules, in.Rule) {
+		return PromotionResult{}, nonRetryable(ErrBadConfig, "promotion rule %q: want one of %s", in.Rule, strings.Join(topology.PromotionRules, ", "))
+	}
+	s, err := a.operatorStore()
+	if err != nil {
+		return PromotionResult{}, err
+	}
+	c, t, err := a.clusterOf(ctx, s, in.NodeRef)
+	if err != nil {
+		return PromotionResult{}, err
+	}
+	r := topology.Promotion{Node: in.Host, Rule: in.Rule, By: in.By, At: time.Now().UTC()}
+	if err := s.SetPromotion(ctx, c, r); err != nil {
+		return PromotionResult{}, err
+	}
+	return PromotionResult{Cluster: c, Primary: t.Primary.Name == in.Host}, nil
 }

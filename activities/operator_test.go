@@ -25,6 +25,7 @@ type opStore struct {
 	acks      map[string]topology.Ack
 	global    topology.Recoveries
 	switches  map[string]topology.Recoveries
+	rules     map[string]topology.Promotion // cluster/node
 }
 
 func newOpStore(ts ...topology.Topology) *opStore {
@@ -73,6 +74,14 @@ func (s *opStore) SetClusterRecoveries(_ context.Context, c string, r topology.R
 	t := s.clusters[c]
 	t.Recoveries = &r
 	s.clusters[c] = t
+	return nil
+}
+
+func (s *opStore) SetPromotion(_ context.Context, c string, r topology.Promotion) error {
+	if s.rules == nil {
+		s.rules = map[string]topology.Promotion{}
+	}
+	s.rules[c+"/"+r.Node] = r
 	return nil
 }
 
@@ -220,5 +229,28 @@ func TestStatus(t *testing.T) {
 	}
 	if _, err := a.CurrentEpoch(ctx, "demo3"); errType(err) != ErrUnknownCluster {
 		t.Errorf("epoch of demo3 (not in Consul): %v; want %s", err, ErrUnknownCluster)
+	}
+}
+
+// A promotion rule is written to the node's cluster, found by name; a bad rule or an
+// unknown node is refused and nothing is written.
+func TestSetPromotion(t *testing.T) {
+	demo, demo2 := opTopologies()
+	s := newOpStore(demo, demo2)
+	a := &Activities{Topo: s}
+	r, err := a.SetPromotion(context.Background(), PromotionInput{NodeRef: NodeRef{Host: "node4"}, Rule: "must_not", By: "alice"})
+	if err != nil || r.Cluster != "demo2" || !r.Primary || s.rules["demo2/node4"].Rule != "must_not" || s.rules["demo2/node4"].By != "alice" {
+		t.Fatalf("set: %+v, %v, rules %v", r, err, s.rules)
+	}
+	for _, in := range []PromotionInput{
+		{NodeRef: NodeRef{Host: "node5"}, Rule: "sometimes", By: "alice"},
+		{NodeRef: NodeRef{Host: "node9"}, Rule: "prefer", By: "alice"},
+	} {
+		if _, err := a.SetPromotion(context.Background(), in); err == nil {
+			t.Errorf("%+v: accepted", in)
+		}
+	}
+	if len(s.rules) != 1 {
+		t.Fatalf("a refused rule was written: %v", s.rules)
 	}
 }

@@ -5,14 +5,15 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/api/serviceerror"
 
 	"github.com/baton-db/baton/activities"
+	"github.com/baton-db/baton/internal/config"
 	"github.com/baton-db/baton/internal/start"
 	"github.com/baton-db/baton/internal/topology"
+	"github.com/baton-db/baton/workflows"
 )
 
 func newNode() *cobra.Command {
@@ -21,8 +22,9 @@ func newNode() *cobra.Command {
 	return cmd
 }
 
-// newNodeSet sets a node's promotion rule in Consul: the next switchover's or failover's
-// choice reads it, with no file edit and no restart.
+// newNodeSet sets a node's promotion rule in Consul through the worker (the Operate
+// workflow): the next switchover's or failover's choice reads it, with no file edit and no
+// restart.
 func newNodeSet() *cobra.Command {
 	var cluster, host, rule, as string
 	cmd := &cobra.Command{
@@ -35,23 +37,24 @@ func newNodeSet() *cobra.Command {
 			if strings.TrimSpace(as) == "" {
 				return refused(fmt.Errorf("--as must name who sets the rule"))
 			}
-			_, s, err := store(cmd)
+			if !config.ValidName(host) {
+				return usage(fmt.Errorf("--host %q is not a valid node name (lower-case letters, digits, - and _)", host))
+			}
+			cfg, tc, err := operatorClient(cmd)
 			if err != nil {
 				return err
 			}
-			c, t, err := clusterOf(cmd.Context(), s, cluster, host)
+			defer tc.Close()
+			in := activities.PromotionInput{NodeRef: activities.NodeRef{Cluster: cluster, Host: host}, Rule: rule, By: as}
+			res, err := operate(cmd.Context(), cfg, tc, cluster, fmt.Sprintf("promotion of %s set to %s by %s", host, rule, as), workflows.OperateInput{Promotion: &in})
 			if err != nil {
-				return err
-			}
-			r := topology.Promotion{Node: host, Rule: rule, By: as, At: time.Now().UTC()}
-			if err := s.SetPromotion(cmd.Context(), c, r); err != nil {
 				return err
 			}
 			note := ""
-			if rule == "must_not" && t.Primary.Name == host {
+			if rule == "must_not" && res.Promotion.Primary {
 				note = " (it is the primary now: the rule applies when it is a replica again)"
 			}
-			fmt.Printf("%s of %s: promotion %s, set by %s; the next switchover or failover reads it%s\n", host, c, rule, as, note)
+			fmt.Printf("%s of %s: promotion %s, set by %s; the next switchover or failover reads it%s\n", host, res.Promotion.Cluster, rule, as, note)
 			return nil
 		},
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -30,50 +29,6 @@ func store(cmd *cobra.Command) (*config.Config, *topology.Store, error) {
 	}
 	s, err := app.Topology(cfg)
 	return cfg, s, err
-}
-
-// clusterOf finds the cluster whose primary, replicas or evicted nodes include host, when
-// --cluster was not given; a name found in several clusters must be qualified.
-func clusterOf(ctx context.Context, s *topology.Store, cluster, host string) (string, topology.Topology, error) {
-	if !config.ValidName(host) {
-		return "", topology.Topology{}, usage(fmt.Errorf("--host %q is not a valid node name (lower-case letters, digits, - and _)", host))
-	}
-	names := []string{cluster}
-	if cluster == "" {
-		var err error
-		if names, err = s.Clusters(ctx); err != nil {
-			return "", topology.Topology{}, err
-		}
-	}
-	var found []string
-	var topo topology.Topology
-	for _, n := range names {
-		t, err := s.Read(ctx, n)
-		if err != nil {
-			if cluster != "" {
-				return "", t, refusedIfUnknown(err)
-			}
-			continue
-		}
-		_, member := t.Find(host)
-		for _, e := range t.Evicted {
-			member = member || e.Node.Name == host
-		}
-		if member {
-			found, topo = append(found, n), t
-		}
-	}
-	switch len(found) {
-	case 1:
-		return found[0], topo, nil
-	case 0:
-		where := "any cluster in Consul"
-		if cluster != "" {
-			where = "cluster " + cluster
-		}
-		return "", topo, refused(fmt.Errorf("node %q is not a member of %s; `baton status` lists the nodes", host, where))
-	}
-	return "", topo, usage(fmt.Errorf("node %q is in several clusters (%s); add --cluster", host, strings.Join(found, ", ")))
 }
 
 func newDowntime() *cobra.Command {

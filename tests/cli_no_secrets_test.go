@@ -98,6 +98,17 @@ func TestCLIWithoutDatabaseOrConsulSecrets(t *testing.T) {
 	run(3, "downtime", "end", "--host", replica)                                           // it has none now
 	run(3, "downtime", "--host", "node9", "--for", "1m", "--reason", "x", "--as", "alice") // not a member
 
+	// A promotion rule, set through the worker, reaches Consul.
+	t.Cleanup(func() { baton(t, "node", "set", "--host", replica, "--promotion", "neutral") })
+	if out := run(0, "node", "set", "--host", replica, "--promotion", "prefer_not", "--as", "alice"); !strings.Contains(out, replica+" of demo: promotion prefer_not, set by alice") {
+		t.Errorf("node set:\n%s", out)
+	}
+	if r := readTopo(t).Promotions[replica]; r.Rule != "prefer_not" || r.By != "alice" {
+		t.Errorf("the rule of %s in Consul: %+v", replica, r)
+	}
+	run(2, "node", "set", "--host", replica, "--promotion", "sometimes")
+	run(3, "node", "set", "--host", "node9", "--promotion", "prefer", "--as", "alice") // not a member
+
 	if out := run(0, "recoveries"); !strings.Contains(out, "automatic recoveries are") {
 		t.Errorf("recoveries:\n%s", out)
 	}

@@ -123,19 +123,21 @@ type OperateInput struct {
 	EndDowntime *activities.NodeRef         `json:",omitempty"`
 	Ack         *activities.AckInput        `json:",omitempty"`
 	Recoveries  *activities.RecoveriesInput `json:",omitempty"`
+	Promotion   *activities.PromotionInput  `json:",omitempty"`
 }
 
 // OperateResult is the result of the write asked for.
 type OperateResult struct {
 	Downtime *activities.DowntimeResult `json:",omitempty"`
 	// EndedDowntimeOf is the cluster of the node whose downtime ended.
-	EndedDowntimeOf string                     `json:",omitempty"`
-	Ack             *activities.AckResult      `json:",omitempty"`
-	Recoveries      *activities.RecoveriesView `json:",omitempty"`
+	EndedDowntimeOf string                      `json:",omitempty"`
+	Ack             *activities.AckResult       `json:",omitempty"`
+	Recoveries      *activities.RecoveriesView  `json:",omitempty"`
+	Promotion       *activities.PromotionResult `json:",omitempty"`
 }
 
 // Operate runs one of the operator's Consul writes (a downtime and its end, an
-// acknowledgement, a recoveries switch) on the worker, one activity per verb.
+// acknowledgement, a recoveries switch, a node's promotion rule) on the worker, one activity per verb.
 func Operate(ctx workflow.Context, in OperateInput) (OperateResult, error) {
 	ctx = operating(ctx)
 	var out OperateResult
@@ -157,6 +159,11 @@ func Operate(ctx workflow.Context, in OperateInput) (OperateResult, error) {
 		var v activities.RecoveriesView
 		err := workflow.ExecuteActivity(ctx, a.SetRecoveries, *in.Recoveries).Get(ctx, &v)
 		out.Recoveries = &v
+		return out, err
+	case in.Promotion != nil:
+		var r activities.PromotionResult
+		err := workflow.ExecuteActivity(ctx, a.SetPromotion, *in.Promotion).Get(ctx, &r)
+		out.Promotion = &r
 		return out, err
 	}
 	return out, temporal.NewNonRetryableApplicationError("nothing to do: an Operate input sets one write", activities.ErrBadConfig, errors.New("empty OperateInput"))

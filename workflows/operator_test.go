@@ -168,6 +168,15 @@ func TestOperate(t *testing.T) {
 	}
 
 	env = newOperatorEnv()
+	pr := activities.PromotionInput{NodeRef: activities.NodeRef{Host: "node3"}, Rule: "prefer_not", By: "alice"}
+	env.OnActivity("SetPromotion", mock.Anything, pr).Return(activities.PromotionResult{Cluster: "demo"}, nil).Once()
+	env.ExecuteWorkflow(Operate, OperateInput{Promotion: &pr})
+	r = OperateResult{}
+	if err := env.GetWorkflowResult(&r); err != nil || r.Promotion == nil || r.Promotion.Cluster != "demo" {
+		t.Errorf("promotion = %+v, %v", r.Promotion, err)
+	}
+
+	env = newOperatorEnv()
 	env.ExecuteWorkflow(Operate, OperateInput{})
 	if err := env.GetWorkflowError(); !isType(err, activities.ErrBadConfig) {
 		t.Errorf("empty input: %v", err)
