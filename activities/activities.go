@@ -7,6 +7,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/baton-db/baton/internal/catalog"
 	"github.com/baton-db/baton/internal/config"
 	"github.com/baton-db/baton/internal/flavor"
 	"github.com/baton-db/baton/internal/mysqladmin"
@@ -52,6 +55,34 @@ type Activities struct {
 	// Watchers names the detector watching each cluster, for Status; nil asks the fleet's
 	// locks in Consul (internal/fleet).
 	Watchers func(ctx context.Context, clusters []string) (map[string]string, error)
+	// Clusters is the live catalog of clusters and their settings (internal/catalog); nil
+	// uses the config file's clusters (unit tests).
+	Clusters Catalog
+}
+
+// Catalog is the live list of clusters and their settings.
+type Catalog interface {
+	Cluster(ctx context.Context, name string) (catalog.Cluster, error)
+	Names() []string
+}
+
+// clusterConfig is a cluster's settings: the catalog's, or the config file's without one.
+func (a *Activities) clusterConfig(name string) (config.ClusterConfig, error) {
+	if a.Clusters == nil {
+		return a.Config.Cluster(name)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cl, err := a.Clusters.Cluster(ctx, name)
+	return cl.Config, err
+}
+
+// clusterNames is every cluster the fleet runs.
+func (a *Activities) clusterNames() []string {
+	if a.Clusters == nil {
+		return slices.Sorted(maps.Keys(a.Config.Clusters))
+	}
+	return a.Clusters.Names()
 }
 
 // New returns the activities for cfg, talking to Consul through topo.
@@ -74,7 +105,7 @@ func Close(a *Activities) {
 
 // cluster returns the cluster's config, or a non-retryable error naming the fix.
 func (a *Activities) cluster(name string) (config.ClusterConfig, flavor.Flavor, error) {
-	cc, err := a.Config.Cluster(name)
+	cc, err := a.clusterConfig(name)
 	if err != nil {
 		return cc, nil, nonRetryable(ErrUnknownCluster, "%v", err)
 	}
@@ -144,7 +175,7 @@ func (a *Activities) dial(addr string, f flavor.Flavor, o mysqladmin.Options) (S
 // acks says whether node acknowledges primary's commits under the cluster's durability
 // policy (cross_zone: only replicas in another zone do).
 func (a *Activities) acks(cluster string, primary, node topology.Node) bool {
-	cc, err := a.Config.Cluster(cluster)
+	cc, err := a.clusterConfig(cluster)
 	return err != nil || cc.Acks(primary.Zone, node.Zone)
 }
 

@@ -54,7 +54,7 @@ func Inspect(ctx context.Context, a *Activities, t topology.Topology, hosts []to
 	if t.LastFailover != nil && !t.Unacknowledged() {
 		h.Acknowledged = t.Ack
 	}
-	cc, cerr := a.Config.Cluster(t.Cluster)
+	cc, cerr := a.clusterConfig(t.Cluster)
 	members := append([]topology.Node{t.Primary}, t.Replicas...)
 	h.Nodes = make([]NodeHealth, len(members))
 	var wg sync.WaitGroup

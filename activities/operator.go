@@ -80,7 +80,7 @@ func (a *Activities) Status(ctx context.Context, in StatusInput) (StatusReport, 
 		return r, err
 	}
 	if in.Cluster != "" {
-		if _, err := a.Config.Cluster(in.Cluster); err != nil {
+		if _, err := a.clusterConfig(in.Cluster); err != nil {
 			return r, temporal.NewNonRetryableApplicationError(err.Error(), ErrUnknownCluster, nil)
 		}
 	}
@@ -92,7 +92,7 @@ func (a *Activities) Status(ctx context.Context, in StatusInput) (StatusReport, 
 		if names, err = s.Clusters(ctx); err != nil {
 			return r, err
 		}
-		for n := range a.Config.Clusters {
+		for _, n := range a.clusterNames() {
 			if !slices.Contains(names, n) {
 				names = append(names, n)
 			}
@@ -121,7 +121,7 @@ func (a *Activities) Status(ctx context.Context, in StatusInput) (StatusReport, 
 			} else {
 				cs.Health = Inspect(ctx, a, t, hosts, hostsErr)
 			}
-			if _, cerr := a.Config.Cluster(n); cerr == nil && cs.WatchedBy == "" {
+			if slices.Contains(a.clusterNames(), n) && cs.WatchedBy == "" {
 				what := "no detector watches it: is baton-detector running?"
 				if werr != nil {
 					what = "which detector watches it is unknown: " + werr.Error()
@@ -151,7 +151,7 @@ func (a *Activities) watchers(ctx context.Context, names []string) (map[string]s
 // CurrentEpoch reads a configured cluster's epoch in Consul: what `baton approve` and
 // `baton abort` saw. It changes nothing.
 func (a *Activities) CurrentEpoch(ctx context.Context, cluster string) (uint64, error) {
-	if _, err := a.Config.Cluster(cluster); err != nil {
+	if _, err := a.clusterConfig(cluster); err != nil {
 		return 0, temporal.NewNonRetryableApplicationError(err.Error(), ErrUnknownCluster, nil)
 	}
 	t, err := a.Topo.Read(ctx, cluster)

@@ -41,7 +41,7 @@ static() {
   "$WORKFLOWCHECK_BIN" ./workflows/...
   "$STATICCHECK_BIN" ./...
   signals
-  echo "gofmt, shellcheck, go vet, workflowcheck, staticcheck, Prometheus config and rules, systemd units clean"
+  echo "gofmt, shellcheck, go vet, workflowcheck, staticcheck, Prometheus config and rules, systemd units, HAProxy template clean"
 }
 
 # The sandbox's Prometheus config (rendered with its addresses), the alert rules and their
@@ -56,6 +56,8 @@ signals() {
   promtool check rules deploy/prometheus/baton-rules.yml
   promtool test rules deploy/prometheus/baton-rules-test.yml
   deploy/checks/systemd-verify.sh
+  # The remote HAProxy template, rendered from a catalog by the real consul-template.
+  deploy/checks/remote-template.sh
 }
 
 phase "apt dependencies" deploy/deps.sh

@@ -4,14 +4,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 
 	"github.com/baton-db/baton/internal/app"
+	"github.com/baton-db/baton/internal/catalog"
 	"github.com/baton-db/baton/internal/config"
 	"github.com/baton-db/baton/internal/flavor"
 	"github.com/baton-db/baton/internal/mysqladmin"
@@ -21,15 +24,15 @@ import (
 )
 
 func newCluster() *cobra.Command {
-	cmd := &cobra.Command{Use: "cluster add|list|remove", Short: "Onboard, list and remove clusters (their topology in Consul)"}
-	cmd.AddCommand(newClusterAdd(), newClusterList(), newClusterRemove())
+	cmd := &cobra.Command{Use: "cluster add|list|show|set|remove", Short: "Onboard, list, change and remove clusters (the catalog and their topology in Consul)"}
+	cmd.AddCommand(newClusterAdd(), newClusterList(), newClusterShow(), newClusterSet(), newClusterRemove())
 	return cmd
 }
 
 func newClusterAdd() *cobra.Command {
 	var name, primary, flavorName, defaultZone string
 	var names, zones map[string]string
-	var attach []string
+	var attach, sets []string
 	var dryRun, initPrimary bool
 	cmd := &cobra.Command{
 		Use:   "add --name NAME --primary HOST:PORT [--zones ADDR=ZONE,...] [--names ADDR=NAME,...]",
@@ -42,10 +45,11 @@ func newClusterAdd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cc, err := cfg.Cluster(name); err == nil && !cmd.Flags().Changed("flavor") {
-				flavorName = string(cc.Flavor)
+			raw, cc, err := newSettings(cmd, cfg, s, name, flavorName, sets)
+			if err != nil {
+				return err
 			}
-			f, err := flavor.ByName(flavorName)
+			f, err := flavor.ByName(string(cc.Flavor))
 			if err != nil {
 				return usage(fmt.Errorf("--flavor: %w", err))
 			}
@@ -54,7 +58,7 @@ func newClusterAdd() *cobra.Command {
 				return err
 			}
 			if (initPrimary || len(attach) > 0) && !dryRun {
-				if err := prepare(cmd, cfg, f, opts, primary, initPrimary, attach, zones); err != nil {
+				if err := prepare(cmd, cfg, cc, f, opts, primary, initPrimary, attach, zones); err != nil {
 					return fmt.Errorf("cluster %s: %w", name, err)
 				}
 			}
@@ -80,11 +84,19 @@ func newClusterAdd() *cobra.Command {
 			} else if err != nil {
 				return err
 			}
-			fmt.Printf("seeded %s in Consul at epoch 1", name)
-			if _, err := cfg.Cluster(name); err != nil {
-				fmt.Printf("; add it under clusters: in the config (haproxies, policy) for the detector and worker to run it")
+			fmt.Printf("seeded %s in Consul at epoch 1\n", name)
+			e := topology.CatalogEntry{Settings: raw, By: currentUser(), At: time.Now().UTC(), Change: "add"}
+			switch err := s.PutCatalogEntry(cmd.Context(), name, e, 0); {
+			case errors.Is(err, topology.ErrChanged):
+				fmt.Printf("%s was already in the catalog (entered from a config file); its settings there are kept: `baton cluster show --name %s`\n", name, name)
+			case err != nil:
+				return fmt.Errorf("seeded, but not entered in the catalog (no detector watches it yet): %w; run `baton cluster remove --name %s --yes` and add it again", err, name)
+			default:
+				fmt.Printf("entered %s in the catalog: the detectors watch it, the workers serve it, and the remote HAProxies route it:\n", name)
+				for _, h := range cc.HAProxies {
+					fmt.Printf("  HAProxy %s (zone %s): writer %s, reader %s\n", h.Name, h.Zone, h.Writer, h.Reader)
+				}
 			}
-			fmt.Println()
 			return nil
 		},
 	}
@@ -97,13 +109,14 @@ func newClusterAdd() *cobra.Command {
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "discover and check only; write nothing")
 	cmd.Flags().BoolVar(&initPrimary, "init", false, "a new cluster: make the primary writable with semi-sync on and create Baton's heartbeat schema")
 	cmd.Flags().StringSliceVar(&attach, "attach", nil, "new servers (host:port,...) to make read-only replicas of the primary first")
+	cmd.Flags().StringArrayVar(&sets, "set", nil, "a setting, KEY=VALUE as in the config's clusters section (repeatable; see `baton cluster set`); by default the config file's section for the cluster, else the defaults, with frontends on every remote HAProxy at the next free port pair")
 	_ = cmd.MarkFlagRequired("name")
 	_ = cmd.MarkFlagRequired("primary")
 	return cmd
 }
 
 // prepare readies new servers before discovery: --init and --attach.
-func prepare(cmd *cobra.Command, cfg *config.Config, f flavor.Flavor, opts mysqladmin.Options, primary string, init bool, attach []string, zones map[string]string) error {
+func prepare(cmd *cobra.Command, cfg *config.Config, cc config.ClusterConfig, f flavor.Flavor, opts mysqladmin.Options, primary string, init bool, attach []string, zones map[string]string) error {
 	p, err := mysqladmin.Open(primary, f, opts)
 	if err != nil {
 		return err
@@ -125,10 +138,7 @@ func prepare(cmd *cobra.Command, cfg *config.Config, f flavor.Flavor, opts mysql
 		host, _, _ := strings.Cut(addr, ":")
 		return zones[host]
 	}
-	acks := func(addr string) bool {
-		cc, err := cfg.Cluster(cmd.Flag("name").Value.String())
-		return err != nil || cc.Acks(zone(primary), zone(addr))
-	}
+	acks := func(addr string) bool { return cc.Acks(zone(primary), zone(addr)) }
 	if err := onboard.Prepare(cmd.Context(), p, primary, init, servers, cfg.ReplicationSource, acks); err != nil {
 		return err
 	}
@@ -148,26 +158,28 @@ func nonEmpty(ss ...string) []string {
 
 // clusterEntry is one cluster of `baton cluster list -o json`.
 type clusterEntry struct {
-	Cluster    string   `json:"cluster"`
-	Epoch      uint64   `json:"epoch,omitempty"`
-	Primary    string   `json:"primary,omitempty"`
-	PrimaryAt  string   `json:"primary_addr,omitempty"`
-	Replicas   []string `json:"replicas"`
-	Configured bool     `json:"configured"`
-	Error      string   `json:"error,omitempty"`
+	Cluster   string   `json:"cluster"`
+	Epoch     uint64   `json:"epoch,omitempty"`
+	Primary   string   `json:"primary,omitempty"`
+	PrimaryAt string   `json:"primary_addr,omitempty"`
+	Replicas  []string `json:"replicas"`
+	// InCatalog: the fleet runs it (watched, served, routed); a topology without an entry
+	// is not run.
+	InCatalog bool   `json:"in_catalog"`
+	Error     string `json:"error,omitempty"`
 }
 
 func newClusterList() *cobra.Command {
 	var out *output
 	cmd := &cobra.Command{
 		Use:   "list [-o json]",
-		Short: "List the clusters in Consul: primary, replicas, epoch, and whether the config has them",
+		Short: "List the clusters in Consul: primary, replicas, epoch, and whether the catalog has them (the fleet runs them)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := out.check(); err != nil {
 				return err
 			}
-			cfg, s, err := store(cmd)
+			_, s, err := store(cmd)
 			if err != nil {
 				return err
 			}
@@ -175,10 +187,21 @@ func newClusterList() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			cat, err := s.ListCatalog(cmd.Context(), 0, 0)
+			if err != nil {
+				return err
+			}
+			for _, n := range cat.Names() {
+				if !slices.Contains(names, n) {
+					names = append(names, n)
+				}
+			}
+			slices.Sort(names)
 			list := make([]clusterEntry, 0, len(names))
 			for _, n := range names {
-				_, cerr := cfg.Cluster(n)
-				e := clusterEntry{Cluster: n, Configured: cerr == nil, Replicas: []string{}}
+				_, entry := cat.Entries[n]
+				_, bad := cat.Problems[n]
+				e := clusterEntry{Cluster: n, InCatalog: entry || bad, Replicas: []string{}}
 				if t, err := s.Read(cmd.Context(), n); err != nil {
 					e.Error = err.Error()
 				} else {
@@ -191,13 +214,13 @@ func newClusterList() *cobra.Command {
 			}
 			return out.print(cmd.OutOrStdout(), list, func(w io.Writer) error {
 				tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "CLUSTER\tEPOCH\tPRIMARY\tREPLICAS\tCONFIGURED")
+				fmt.Fprintln(tw, "CLUSTER\tEPOCH\tPRIMARY\tREPLICAS\tIN CATALOG")
 				for _, e := range list {
 					if e.Error != "" {
-						fmt.Fprintf(tw, "%s\t-\t%v\t\t%v\n", e.Cluster, e.Error, e.Configured)
+						fmt.Fprintf(tw, "%s\t-\t%v\t\t%v\n", e.Cluster, e.Error, e.InCatalog)
 						continue
 					}
-					fmt.Fprintf(tw, "%s\t%d\t%s (%s)\t%s\t%v\n", e.Cluster, e.Epoch, e.Primary, e.PrimaryAt, strings.Join(e.Replicas, ","), e.Configured)
+					fmt.Fprintf(tw, "%s\t%d\t%s (%s)\t%s\t%v\n", e.Cluster, e.Epoch, e.Primary, e.PrimaryAt, strings.Join(e.Replicas, ","), e.InCatalog)
 				}
 				return tw.Flush()
 			})
@@ -256,4 +279,46 @@ func newClusterRemove() *cobra.Command {
 	cmd.Flags().BoolVar(&yes, "yes", false, "confirm")
 	_ = cmd.MarkFlagRequired("name")
 	return cmd
+}
+
+// newSettings are a new cluster's settings for the catalog: the config file's section for
+// it, or the defaults with frontends at the next free port pair on every remote HAProxy
+// registered in Consul; then each --set. Validated before anything is changed.
+func newSettings(cmd *cobra.Command, cfg *config.Config, s *topology.Store, name, flavorName string, sets []string) (map[string]any, config.ClusterConfig, error) {
+	var raw map[string]any
+	if cc, err := cfg.Cluster(name); err == nil {
+		raw = catalog.Entry(cc, "", "", time.Time{}).Settings
+	} else {
+		l, err := s.ListCatalog(cmd.Context(), 0, 0)
+		if err != nil {
+			return nil, config.ClusterConfig{}, err
+		}
+		hosts, err := s.HAProxies(cmd.Context())
+		if err != nil {
+			return nil, config.ClusterConfig{}, err
+		}
+		raw = map[string]any{"flavor": flavorName, "haproxies": config.EncodeSettings(config.ClusterConfig{
+			HAProxies: catalog.HAProxies(hosts, catalog.FreePort(catalog.UsedPorts(l)))})["haproxies"]}
+	}
+	if cmd.Flags().Changed("flavor") {
+		raw["flavor"] = flavorName
+	}
+	var problems []error
+	for _, kv := range sets {
+		k, v, ok := strings.Cut(kv, "=")
+		next, err := config.SetSetting(raw, strings.TrimSpace(k), strings.TrimSpace(v))
+		if !ok {
+			err = fmt.Errorf("--set %q is not KEY=VALUE", kv)
+		}
+		if err != nil {
+			problems = append(problems, err)
+			continue
+		}
+		raw = next
+	}
+	cc, err := config.DecodeSettings(name, raw)
+	if err = errors.Join(append(problems, err)...); err != nil {
+		return nil, cc, usage(fmt.Errorf("cluster %s: nothing was changed; fix these settings and run it again:\n  - %s", name, strings.ReplaceAll(err.Error(), "\n", "\n  - ")))
+	}
+	return raw, cc, nil
 }

@@ -120,4 +120,15 @@ func TestCLIWithoutDatabaseOrConsulSecrets(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rec); err != nil || rec.Cluster != "demo" {
 		t.Errorf("recoveries --cluster demo -o json: %v\n%s", err, out)
 	}
+
+	// A cluster's settings, read and changed through the worker: the catalog in Consul.
+	if out := run(0, "cluster", "show", "--name", "demo"); !strings.Contains(out, "cluster demo: last change") || !strings.Contains(out, "durability: cross_zone") {
+		t.Errorf("cluster show:\n%s", out)
+	}
+	t.Cleanup(func() { baton(t, "cluster", "set", "--name", "demo", "--as", "cleanup", "long_dml=2s") })
+	if out := run(0, "cluster", "set", "--name", "demo", "--as", "alice", "long_dml=3s"); !strings.Contains(out, "long_dml=3s, by alice") {
+		t.Errorf("cluster set:\n%s", out)
+	}
+	run(2, "cluster", "set", "--name", "demo", "long_dmll=3s") // no such setting: refused before Temporal
+	run(3, "cluster", "set", "--name", "nope", "long_dml=3s")  // not in the catalog
 }

@@ -51,15 +51,15 @@ func TestReadingVerbsJSONAndExitCodes(t *testing.T) {
 	}
 
 	var list []struct {
-		Cluster    string   `json:"cluster"`
-		Primary    string   `json:"primary"`
-		Replicas   []string `json:"replicas"`
-		Configured bool     `json:"configured"`
+		Cluster   string   `json:"cluster"`
+		Primary   string   `json:"primary"`
+		Replicas  []string `json:"replicas"`
+		InCatalog bool     `json:"in_catalog"`
 	}
 	batonJSON(t, &list, "cluster", "list")
 	found := false
 	for _, c := range list {
-		found = found || (c.Cluster == "demo" && c.Primary == primary && c.Configured && len(c.Replicas) > 0)
+		found = found || (c.Cluster == "demo" && c.Primary == primary && c.InCatalog && len(c.Replicas) > 0)
 	}
 	if !found {
 		t.Fatalf("cluster list -o json lacks demo with primary %s: %+v", primary, list)

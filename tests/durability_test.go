@@ -1,13 +1,12 @@
 package tests
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -189,60 +188,38 @@ func heartbeatThreads(t *testing.T, addr string) int {
 	return n
 }
 
-// withClusterSetting adds line (`key: value`) to cluster's section of the sandbox's
-// baton.yaml and restarts the worker and the detector on it; undo (also the test's
-// cleanup) puts the file back and restarts them again.
+// withClusterSetting changes one of cluster's settings (line: `key: value`) at run time
+// with `baton cluster set`, as an operator would (no file edit, no restart), and waits until
+// the detector watches with it; undo (also the test's cleanup) sets the key back as it was.
 func withClusterSetting(t *testing.T, cluster, line string) (undo func()) {
 	t.Helper()
-	file := sandbox["BATON_CONFIG"]
-	orig, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
+	key, value, ok := strings.Cut(line, ":")
+	if !ok {
+		t.Fatalf("setting %q is not key: value", line)
 	}
-	head := "\n  " + cluster + ":\n"
-	i := strings.Index(string(orig), head)
-	if i < 0 {
-		t.Fatalf("%s has no cluster %s", file, cluster)
+	key, value = strings.TrimSpace(key), strings.TrimSpace(value)
+	var before struct{ Settings map[string]any }
+	batonJSON(t, &before, "cluster", "show", "--name", cluster, "-o", "json")
+	prev := "" // absent: KEY= gives back the default
+	if v, ok := before.Settings[key]; ok {
+		b, _ := json.Marshal(v) // JSON is YAML
+		prev = string(b)
 	}
-	at := i + len(head)
-	edited := string(orig[:at]) + "    " + line + "\n" + string(orig[at:])
-	if err := os.WriteFile(file, []byte(edited), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	restart := func() {
-		for _, p := range []string{"detector", "worker"} {
-			stopProcess(t, p)
-			sandboxCmd(t, "start-"+p)
+	set := func(v string) {
+		log := detectorLogFrom(t)
+		out, code := baton(t, "cluster", "set", "--name", cluster, "--as", t.Name(), key+"="+v)
+		if code != 0 {
+			t.Fatalf("baton cluster set %s=%s (exit %d):\n%s", key, v, code, out)
+		}
+		if !strings.Contains(out, "nothing changed") {
+			waitDetectorLine(t, log, cluster, 10*time.Second, "watching with the new ones")
 		}
 	}
 	var once sync.Once
-	undo = func() {
-		once.Do(func() {
-			if err := os.WriteFile(file, orig, 0o644); err != nil {
-				t.Error(err)
-			}
-			restart()
-		})
-	}
+	undo = func() { once.Do(func() { set(prev) }) }
 	t.Cleanup(undo)
-	restart()
+	set(value)
 	return undo
-}
-
-// stopProcess ends one of the sandbox's processes with SIGTERM and waits until it is gone
-// (a zombie counts as gone: its reaper here is slow).
-func stopProcess(t *testing.T, name string) {
-	t.Helper()
-	pid := pidOf(t, name)
-	_ = syscall.Kill(pid, syscall.SIGTERM)
-	waitFor(t, 20*time.Second, func() bool { return exited(pid) })
-}
-
-// exited reports whether pid is gone or a zombie: the sandbox would take a zombie for a
-// running process, and this machine's reaper is slow.
-func exited(pid int) bool {
-	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	return err != nil || strings.Contains(string(st), ") Z ")
 }
 
 func semiSyncTimeout(t *testing.T, addr string) uint64 {

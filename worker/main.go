@@ -44,6 +44,8 @@ func run(ctx context.Context, args []string) error {
 	log, c := p.Log, p.Temporal
 	acts := activities.New(cfg, p.Topo)
 	acts.Metrics = p.Metrics
+	cat := p.Catalog(ctx, cfg, "worker")
+	acts.Clusters = cat
 	defer activities.Close(acts)
 
 	opts := worker.Options{}
@@ -58,7 +60,7 @@ func run(ctx context.Context, args []string) error {
 	if err := w.Start(); err != nil {
 		return err
 	}
-	p.ReadyWhen()
+	p.ReadyWhen(cat.Ready)
 	<-ctx.Done()
 	w.Stop()
 	return nil

@@ -21,6 +21,7 @@ const (
 	InspectFailover   = "failover"   // `baton failover --dry-run`
 	InspectRecoveries = "recoveries" // `baton recoveries`
 	InspectEpoch      = "epoch"      // the cluster's epoch, for `baton approve` and `abort`
+	InspectCluster    = "cluster"    // `baton cluster show`: the catalog entry
 )
 
 // InspectInput asks Inspect for one read.
@@ -49,6 +50,7 @@ type InspectResult struct {
 	Failover   *FailoverPreview           `json:",omitempty"`
 	Recoveries *activities.RecoveriesView `json:",omitempty"`
 	Epoch      uint64                     `json:",omitempty"`
+	Cluster    *activities.ClusterView    `json:",omitempty"`
 }
 
 // reading is the activity options of the operator's reads: one attempt, its error is
@@ -92,6 +94,11 @@ func Inspect(ctx workflow.Context, in InspectInput) (InspectResult, error) {
 	case InspectEpoch:
 		err := workflow.ExecuteActivity(ctx, a.CurrentEpoch, in.Cluster).Get(ctx, &out.Epoch)
 		return out, err
+	case InspectCluster:
+		var v activities.ClusterView
+		err := workflow.ExecuteActivity(ctx, a.ShowCluster, in.Cluster).Get(ctx, &v)
+		out.Cluster = &v
+		return out, err
 	}
 	return out, temporal.NewNonRetryableApplicationError("unknown read "+in.What, activities.ErrBadConfig, nil)
 }
@@ -124,20 +131,23 @@ type OperateInput struct {
 	Ack         *activities.AckInput        `json:",omitempty"`
 	Recoveries  *activities.RecoveriesInput `json:",omitempty"`
 	Promotion   *activities.PromotionInput  `json:",omitempty"`
+	// ClusterSettings is `baton cluster set`.
+	ClusterSettings *activities.ClusterSettingsInput `json:",omitempty"`
 }
 
 // OperateResult is the result of the write asked for.
 type OperateResult struct {
 	Downtime *activities.DowntimeResult `json:",omitempty"`
 	// EndedDowntimeOf is the cluster of the node whose downtime ended.
-	EndedDowntimeOf string                      `json:",omitempty"`
-	Ack             *activities.AckResult       `json:",omitempty"`
-	Recoveries      *activities.RecoveriesView  `json:",omitempty"`
-	Promotion       *activities.PromotionResult `json:",omitempty"`
+	EndedDowntimeOf string                            `json:",omitempty"`
+	Ack             *activities.AckResult             `json:",omitempty"`
+	Recoveries      *activities.RecoveriesView        `json:",omitempty"`
+	Promotion       *activities.PromotionResult       `json:",omitempty"`
+	ClusterSettings *activities.ClusterSettingsResult `json:",omitempty"`
 }
 
 // Operate runs one of the operator's Consul writes (a downtime and its end, an
-// acknowledgement, a recoveries switch, a node's promotion rule) on the worker, one activity per verb.
+// acknowledgement, a recoveries switch, a node's promotion rule, a cluster's settings) on the worker, one activity per verb.
 func Operate(ctx workflow.Context, in OperateInput) (OperateResult, error) {
 	ctx = operating(ctx)
 	var out OperateResult
@@ -164,6 +174,11 @@ func Operate(ctx workflow.Context, in OperateInput) (OperateResult, error) {
 		var r activities.PromotionResult
 		err := workflow.ExecuteActivity(ctx, a.SetPromotion, *in.Promotion).Get(ctx, &r)
 		out.Promotion = &r
+		return out, err
+	case in.ClusterSettings != nil:
+		var r activities.ClusterSettingsResult
+		err := workflow.ExecuteActivity(ctx, a.SetClusterSettings, *in.ClusterSettings).Get(ctx, &r)
+		out.ClusterSettings = &r
 		return out, err
 	}
 	return out, temporal.NewNonRetryableApplicationError("nothing to do: an Operate input sets one write", activities.ErrBadConfig, errors.New("empty OperateInput"))

@@ -121,7 +121,7 @@ func sameServers(running, want []server) bool {
 		slices.Sort(k)
 		return k
 	}
-	return len(running) > 0 && slices.Equal(key(running), key(want))
+	return (len(running) > 0 || len(want) == 0) && slices.Equal(key(running), key(want))
 }
 
 func only(s []server, backend string) []server {

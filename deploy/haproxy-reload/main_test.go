@@ -44,8 +44,11 @@ func TestParse(t *testing.T) {
 	if !sameServers(parseState(state), parseServers(cfg[:0]+"backend writer\n server node1_127_0_1_1_3306 127.0.1.1:3306\nbackend reader\n server node1_127_0_1_1_3306 127.0.1.1:3306\n server node2_127_0_1_2_3306 127.0.1.2:3306\n")) {
 		t.Fatal("the same servers do not match")
 	}
-	if sameServers(nil, nil) {
-		t.Fatal("a worker that reports no server matches")
+	if sameServers(nil, want) {
+		t.Fatal("a worker that reports no server matches a file with servers")
+	}
+	if !sameServers(nil, nil) {
+		t.Fatal("a file with no server (the host's last cluster removed) can never be reloaded")
 	}
 }
 

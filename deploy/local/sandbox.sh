@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Baton sandbox: every real server as a local process on loopback.
-#   usage: deploy/local/sandbox.sh up [--temporal dev|postgres] | down [--purge] | status | start-node NAME | rebuild-node NAME | start-temporal | start-consul-server N | start-worker | start-worker2 | stop-worker2 | start-detector | haproxy-reload NAME
+#   usage: deploy/local/sandbox.sh up [--temporal dev|postgres] | down [--purge] | status | start-node NAME | rebuild-node NAME | node-up NAME [CLUSTER] | node-down NAME | start-temporal | start-consul-server N | start-worker | start-worker2 | stop-worker2 | start-detector | haproxy-reload NAME | remote-template NAME
 # Topology and addresses are in ARCHITECTURE.md. State lives in deploy/local/state (git-ignored).
 set -Eeuo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -23,15 +23,33 @@ NAMESPACE=baton
 NODES=("node1 127.0.1.1 a 101 demo" "node2 127.0.1.2 b 102 demo" "node3 127.0.1.3 a 103 demo"
   "node4 127.0.1.4 a 104 demo2" "node5 127.0.1.5 b 105 demo2")
 CLUSTERS=(demo demo2)
-cluster_nodes() { # cluster: its node specs, the first primary when new
+# Spare nodes, same columns: `up` never starts them. `node-up NAME [CLUSTER]` starts one (a
+# fresh MariaDB and its heartbeat agent) for a cluster a test adds at run time (demo3 unless
+# told otherwise) or for `baton node add`; `node-down NAME` removes it. The cluster node-up
+# was given is kept in the node's directory and replaces the last column (node_spec).
+SPARE_NODES=("node6 127.0.1.6 a 106 demo3" "node7 127.0.1.7 b 107 demo3")
+cluster_nodes() { # cluster: its node specs, the first primary when new (the running clusters only)
   local c=$1 spec
   for spec in "${NODES[@]}"; do set -- $spec; if [ "$5" = "$c" ]; then echo "$spec"; fi; done
 }
-node_spec() { # name
+spare_spec() { # name: the spare node's spec as in SPARE_NODES; fails for any other name
   local n=$1 spec
-  for spec in "${NODES[@]}"; do set -- $spec; if [ "$1" = "$n" ]; then echo "$spec"; fi; done
+  for spec in "${SPARE_NODES[@]}"; do set -- $spec; if [ "$1" = "$n" ]; then echo "$spec"; return 0; fi; done
+  return 1
 }
-# Each cluster's writer and reader ports on every HAProxy; its backends' names end in suffix_of.
+node_spec() { # name: a node's spec, spare nodes too (with the cluster node-up gave them); empty if unknown
+  local n=$1 spec
+  for spec in "${NODES[@]}"; do set -- $spec; if [ "$1" = "$n" ]; then echo "$spec"; return 0; fi; done
+  if spec=$(spare_spec "$n"); then
+    set -- $spec
+    echo "$1 $2 $3 $4 $(cat "$(node_dir "$1")/cluster" 2>/dev/null || echo "$5")"
+  fi
+  return 0
+}
+all_nodes() { printf '%s\n' "${NODES[@]}" "${SPARE_NODES[@]}"; } # every spec, one a line (for lookups)
+# Each cluster's writer and reader ports on every HAProxy (the catalog's haproxies name the
+# same addresses: `baton cluster add` takes them from baton.yaml, the reader at writer + 1);
+# the local HAProxy's backends' names end in suffix_of.
 writer_port() { case $1 in demo) echo "$WRITER_PORT" ;; *) echo "$DEMO2_WRITER_PORT" ;; esac; }
 reader_port() { case $1 in demo) echo "$READER_PORT" ;; *) echo "$DEMO2_READER_PORT" ;; esac; }
 suffix_of() { if [ "$1" != demo ]; then echo "_$1"; fi; }
@@ -75,20 +93,20 @@ tools() {
   . "$env"
 }
 
+uuid() { cat /proc/sys/kernel/random/uuid; }
+agent_token() { # name: each heartbeat agent has a Consul token of its own
+  mkdir -p "$STATE/agents"
+  [ -f "$STATE/agents/$1.token" ] || (umask 077; uuid >"$STATE/agents/$1.token")
+}
 secrets() { # Baton's secrets, and the sandbox's own Consul management token (not Baton's)
   local f=$STATE/secrets.env
   mkdir -p "$STATE"
-  uuid() { cat /proc/sys/kernel/random/uuid; }
   umask 077
   [ -f "$STATE/consul-management.token" ] || uuid >"$STATE/consul-management.token"
   [ -f "$STATE/consul-template.token" ] || uuid >"$STATE/consul-template.token"
-  local spec
-  mkdir -p "$STATE/agents"
-  for spec in "${NODES[@]}"; do # each heartbeat agent: a Consul token of its own
-    set -- $spec
-    [ -f "$STATE/agents/$1.token" ] || uuid >"$STATE/agents/$1.token"
-  done
   umask 022
+  local spec
+  for spec in "${NODES[@]}"; do set -- $spec; agent_token "$1"; done
   [ -f "$f" ] && return 0
   gen() { head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
   umask 077
@@ -144,7 +162,7 @@ tls_files() {
         -extfile <(printf 'subjectAltName=%s' "$2") -out "$d/$1.pem" 2>/dev/null
       rm -f "$d/$1.csr"
     }
-    for spec in "${NODES[@]}"; do set -- $spec; issue "$1" "IP:$2,DNS:$1.$5.baton.test"; done
+    for spec in "${NODES[@]}" "${SPARE_NODES[@]}"; do set -- $spec; issue "$1" "IP:$2,DNS:$1.$5.baton.test"; done
     issue baton "DNS:baton"
   )
   chmod 644 "$d/ca.pem"
@@ -219,18 +237,19 @@ replicate_from() { # name primary_ip: GTID replication over verified TLS, starte
     MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=0.5,
     MASTER_SSL=1, MASTER_SSL_CA='$TLS_DIR/ca.pem', MASTER_SSL_VERIFY_SERVER_CERT=1; START SLAVE;"
 }
-node_ip() { # name
-  local want=$1 spec
-  for spec in "${NODES[@]}"; do set -- $spec; if [ "$1" = "$want" ]; then echo "$2"; fi; done
+node_ip() { # name (a spare node too)
+  local spec
+  spec=$(node_spec "$1")
+  if [ -n "$spec" ]; then set -- $spec; echo "$2"; fi
   return 0
 }
-mariadb_primary_node() { # [cluster]: the node Consul names as primary
+mariadb_primary_node() { # [cluster]: the node Consul names as primary (a spare node too)
   local ip spec node=""
   ip=$(kv get "baton/clusters/${1:-$CLUSTER}/primary" | sed -E 's/.*"ipv4":"([^"]+)".*/\1/')
-  for spec in "${NODES[@]}"; do
+  while read -r spec; do
     set -- $spec
     if [ "$2" = "$ip" ]; then node=$1; fi
-  done
+  done < <(all_nodes)
   [ -n "$node" ] || die "Consul names no known primary ($ip)"
   echo "$node"
 }
@@ -316,11 +335,23 @@ consul_acl_tokens() { # (re)create or update Baton's, consul-template's and the 
   acl_token consul-template "consul-template on the remote HAProxy hosts: reads the topology" \
     "$(cat "$STATE/consul-template.token")" 'key_prefix "baton/" { policy = "read" }'
   local spec
-  for spec in "${NODES[@]}"; do # an agent reads its cluster, writes its own reach key, its own node's fencing and its cluster's lease
-    set -- $spec
-    acl_token "agent-$1" "heartbeat agent of $1" "$(cat "$STATE/agents/$1.token")" \
-      "key_prefix \"baton/clusters/$5/\" { policy = \"read\" } key \"baton/reach/$5/$1\" { policy = \"write\" } key \"baton/clusters/$5/fenced/$1\" { policy = \"write\" } key \"baton/lease/$5\" { policy = \"write\" }"
-  done
+  for spec in "${NODES[@]}"; do set -- $spec; agent_acl "$1" "$5"; done
+}
+agent_acl() { # name cluster: an agent reads its cluster, writes its own reach key, its own node's fencing and its cluster's lease
+  acl_token "agent-$1" "heartbeat agent of $1" "$(cat "$STATE/agents/$1.token")" \
+    "key_prefix \"baton/clusters/$2/\" { policy = \"read\" } key \"baton/reach/$2/$1\" { policy = \"write\" } key \"baton/clusters/$2/fenced/$1\" { policy = \"write\" } key \"baton/lease/$2\" { policy = \"write\" }"
+}
+acl_drop() { # name secret: an agent's token and policy deleted (node-down); quiet when either is gone
+  local cur id
+  jfield() { grep -o "\"$1\": *\"[^\"]*\"" | head -1 | sed -E 's/.*"([^"]*)"$/\1/'; } # the first string field $1
+  if cur=$(curl -sf -H "X-Consul-Token: $2" "http://$CONSUL_ADDR/v1/acl/token/self" 2>/dev/null); then
+    id=$(jfield AccessorID <<<"$cur")
+    capi -X DELETE "http://$CONSUL_ADDR/v1/acl/token/$id" >/dev/null || log "consul: token of $1 ($id) not deleted"
+  fi
+  if cur=$(capi "http://$CONSUL_ADDR/v1/acl/policy/name/$1" 2>/dev/null); then
+    id=$(jfield ID <<<"$cur")
+    capi -X DELETE "http://$CONSUL_ADDR/v1/acl/policy/$id" >/dev/null || log "consul: policy $1 ($id) not deleted"
+  fi
 }
 jstr() { local v=${1//\\/\\\\}; v=${v//\"/\\\"}; printf '"%s"' "$v"; } # a JSON string (no control characters)
 acl_token() { # name description secret rules: the policy created, or its rules updated; the token created
@@ -361,18 +392,15 @@ consul_agent_up() { # name ip zone
 }
 
 # ---------- HAProxy + consul-template ----------
-remote_template() { # name ip: layer 2 knows the primary; server names embed the address (state-file trap)
-  # A node whose name, ipv4 or port is not a plain token is dropped, never printed: a value
-  # written to Consul by hand cannot add lines to the HAProxy configuration.
-  # One "tree" query feeds both backends: a publish (one Consul transaction) renders once, from
-  # one index, instead of once per changed key with a writer and reader of different moments.
-  local c
+remote_template() { # name ip: layer 2 knows the primary and routes every cluster of Consul's catalog
+  # One template block ranges over baton/catalog/ and routes each cluster that names this host
+  # among its haproxies (writer_<c>, reader_<c>), from one "tree" query of its topology; what
+  # it validates and why is in the template's own comments.
   render haproxy-global.cfg DIR="$STATE/haproxy-$1"
-  render haproxy-remote.cfg.ctmpl IP="$2"
-  for c in "${CLUSTERS[@]}"; do
-    render haproxy-remote-cluster.cfg.ctmpl IP="$2" KV="baton/clusters/$c" SUFFIX="$(suffix_of "$c")" \
-      WRITER_PORT="$(writer_port "$c")" READER_PORT="$(reader_port "$c")"
-  done
+  render haproxy-remote.cfg.ctmpl IP="$2" NAME="$1"
+}
+remote_serves() { # name cluster: the host's HAProxy runs writer_<cluster> with a server (its primary)
+  echo "show servers state writer_$2" | socat -t 2 - "UNIX-CONNECT:$STATE/haproxy-$1/admin.sock" | grep -Eq "^[0-9]+ writer_$2 [0-9]+ "
 }
 local_config() { # layer 1: forward to the remote HAProxy of the other zone (b), zone a as backup
   local c
@@ -474,13 +502,17 @@ baton_build() {
       mv "$STATE/bin/$b.new" "$STATE/bin/$b"; touch "$STATE/bin/.$b.changed"; fi
   done
 }
-agent_config() { # name: a heartbeat agent's own config and secrets, as on a database host
+agent_config() { # name cluster: a heartbeat agent's own config and secrets, as on a database host
   local f=$STATE/agents/$1
   umask 077
   { grep -E '^MYSQL_(HEARTBEAT|GUARD)_(USER|PASSWORD)=' "$STATE/secrets.env"
     echo "CONSUL_HTTP_TOKEN=$(cat "$f.token")"; } >"$f.env"
   umask 022
-  render agent.yaml NAME="$1" FILE="$f" >"$f.yaml"
+  render agent.yaml NAME="$1" FILE="$f" CLUSTER="$2" KV="baton/clusters/$2" >"$f.yaml"
+}
+agent_start() { # name ip cluster: the node's heartbeat agent (restarted when its binary changed)
+  agent_config "$1" "$3"
+  baton_proc "heartbeat-$1" baton-heartbeat --config "$STATE/agents/$1.yaml" --cluster "$3" --node "$1" --source-addr "$2" --mysqld-pid-file "$(node_dir "$1")/mysqld.pid" --metrics-addr "$2:$AGENT_METRICS_PORT"
 }
 baton_config() {
   render baton.yaml >"$STATE/baton.yaml"
@@ -496,10 +528,10 @@ baton_up() {
   export BATON_FAULT_CRASH_FILE=$STATE/fault-crash
   baton_proc worker baton-worker --config "$STATE/baton.yaml"
   local spec
-  for spec in "${NODES[@]}"; do
+  for spec in "${NODES[@]}"; do set -- $spec; agent_start "$1" "$2" "$5"; done
+  for spec in "${SPARE_NODES[@]}"; do # a spare node's agent is never started here, only kept on the new binary
     set -- $spec
-    agent_config "$1"
-    baton_proc "heartbeat-$1" baton-heartbeat --config "$STATE/agents/$1.yaml" --cluster "$5" --node "$1" --source-addr "$2" --mysqld-pid-file "$(node_dir "$1")/mysqld.pid" --metrics-addr "$2:$AGENT_METRICS_PORT"
+    if alive "heartbeat-$1"; then spec=$(node_spec "$1"); set -- $spec; agent_start "$1" "$2" "$5"; fi
   done
   baton_proc detector baton-detector --config "$STATE/baton.yaml" --source-addr "$DETECTOR_IP" --id detector-1
   rm -f "$STATE"/bin/.*.changed
@@ -566,12 +598,21 @@ up() {
   wait_for "HAProxy and consul-template checks in Consul" 150 sh -c \
     "[ \$(curl -sf -H 'X-Consul-Token: $(cat "$MGMT_TOKEN_FILE")' --get --data-urlencode 'filter=Status == \"passing\"' \
       http://$CONSUL_ADDR/v1/health/checks/haproxy | grep -o '\"CheckID\"' | wc -l) -eq $((2 * ${#REMOTES[@]})) ]"
+  # and every remote HAProxy routes every cluster: its frontends come from the catalog (written
+  # by `baton cluster add`, or by Baton's bootstrap from baton.yaml for a state from before it).
+  for spec in "${REMOTES[@]}"; do
+    set -- $spec
+    for c in "${CLUSTERS[@]}"; do
+      wait_for "remote HAProxy $1's writer_$c backend with its primary (catalog entry baton/catalog/$c)" 300 remote_serves "$1" "$c"
+    done
+  done
   cat >&2 <<EOF
 
 Baton sandbox up in $((SECONDS - t0))s (clusters ${CLUSTERS[*]}; $CLUSTER's primary $primary)
   MariaDB 10.11   demo:  node1 127.0.1.1:3306  node2 127.0.1.2:3306  node3 127.0.1.3:3306
                   demo2: node4 127.0.1.4:3306  node5 127.0.1.5:3306
-  HAProxy L2      zone a 127.0.2.1, zone b 127.0.2.2: demo writer :3306 reader :3307, demo2 writer :3316 reader :3317
+  HAProxy L2      zone a 127.0.2.1, zone b 127.0.2.2: every cluster of baton/catalog/ (backends writer_<c>, reader_<c>):
+                  demo writer :3306 reader :3307, demo2 writer :3316 reader :3317
   HAProxy L1      app writer $LOCAL_IP:$WRITER_PORT reader :$READER_PORT (demo), writer :3316 reader :3317 (demo2)
   Consul          http://$CONSUL_ADDR   (KV baton/clusters/)
   Temporal        $TEMPORAL_ADDR namespace $NAMESPACE   Web UI $TEMPORAL_UI
@@ -579,6 +620,7 @@ Baton sandbox up in $((SECONDS - t0))s (clusters ${CLUSTERS[*]}; $CLUSTER's prim
                   heartbeat agents (logs: $STATE/logs)
   Prometheus      http://$PROMETHEUS_ADDR   (alerts /alerts, rules deploy/prometheus/baton-rules.yml)
   env file        $STATE/env
+  spare nodes     $(for spec in "${SPARE_NODES[@]}"; do set -- $spec; printf '%s %s:3306 (zone %s)  ' "$1" "$2" "$3"; done)not started by up: $0 node-up NAME [CLUSTER]
 EOF
 }
 
@@ -620,11 +662,17 @@ down() {
 }
 
 status() {
-  local f name
+  local f name spec
   for f in "$PIDS"/*.pid; do
     [ -e "$f" ] || continue
     name=$(basename "$f" .pid)
     if alive "$name"; then echo "$name running (pid $(cat "$f"))"; else echo "$name dead"; fi
+  done
+  for spec in "${SPARE_NODES[@]}"; do
+    set -- $spec
+    if [ ! -f "$(node_dir "$1")/cluster" ]; then echo "spare node $1 ($2, zone $3) not up: node-up $1 [CLUSTER]"
+    elif alive "mariadb-$1"; then echo "spare node $1 ($2) up for cluster $(cat "$(node_dir "$1")/cluster")"
+    else echo "spare node $1 ($2) stopped, its state kept for cluster $(cat "$(node_dir "$1")/cluster"): node-up $1 $(cat "$(node_dir "$1")/cluster"), or node-down $1"; fi
   done
 }
 
@@ -642,8 +690,10 @@ cap_state() { # binlog state, GTID position: each state entry capped at its doma
 rebuild_node() { # name: a node that cannot recover (or holds errant GTIDs): new datadir, data from the primary
   local spec name ip sid primary pip
   local c
-  for spec in "${NODES[@]}"; do set -- $spec; if [ "$1" = "$NODE" ]; then name=$1 ip=$2 sid=$4 c=$5; fi; done
-  [ -n "${name:-}" ] || die "unknown node $NODE"
+  spec=$(node_spec "$NODE")
+  [ -n "$spec" ] || die "unknown node $NODE"
+  set -- $spec; name=$1 ip=$2 sid=$4 c=$5
+  [ -f "$(node_dir "$name")/my.cnf" ] || die "$name has never run; a spare node starts with node-up"
   primary=$(mariadb_primary_node "$c"); pip=$(node_ip "$primary")
   [ "$primary" != "$name" ] || die "$name is the primary in Consul; fail over first"
   log "rebuilding $name from the primary $primary"
@@ -675,23 +725,86 @@ rebuild_node() { # name: a node that cannot recover (or holds errant GTIDs): new
 
 start_node() { # name: restart one MariaDB node (after a crash test), read-only like every start
   local spec
-  for spec in "${NODES[@]}"; do
-    set -- $spec
-    [ "$1" = "$NODE" ] || continue
-    for _ in $(seq 1 100); do alive "mariadb-$1" || break; sleep 0.1; done # a killed mysqld takes a moment to exit
-    spawn "mariadb-$1" mariadbd --defaults-file="$(node_dir "$1")/my.cnf"
-    for _ in $(seq 1 300); do
-      mariadb-admin --defaults-file="$(node_dir "$1")/my.cnf" -uroot ping >/dev/null 2>&1 && return 0
-      alive "mariadb-$1" || break # it died in crash recovery
-      sleep 0.1
-    done
-    # MariaDB 10.11 occasionally aborts in crash recovery after kill -9 (an InnoDB assertion
-    # in trx0purge.cc); such a node cannot come back as it is.
-    log "mariadb $1 did not recover from its crash (see $(node_dir "$1")/error.log); rebuilding it"
-    rebuild_node
-    return 0
+  spec=$(node_spec "$NODE")
+  [ -n "$spec" ] || die "unknown node $NODE"
+  set -- $spec
+  [ -f "$(node_dir "$1")/my.cnf" ] || die "$1 is a spare node that is not up: node-up $1 [CLUSTER]"
+  for _ in $(seq 1 100); do alive "mariadb-$1" || break; sleep 0.1; done # a killed mysqld takes a moment to exit
+  spawn "mariadb-$1" mariadbd --defaults-file="$(node_dir "$1")/my.cnf"
+  for _ in $(seq 1 300); do
+    mariadb-admin --defaults-file="$(node_dir "$1")/my.cnf" -uroot ping >/dev/null 2>&1 && return 0
+    alive "mariadb-$1" || break # it died in crash recovery
+    sleep 0.1
   done
-  die "unknown node $NODE"
+  # MariaDB 10.11 occasionally aborts in crash recovery after kill -9 (an InnoDB assertion
+  # in trx0purge.cc); such a node cannot come back as it is.
+  log "mariadb $1 did not recover from its crash (see $(node_dir "$1")/error.log); rebuilding it"
+  rebuild_node
+}
+
+# ---------- spare nodes ----------
+# node-up NAME [CLUSTER]: a fresh MariaDB for a spare node (read-only, no replication, no
+# GTID: `baton cluster add --init/--attach` or `baton node add` makes it a member) and its
+# heartbeat agent, whose Consul token reads CLUSTER (demo3 by default). Again on a node that
+# is up: nothing new (the same CLUSTER) or refused (another one; node-down first).
+node_up() { # name [cluster]
+  local name=$1 c=${2:-} spec d fresh=0 was
+  spec=$(spare_spec "$name") || die "$name is not a spare node ($(all_spares)); the clusters' own nodes start with up and start-node"
+  set -- $spec
+  local ip=$2 zone=$3 sid=$4
+  c=${c:-$5}
+  [[ $c =~ ^[a-z0-9][a-z0-9_-]{0,62}$ ]] || die "cluster name $c: lower-case letters, digits, _ and -"
+  [ -f "$STATE/secrets.env" ] && alive consul || die "the sandbox is not up (run: $0 up)"
+  d=$(node_dir "$name")
+  was=$(cat "$d/cluster" 2>/dev/null || true)
+  if [ -n "$was" ] && [ "$was" != "$c" ] && { alive "mariadb-$name" || alive "heartbeat-$name"; }; then
+    die "$name is up for cluster $was; run: $0 node-down $name"
+  fi
+  tls_files # its server certificate (made by up for every spare node; here for a state from before them)
+  mariadb_cnf "$name" "$ip" "$sid"
+  if [ ! -d "$d/data/mysql" ]; then
+    mariadb-install-db --defaults-file="$d/my.cnf" --skip-test-db \
+      --auth-root-authentication-method=socket >"$d/install-db.log" 2>&1
+    fresh=1
+  fi
+  spawn "mariadb-$name" mariadbd --defaults-file="$d/my.cnf"
+  wait_for "mariadb $name" 300 mariadb-admin --defaults-file="$d/my.cnf" -uroot ping
+  node_users "$name"
+  # The application's database, not binlogged: the node carries no GTID of its own, so
+  # `cluster add --init` or `--attach` and `node add` take it as it is.
+  sql "$name" "SET sql_log_bin=0; CREATE DATABASE IF NOT EXISTS app"
+  echo "$c" >"$d/cluster"
+  agent_token "$name"
+  agent_acl "$name" "$c"
+  agent_start "$name" "$ip" "$c"
+  wait_for "heartbeat agent of $name" 100 curl -sf "http://$ip:$AGENT_METRICS_PORT/healthz"
+  local how="started on its datadir"
+  if [ "$fresh" = 1 ]; then how="fresh datadir"; fi
+  cat <<EOF
+$name up for cluster $c:
+  MariaDB       $ip:$MYSQL_PORT (zone $zone, server_id $sid; $how; read-only, no replication; database app, no GTID), pid $(cat "$PIDS/mariadb-$name.pid")
+                $d (my.cnf, error.log)
+  agent         heartbeat-$name, pid $(cat "$PIDS/heartbeat-$name.pid"), http://$ip:$AGENT_METRICS_PORT/metrics, log $STATE/logs/heartbeat-$name.log
+  Consul        token $STATE/agents/$name.token, policy agent-$name: reads baton/clusters/$c/, writes baton/reach/$c/$name, baton/clusters/$c/fenced/$name, baton/lease/$c
+  remove with   $0 node-down $name
+EOF
+}
+all_spares() { local spec out=""; for spec in "${SPARE_NODES[@]}"; do set -- $spec; out+="${out:+, }$1"; done; echo "$out"; }
+# node-down NAME: its agent and its MariaDB stopped, its directory, agent files and pid files
+# removed, its Consul token, policy and reach key deleted. Nothing of it keeps running.
+node_down() { # name
+  local name=$1 spec c
+  spec=$(spare_spec "$name") || die "$name is not a spare node ($(all_spares))"
+  c=$(node_spec "$name"); c=${c##* }
+  stop_pid "heartbeat-$name" TERM
+  stop_pid "mariadb-$name" TERM
+  if alive consul && [ -f "$STATE/agents/$name.token" ]; then
+    acl_drop "agent-$name" "$(cat "$STATE/agents/$name.token")"
+    capi -X DELETE "http://$CONSUL_ADDR/v1/kv/baton/reach/$c/$name" >/dev/null || true
+  fi
+  rm -rf "$(node_dir "$name")"
+  rm -f "$STATE/agents/$name".{env,yaml,token}
+  echo "$name down: heartbeat-$name and mariadb-$name stopped, $(node_dir "$name") removed, Consul token and policy agent-$name deleted"
 }
 
 cmd=${1:-}
@@ -713,6 +826,14 @@ case $cmd in
   haproxy-reload) exec "$STATE/bin/baton-haproxy-reload" --dir "$STATE/haproxy-$1" ;; # consul-template's command
   start-node) tools; NODE=$1 start_node ;;
   rebuild-node) tools; NODE=$1 rebuild_node ;;
+  # A spare node (SPARE_NODES) for a cluster added at run time, and its removal.
+  node-up) [ $# -ge 1 ] || die "usage: $0 node-up NAME [CLUSTER]"; node_up "$@" ;;
+  node-down) [ $# -eq 1 ] || die "usage: $0 node-down NAME"; node_down "$1" ;;
+  # The template consul-template renders on remote HAProxy host NAME (a, b), for checks.
+  remote-template)
+    want=${1:-}
+    for spec in "${REMOTES[@]}"; do set -- $spec; if [ "$1" = "$want" ]; then remote_template "$1" "$2"; exit 0; fi; done
+    die "usage: $0 remote-template NAME (a remote HAProxy host: a or b)" ;;
   start-temporal) tools; temporal_up ;;
   # A Consul server (1-3) started again after a test killed it; it rejoins the others from its data dir.
   start-consul-server)
@@ -725,5 +846,5 @@ case $cmd in
   start-worker2) BATON_FAULT_CRASH_FILE=$STATE/fault-crash spawn worker2 "$STATE/bin/baton-worker" --config "$STATE/baton-worker2.yaml" ;;
   stop-worker2) stop_pid worker2 TERM ;;
   start-detector) spawn detector "$STATE/bin/baton-detector" --config "$STATE/baton.yaml" --source-addr "$DETECTOR_IP" --id detector-1 ;;
-  *) echo "usage: $0 up [--temporal dev|postgres] | down [--purge] | status | start-node NAME | rebuild-node NAME | start-temporal | start-consul-server N | start-worker | start-worker2 | stop-worker2 | start-detector | haproxy-reload NAME" >&2; exit 2 ;;
+  *) echo "usage: $0 up [--temporal dev|postgres] | down [--purge] | status | start-node NAME | rebuild-node NAME | node-up NAME [CLUSTER] | node-down NAME | start-temporal | start-consul-server N | start-worker | start-worker2 | stop-worker2 | start-detector | haproxy-reload NAME | remote-template NAME" >&2; exit 2 ;;
 esac

@@ -24,6 +24,7 @@ import (
 	"go.temporal.io/sdk/interceptor"
 	tlog "go.temporal.io/sdk/log"
 
+	"github.com/baton-db/baton/internal/catalog"
 	"github.com/baton-db/baton/internal/config"
 	"github.com/baton-db/baton/internal/telemetry"
 	"github.com/baton-db/baton/internal/topology"
@@ -299,4 +300,15 @@ func (p *Process) Close() {
 	if p.tel != nil {
 		_ = p.tel.Shutdown(context.Background())
 	}
+}
+
+// Catalog enters the config file's clusters that Consul has but the catalog lacks
+// (catalog.Bootstrap), then follows the catalog: the live list of clusters and settings.
+func (p *Process) Catalog(ctx context.Context, cfg *config.Config, who string) *catalog.Catalog {
+	if entered, err := catalog.Bootstrap(ctx, p.Topo, cfg, who); err != nil {
+		p.Log.Warn("cannot enter the config file's clusters in the catalog; the catalog's list is used as it is", "error", err)
+	} else if len(entered) > 0 {
+		p.Log.Info("entered the config file's clusters in the catalog", "clusters", entered)
+	}
+	return catalog.Watch(ctx, p.Topo, cfg, p.Log)
 }

@@ -239,6 +239,9 @@ type HAProxy struct {
 	Name   string `mapstructure:"name"`
 	Zone   string `mapstructure:"zone"`
 	Writer string `mapstructure:"writer"`
+	// Reader is the host's reader frontend (optional in the file; `baton cluster add` sets
+	// it for the HAProxy templates that render each cluster's frontends from Consul).
+	Reader string `mapstructure:"reader"`
 }
 
 // Secrets are read from SecretsFile (KEY=VALUE lines) or the environment.
@@ -377,9 +380,6 @@ func checkAddr(key, addr string) error {
 // Validate returns every problem at once, each naming its key.
 func (c *Config) Validate() error {
 	err := c.validateShared()
-	if len(c.Clusters) == 0 {
-		err = errors.Join(err, errors.New("clusters: at least one cluster must be configured"))
-	}
 	return errors.Join(err, c.validateClusters())
 }
 
@@ -502,6 +502,11 @@ func validateCluster(n string, cc ClusterConfig) []error {
 		}
 		if err := checkAddr(fmt.Sprintf("%s.haproxies[%d].writer", k, i), h.Writer); err != nil {
 			errs = append(errs, err)
+		}
+		if h.Reader != "" {
+			if err := checkAddr(fmt.Sprintf("%s.haproxies[%d].reader", k, i), h.Reader); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	for key, d := range map[string]time.Duration{"max_lag": cc.MaxLag, "max_lag_unplanned": cc.MaxLagUnplanned, "long_dml": cc.LongDML, "anti_flap": cc.AntiFlap, "unreachable_acker_wait": cc.UnreachableAckerWait, "ack_timeout": cc.AckTimeout} {

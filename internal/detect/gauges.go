@@ -24,8 +24,8 @@ import (
 // read the last refresh.
 type Gauges struct {
 	Detector string
-	// Configured is how many clusters the config names (every detector's list is the same).
-	Configured int
+	// Configured is how many clusters the catalog lists (every detector reads the same list).
+	Configured func() int
 	Topologies Topologies
 	// Recoveries reads the global switch (topology.Store.Recoveries).
 	Recoveries func(context.Context) (topology.Recoveries, error)
@@ -191,7 +191,7 @@ func (g *Gauges) Register(mp metric.MeterProvider) error {
 	if err != nil {
 		return err
 	}
-	configured, err := m.Int64ObservableGauge("baton_clusters_configured", metric.WithDescription("clusters the detector's config names (the fleet shares them)"))
+	configured, err := m.Int64ObservableGauge("baton_clusters_configured", metric.WithDescription("clusters in the catalog (the fleet shares them)"))
 	if err != nil {
 		return err
 	}
@@ -205,7 +205,9 @@ func (g *Gauges) Register(mp metric.MeterProvider) error {
 		defer g.mu.Unlock()
 		det := metric.WithAttributes(attribute.String("detector", g.Detector))
 		o.ObserveInt64(watched, int64(len(g.watched)), det)
-		o.ObserveInt64(configured, int64(g.Configured), det)
+		if g.Configured != nil {
+			o.ObserveInt64(configured, int64(g.Configured()), det)
+		}
 		for c, s := range g.states {
 			if g.watched[c] == 0 {
 				continue

@@ -106,7 +106,7 @@ func TestGaugesExport(t *testing.T) {
 	now := time.Now()
 	topo := topology.Topology{Cluster: "demo", Primary: node("n1"), Replicas: []topology.Node{node("n2")},
 		Degraded: &topology.Degradation{Primary: "n1", Since: now}}
-	g := &Gauges{Detector: "d1", Configured: 2, Topologies: fakeTopos{"demo": topo, "other": topo},
+	g := &Gauges{Detector: "d1", Configured: func() int { return 2 }, Topologies: fakeTopos{"demo": topo, "other": topo},
 		Recoveries: func(context.Context) (topology.Recoveries, error) { return topology.Recoveries{}, nil }}
 	if err := g.Register(mp); err != nil {
 		t.Fatal(err)

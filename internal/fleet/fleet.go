@@ -4,7 +4,7 @@
 // critical after CheckTTL, Consul invalidates the session and releases its locks, and the
 // others take the clusters over. Each detector holds at most its fair share
 // (ceil(clusters / live detectors)), so detectors that join or leave rebalance without a
-// restart.
+// restart, and so do clusters added or removed at run time (Fleet.Names).
 package fleet
 
 import (
@@ -34,18 +34,33 @@ const CheckTTL = 2 * time.Second
 type Fleet struct {
 	Consul *api.Client
 	// Prefix is where members and locks live (baton/detectors).
-	Prefix   string
-	ID       string
+	Prefix string
+	ID     string
+	// Clusters is the fixed list of clusters, when Names is nil.
 	Clusters []string
+	// Names, when set, is the live list of clusters (sorted, no duplicates) and replaces
+	// Clusters; Changed receives (a non-blocking send into a 1-buffered channel) whenever it may
+	// have changed. Every detector reads the same list from Consul, so their plans agree.
+	Names   func() []string
+	Changed <-chan struct{}
 	// Watch starts watching a cluster until its context ends.
 	Watch func(ctx context.Context, cluster string)
 	Log   *slog.Logger
 
 	session string
-	member  atomic.Bool                   // joined, with a live session: the detector's readiness
-	held    map[string]context.CancelFunc // by shard
-	shards  map[string][]string           // the clusters of each shard in use
-	order   []string                      // the shards in use, sorted
+	member  atomic.Bool         // joined, with a live session: the detector's readiness
+	held    map[string]*holding // by shard
+	names   []string            // the list f.shards was computed from
+	shards  map[string][]string // the clusters of each shard in use
+	order   []string            // the shards in use, sorted
+}
+
+// holding is a shard whose lock this detector holds: a watcher per cluster, each under a
+// context of its own derived from the shard's.
+type holding struct {
+	ctx      context.Context
+	cancel   context.CancelFunc
+	watchers map[string]context.CancelFunc // by cluster
 }
 
 // Shards is how many shards the clusters are hashed into. A lock covers a shard, so that
@@ -73,14 +88,7 @@ func (f *Fleet) Ready(context.Context) error {
 // Run joins the fleet and keeps this detector's share watched until ctx ends; it then
 // leaves, releasing its clusters at once.
 func (f *Fleet) Run(ctx context.Context) error {
-	f.held, f.shards, f.order = map[string]context.CancelFunc{}, map[string][]string{}, nil
-	for _, c := range f.Clusters {
-		f.shards[Shard(c)] = append(f.shards[Shard(c)], c)
-	}
-	for sh := range f.shards {
-		f.order = append(f.order, sh)
-	}
-	sort.Strings(f.order)
+	f.held, f.names, f.shards, f.order = map[string]*holding{}, nil, nil, nil // f.follow fills them
 	// The check is this process's own: a detector restarted under the same ID (by a
 	// supervisor, within CheckTTL) registers a new one in place of its predecessor's, and
 	// Consul invalidates the dead process's session with it. A check ID shared across
@@ -151,12 +159,18 @@ func (f *Fleet) key(parts ...string) string {
 }
 
 // balance follows the fleet's keys with a blocking query and takes or gives back shards,
-// as the plan of each listing says, until the session is lost or ctx ends.
+// as the plan of each listing says, until the session is lost or ctx ends. The clusters
+// are read again at each listing, and a change of them (Changed) ends the blocking query
+// for a listing at once.
 func (f *Fleet) balance(ctx context.Context) error {
 	var index uint64
 	freeBefore := map[string]bool{}
 	for ctx.Err() == nil {
-		pairs, meta, err := f.Consul.KV().List(f.Prefix+"/", (&api.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Second}).WithContext(ctx))
+		pairs, meta, changed, err := f.list(ctx, index)
+		if changed {
+			index = 0 // list again without waiting
+			continue
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -186,6 +200,7 @@ func (f *Fleet) balance(ctx context.Context) error {
 				f.stop(sh)
 			}
 		}
+		f.follow(ctx)
 		holder := map[string]string{}
 		for sh, sess := range locks {
 			holder[sh] = cmp.Or(memberOf[sess], "(a session that is no member)")
@@ -218,6 +233,110 @@ func (f *Fleet) balance(ctx context.Context) error {
 		sleep(ctx, 100*time.Millisecond) // coalesce a burst of changes into one more listing
 	}
 	return nil
+}
+
+// list is the fleet's keys, by a blocking query after index that ends early, with changed
+// set, when the clusters may have changed.
+func (f *Fleet) list(ctx context.Context, index uint64) (pairs api.KVPairs, meta *api.QueryMeta, changed bool, err error) {
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pairs, meta, err = f.Consul.KV().List(f.Prefix+"/", (&api.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Second}).WithContext(lctx))
+	}()
+	select {
+	case <-done:
+		return pairs, meta, false, err
+	case <-f.Changed: // nil, so never, with static Clusters
+		cancel()
+		<-done
+		return nil, nil, true, nil
+	}
+}
+
+// follow recomputes the shards in use from the current clusters. A held shard watches its
+// added clusters and stops watching its removed ones; one left with no cluster is given
+// back. Newly used shards are left to the plan.
+func (f *Fleet) follow(ctx context.Context) {
+	names := f.Clusters
+	if f.Names != nil {
+		names = f.Names()
+	}
+	if f.shards != nil && slices.Equal(names, f.names) {
+		return
+	}
+	shards, order := group(names)
+	started := 0
+	for sh, ch := range diffShards(f.shards, shards) {
+		h := f.held[sh]
+		if h == nil {
+			continue
+		}
+		for _, c := range ch.removed {
+			h.watchers[c]()
+			delete(h.watchers, c)
+			f.Log.Info("no longer watching cluster", "cluster", c, "shard", sh)
+		}
+		if len(shards[sh]) == 0 {
+			f.release(sh)
+			continue
+		}
+		for _, c := range ch.added {
+			f.watch(h, c)
+			f.Log.Info("watching new cluster", "cluster", c, "shard", sh)
+			started++
+		}
+	}
+	f.names, f.shards, f.order = slices.Clone(names), shards, order
+	sleep(ctx, time.Duration(started)*rampPause) // as acquire does
+}
+
+// group hashes clusters into their shards: the clusters of each shard in use, sorted, and
+// the shards in use, sorted.
+func group(clusters []string) (map[string][]string, []string) {
+	clusters = slices.Compact(slices.Sorted(slices.Values(clusters)))
+	shards, order := map[string][]string{}, []string{}
+	for _, c := range clusters {
+		sh := Shard(c)
+		if shards[sh] == nil {
+			order = append(order, sh)
+		}
+		shards[sh] = append(shards[sh], c)
+	}
+	sort.Strings(order)
+	return shards, order
+}
+
+// shardChange is how the clusters of a shard changed.
+type shardChange struct{ added, removed []string }
+
+// diffShards compares two groupings (shard → sorted clusters) and returns the shards whose
+// clusters changed: a shard no longer used has all its clusters removed, a new one all added.
+func diffShards(old, cur map[string][]string) map[string]shardChange {
+	out := map[string]shardChange{}
+	for sh, was := range old {
+		var ch shardChange
+		for _, c := range was {
+			if _, ok := slices.BinarySearch(cur[sh], c); !ok {
+				ch.removed = append(ch.removed, c)
+			}
+		}
+		for _, c := range cur[sh] {
+			if _, ok := slices.BinarySearch(was, c); !ok {
+				ch.added = append(ch.added, c)
+			}
+		}
+		if ch.added != nil || ch.removed != nil {
+			out[sh] = ch
+		}
+	}
+	for sh, is := range cur {
+		if _, ok := old[sh]; !ok {
+			out[sh] = shardChange{added: slices.Clone(is)}
+		}
+	}
+	return out
 }
 
 // plan assigns every shard to a live member, at most share each: a held shard stays with
@@ -272,10 +391,11 @@ func (f *Fleet) acquire(ctx context.Context, free []string, need int) {
 			}
 			if ok {
 				for _, sh := range batch {
-					wctx, cancel := context.WithCancel(ctx)
-					f.held[sh] = cancel
+					h := &holding{watchers: map[string]context.CancelFunc{}}
+					h.ctx, h.cancel = context.WithCancel(ctx)
+					f.held[sh] = h
 					for _, c := range f.shards[sh] {
-						go f.Watch(wctx, c)
+						f.watch(h, c)
 					}
 					started += len(f.shards[sh])
 				}
@@ -310,9 +430,20 @@ func hash(member, shard string) uint64 {
 	return binary.BigEndian.Uint64(sum[:8])
 }
 
+// watch starts watching a cluster of a held shard.
+func (f *Fleet) watch(h *holding, cluster string) {
+	ctx, cancel := context.WithCancel(h.ctx)
+	h.watchers[cluster] = cancel
+	go f.Watch(ctx, cluster)
+}
+
+// stop cancels every watcher of a shard.
 func (f *Fleet) stop(sh string) {
-	if cancel, ok := f.held[sh]; ok {
-		cancel()
+	if h, ok := f.held[sh]; ok {
+		for _, cancel := range h.watchers {
+			cancel()
+		}
+		h.cancel()
 		delete(f.held, sh)
 	}
 }

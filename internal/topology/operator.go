@@ -321,10 +321,15 @@ func (s *Store) Seed(ctx context.Context, cluster string, primary Node, replicas
 	return nil
 }
 
-// Remove deletes a cluster's topology and its agents' reports.
+// Remove deletes a cluster's catalog entry, its topology and its agents' reports.
 func (s *Store) Remove(ctx context.Context, cluster string) error {
 	ctx, cancel := context.WithTimeout(ctx, consulTimeout)
 	defer cancel()
+	// The catalog entry first: the fleet stops watching, serving and routing the cluster
+	// before its topology goes.
+	if _, err := s.c.KV().Delete(s.catalogKey(cluster), (&api.WriteOptions{}).WithContext(ctx)); err != nil {
+		return fmt.Errorf("delete %s from Consul: %w", s.catalogKey(cluster), s.explain(err))
+	}
 	for _, k := range []string{s.key(cluster) + "/", path.Dir(s.ReachKey(cluster, "x")) + "/"} {
 		if _, err := s.c.KV().DeleteTree(k, (&api.WriteOptions{}).WithContext(ctx)); err != nil {
 			return fmt.Errorf("delete %s from Consul: %w", k, s.explain(err))

@@ -92,7 +92,7 @@ func (w *haproxyWatch) up() []string {
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("show servers state writer\n")); err != nil {
+	if _, err := c.Write([]byte("show servers state writer_demo\n")); err != nil { // demo's writer backend
 		return nil
 	}
 	var out []string
@@ -100,7 +100,7 @@ func (w *haproxyWatch) up() []string {
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
 		// be_id be_name srv_id srv_name srv_addr srv_op_state ...; op state 2 is running.
-		if len(f) > 5 && f[1] == "writer" && f[5] == "2" {
+		if len(f) > 5 && f[1] == "writer_demo" && f[5] == "2" {
 			out = append(out, f[4])
 		}
 	}
