@@ -2,6 +2,8 @@ package tests
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -71,10 +73,15 @@ func TestPreventCrossZoneFailoverKeepsThePrimaryInItsZone(t *testing.T) {
 	t.Cleanup(func() { baton(t, "downtime", "end", "--host", mate.Name) })
 	assertDetectorWatching(t, "demo")
 	log := detectorLogFrom(t)
+	failedBefore := metricValue(t, sandbox["WORKER_METRICS_URL"], "baton_operations_ended_total", `cluster="demo"`, `kind="unplanned"`, `outcome="failed"`)
 	signalNode(t, before.Primary.Name, syscall.SIGKILL)
 	t.Cleanup(func() { restartAndRejoin(t, before.Primary.Name) })
 	line := waitDetectorLine(t, log, "demo", 30*time.Second, "the failover failed", other.Name, "prevent_cross_zone_failover keeps the primary in zone "+before.Primary.Zone)
 	t.Logf("detector: %s", line)
+	// The failed failover is counted by cluster, for the BatonFailoverFailed alert.
+	waitFor(t, 10*time.Second, func() bool {
+		return metricValue(t, sandbox["WORKER_METRICS_URL"], "baton_operations_ended_total", `cluster="demo"`, `kind="unplanned"`, `outcome="failed"`) > failedBefore
+	})
 	if tp := readTopo(t); tp.Primary.Name != before.Primary.Name {
 		t.Fatalf("Consul names %s: the primary moved to another zone although prevent_cross_zone_failover is set", tp.Primary.Name)
 	}
@@ -317,4 +324,30 @@ func TestNodeRemoveDrainsAndDetachesAReplicaUnderLoad(t *testing.T) {
 	mustBaton(t, "rejoin", "--cluster", "demo", "--host", mate.Name)
 	waitFor(t, 10*time.Second, func() bool { return len(inPool()) == 2 })
 	assertHealthy(t, load, row)
+}
+
+// metricValue is the value of the first sample of name at url whose labels include every
+// one given (0 when there is none).
+func metricValue(t *testing.T, url, name string, labels ...string) float64 {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("scrape %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, l := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(l, name+"{") {
+			continue
+		}
+		ok := true
+		for _, want := range labels {
+			ok = ok && strings.Contains(l, want)
+		}
+		if f := strings.Fields(l); ok && len(f) >= 2 {
+			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+			return v
+		}
+	}
+	return 0
 }

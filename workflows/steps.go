@@ -220,6 +220,9 @@ func waitingFor(limit time.Duration) func(workflow.Context) workflow.Context {
 func setOutcome(ctx workflow.Context, r *Result, outcome string) {
 	r.Outcome = outcome
 	_ = workflow.UpsertTypedSearchAttributes(ctx, SAOutcome.ValueSet(outcome))
+	// Counted by cluster, for the failed-failover alert (the SDK's handler skips replays).
+	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"cluster": r.Cluster, "kind": r.Kind, "outcome": outcome}).
+		Counter("baton_operations_ended").Inc(1)
 }
 
 func wrapf(err error, format string, args ...any) error {
