@@ -34,4 +34,12 @@ const (
 	ErrAmbiguousNode = "AmbiguousNode" // a node name that is not valid, or is in several clusters: name the cluster
 	ErrNoDowntime    = "NoDowntime"    // `baton downtime end` of a node that has none
 	ErrNothingToAck  = "NothingToAck"  // `baton ack` of a cluster with no unplanned failover
+	// The cluster verbs (activities/add_cluster.go).
+	ErrBadSettings   = "BadSettings"   // `baton cluster add`'s settings or addresses do not validate: nothing was changed (exit 2)
+	ErrClusterExists = "ClusterExists" // `baton cluster add` of a cluster Consul already has: never overwritten
+	ErrCannotOnboard = "CannotOnboard" // `baton cluster add`'s discovery found problems with the servers: nothing was written
+	// `baton node add` and `node replace` (activities/add_node.go).
+	ErrNodeRefused       = "NodeRefused"       // a new server that may not join: it does not answer, lacks a setting or an account, its name, address or server_id is taken, it replicates from elsewhere
+	ErrNotCaughtUp       = "NotCaughtUp"       // a new node did not catch up with the primary in time (it is undone)
+	ErrReplaceIncomplete = "ReplaceIncomplete" // node replace added the new node but did not remove the old one
 )

@@ -1,32 +1,73 @@
 package tests
 
 import (
+	"encoding/json"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/baton-db/baton/internal/config"
 	"github.com/baton-db/baton/internal/loadgen"
 )
+
+// temporalOnlyCLI is a baton CLI whose config has nothing but the temporal section (no
+// secrets_file, no consul or mysql settings) and whose environment holds no secret: what it
+// does, the worker does with its own accounts and token (as in TestCLIWithoutDatabaseOrConsulSecrets).
+func temporalOnlyCLI(t *testing.T) func(args ...string) (string, int) {
+	t.Helper()
+	for _, k := range []string{"MYSQL_ADMIN_USER", "MYSQL_ADMIN_PASSWORD", "MYSQL_REPL_USER", "MYSQL_REPL_PASSWORD",
+		"MYSQL_HEARTBEAT_USER", "MYSQL_HEARTBEAT_PASSWORD", "CONSUL_HTTP_TOKEN", "CONSUL_HTTP_ADDR", "BATON_CONFIG", "BATON_SECRETS_FILE"} {
+		t.Setenv(k, "")
+	}
+	queue := "baton"
+	if full, err := config.LoadCLI(sandbox["BATON_CONFIG"], nil); err == nil && full.Temporal.TaskQueue != "" {
+		queue = full.Temporal.TaskQueue
+	}
+	cfg := filepath.Join(t.TempDir(), "cli.yaml")
+	body := "temporal:\n  address: " + sandbox["TEMPORAL_ADDRESS"] + "\n  namespace: " + sandbox["TEMPORAL_NAMESPACE"] + "\n  task_queue: " + queue + "\n"
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return func(args ...string) (string, int) {
+		t.Helper()
+		return batonConfig(t, cfg, args...)
+	}
+}
 
 // A cluster added while everything runs, with no file edit and no restart: `baton cluster
 // add` enters it in the catalog, the remote HAProxies route it on new ports within seconds,
 // a detector watches it, `cluster set` changes it live, its primary's kill -9 under load
 // fails over with every acknowledged write on the survivor; `cluster remove` stops all of it.
+// Every cluster verb runs with a temporal-only config and no secret in the environment: the
+// worker prepares, discovers, seeds, enters, lists and removes.
 func TestClusterAddedAtRunTimeIsWatchedServedAndRouted(t *testing.T) {
 	row := fault(t, "cluster added at run time (no file edit, no restart): its primary kill -9 under load")
 	const c = "demo3"
+	cli := temporalOnlyCLI(t)
+	cliJSON := func(v any, args ...string) {
+		t.Helper()
+		out, code := cli(append(args, "-o", "json")...)
+		if code != 0 {
+			t.Fatalf("baton %v -o json with a temporal-only config: exit %d\n%s", args, code, out)
+		}
+		if err := json.Unmarshal([]byte(out), v); err != nil {
+			t.Fatalf("baton %v -o json: %v\n%s", args, err, out)
+		}
+	}
 	t.Cleanup(func() {
 		sandboxCmd(t, "node-down", "node6")
 		sandboxCmd(t, "node-down", "node7")
 	})
 	sandboxCmd(t, "node-up", "node6", c)
 	sandboxCmd(t, "node-up", "node7", c)
-	t.Cleanup(func() { baton(t, "cluster", "remove", "--name", c, "--yes") }) // before the nodes go
+	t.Cleanup(func() { cli("cluster", "remove", "--name", c, "--yes") }) // before the nodes go
 
 	added := time.Now()
-	out, code := baton(t, "cluster", "add", "--name", c, "--primary", "127.0.1.6:3306",
+	out, code := cli("cluster", "add", "--name", c, "--primary", "127.0.1.6:3306",
 		"--names", "127.0.1.6=node6,127.0.1.7=node7", "--zones", "127.0.1.6=a,127.0.1.7=b",
 		"--init", "--attach", "127.0.1.7:3306", "--set", "durability=cross_zone", "--set", "anti_flap=0s")
 	if code != 0 {
@@ -44,24 +85,41 @@ func TestClusterAddedAtRunTimeIsWatchedServedAndRouted(t *testing.T) {
 	})
 	t.Logf("both remote HAProxies route %s to node6 %s after cluster add began", c, time.Since(added).Round(time.Millisecond))
 	assertDetectorWatching(t, c)
+	var list []struct {
+		Cluster   string   `json:"cluster"`
+		Epoch     uint64   `json:"epoch"`
+		Primary   string   `json:"primary"`
+		Replicas  []string `json:"replicas"`
+		InCatalog bool     `json:"in_catalog"`
+	}
+	cliJSON(&list, "cluster", "list")
+	listed := false
+	for _, e := range list {
+		if e.Cluster == c {
+			listed = e.Primary == "node6" && e.Epoch == 1 && len(e.Replicas) == 1 && e.Replicas[0] == "node7" && e.InCatalog
+		}
+	}
+	if !listed {
+		t.Fatalf("cluster list does not show %s (node6, node7, epoch 1, in the catalog): %+v", c, list)
+	}
 
 	// Its settings change at run time, validated, recorded with who; a bad value changes nothing.
 	var view struct {
 		Settings map[string]any
 		By       string
 	}
-	if out, code := baton(t, "cluster", "set", "--name", c, "--as", "carol", "max_lag=3s"); code != 0 || !strings.Contains(out, "max_lag=3s") {
+	if out, code := cli("cluster", "set", "--name", c, "--as", "carol", "max_lag=3s"); code != 0 || !strings.Contains(out, "max_lag=3s") {
 		t.Fatalf("cluster set (exit %d):\n%s", code, out)
 	}
-	batonJSON(t, &view, "cluster", "show", "--name", c, "-o", "json")
+	cliJSON(&view, "cluster", "show", "--name", c)
 	if view.Settings["max_lag"] != "3s" || view.By != "carol" {
 		t.Fatalf("cluster show after set: %+v", view)
 	}
-	out, code = baton(t, "cluster", "set", "--name", c, "--as", "carol", "durability=paxos")
+	out, code = cli("cluster", "set", "--name", c, "--as", "carol", "durability=paxos")
 	if (code != exitUsage && code != exitRefused) || !strings.Contains(out, "durability") || !strings.Contains(out, "nothing was changed") {
 		t.Fatalf("a bad value: exit %d, want a refusal naming durability:\n%s", code, out)
 	}
-	batonJSON(t, &view, "cluster", "show", "--name", c, "-o", "json")
+	cliJSON(&view, "cluster", "show", "--name", c)
 	if view.Settings["durability"] != "cross_zone" {
 		t.Fatalf("a refused change changed the settings: %+v", view)
 	}
@@ -94,7 +152,7 @@ func TestClusterAddedAtRunTimeIsWatchedServedAndRouted(t *testing.T) {
 
 	// Removed: nothing watches it, no HAProxy routes it.
 	log := detectorLogFrom(t)
-	if out, code := baton(t, "cluster", "remove", "--name", c, "--yes"); code != 0 {
+	if out, code := cli("cluster", "remove", "--name", c, "--yes"); code != 0 || !strings.Contains(out, "removed "+c+" from Consul") {
 		t.Fatalf("cluster remove (exit %d):\n%s", code, out)
 	}
 	waitDetectorLine(t, log, c, 10*time.Second, "no longer watching cluster")
@@ -108,6 +166,12 @@ func TestClusterAddedAtRunTimeIsWatchedServedAndRouted(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	if n := probeConnections(t, after.Primary.Addr()); n != 0 {
 		t.Fatalf("%d detector probe(s) still on %s's primary after cluster remove", n, c)
+	}
+	cliJSON(&list, "cluster", "list")
+	for _, e := range list {
+		if e.Cluster == c {
+			t.Fatalf("%s is still listed after cluster remove: %+v", c, e)
+		}
 	}
 	t.Logf("removed: not watched, not routed")
 }

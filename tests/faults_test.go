@@ -273,14 +273,14 @@ func failoverHeldAtPublish(t *testing.T, before topology.Topology) {
 // previous fault the replicas may need a moment to catch up.
 // waitSwitchoverReady waits until a dry run of the switchover passes; args (for example
 // "--to", "node3") name the switchover that is about to run.
-func waitSwitchoverReady(t *testing.T, args ...string) {
+func waitSwitchoverReady(t *testing.T, args ...string) (plan string) {
 	t.Helper()
 	var out string
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var code int
 		if out, code = baton(t, append([]string{"switchover", "--cluster", "demo", "--dry-run"}, args...)...); code == 0 {
-			return
+			return out
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the cluster is not ready for a switchover:\n%s", out)

@@ -22,6 +22,7 @@ const (
 	InspectRecoveries = "recoveries" // `baton recoveries`
 	InspectEpoch      = "epoch"      // the cluster's epoch, for `baton approve` and `abort`
 	InspectCluster    = "cluster"    // `baton cluster show`: the catalog entry
+	InspectClusters   = "clusters"   // `baton cluster list`: every cluster in Consul
 )
 
 // InspectInput asks Inspect for one read.
@@ -51,6 +52,8 @@ type InspectResult struct {
 	Recoveries *activities.RecoveriesView `json:",omitempty"`
 	Epoch      uint64                     `json:",omitempty"`
 	Cluster    *activities.ClusterView    `json:",omitempty"`
+	// Clusters is `baton cluster list`.
+	Clusters []activities.ClusterListEntry `json:",omitempty"`
 }
 
 // reading is the activity options of the operator's reads: one attempt, its error is
@@ -99,6 +102,9 @@ func Inspect(ctx workflow.Context, in InspectInput) (InspectResult, error) {
 		err := workflow.ExecuteActivity(ctx, a.ShowCluster, in.Cluster).Get(ctx, &v)
 		out.Cluster = &v
 		return out, err
+	case InspectClusters:
+		err := workflow.ExecuteActivity(ctx, a.ListClusters).Get(ctx, &out.Clusters)
+		return out, err
 	}
 	return out, temporal.NewNonRetryableApplicationError("unknown read "+in.What, activities.ErrBadConfig, nil)
 }
@@ -133,6 +139,8 @@ type OperateInput struct {
 	Promotion   *activities.PromotionInput  `json:",omitempty"`
 	// ClusterSettings is `baton cluster set`.
 	ClusterSettings *activities.ClusterSettingsInput `json:",omitempty"`
+	// RemoveCluster is `baton cluster remove`.
+	RemoveCluster *activities.RemoveClusterInput `json:",omitempty"`
 }
 
 // OperateResult is the result of the write asked for.
@@ -144,6 +152,7 @@ type OperateResult struct {
 	Recoveries      *activities.RecoveriesView        `json:",omitempty"`
 	Promotion       *activities.PromotionResult       `json:",omitempty"`
 	ClusterSettings *activities.ClusterSettingsResult `json:",omitempty"`
+	RemovedCluster  *activities.RemoveClusterResult   `json:",omitempty"`
 }
 
 // Operate runs one of the operator's Consul writes (a downtime and its end, an
@@ -179,6 +188,11 @@ func Operate(ctx workflow.Context, in OperateInput) (OperateResult, error) {
 		var r activities.ClusterSettingsResult
 		err := workflow.ExecuteActivity(ctx, a.SetClusterSettings, *in.ClusterSettings).Get(ctx, &r)
 		out.ClusterSettings = &r
+		return out, err
+	case in.RemoveCluster != nil:
+		var r activities.RemoveClusterResult
+		err := workflow.ExecuteActivity(ctx, a.RemoveCluster, *in.RemoveCluster).Get(ctx, &r)
+		out.RemovedCluster = &r
 		return out, err
 	}
 	return out, temporal.NewNonRetryableApplicationError("nothing to do: an Operate input sets one write", activities.ErrBadConfig, errors.New("empty OperateInput"))

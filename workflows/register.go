@@ -11,4 +11,6 @@ func Register(w worker.WorkflowRegistry) {
 	w.RegisterWorkflow(DurabilityChanged)
 	w.RegisterWorkflow(Inspect)
 	w.RegisterWorkflow(Operate)
+	w.RegisterWorkflow(AddCluster)
+	w.RegisterWorkflow(AddNode)
 }

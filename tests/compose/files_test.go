@@ -326,6 +326,7 @@ func TestComposeBootstrapUsesBatonsCommandsOnly(t *testing.T) {
 		"--name":    "demo",
 		"--primary": host(1) + ":3306",
 		"--init":    "",
+		"--local":   "", // in the bootstrap's process: no worker runs yet
 		"--attach":  host(2) + ":3306," + host(3) + ":3306",
 		"--names":   host(1) + "=node1," + host(2) + "=node2," + host(3) + "=node3",
 		"--zones":   host(1) + "=a," + host(2) + "=b," + host(3) + "=a",
