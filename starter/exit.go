@@ -7,7 +7,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/baton-db/baton/activities"
-	"github.com/baton-db/baton/internal/topology"
 )
 
 // The exit codes of baton, so a script can tell "refused, nothing changed" from "failed".
@@ -124,13 +123,4 @@ func refusedIfRejected(err error) error {
 		return refused(err)
 	}
 	return failed(err)
-}
-
-// refusedIfUnknown marks an unknown cluster (topology.ErrUnknownCluster) as a refusal;
-// any other error is left as it is.
-func refusedIfUnknown(err error) error {
-	if errors.Is(err, topology.ErrUnknownCluster) {
-		return refused(err)
-	}
-	return err
 }

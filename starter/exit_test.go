@@ -16,7 +16,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/baton-db/baton/activities"
-	"github.com/baton-db/baton/internal/topology"
 )
 
 // A step's refusal arrives wrapped: the workflow's failure, the activity's error, then the
@@ -47,8 +46,6 @@ func TestExitCode(t *testing.T) {
 		{"a failure after changes", viaWorkflow(activities.ErrRoutingNotConverged), 1},
 		{"CandidateBehind (may follow a demotion)", step(activities.ErrCandidateBehind), 1},
 		{"EpochChanged", step(activities.ErrEpochChanged), 1},
-		{"unknown cluster in Consul", refusedIfUnknown(fmt.Errorf("read: %w", topology.ErrUnknownCluster)), 3},
-		{"another Consul error", refusedIfUnknown(errors.New("consul down")), 1},
 		{"Update rejected", refusedIfRejected(fmt.Errorf("approve refused: %w", temporal.NewApplicationError("unknown approver", "errorString"))), 3},
 		{"no workflow to query", refusedIfRejected(serviceerror.NewNotFound("workflow not found")), 3},
 		{"Temporal down", refusedIfRejected(serviceerror.NewUnavailable("connection refused")), 1},

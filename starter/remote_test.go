@@ -58,7 +58,7 @@ func TestCLIConfigNeedsOnlyTemporal(t *testing.T) {
 	if _, err := loadCluster(cliCommand(t, p), "Bad Name"); exitCode(err) != exitUsage {
 		t.Errorf("loadCluster(Bad Name): %v (exit %d), want usage", err, exitCode(err))
 	}
-	// The worker's loader (and `baton cluster add`, `node set`) needs clusters and secrets.
+	// The worker's loader (and `baton cluster add --local`) needs secrets.
 	if _, err := loadFullConfig(cliCommand(t, p)); err == nil || exitCode(err) != exitUsage {
 		t.Errorf("the full config loaded without secrets: %v", err)
 	}

@@ -65,9 +65,9 @@ func loadConfig(cmd *cobra.Command) (*config.Config, error) {
 	return cfg, nil
 }
 
-// loadFullConfig loads the config with its secrets, as the worker does: for the verbs
-// that still connect to Consul or the databases themselves (`cluster add|list|remove`,
-// `node set`).
+// loadFullConfig loads the config with its secrets, as the worker does: only for the
+// bootstrap path that connects to Consul and the databases itself (`cluster add|list
+// --local`, before any worker runs).
 func loadFullConfig(cmd *cobra.Command) (*config.Config, error) {
 	cfg, err := app.LoadConfig(cmd.Flags())
 	if err != nil {

@@ -183,9 +183,9 @@ func TestConsulACL(t *testing.T) {
 	if err := os.WriteFile(cfgFile, []byte(strings.Replace(string(orig), "secrets_file: "+sandbox["SECRETS_FILE"], "secrets_file: "+bad, 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// Only the verbs that still reach Consul from the CLI read its token (`cluster`); status,
-	// the dry runs and the operator's writes run on the worker, with the worker's token.
-	for _, args := range [][]string{{"cluster", "list"}, {"cluster", "remove", "--name", "scratch", "--yes"}} {
+	// Only the bootstrap path reaches Consul from the CLI (`cluster ... --local`, for a fleet
+	// with no worker yet); every other verb runs on the worker, with the worker's token.
+	for _, args := range [][]string{{"cluster", "list", "--local"}, {"cluster", "add", "--local", "--dry-run", "--name", "scratch", "--primary", "127.0.1.1:3306"}} {
 		out, code := batonConfig(t, cfgFile, args...)
 		if code == 0 || !strings.Contains(out, "Consul refused Baton's ACL token; set CONSUL_HTTP_TOKEN in secrets_file") {
 			t.Fatalf("baton %v with a wrong Consul token: exit %d\n%s", args, code, out)

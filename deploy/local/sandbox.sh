@@ -302,7 +302,8 @@ consul_up() {
   fi
   log "consul: 3 servers and the client agent up in $((SECONDS - t0))s (leader $(curl -sf "http://$CONSUL_ADDR/v1/status/leader"))"
 }
-# onboard seeds a new cluster's topology as a user would: `baton cluster add` discovers the
+# onboard seeds a new cluster's topology as a user would: `baton cluster add --local` (no worker runs
+# yet: the CLI does the steps itself with the full config) discovers the
 # replicas from the primary and checks every node (a fresh sandbox only; a restart keeps it).
 # New servers are made a cluster by the same command (--init opens the primary, --attach
 # makes the others its replicas), as docker-compose's bootstrap does.
@@ -321,7 +322,7 @@ onboard() { # cluster
       "[ \$(mariadb --defaults-file='$(node_dir "$p")/my.cnf' -uroot -N -e 'SHOW SLAVE HOSTS' | wc -l) -eq $(($(cluster_nodes "$c" | wc -l) - 1)) ]"
   fi
   set -- $first
-  "$STATE/bin/baton" --config "$STATE/baton.yaml" cluster add --name "$c" --primary "$2:$MYSQL_PORT" \
+  "$STATE/bin/baton" --config "$STATE/baton.yaml" cluster add --local --name "$c" --primary "$2:$MYSQL_PORT" \
     --names "$names" --zones "$zones" "${extra[@]}" >&2
 }
 consul_acl_config() { # ACLs on, default deny: every client needs a token (the servers' own acl.json creates the management token)

@@ -290,7 +290,8 @@ func Load(path string, v *viper.Viper) (*Config, error) {
 // Inspect and Operate workflows), so it reads no secrets file: a config without
 // secrets_file, consul or mysql settings loads, and one that names a secrets file does not
 // read it. Clusters, when the file lists them, are validated as the worker would.
-// (`baton cluster add` and `baton node set` still connect themselves: they use Load.)
+// (Only `baton cluster add|list --local`, the bootstrap before any worker runs, connects
+// itself: it uses Load.)
 func LoadCLI(path string, v *viper.Viper) (*Config, error) {
 	c, err := decode(path, v)
 	if err != nil {

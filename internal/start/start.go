@@ -224,7 +224,7 @@ func (s Starter) StartFailover(ctx context.Context, in FailoverInput, summary st
 		case Failover:
 			out.Run, out.Attached = s.Client.GetWorkflow(ctx, id, runID), true
 			return out, nil
-		case Switchover, Rejoin, Remove:
+		case Switchover, Rejoin, Remove, AddNode:
 			if err := s.preempt(ctx, id, runID, in); err != nil {
 				return out, err
 			}
