@@ -513,7 +513,10 @@ agent_config() { # name cluster: a heartbeat agent's own config and secrets, as 
 }
 agent_start() { # name ip cluster: the node's heartbeat agent (restarted when its binary changed)
   agent_config "$1" "$3"
-  baton_proc "heartbeat-$1" baton-heartbeat --config "$STATE/agents/$1.yaml" --cluster "$3" --node "$1" --source-addr "$2" --mysqld-pid-file "$(node_dir "$1")/mysqld.pid" --metrics-addr "$2:$AGENT_METRICS_PORT"
+  # Nothing but its own files: a caller's exported secrets (a test's environment, where the
+  # secrets file was sourced into exported variables) must not reach it; it refuses them.
+  ( unset MYSQL_ADMIN_USER MYSQL_ADMIN_PASSWORD MYSQL_REPL_USER MYSQL_REPL_PASSWORD CONSUL_HTTP_TOKEN
+  baton_proc "heartbeat-$1" baton-heartbeat --config "$STATE/agents/$1.yaml" --cluster "$3" --node "$1" --source-addr "$2" --mysqld-pid-file "$(node_dir "$1")/mysqld.pid" --metrics-addr "$2:$AGENT_METRICS_PORT" )
 }
 baton_config() {
   render baton.yaml >"$STATE/baton.yaml"

@@ -157,7 +157,7 @@ func (s *Store) explain(err error) error {
 	var se api.StatusError
 	if errors.As(err, &se) && se.Code == 403 {
 		return fmt.Errorf("%w: Consul refused Baton's ACL token; set CONSUL_HTTP_TOKEN in secrets_file to a token "+
-			"whose policy allows key_prefix %q write, service \"haproxy\" read and node_prefix \"\" read", err, s.prefix+"/")
+			"whose policy allows key_prefix %q write (the topologies, the catalog, the leases), service \"haproxy\" read and node_prefix \"\" read", err, path.Dir(s.prefix)+"/")
 	}
 	return err
 }
