@@ -6,13 +6,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/baton-db/baton/internal/config"
 )
 
 // The operator's CLI needs only Temporal: with a config that has nothing but the temporal
 // section (no secrets_file, no consul or mysql settings) and no secret in its environment,
-// status, the dry runs, a downtime and its end, and the recoveries switch all work: the
+// status, the dry runs, a downtime and its end, a promotion rule, the recoveries switch, a
+// switchover with approval and a cluster's settings all work (cluster add: catalog_test.go): the
 // worker runs them (the Inspect and Operate workflows) with its own accounts and token.
 func TestCLIWithoutDatabaseOrConsulSecrets(t *testing.T) {
 	// Nothing the CLI could borrow from the environment either.
@@ -119,6 +121,22 @@ func TestCLIWithoutDatabaseOrConsulSecrets(t *testing.T) {
 	out = run(0, "recoveries", "--cluster", "demo", "-o", "json")
 	if err := json.Unmarshal([]byte(out), &rec); err != nil || rec.Cluster != "demo" {
 		t.Errorf("recoveries --cluster demo -o json: %v\n%s", err, out)
+	}
+
+	// A switchover with approval: started, approved and finished by CLIs that hold no secret.
+	waitSwitchoverReady(t)
+	done := make(chan string, 1)
+	go func() { out, _ := batonConfig(t, cfg, "switchover", "--cluster", "demo", "--require-approval"); done <- out }()
+	waitFor(t, 15*time.Second, func() bool {
+		return len(listWorkflows(t, "BatonCluster = 'demo' AND BatonStep = 'waiting for approval' AND ExecutionStatus = 'Running'")) == 1
+	})
+	t.Cleanup(func() { baton(t, "abort", "--cluster", "demo", "--as", "alice", "--reason", "test failed") })
+	run(0, "approve", "--cluster", "demo", "--as", "alice")
+	if out := <-done; !strings.Contains(out, "approve by alice") || !strings.Contains(out, "succeeded planned") {
+		t.Fatalf("switchover with approval from a temporal-only CLI:\n%s", out)
+	}
+	if tp := readTopo(t); tp.Primary.Name == topo.Primary.Name {
+		t.Fatal("the approved switchover did not move the primary")
 	}
 
 	// A cluster's settings, read and changed through the worker: the catalog in Consul.

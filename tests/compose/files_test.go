@@ -219,8 +219,8 @@ func TestComposeBatonConfig(t *testing.T) {
 			var names []string
 			for _, h := range cc.HAProxies {
 				names = append(names, h.Name)
-				if h.Writer != "haproxy-"+h.Name+":3306" || h.Zone != h.Name {
-					t.Errorf("haproxy %+v: want writer haproxy-%s:3306 in zone %s", h, h.Name, h.Name)
+				if h.Writer != "haproxy-"+h.Name+":3306" || h.Reader != "haproxy-"+h.Name+":3307" || h.Zone != h.Name {
+					t.Errorf("haproxy %+v: want writer haproxy-%s:3306, reader :3307 in zone %s", h, h.Name, h.Name)
 				}
 				service(t, p, "haproxy-"+h.Name)
 			}
@@ -381,13 +381,19 @@ func TestComposeRemoteHAProxyHosts(t *testing.T) {
 		}
 	}
 	remote := read(t, "deploy/docker/haproxy-remote.cfg.ctmpl")
-	if !strings.Contains(remote, "$p.ipv4") || !strings.Contains(remote, "$r.ipv4") || strings.Contains(remote, "fqdn") {
+	if !strings.Contains(remote, "$p.ipv4") || !strings.Contains(remote, "$n.ipv4") || strings.Contains(remote, "fqdn") {
 		t.Errorf("haproxy-remote.cfg.ctmpl must route by ipv4, never by fqdn")
 	}
-	if !strings.Contains(remote, `tree "baton/clusters/demo"`) {
-		t.Errorf("haproxy-remote.cfg.ctmpl does not read the cluster demo under baton/clusters")
+	// Catalog-driven, as the sandbox's: every cluster of baton/catalog, its topology under
+	// baton/clusters, for the host the service's environment names.
+	for _, want := range []string{`range ls "baton/catalog"`, `tree (printf "baton/clusters/%s/" $c)`,
+		`env "BATON_HAPROXY_NAME"`, `env "BATON_HAPROXY_HOST"`} {
+		if !strings.Contains(remote, want) {
+			t.Errorf("haproxy-remote.cfg.ctmpl lacks %s", want)
+		}
 	}
-	if local := read(t, "deploy/docker/haproxy-local.cfg"); strings.Contains(local, "fqdn") || strings.Contains(local, "{{") ||
+	local := read(t, "deploy/docker/haproxy-local.cfg")
+	if strings.Contains(local, "fqdn") || strings.Contains(local, "{{") ||
 		!regexp.MustCompile(`server remote_b haproxy-b:3306 .*\n.*server remote_a haproxy-a:3306 .*backup`).MatchString(local) {
 		t.Errorf("haproxy-local.cfg must forward the writer to haproxy-b, haproxy-a as backup")
 	}
@@ -395,16 +401,36 @@ func TestComposeRemoteHAProxyHosts(t *testing.T) {
 	if stats == nil {
 		t.Fatalf("haproxy-remote.cfg.ctmpl has no stats listener")
 	}
-	local := service(t, p, "haproxy-local")
-	if !slices.Equal(local.Command, []string{"haproxy", "-f", "/usr/local/etc/haproxy/global.cfg", "-f", "/usr/local/etc/haproxy/local.cfg"}) ||
-		repoFile(local, "/usr/local/etc/haproxy/global.cfg") != "deploy/docker/haproxy-global.cfg" ||
-		repoFile(local, "/usr/local/etc/haproxy/local.cfg") != "deploy/docker/haproxy-local.cfg" {
-		t.Errorf("haproxy-local runs %v with %v: want haproxy-global.cfg, then haproxy-local.cfg", local.Command, local.Volumes)
+	lsvc := service(t, p, "haproxy-local")
+	if !slices.Equal(lsvc.Command, []string{"haproxy", "-f", "/usr/local/etc/haproxy/global.cfg", "-f", "/usr/local/etc/haproxy/local.cfg"}) ||
+		repoFile(lsvc, "/usr/local/etc/haproxy/global.cfg") != "deploy/docker/haproxy-global.cfg" ||
+		repoFile(lsvc, "/usr/local/etc/haproxy/local.cfg") != "deploy/docker/haproxy-local.cfg" {
+		t.Errorf("haproxy-local runs %v with %v: want haproxy-global.cfg, then haproxy-local.cfg", lsvc.Command, lsvc.Volumes)
 	}
+	// What haproxy-local connects to is what the catalog entry of demo says each host binds.
+	forwards := servers(local)
 
 	cfg := batonConfig(t, p)
 	cc, _ := cfg.Cluster("demo")
 	for _, h := range cc.HAProxies {
+		for backend, addr := range map[string]string{"writer": h.Writer, "reader": h.Reader} {
+			if !slices.Contains(forwards[backend], "remote_"+h.Name+" "+addr) {
+				t.Errorf("haproxy-local.cfg %s servers %v: want remote_%s %s, demo's %s on host %s", backend, forwards[backend], h.Name, addr, backend, h.Name)
+			}
+		}
+		// consul-template knows which host it renders for: the entries' name, the host of
+		// their addresses (the HAProxy container's service).
+		env := service(t, p, "consul-template-"+h.Name).Environment
+		for k, want := range map[string]string{"BATON_HAPROXY_NAME": h.Name, "BATON_HAPROXY_HOST": "haproxy-" + h.Name} {
+			if v := env[k]; v == nil || *v != want {
+				t.Errorf("consul-template-%s: %s %v, want %s", h.Name, k, v, want)
+			}
+		}
+		for _, a := range []string{h.Writer, h.Reader} {
+			if host, _, _ := strings.Cut(a, ":"); host != "haproxy-"+h.Name {
+				t.Errorf("demo's frontend %s on host %s: want it at haproxy-%s, the host's service, which the template binds", a, h.Name, h.Name)
+			}
+		}
 		// HAProxy: master-worker, its master socket where the helper looks, the rendered file.
 		hp := service(t, p, "haproxy-"+h.Name)
 		run := strings.Join(hp.Command, " ")
@@ -452,8 +478,8 @@ func TestComposeRemoteHAProxyHosts(t *testing.T) {
 			t.Fatalf("%s: %v", file, err)
 		}
 		sv := def.Service
-		if sv.ID != "haproxy-"+h.Name || sv.Name != "haproxy" || sv.Meta["zone"] != h.Zone || sv.Meta["writer"] != h.Writer {
-			t.Errorf("%s registers %s/%s meta %v; want haproxy-%s/haproxy, zone %s, writer %s", file, sv.ID, sv.Name, sv.Meta, h.Name, h.Zone, h.Writer)
+		if sv.ID != "haproxy-"+h.Name || sv.Name != "haproxy" || sv.Meta["zone"] != h.Zone || sv.Meta["writer"] != h.Writer || sv.Meta["reader"] != h.Reader {
+			t.Errorf("%s registers %s/%s meta %v; want haproxy-%s/haproxy, zone %s, writer %s, reader %s", file, sv.ID, sv.Name, sv.Meta, h.Name, h.Zone, h.Writer, h.Reader)
 		}
 		if len(sv.Checks) != 2 {
 			t.Fatalf("%s has %d checks, want haproxy and consul-template", file, len(sv.Checks))
