@@ -190,6 +190,9 @@ type decisionRecord struct {
 	By     string    `json:"by"`
 	Epoch  uint64    `json:"epoch"`
 	Reason string    `json:"reason,omitempty"`
+	// Identity is the Temporal client identity that sent the Update (app.Identity: user, host,
+	// pid, and with mutual TLS the client certificate's subject), beside the self-asserted By.
+	Identity string `json:"identity,omitempty"`
 }
 
 // postmortem writes the Markdown timeline of one run.
@@ -255,12 +258,14 @@ func buildPostmortem(h *historypb.History) postmortemReport {
 				s.end, s.Outcome = at, s.Outcome+"**timed out**: "+a.GetFailure().GetMessage()
 			}
 		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
-			u := ev.GetWorkflowExecutionUpdateAcceptedEventAttributes().GetAcceptedRequest().GetInput()
+			req := ev.GetWorkflowExecutionUpdateAcceptedEventAttributes().GetAcceptedRequest()
+			u := req.GetInput()
 			var d workflows.Decision
 			if p := u.GetArgs().GetPayloads(); len(p) > 0 {
 				_ = dc.FromPayload(p[0], &d)
 			}
-			r.Decisions = append(r.Decisions, decisionRecord{At: at, Update: u.GetName(), By: d.By, Epoch: d.Epoch, Reason: d.Reason})
+			r.Decisions = append(r.Decisions, decisionRecord{At: at, Update: u.GetName(), By: d.By, Epoch: d.Epoch, Reason: d.Reason,
+				Identity: req.GetMeta().GetIdentity()})
 		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
 			r.Status = "completed"
 			r.Result = rawJSON(ev.GetWorkflowExecutionCompletedEventAttributes().GetResult().GetPayloads())
@@ -307,7 +312,7 @@ func (r postmortemReport) markdown(w io.Writer) {
 	if len(r.Decisions) > 0 {
 		fmt.Fprintln(w, "\n## Approval gate")
 		for _, d := range r.Decisions {
-			fmt.Fprintf(w, "- %s: **%s** by **%s** (saw epoch %d) %s\n", d.At.Format("15:04:05.000"), d.Update, d.By, d.Epoch, d.Reason)
+			fmt.Fprintf(w, "- %s: **%s** by **%s** (saw epoch %d; Temporal client %q) %s\n", d.At.Format("15:04:05.000"), d.Update, d.By, d.Epoch, d.Identity, d.Reason)
 		}
 	}
 	result := r.Failure

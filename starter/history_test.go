@@ -30,7 +30,7 @@ func TestPostmortemOfRecordedHistories(t *testing.T) {
 	cases := map[string][]string{
 		"planned.json":   {"# Postmortem: PlannedSwitchover", "| DemotePrimary |", "| PublishTopology |", "status **completed**"},
 		"unplanned.json": {"# Postmortem: UnplannedFailover", "| ConfirmPrimaryDead |", "| PromoteCandidate |"},
-		"aborted.json":   {"## Approval gate", "**abort** by **alice**", "nothing was changed"},
+		"aborted.json":   {"## Approval gate", "**abort** by **alice**", "Temporal client \"23662@vm@\"", "nothing was changed"},
 	}
 	for file, wants := range cases {
 		f, err := os.Open(filepath.Join("../tests/testdata/histories", file))

@@ -5,10 +5,13 @@ package app
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/user"
 	"path"
 	"strings"
 	"time"
@@ -129,6 +132,7 @@ func dialTemporal(cfg *config.Config, log *slog.Logger, metrics client.MetricsHa
 		Interceptors:      interceptors,
 		MetricsHandler:    metrics,
 		ConnectionOptions: client.ConnectionOptions{TLS: t},
+		Identity:          Identity(cfg),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.Temporal.Address, err)
@@ -311,4 +315,41 @@ func (p *Process) Catalog(ctx context.Context, cfg *config.Config, who string) *
 		p.Log.Info("entered the config file's clusters in the catalog", "clusters", entered)
 	}
 	return catalog.Watch(ctx, p.Topo, cfg, p.Log)
+}
+
+// Identity is this process's Temporal client identity, which Temporal records in the
+// history events it causes (an approval's Update, a start): the OS user, host and pid, and
+// with mutual TLS the client certificate's subject, which the Temporal frontend verified.
+// (Temporal takes the identity string from the client; a server-side authorizer is what
+// makes it binding.)
+func Identity(cfg *config.Config) string {
+	host, _ := os.Hostname()
+	who := "unknown"
+	if u, err := user.Current(); err == nil {
+		who = u.Username
+	}
+	id := fmt.Sprintf("%s@%s:%d", who, host, os.Getpid())
+	if f := cfg.Temporal.TLS.CertFile; cfg.Temporal.TLS.Enabled && f != "" {
+		if cn := certSubject(f); cn != "" {
+			id += " cert=" + cn
+		}
+	}
+	return id
+}
+
+// certSubject is the subject of the first certificate in a PEM file ("" if none).
+func certSubject(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return ""
+	}
+	c, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		return ""
+	}
+	return c.Subject.String()
 }

@@ -133,3 +133,20 @@ func TestConsulTLSAndToken(t *testing.T) {
 		t.Fatalf("the server saw certificates %v and tokens %v", got, tokens)
 	}
 }
+
+// The Temporal client identity names the user and host, and with mutual TLS the client
+// certificate's subject: what the history of an approval records beside --as.
+func TestIdentityNamesTheClientCertificate(t *testing.T) {
+	set, err := testcerts.Write(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &config.Config{}
+	if id := Identity(cfg); !strings.Contains(id, "@") || strings.Contains(id, "cert=") {
+		t.Errorf("identity without TLS: %q", id)
+	}
+	cfg.Temporal.TLS.Enabled, cfg.Temporal.TLS.CertFile = true, set.ClientCert
+	if id := Identity(cfg); !strings.Contains(id, " cert=CN=baton") {
+		t.Errorf("identity with a client certificate: %q; want its subject", id)
+	}
+}
