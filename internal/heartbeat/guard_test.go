@@ -1,6 +1,7 @@
 package heartbeat
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -90,6 +91,24 @@ func TestLeaseTTLLeavesTimeToFence(t *testing.T) {
 	for _, c := range []struct{ ttl, interval time.Duration }{{time.Second, 200 * time.Millisecond}, {2 * time.Second, time.Second}, {11 * time.Second, 200 * time.Millisecond}} {
 		if err := CheckLeaseTTL(c.ttl, c.interval); err == nil {
 			t.Errorf("ttl %s interval %s accepted", c.ttl, c.interval)
+		}
+	}
+}
+
+// Only a fence that made the node read-only is undone on a renewal: a primary that was
+// read-only already (restarted after a crash) is never opened by its agent.
+func TestMayReopenOnlyWhatTheFenceClosed(t *testing.T) {
+	for _, c := range []struct {
+		acksErr, roErr error
+		wasRO, want    bool
+	}{
+		{nil, nil, false, true},
+		{nil, nil, true, false},
+		{errors.New("x"), nil, false, false},
+		{nil, errors.New("x"), false, false},
+	} {
+		if got := mayReopen(c.acksErr, c.wasRO, c.roErr); got != c.want {
+			t.Errorf("mayReopen(%v, %v, %v) = %v, want %v", c.acksErr, c.wasRO, c.roErr, got, c.want)
 		}
 	}
 }

@@ -266,12 +266,15 @@ func (a *Agent) act(ctx context.Context, t topology.Topology, why string, lapse 
 	if c, err := a.leaseOwn(self.Addr()); err == nil {
 		fctx, cancel := context.WithTimeout(ctx, leaseActTimeout)
 		acks, aerr := c.PrimaryAcks(fctx)
+		ro, _, roErr := c.ReadOnly(fctx)
 		_, err = c.Fence(fctx, map[string]bool{a.Guard.User: true})
 		cancel()
 		if err == nil {
 			how = "read-only, client sessions ended"
-			if lapse && aerr == nil {
+			if lapse && mayReopen(aerr, ro, roErr) {
 				a.reopen = &acks
+			} else if lapse {
+				how += "; it was read-only already, so it stays so when the lease is renewed"
 			}
 		} else {
 			why += "; fence: " + err.Error()
@@ -295,6 +298,16 @@ func (a *Agent) act(ctx context.Context, t topology.Topology, why string, lapse 
 	a.Log.Warn("fenced this node: its lease is gone", "cluster", a.Cluster, "node", a.Node, "why", why, "how", how)
 	a.record(ctx, self, why+"; "+how, 0)
 	a.answer(ctx, t, how)
+}
+
+// mayReopen says whether a fence on a lapse may be undone once the lease is renewed: only
+// when this fence is what made the node read-only. A primary that was read-only already (a
+// server restarted after a crash starts read-only, and only a failover or a human opens it;
+// its binlog may have lost what a replica holds) must never be opened by its agent (found by
+// the nemesis: a crashed primary, restarted at once while the failover could not act, was
+// opened on a renewal and acknowledged 2,121 writes that its diverged replica never got).
+func mayReopen(acksErr error, wasReadOnly bool, readOnlyErr error) bool {
+	return acksErr == nil && readOnlyErr == nil && !wasReadOnly
 }
 
 // reopenNode undoes a fence on a lapse once the lease is renewed: the semi-sync timeout it
