@@ -126,7 +126,10 @@ func TestCLIWithoutDatabaseOrConsulSecrets(t *testing.T) {
 	// A switchover with approval: started, approved and finished by CLIs that hold no secret.
 	waitSwitchoverReady(t)
 	done := make(chan string, 1)
-	go func() { out, _ := batonConfig(t, cfg, "switchover", "--cluster", "demo", "--require-approval"); done <- out }()
+	go func() {
+		out, _ := batonConfig(t, cfg, "switchover", "--cluster", "demo", "--require-approval")
+		done <- out
+	}()
 	waitFor(t, 15*time.Second, func() bool {
 		return len(listWorkflows(t, "BatonCluster = 'demo' AND BatonStep = 'waiting for approval' AND ExecutionStatus = 'Running'")) == 1
 	})

@@ -219,7 +219,7 @@ func TestAgentNeverOpensAPrimaryThatWasReadOnly(t *testing.T) {
 	waitFor(t, 10*time.Second, func() bool { return leaseOf(t).Node == p.Name })
 	mustExecOn(t, p.Addr(), "SET GLOBAL read_only = ON")
 	t.Cleanup(func() { mustExecOn(t, p.Addr(), "SET GLOBAL read_only = OFF") }) // the test's own change, undone
-	mustExecOn(t, r.Addr(), "STOP SLAVE IO_THREAD")                              // the cluster is not whole: no failsafe
+	mustExecOn(t, r.Addr(), "STOP SLAVE IO_THREAD")                             // the cluster is not whole: no failsafe
 	t.Cleanup(func() { mustExecOn(t, r.Addr(), "START SLAVE IO_THREAD") })
 	agentLog := agentLogFrom(t, p.Name)
 	unblock := cutProcessFromConsul(t, "heartbeat-"+p.Name)
