@@ -239,5 +239,8 @@ func TestAgentNeverOpensAPrimaryThatWasReadOnly(t *testing.T) {
 	if !ro || strings.Contains(agentLog(), "takes writes again") {
 		t.Fatalf("the agent opened %s, which was read-only before its fence (read_only=%v):\n%s", p.Name, ro, agentLog())
 	}
+	if !strings.Contains(agentLog(), "this node stays read-only") {
+		t.Errorf("the agent does not say it keeps %s read-only:\n%s", p.Name, agentLog())
+	}
 	t.Logf("%s stays read-only after the renewal: %s", p.Name, firstLine(agentLog(), "fenced this node"))
 }

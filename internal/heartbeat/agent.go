@@ -75,6 +75,7 @@ type Agent struct {
 	failsafeSaid string
 	actedAt      uint64                        // the epoch at which the lease's fence stopped this node
 	reopen       *mysqladmin.PrimaryAcks       // fenced on a lapse: its semi-sync settings, restored when the lease is renewed
+	reopenWrites bool                          // and writable again then: the fence is what made it read-only (mayReopen)
 	leaseSelf    *mysqladmin.Client            // the lease's connection to its own node
 	replicas     map[string]*mysqladmin.Client // the failsafe's connections
 }

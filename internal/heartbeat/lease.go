@@ -271,10 +271,11 @@ func (a *Agent) act(ctx context.Context, t topology.Topology, why string, lapse 
 		cancel()
 		if err == nil {
 			how = "read-only, client sessions ended"
-			if lapse && mayReopen(aerr, ro, roErr) {
-				a.reopen = &acks
-			} else if lapse {
-				how += "; it was read-only already, so it stays so when the lease is renewed"
+			if lapse && aerr == nil {
+				a.reopen, a.reopenWrites = &acks, mayReopen(aerr, ro, roErr)
+				if !a.reopenWrites {
+					how += "; it was read-only already, so it stays so when the lease is renewed"
+				}
 			}
 		} else {
 			why += "; fence: " + err.Error()
@@ -311,13 +312,13 @@ func mayReopen(acksErr error, wasReadOnly bool, readOnlyErr error) bool {
 }
 
 // reopenNode undoes a fence on a lapse once the lease is renewed: the semi-sync timeout it
-// had, then writable.
+// had, then writable if the fence is what closed it; the lease is held again either way.
 func (a *Agent) reopenNode(ctx context.Context, t topology.Topology) {
 	self, _ := t.Find(a.Node)
 	c, err := a.leaseOwn(self.Addr())
 	if err == nil {
 		rctx, cancel := context.WithTimeout(ctx, leaseActTimeout)
-		if err = c.SetSemiSyncTimeout(rctx, a.reopen.TimeoutMS); err == nil {
+		if err = c.SetSemiSyncTimeout(rctx, a.reopen.TimeoutMS); err == nil && a.reopenWrites {
 			err = c.SetReadOnly(rctx, false)
 		}
 		cancel()
@@ -326,7 +327,13 @@ func (a *Agent) reopenNode(ctx context.Context, t topology.Topology) {
 		a.Log.Error("lease renewed, but reopening this node (fenced on the lapse) failed; trying again next tick", "cluster", a.Cluster, "node", a.Node, "error", err)
 		return
 	}
-	a.reopen, a.actedAt = nil, 0
+	writes := a.reopenWrites
+	a.reopen, a.reopenWrites, a.actedAt = nil, false, 0
+	if !writes {
+		a.Log.Warn("lease renewed and no failover revoked it: this node stays read-only, as it was before its fence on the lapse (a failover or a human opens it); the lease is held again",
+			"cluster", a.Cluster, "node", a.Node, "epoch", t.Epoch)
+		return
+	}
 	a.Log.Warn("lease renewed and no failover revoked it: this node, fenced on the lapse of its lease, takes writes again", "cluster", a.Cluster, "node", a.Node, "epoch", t.Epoch)
 }
 
