@@ -14,10 +14,10 @@ import (
 	"github.com/baton-db/baton/internal/loadgen"
 )
 
-// temporalOnlyCLI is a baton CLI whose config has nothing but the temporal section (no
-// secrets_file, no consul or mysql settings) and whose environment holds no secret: what it
-// does, the worker does with its own accounts and token (as in TestCLIWithoutDatabaseOrConsulSecrets).
-func temporalOnlyCLI(t *testing.T) func(args ...string) (string, int) {
+// temporalOnlyConfig writes a baton config that has nothing but the temporal section (no
+// secrets_file, no consul or mysql settings) and clears every secret from the environment:
+// what such a CLI does, the worker does with its own accounts and token.
+func temporalOnlyConfig(t *testing.T) string {
 	t.Helper()
 	for _, k := range []string{"MYSQL_ADMIN_USER", "MYSQL_ADMIN_PASSWORD", "MYSQL_REPL_USER", "MYSQL_REPL_PASSWORD",
 		"MYSQL_HEARTBEAT_USER", "MYSQL_HEARTBEAT_PASSWORD", "CONSUL_HTTP_TOKEN", "CONSUL_HTTP_ADDR", "BATON_CONFIG", "BATON_SECRETS_FILE"} {
@@ -32,6 +32,13 @@ func temporalOnlyCLI(t *testing.T) func(args ...string) (string, int) {
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return cfg
+}
+
+// temporalOnlyCLI runs baton with a temporalOnlyConfig.
+func temporalOnlyCLI(t *testing.T) func(args ...string) (string, int) {
+	t.Helper()
+	cfg := temporalOnlyConfig(t)
 	return func(args ...string) (string, int) {
 		t.Helper()
 		return batonConfig(t, cfg, args...)

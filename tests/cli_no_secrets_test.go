@@ -2,13 +2,9 @@ package tests
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/baton-db/baton/internal/config"
 )
 
 // The operator's CLI needs only Temporal: with a config that has nothing but the temporal
@@ -17,20 +13,7 @@ import (
 // switchover with approval and a cluster's settings all work (cluster add: catalog_test.go): the
 // worker runs them (the Inspect and Operate workflows) with its own accounts and token.
 func TestCLIWithoutDatabaseOrConsulSecrets(t *testing.T) {
-	// Nothing the CLI could borrow from the environment either.
-	for _, k := range []string{"MYSQL_ADMIN_USER", "MYSQL_ADMIN_PASSWORD", "MYSQL_REPL_USER", "MYSQL_REPL_PASSWORD",
-		"MYSQL_HEARTBEAT_USER", "MYSQL_HEARTBEAT_PASSWORD", "CONSUL_HTTP_TOKEN", "CONSUL_HTTP_ADDR", "BATON_CONFIG", "BATON_SECRETS_FILE"} {
-		t.Setenv(k, "")
-	}
-	queue := "baton"
-	if full, err := config.LoadCLI(sandbox["BATON_CONFIG"], nil); err == nil && full.Temporal.TaskQueue != "" {
-		queue = full.Temporal.TaskQueue
-	}
-	cfg := filepath.Join(t.TempDir(), "cli.yaml")
-	body := "temporal:\n  address: " + sandbox["TEMPORAL_ADDRESS"] + "\n  namespace: " + sandbox["TEMPORAL_NAMESPACE"] + "\n  task_queue: " + queue + "\n"
-	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg := temporalOnlyConfig(t)
 	run := func(want int, args ...string) string {
 		t.Helper()
 		out, code := batonConfig(t, cfg, args...)
