@@ -1,6 +1,3 @@
-// Package activities holds Baton's runbook steps, one file each. Every step reads the
-// state first and succeeds without acting when its effect is already there, so a retry or
-// a worker crash never applies a step twice.
 package activities
 
 import (
@@ -90,17 +87,6 @@ func New(cfg *config.Config, topo Topology) *Activities {
 	a := &Activities{Config: cfg, Topo: topo, clients: map[string]Server{}}
 	a.admin, a.adminErr = cfg.MySQLOptions(cfg.Secrets.AdminUser, cfg.Secrets.AdminPassword)
 	return a
-}
-
-// Close releases every MySQL connection of a. (A function, not a method: every exported
-// method of Activities is registered as an activity.)
-func Close(a *Activities) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for k, c := range a.clients {
-		_ = c.Close()
-		delete(a.clients, k)
-	}
 }
 
 // cluster returns the cluster's config, or a non-retryable error naming the fix.

@@ -219,7 +219,7 @@ type AddClusterResult struct {
 // AddClusterSteps runs `baton cluster add`'s steps in order, in this process: the
 // AddCluster workflow runs the same steps as activities; `baton cluster add --local` (the
 // bootstrap, before any worker runs) calls this with the full config.
-func AddClusterSteps(ctx context.Context, a *Activities, in AddClusterInput, at time.Time) (AddClusterResult, error) {
+func (a Local) AddClusterSteps(ctx context.Context, in AddClusterInput, at time.Time) (AddClusterResult, error) {
 	out := AddClusterResult{Cluster: in.Cluster, DryRun: in.DryRun}
 	ns, err := a.NewClusterSettings(ctx, in)
 	if err != nil {

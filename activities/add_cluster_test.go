@@ -270,7 +270,7 @@ func TestAddClusterStepsPrepareDiscoverSeed(t *testing.T) {
 	var dialled []string
 	a := addActivities(s, map[string]*onboardFake{addrP: p, addrR: r}, &dialled)
 	at := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
-	res, err := AddClusterSteps(context.Background(), a, addInput(), at)
+	res, err := Local{a}.AddClusterSteps(context.Background(), addInput(), at)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +313,7 @@ func TestAddClusterStepsPrepareDiscoverSeed(t *testing.T) {
 	// Again: the cluster is there, refused before any server is touched.
 	p2, r2 := newServers()
 	a = addActivities(s, map[string]*onboardFake{addrP: p2, addrR: r2}, nil)
-	if _, err := AddClusterSteps(context.Background(), a, addInput(), at); errType(err) != ErrClusterExists || len(p2.did)+len(r2.did) != 0 {
+	if _, err := (Local{a}).AddClusterSteps(context.Background(), addInput(), at); errType(err) != ErrClusterExists || len(p2.did)+len(r2.did) != 0 {
 		t.Errorf("a second add: %v; servers did %v %v", err, p2.did, r2.did)
 	}
 }
@@ -327,7 +327,7 @@ func TestAddClusterDryRun(t *testing.T) {
 	a := addActivities(s, map[string]*onboardFake{addrP: p, addrR: r}, nil)
 	in := addInput()
 	in.DryRun = true
-	res, err := AddClusterSteps(context.Background(), a, in, time.Now())
+	res, err := Local{a}.AddClusterSteps(context.Background(), in, time.Now())
 	if err != nil || res.Seed != nil || res.Prepared != nil || len(res.Replicas) != 1 {
 		t.Fatalf("dry run: %+v, %v", res, err)
 	}

@@ -114,9 +114,11 @@ func downtimed(t topology.Topology, now time.Time) map[string]string {
 	return out
 }
 
-// ChooseCandidate ranks the replicas and returns the index of the best one (-1 if none
-// qualifies) and a report that says why each replica was or was not chosen.
-func ChooseCandidate(obs []Observed, p Policy) (int, []ReplicaReport) {
+// rankCandidates ranks the replicas and returns the index of the best one (-1 if none
+// qualifies) and a report that says why each replica was or was not chosen. It is the pure
+// decision of the ChooseCandidate activity, which observes the replicas first, and of
+// CheckPreconditions.
+func rankCandidates(obs []Observed, p Policy) (int, []ReplicaReport) {
 	reports := make([]ReplicaReport, len(obs))
 	var eligible []int
 	for i, o := range obs {

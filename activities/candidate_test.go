@@ -18,7 +18,7 @@ func gtids(t *testing.T, s string) flavor.GTIDSet {
 	return g
 }
 
-func TestChooseCandidate(t *testing.T) {
+func TestRankCandidates(t *testing.T) {
 	a := topology.Node{Name: "a", Zone: "z1"}
 	b := topology.Node{Name: "b", Zone: "z2"}
 	c := topology.Node{Name: "c", Zone: "z1"}
@@ -67,7 +67,7 @@ func TestChooseCandidate(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			best, reports := ChooseCandidate(tc.obs, tc.policy)
+			best, reports := rankCandidates(tc.obs, tc.policy)
 			got := ""
 			if best >= 0 {
 				got = tc.obs[best].Node.Name
@@ -106,7 +106,7 @@ func TestLeftBehindNamesWhatOnlyALostCandidateHeld(t *testing.T) {
 // A downtimed replica is never a candidate, however good it looks otherwise (preferred,
 // in the old primary's zone, least lag, most GTIDs), and its report says it is downtimed
 // and by whom.
-func TestChooseCandidateNeverPicksADowntimedReplica(t *testing.T) {
+func TestRankCandidatesNeverPicksADowntimedReplica(t *testing.T) {
 	a := topology.Node{Name: "a", Zone: "z1"}
 	b := topology.Node{Name: "b", Zone: "z2"}
 	c := topology.Node{Name: "c", Zone: "z2"}
@@ -131,7 +131,7 @@ func TestChooseCandidateNeverPicksADowntimedReplica(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			best, reports := ChooseCandidate(tc.obs, tc.policy)
+			best, reports := rankCandidates(tc.obs, tc.policy)
 			got := ""
 			if best >= 0 {
 				got = tc.obs[best].Node.Name
@@ -150,7 +150,7 @@ func TestChooseCandidateNeverPicksADowntimedReplica(t *testing.T) {
 // A replica whose lag is unknown (LagMS -1) ranks below every replica whose lag is known,
 // however large, everything else being equal; the report of a chosen replica of unknown lag
 // claims no lag.
-func TestChooseCandidateRanksUnknownLagLast(t *testing.T) {
+func TestRankCandidatesRanksUnknownLagLast(t *testing.T) {
 	a := topology.Node{Name: "a", Zone: "z1"} // first by name: wins any tie
 	b := topology.Node{Name: "b", Zone: "z1"}
 	obs := func(lagA, lagB int64) []Observed {
@@ -176,7 +176,7 @@ func TestChooseCandidateRanksUnknownLagLast(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			best, reports := ChooseCandidate(tc.obs, tc.policy)
+			best, reports := rankCandidates(tc.obs, tc.policy)
 			got := "none"
 			if best >= 0 {
 				got = tc.obs[best].Node.Name
@@ -246,14 +246,14 @@ func TestLeftBehindNamesEveryLostCandidate(t *testing.T) {
 // A replica that acknowledged (received) more than another but applies slower (its SQL
 // thread held by a backup's lock) holds more: it is the candidate, and the one that only
 // applied faster is the one that lacks transactions.
-func TestChooseCandidateComparesWhatEachReplicaReceived(t *testing.T) {
+func TestRankCandidatesComparesWhatEachReplicaReceived(t *testing.T) {
 	acker := topology.Node{Name: "node2", Zone: "b"}
 	mate := topology.Node{Name: "node3", Zone: "a"}
 	obs := []Observed{
 		{Node: acker, Reachable: true, SQLRunning: true, IO: "Yes", GTIDs: gtids(t, "0-101-100"), Received: gtids(t, "0-101-512"), LagMS: 3000},
 		{Node: mate, Reachable: true, SQLRunning: true, IO: "No", GTIDs: gtids(t, "0-101-300"), Received: gtids(t, "0-101-300"), LagMS: 0},
 	}
-	best, reports := ChooseCandidate(obs, Policy{Zone: "a", RequireSuperset: true})
+	best, reports := rankCandidates(obs, Policy{Zone: "a", RequireSuperset: true})
 	if best != 0 {
 		t.Fatalf("chose %d; want node2, which received 0-101-512: %+v", best, reports)
 	}
@@ -286,11 +286,11 @@ func TestPromotionRulesAtRunTime(t *testing.T) {
 		return Observed{Node: n, Reachable: true, SQLRunning: true, IO: "Yes", GTIDs: gtids(t, "0-1-10"), LagMS: lag}
 	}
 	p := Policy{Zone: "z1"}.withRules(map[string]string{"a": "prefer_not", "b": "must_not"})
-	best, reports := ChooseCandidate([]Observed{ok(a, 0), ok(b, 0), ok(c, 500)}, p)
+	best, reports := rankCandidates([]Observed{ok(a, 0), ok(b, 0), ok(c, 500)}, p)
 	if best != 2 || !strings.Contains(reports[1].Why, "must_not") {
 		t.Fatalf("chose %d (%+v); want c: a is prefer_not (ranked last despite zone and lag), b must_not", best, reports)
 	}
-	best, reports = ChooseCandidate([]Observed{ok(a, 0), ok(b, 0)}, p)
+	best, reports = rankCandidates([]Observed{ok(a, 0), ok(b, 0)}, p)
 	if best != 0 || !strings.Contains(reports[0].Why, "prefer_not, but no other replica is eligible") {
 		t.Fatalf("chose %d (%+v); a prefer_not replica is still chosen when it is the only eligible one", best, reports)
 	}

@@ -72,7 +72,7 @@ func (a *Activities) CheckPreconditions(ctx context.Context, in CheckInput) (Pla
 	}
 	down := downtimed(topo, time.Now())
 	policy := Policy{Zone: topo.Primary.Zone, Downtimed: down}.withRules(promotionRules(cc.Prefer, cc.MustNot, topo.Promotions))
-	best, reports := ChooseCandidate(obs, policy)
+	best, reports := rankCandidates(obs, policy)
 	plan.Replicas = reports
 	ci := best
 	if in.Candidate != "" {

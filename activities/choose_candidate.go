@@ -17,16 +17,16 @@ import (
 
 // ChooseCandidate picks the replica to promote after the primary died. Every reachable
 // replica first applies what it already received (a SQL thread an operator stopped without
-// an error is started for that), then ChooseCandidate ranks them and excludes any that is
+// an error is started for that), then rankCandidates ranks them and excludes any that is
 // not a GTID superset of the others. Replicas it cannot reach are left out of the plan
 // (Plan.Lost): the failover evicts them rather than wait for them. It changes nothing else.
 func (a *Activities) ChooseCandidate(ctx context.Context, c ConfirmResult) (Plan, error) {
 	return a.choose(ctx, c, true)
 }
 
-// PreviewCandidate is ChooseCandidate for a dry run: it starts no stopped SQL thread. (A
-// function, not a method: every exported method of Activities is registered as an activity.)
-func PreviewCandidate(ctx context.Context, a *Activities, c ConfirmResult) (Plan, error) {
+// previewCandidate is ChooseCandidate for a dry run (PreviewFailoverCandidate): it starts no
+// stopped SQL thread.
+func (a *Activities) previewCandidate(ctx context.Context, c ConfirmResult) (Plan, error) {
 	return a.choose(ctx, c, false)
 }
 
@@ -57,12 +57,12 @@ func (a *Activities) choose(ctx context.Context, c ConfirmResult, resume bool) (
 	}
 	behind := observe(2 * time.Second)
 	a.askUnreachableAckers(ctx, f, c, obs, cc.UnreachableAckerWait, resume)
-	best, reports := ChooseCandidate(obs, policy)
+	best, reports := rankCandidates(obs, policy)
 	if best < 0 && behind {
 		// Replicas that have not applied what they received cannot be compared yet: give
 		// them catchup_timeout, then rank again.
 		observe(cc.CatchUpTimeout)
-		best, reports = ChooseCandidate(obs, policy)
+		best, reports = rankCandidates(obs, policy)
 	}
 	plan := Plan{Cluster: cluster, OldPrimary: c.Primary, Epoch: c.Epoch, EpochIndex: c.EpochIndex, Replicas: reports, Lost: c.Lost}
 	if best < 0 {

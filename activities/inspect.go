@@ -45,10 +45,9 @@ type Health struct {
 	Problems     []string               `json:"problems"`
 }
 
-// Inspect reads a cluster for `baton status`: every node (in parallel), the HAProxy hosts,
-// and every problem found. It changes nothing. (A function, not a method: every exported
-// method of Activities is registered as an activity.)
-func Inspect(ctx context.Context, a *Activities, t topology.Topology, hosts []topology.HAProxyHost, hostsErr error) Health {
+// inspect reads a cluster for `baton status` (the Status activity): every node (in
+// parallel), the HAProxy hosts, and every problem found. It changes nothing.
+func (a *Activities) inspect(ctx context.Context, t topology.Topology, hosts []topology.HAProxyHost, hostsErr error) Health {
 	now := time.Now()
 	h := Health{Cluster: t.Cluster, Epoch: t.Epoch, Maintenance: t.Maintenance, Recoveries: t.Recoveries, Evicted: t.Evicted, LastFailover: t.LastFailover, HAProxies: hosts}
 	if t.LastFailover != nil && !t.Unacknowledged() {

@@ -56,8 +56,3 @@ func (a *Activities) replicaStatus(ctx context.Context, cluster string, n topolo
 	}
 	return c.ReplicaStatus(ctx)
 }
-
-// Observe reads one replica's state for a caller outside a workflow (baton status).
-func Observe(ctx context.Context, a *Activities, cluster string, n topology.Node) Observed {
-	return a.observe(ctx, cluster, n)
-}

@@ -71,7 +71,7 @@ type ClusterStatus struct {
 }
 
 // Status reads every cluster Consul or the config knows (or just one), in parallel: the
-// topology, the detector watching it, the HAProxy hosts, and every node (Inspect). It
+// topology, the detector watching it, the HAProxy hosts, and every node (inspect). It
 // changes nothing. A cluster that is not configured is refused (ErrUnknownCluster).
 func (a *Activities) Status(ctx context.Context, in StatusInput) (StatusReport, error) {
 	r := StatusReport{At: time.Now().UTC()}
@@ -119,7 +119,7 @@ func (a *Activities) Status(ctx context.Context, in StatusInput) (StatusReport, 
 				}
 				cs.Problems = []string{cs.Error}
 			} else {
-				cs.Health = Inspect(ctx, a, t, hosts, hostsErr)
+				cs.Health = a.inspect(ctx, t, hosts, hostsErr)
 			}
 			if slices.Contains(a.clusterNames(), n) && cs.WatchedBy == "" {
 				what := "no detector watches it: is baton-detector running?"
@@ -193,10 +193,10 @@ func (a *Activities) PreviewSwitchover(ctx context.Context, in CheckInput) (Prev
 	return Preview{Plan: p, Refusal: refusalOf(err)}, nil
 }
 
-// PreviewFailoverCandidate is PreviewCandidate for `baton failover --dry-run`: the
+// PreviewFailoverCandidate is previewCandidate for `baton failover --dry-run`: the
 // candidate an unplanned failover would choose, without waiting for or changing any replica.
 func (a *Activities) PreviewFailoverCandidate(ctx context.Context, c ConfirmResult) (Preview, error) {
-	p, err := PreviewCandidate(ctx, a, c)
+	p, err := a.previewCandidate(ctx, c)
 	return Preview{Plan: p, Refusal: refusalOf(err)}, nil
 }
 

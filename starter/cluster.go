@@ -140,9 +140,9 @@ func addLocal(cmd *cobra.Command, in activities.AddClusterInput) (activities.Add
 	if err != nil {
 		return activities.AddClusterResult{}, err
 	}
-	a := activities.New(cfg, s)
-	defer activities.Close(a)
-	return activities.AddClusterSteps(cmd.Context(), a, in, time.Now())
+	l := activities.Local{Activities: activities.New(cfg, s)}
+	defer l.Close()
+	return l.AddClusterSteps(cmd.Context(), in, time.Now())
 }
 
 // clusterExit gives the cluster steps' errors their exit codes: bad settings or addresses

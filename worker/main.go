@@ -46,7 +46,7 @@ func run(ctx context.Context, args []string) error {
 	acts.Metrics = p.Metrics
 	cat := p.Catalog(ctx, cfg, "worker")
 	acts.Clusters = cat
-	defer activities.Close(acts)
+	defer activities.Local{Activities: acts}.Close()
 
 	opts := worker.Options{}
 	if f := os.Getenv("BATON_FAULT_CRASH_FILE"); f != "" {

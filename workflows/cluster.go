@@ -21,7 +21,7 @@ import (
 //  3. discover: the replicas found from the primary, every node checked (CannotOnboard);
 //  4. seed: the topology at epoch 1, then the catalog entry (create-only).
 //
-// A dry run runs 1 and 3 only. activities.AddClusterSteps is the same list, in one process
+// A dry run runs 1 and 3 only. activities.Local's AddClusterSteps is the same list, in one process
 // (`baton cluster add --local`).
 func AddCluster(ctx workflow.Context, in activities.AddClusterInput) (activities.AddClusterResult, error) {
 	t := newTracker(ctx)

@@ -86,7 +86,7 @@ func stepStart(r workflows.Result, name string) time.Time {
 
 func benchOverhead(pairs int) {
 	a := activities.New(cfg, store)
-	defer activities.Close(a)
+	defer activities.Local{Activities: a}.Close()
 	var dTotal, wTotal, dBlocked, wBlocked stats
 	for i := 0; i < pairs; i++ {
 		time.Sleep(time.Second)
