@@ -335,7 +335,9 @@ func (f *failover) publishAndVerify(ctx workflow.Context) error {
 }
 
 // publishTopology names the new primary in Consul, evicts the crashed node (and any
-// replica found dead) and starts the anti-flap period, in one transaction.
+// replica found dead) and starts the anti-flap period, in one transaction. It runs its
+// activity itself rather than through step: a first round local to the worker, then
+// rounds on the server for as long as Consul refuses (the candidate is writable already).
 func (f *failover) publishTopology(ctx workflow.Context) error {
 	return f.t.do(ctx, "publish topology", func() error {
 		evict := []topology.Eviction{{Node: f.plan.OldPrimary, Reason: "primary died: " + f.confirm.Why}}
@@ -377,6 +379,8 @@ func (f *failover) publishTopology(ctx workflow.Context) error {
 
 // reparentReplicas moves every live replica under the new primary. One that died since it
 // was chosen is left out and reported, not waited for: the failover has already happened.
+// It runs its activities itself rather than through step: one per replica at once, and a
+// failure goes into the result (LeftOut) instead of failing the failover.
 func (f *failover) reparentReplicas(ctx workflow.Context) error {
 	return f.t.do(ctx, "reparent replicas", func() error {
 		futures := make([]workflow.Future, len(f.plan.Others))
