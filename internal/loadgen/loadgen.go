@@ -148,9 +148,15 @@ func (l *Load) Acked() []int64 {
 // Failures is the number of writes that failed.
 func (l *Load) Failures() int64 { return l.fails.Load() }
 
+// LastError is the last failed write's error, or "".
+func (l *Load) LastError() string {
+	last, _ := l.lastErr.Load().(string)
+	return last
+}
+
 func (l *Load) String() string {
 	gap, _ := l.LongestGap()
-	last, _ := l.lastErr.Load().(string)
+	last := l.LastError()
 	return fmt.Sprintf("%d acked, %d failed, longest window without a successful write %s, last error %q",
 		len(l.Acked()), l.fails.Load(), gap.Round(time.Millisecond), last)
 }

@@ -37,6 +37,7 @@ type writer struct {
 	name, cluster, node string
 	db                  *sql.DB
 	load                *loadgen.Load
+	app                 bool // the application's client through the local HAProxy (not a side client)
 	started             time.Time
 }
 
@@ -60,7 +61,12 @@ func runChecker(kit *sandboxkit.Kit, clusters []string, pretendLost int) error {
 		db := kit.AppDB(kit.LocalWriter(cl))
 		db.SetMaxOpenConns(4)
 		db.SetMaxIdleConns(4)
-		c.clients = append(c.clients, &writer{name: "app via local HAProxy " + cl, cluster: cl, db: db, load: loadgen.Start(db, 50), started: time.Now()})
+		// A fresh sandbox has no table yet: without it every write fails and the run would
+		// prove nothing about lost writes (the verdict fails an app client with no ack).
+		if err := createSchema(db); err != nil {
+			c.rep.Errors = append(c.rep.Errors, fmt.Sprintf("create %s on %s: %v", loadgen.Table, cl, err))
+		}
+		c.clients = append(c.clients, &writer{name: "app via local HAProxy " + cl, cluster: cl, app: true, db: db, load: loadgen.Start(db, 50), started: time.Now()})
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -272,7 +278,7 @@ func (c *checker) finish(pretendLost int) {
 			}
 			ids := wc.load.Acked()
 			per, lost := c.kit.LostOnMembers(tp, ids, 30*time.Second)
-			r := ClientReport{Name: wc.name, Cluster: cl, Acked: len(ids), Failed: wc.load.Failures(), Lost: len(lost)}
+			r := ClientReport{Name: wc.name, Cluster: cl, App: wc.app, Acked: len(ids), Failed: wc.load.Failures(), Lost: len(lost), LastError: wc.load.LastError()}
 			if len(lost) > 0 {
 				r.Note = fmt.Sprint(per)
 			}
@@ -352,6 +358,20 @@ func (c *checker) listWorkflows(ctx context.Context, tc client.Client, cl string
 		}
 		if token = resp.NextPageToken; len(token) == 0 {
 			return
+		}
+	}
+}
+
+// createSchema creates the load's table through the cluster's writer, retrying for 10 s
+// (a failover may be settling from an earlier run).
+func createSchema(db *sql.DB) error {
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err = db.ExecContext(ctx, loadgen.Schema)
+		cancel()
+		if err == nil || time.Now().After(deadline) {
+			return err
 		}
 	}
 }

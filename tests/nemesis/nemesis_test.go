@@ -80,7 +80,8 @@ func TestSplitBrainNeedsTwoWritableReachableNodes(t *testing.T) {
 }
 
 func TestVerdictFailsOnEveryFinding(t *testing.T) {
-	clean := Report{Seed: 1, Checker: CheckerReport{Samples: 100, Acked: 5000}}
+	clean := Report{Seed: 1, Checker: CheckerReport{Samples: 100, Acked: 5000, Clients: []ClientReport{
+		{Name: "app via local HAProxy demo", App: true, Acked: 5000}, {Name: "#3 partition-node side", Acked: 0}}}}
 	if pass, why := Verdict(clean); !pass {
 		t.Fatalf("a clean run failed: %v", why)
 	}
@@ -95,6 +96,9 @@ func TestVerdictFailsOnEveryFinding(t *testing.T) {
 		"a heal error":         func(r *Report) { r.HealErrors = []string{"start-node"} },
 		"a check that failed":  func(r *Report) { r.Checker.Errors = []string{"temporal"} },
 		"a checker that slept": func(r *Report) { r.Checker.Samples = 0 },
+		"an app client with no ack": func(r *Report) {
+			r.Checker.Clients = []ClientReport{{Name: "app via local HAProxy demo", App: true, Failed: 88256, LastError: "Table 'app.writes' doesn't exist"}}
+		},
 	} {
 		r := clean
 		spoil(&r)
