@@ -65,6 +65,15 @@ func (a *Activities) inspect(ctx context.Context, t topology.Topology, hosts []t
 		}()
 	}
 	wg.Wait()
+	// The primary's executed set is read again once the replicas' are in: it only grows,
+	// so a transaction a replica received after the first read is not taken for errant.
+	if p := &h.Nodes[0]; p.Reachable {
+		if c, err := a.mysql(t.Cluster, t.Primary); err == nil {
+			if raw, err := c.Executed(ctx); err == nil {
+				p.GTIDs = raw
+			}
+		}
+	}
 	for _, n := range t.Replicas {
 		if d, ok := t.Downtimed(n.Name, now); ok {
 			h.Downtimes = append(h.Downtimes, d)
