@@ -86,7 +86,7 @@ func main() {
 		fatal("create %s: %v", loadgen.Table, err)
 	}
 	admin.Close()
-	fmt.Printf("# Baton benchmarks, %s\n\nSandbox: MariaDB 10.11 x3, two remote HAProxy + consul-template, local HAProxy, Consul dev, Temporal dev server, all on one 2-core machine. Load: two clients side by side, each 200 inserts/s through the local writer port: the loadgen of Baton's tests, and an application-like `database/sql` pool (4 connections kept open, 0.5 s dial timeout, 2 s read and write timeouts). Stage times come from the workflow's history, each remote HAProxy's runtime API (polled every 10 ms) and a fresh connection through the local writer every 20 ms.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Printf("# Baton benchmarks, %s\n\nSandbox: MariaDB 10.11 x3, two remote HAProxy + consul-template, local HAProxy, Consul (three servers and a client agent per host), Temporal dev server, all on one 2-core machine. Load: two clients side by side, each 200 inserts/s through the local writer port: the loadgen of Baton's tests, and an application-like `database/sql` pool (4 connections kept open, 0.5 s dial timeout, 2 s read and write timeouts). Stage times come from the workflow's history, each remote HAProxy's runtime API (polled every 10 ms) and a fresh connection through the local writer every 20 ms.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	if *trials > 0 || *silent > 0 {
 		benchUnplanned(*trials, *silent)
 	}
