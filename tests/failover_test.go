@@ -149,7 +149,7 @@ func restartAndRejoinIn(t *testing.T, cluster, name, expected string) {
 	t.Helper()
 	sandboxCmd(t, "start-worker") // a rejoin needs a worker, also after a failed crash case
 	assertNoWorkflowOpen(t)       // one operation per cluster: the failover finishes first
-	sandboxCmd(t, "start-node", name)
+	startNode(t, name)
 	out, code := baton(t, "rejoin", "--cluster", cluster, "--host", name)
 	if code != 0 && (strings.Contains(out, "MissingOwnGTIDs") || strings.Contains(out, "ErrantGTIDs")) {
 		rebuilds.Add(1)

@@ -50,7 +50,7 @@ func TestCrashedPrimaryRejoinsWithItsTruncatedTransactions(t *testing.T) {
 		old = before.Primary
 		sandboxCmd(t, "start-worker")
 		assertNoWorkflowOpen(t)
-		sandboxCmd(t, "start-node", old.Name)
+		startNode(t, old.Name)
 		miss := flavor.MissingOwn(executedOf(t, old), executedOf(t, after.Primary), old.ServerID)
 		if miss != "" {
 			t.Logf("try %d: %s restarted without %s, which %s has", try, old.Name, miss, after.Primary.Name)
@@ -168,7 +168,7 @@ func TestRejoiningNodeAcknowledgesOnlyOnceReadmitted(t *testing.T) {
 	}
 	sandboxCmd(t, "start-worker")
 	assertNoWorkflowOpen(t)
-	sandboxCmd(t, "start-node", old.Name)
+	startNode(t, old.Name)
 	l := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 100)
 
 	waitCrash := armCrash(t, "at:RejoinNode:pointed")

@@ -153,7 +153,7 @@ func TestPrimaryRestartedAtOnceIsStillFailedOver(t *testing.T) {
 	signalNode(t, before.Primary.Name, syscall.SIGKILL)
 	t.Cleanup(func() { restartAndRejoin(t, before.Primary.Name) })
 	waitCrash(nil)
-	sandboxCmd(t, "start-node", before.Primary.Name)
+	startNode(t, before.Primary.Name)
 	db := adminDB(before.Primary.Addr())
 	waitFor(t, 20*time.Second, func() bool { return db.Ping() == nil })
 	db.Close()

@@ -197,7 +197,7 @@ func TestSwitchoverIsUndoneWhenTheCandidateDiesAfterTheDemotion(t *testing.T) {
 	if err != nil || ro {
 		t.Fatalf("the old primary %s is not writable again: read_only=%v %v", before.Primary.Name, ro, err)
 	}
-	sandboxCmd(t, "start-node", candidate) // it was never promoted: it replicates again on its own
+	startNode(t, candidate) // it was never promoted: it replicates again on its own
 	waitFor(t, 30*time.Second, func() bool { return replicatingAll(t, before) })
 	assertHealthy(t, l, row)
 }

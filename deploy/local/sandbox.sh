@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Baton sandbox: every real server as a local process on loopback.
 #   usage: deploy/local/sandbox.sh up [--temporal dev|postgres] | down [--purge] | status | start-node NAME | rebuild-node NAME | node-up NAME [CLUSTER] | node-down NAME | start-temporal | start-consul-server N | start-worker | start-worker2 | stop-worker2 | start-detector | haproxy-reload NAME | remote-template NAME
+#   start-node exits 3 when mysqld could not recover from its crash and the node was rebuilt from the primary.
 # Topology and addresses are in ARCHITECTURE.md. State lives in deploy/local/state (git-ignored).
 set -Eeuo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -742,8 +743,11 @@ start_node() { # name: restart one MariaDB node (after a crash test), read-only 
   done
   # MariaDB 10.11 occasionally aborts in crash recovery after kill -9 (an InnoDB assertion
   # in trx0purge.cc); such a node cannot come back as it is.
+  # The caller must know its node was rebuilt: the data it held is gone (exit 3, not 0).
   log "mariadb $1 did not recover from its crash (see $(node_dir "$1")/error.log); rebuilding it"
   rebuild_node
+  echo "REBUILT $1: mysqld aborted in crash recovery; its datadir was replaced by a copy of the primary's" >&2
+  exit 3
 }
 
 # ---------- spare nodes ----------

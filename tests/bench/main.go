@@ -9,6 +9,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -231,12 +232,21 @@ func (s stats) row(name string) string {
 	return fmt.Sprintf("| %s | %s | %s | %s | %d |", name, r(p(0.5)), r(p(0.95)), r(s[len(s)-1]), len(s))
 }
 
-// rebuilt counts the nodes rebuilt after a refused rejoin: each is a figure in the table,
-// since a rejoin refused after a plain crash means transactions were lost or diverged.
+// rebuilt counts the nodes rebuilt after a refused rejoin or a failed crash recovery: each is
+// a figure in the table, since a rejoin refused after a plain crash means transactions were
+// lost or diverged.
 var rebuilt []string
 
 func rejoin(node string) error {
-	sh(filepath.Join(root, "deploy/local/sandbox.sh"), "start-node", node)
+	out, err := exec.Command(filepath.Join(root, "deploy/local/sandbox.sh"), "start-node", node).CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee) && ee.ExitCode() == 3: // mysqld aborted in crash recovery: rebuilt
+		rebuilt = append(rebuilt, node+": mysqld aborted in crash recovery, rebuilt from the primary")
+		fmt.Fprintf(os.Stderr, "bench: %s", out)
+	case err != nil:
+		fatal("start-node %s: %v\n%s", node, err, out)
+	}
 	didRebuild := false
 	for i := 0; ; i++ {
 		out, err := baton("rejoin", "--cluster", "demo", "--host", node)
@@ -364,7 +374,7 @@ func benchUnplanned(trials, silentTrials int) {
 		fmt.Println()
 		silent.print("silent host: stage, from the cut")
 	}
-	fmt.Printf("Acked writes lost: **%d** of %d. Nodes rebuilt after a refused rejoin: **%d**.\n\n", lostTotal, acked, len(rebuilt))
+	fmt.Printf("Acked writes lost: **%d** of %d. Nodes rebuilt (a refused rejoin, or a failed crash recovery): **%d**.\n\n", lostTotal, acked, len(rebuilt))
 	for _, r := range rebuilt {
 		fmt.Printf("- rebuilt %s\n", r)
 	}
@@ -416,7 +426,7 @@ func benchPlanned(trials int) {
 	fmt.Println(totals.row("total duration"))
 	fmt.Println()
 	tl.print("planned: stage, from the demotion's start")
-	fmt.Printf("Acked writes lost: **%d** of %d. Nodes rebuilt after a refused rejoin: **%d**.\n\n", lostTotal, acked, len(rebuilt))
+	fmt.Printf("Acked writes lost: **%d** of %d. Nodes rebuilt (a refused rejoin, or a failed crash recovery): **%d**.\n\n", lostTotal, acked, len(rebuilt))
 	for _, r := range rebuilt {
 		fmt.Printf("- rebuilt %s\n", r)
 	}
