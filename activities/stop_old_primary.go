@@ -42,7 +42,7 @@ func (a *Activities) StopOldPrimary(ctx context.Context, in StopInput) (StopResu
 
 func (a *Activities) stopOldPrimary(ctx context.Context, in StopInput, by string) (StopResult, error) {
 	plan := in.Plan
-	if how := stoppedWithoutLease(in.Fence); how != "" {
+	if how := StoppedWithoutLease(in.Fence); how != "" {
 		return StopResult{How: how}, nil
 	}
 	lt := a.Topo
@@ -85,9 +85,9 @@ func (a *Activities) stopOldPrimary(ctx context.Context, in StopInput, by string
 
 var errNoLease = errors.New("no lease")
 
-// stoppedWithoutLease is the old primary known to take no writes without its lease: Baton
+// StoppedWithoutLease is the old primary known to take no writes without its lease: Baton
 // fenced it, or its host refused the connection.
-func stoppedWithoutLease(f FenceResult) string {
+func StoppedWithoutLease(f FenceResult) string {
 	switch {
 	case f.Answered:
 		return "fenced by Baton: read-only, client sessions ended"

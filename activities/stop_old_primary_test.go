@@ -20,7 +20,7 @@ func TestStoppedWithoutLease(t *testing.T) {
 		{FenceResult{Error: "dial tcp 127.0.1.1:3306: i/o timeout"}, ""},
 		{FenceResult{}, ""},
 	} {
-		got := stoppedWithoutLease(c.f)
+		got := StoppedWithoutLease(c.f)
 		if c.want == "" && got != "" || c.want != "" && !strings.Contains(got, c.want) {
 			t.Errorf("%+v: %q, want %q", c.f, got, c.want)
 		}

@@ -311,6 +311,17 @@ func (f *failover) fenceOldPrimary(ctx workflow.Context) error {
 // to take no writes (refused, fenced by Baton, or fenced by its agent on the revocation of
 // its lease or when it lapsed). It runs once the replicas' IO threads are stopped.
 func (f *failover) stopOldPrimary(ctx workflow.Context) error {
+	// From version 1 of "stop-from-fence" an old primary that the fence found gone (refused)
+	// or fenced is known stopped here, without the activity's round trip: on a kill -9 that
+	// step had nothing to revoke or wait for, and it sat on the critical path.
+	if workflow.GetVersion(ctx, "stop-from-fence", workflow.DefaultVersion, 1) == 1 {
+		if how := activities.StoppedWithoutLease(f.fence); how != "" {
+			return f.t.do(ctx, "stop old primary", func() error {
+				f.stopped, f.res.OldPrimaryStopped = activities.StopResult{How: how}, how
+				return nil
+			})
+		}
+	}
 	err := f.t.run(ctx, step{name: "stop old primary", opts: waitingFor(time.Minute), summary: f.plan.OldPrimary.Name + " takes no writes: refused, fenced, or its lease revoked and answered or expired",
 		activity: a.StopOldPrimary, args: args(activities.StopInput{Plan: f.plan, Fence: f.fence}), out: &f.stopped})
 	f.res.OldPrimaryStopped = f.stopped.How

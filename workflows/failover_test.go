@@ -108,6 +108,37 @@ func TestFailoverRunsTheRunbookInOrder(t *testing.T) {
 	}
 }
 
+// A kill -9: the fence found the old primary's host refusing connections, so the failover
+// knows it takes no writes and promotes without a StopOldPrimary round trip; the step stays
+// in the timeline with the reason.
+func TestFailoverKnowsARefusedPrimaryStoppedWithoutAnActivity(t *testing.T) {
+	env := newFailoverEnv()
+	failoverHappy(env, "FenceOldPrimary", "StopOldPrimary")
+	env.OnActivity(a.FenceOldPrimary, mock.Anything, mock.Anything).Return(
+		activities.FenceResult{Error: "dial tcp 127.0.1.1:3306: connect: connection refused"}, nil)
+	called := false
+	env.OnActivity(a.StopOldPrimary, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.StopInput) (activities.StopResult, error) {
+			called = true
+			return activities.StopResult{How: "from the activity"}, nil
+		})
+	env.ExecuteWorkflow(UnplannedFailover, FailoverInput{Cluster: "demo", DeadPrimary: "node1"})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var r Result
+	_ = env.GetWorkflowResult(&r)
+	if called {
+		t.Fatal("StopOldPrimary ran although the fence found the host refusing connections")
+	}
+	if !strings.Contains(r.OldPrimaryStopped, "refused the connection") || !slices.Contains(stepNames(r), "stop old primary") {
+		t.Fatalf("stopped %q, steps %v", r.OldPrimaryStopped, stepNames(r))
+	}
+	if r.Outcome != "succeeded" {
+		t.Fatalf("result %+v", r)
+	}
+}
+
 func TestFailoverIsANoOpWhenThePrimaryIsNotDead(t *testing.T) {
 	env := newFailoverEnv()
 	env.OnActivity(a.ConfirmPrimaryDead, mock.Anything, mock.Anything).Return(
