@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -70,6 +71,7 @@ type fakeServer struct {
 	writable bool   // read_only is off (a primary)
 	// pointAcks is whether each PointAt made it acknowledge.
 	pointAcks []bool
+	stopIO    time.Duration // how long StopReceiving waits for its IO thread to end
 }
 
 func (f *fakeServer) record(s string) error {
@@ -136,7 +138,12 @@ func (f *fakeServer) StartReplica(context.Context) error {
 	}
 	return nil
 }
-func (f *fakeServer) StopReceiving(context.Context) error           { return f.record("stop io") }
+func (f *fakeServer) CutReceiving(context.Context) error { return f.record("cut io") }
+func (f *fakeServer) StopReceiving(context.Context) error {
+	time.Sleep(f.stopIO)
+	return f.record("stop io")
+}
+func (f *fakeServer) RestartReplica(ctx context.Context) error      { return f.StartReplica(ctx) }
 func (f *fakeServer) StopReplica(context.Context) error             { return f.record("stop replica") }
 func (f *fakeServer) ServerID(context.Context) (uint32, error)      { return 0, nil }
 func (f *fakeServer) SetServerID(context.Context, uint32) error     { return f.record("set server_id") }
@@ -161,7 +168,10 @@ func fakeActivities(servers map[string]*fakeServer) *Activities {
 	cfg := &config.Config{Clusters: map[string]config.ClusterConfig{"demo": {Flavor: "mariadb", CatchUpTimeout: time.Second}}}
 	cfg.Detector.ProbeTimeout = 100 * time.Millisecond
 	return &Activities{Config: cfg, Dial: func(addr string, _ flavor.Flavor, _ mysqladmin.Options) (Server, error) {
-		return servers[addr], nil
+		if s, ok := servers[addr]; ok {
+			return s, nil
+		}
+		return nil, fmt.Errorf("dial %s: connection refused", addr)
 	}}
 }
 

@@ -16,7 +16,7 @@ func (a *Activities) RestartReplication(ctx context.Context, plan Plan) (struct{
 	for _, n := range append([]topology.Node{plan.Candidate}, plan.Others...) {
 		c, err := a.mysql(plan.Cluster, n)
 		if err == nil {
-			err = c.StartReplica(ctx)
+			err = c.RestartReplica(ctx)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", n.Name, err))

@@ -23,7 +23,9 @@ type Server interface {
 	SetAcks(ctx context.Context, acks bool) error
 	PointAt(ctx context.Context, src flavor.Source, wasPrimary, acks bool) error
 	StartReplica(ctx context.Context) error
+	CutReceiving(ctx context.Context) error
 	StopReceiving(ctx context.Context) error
+	RestartReplica(ctx context.Context) error
 	StopReplica(ctx context.Context) error
 	ServerID(ctx context.Context) (uint32, error)
 	SetServerID(ctx context.Context, id uint32) error

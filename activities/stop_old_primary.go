@@ -59,10 +59,26 @@ func (a *Activities) stopOldPrimary(ctx context.Context, in StopInput, by string
 		ttl = topology.MaxLeaseTTL
 	}
 	changed := time.Now()
+	ended := a.receivingEnded(ctx, plan)
+	var endedAt time.Time
 	t := time.NewTicker(leasePoll)
 	defer t.Stop()
 	for {
-		if how, done := leaseVerdict(l, time.Since(changed), ttl); done {
+		if endedAt.IsZero() {
+			select {
+			case <-ended:
+				endedAt = time.Now()
+			default:
+			}
+		}
+		var since time.Duration // the expiry's clock: from the later of the last change and endedAt
+		if !endedAt.IsZero() {
+			since = time.Since(changed)
+			if endedAt.After(changed) {
+				since = time.Since(endedAt)
+			}
+		}
+		if how, done := leaseVerdict(l, since, ttl); done {
 			return StopResult{How: how, Waited: time.Since(start).Round(time.Millisecond)}, nil
 		}
 		select {
@@ -84,6 +100,24 @@ func (a *Activities) stopOldPrimary(ctx context.Context, in StopInput, by string
 }
 
 var errNoLease = errors.New("no lease")
+
+// receivingEnded closes once the candidate's IO thread has ended. WaitRelayLog killed it,
+// and until it ends (a semi-sync replica first reaches for its silent source, up to
+// rpl_semi_sync_slave_kill_conn_timeout) it still reports itself connected to the old
+// primary: the agent's failsafe, which keeps its node writable while every replica follows
+// it and Consul is out of reach, would believe it. So the lease's expiry is counted from
+// then; an answer of the agent counts at once. A candidate that cannot be asked ends the
+// wait: it cannot be promoted either.
+func (a *Activities) receivingEnded(ctx context.Context, plan Plan) <-chan struct{} {
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		if c, err := a.mysql(plan.Cluster, plan.Candidate); err == nil {
+			_ = c.StopReceiving(ctx) // a STOP returns once the thread has ended
+		}
+	}()
+	return ended
+}
 
 // StoppedWithoutLease is the old primary known to take no writes without its lease: Baton
 // fenced it, or its host refused the connection.

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -118,6 +119,23 @@ func TestStopOldPrimaryWaitsForTheAgentOrTheTTL(t *testing.T) {
 			if err != nil || !strings.Contains(res.How, "not known to be fenced") || res.Waited != 0 {
 				t.Fatalf("%+v %v", res, err)
 			}
+		}
+	})
+	t.Run("no answer: the TTL counts from the end of the candidate's IO thread", func(t *testing.T) {
+		// WaitRelayLog killed it; until it ends it reports itself connected to the old
+		// primary, which the agent's failsafe takes for a whole cluster.
+		topo := &fakeTopo{lease: held(), leaseIdx: 5}
+		cand := &fakeServer{stopIO: 400 * time.Millisecond}
+		a := fakeActivities(map[string]*fakeServer{tCand.Addr(): cand})
+		a.Topo = topo
+		p := plan
+		p.Candidate = tCand
+		res, err := a.stopOldPrimary(context.Background(), StopInput{Plan: p}, "failover test")
+		if err != nil || !strings.Contains(res.How, "expired") {
+			t.Fatalf("%+v %v", res, err)
+		}
+		if res.Waited < 700*time.Millisecond || !slices.Contains(cand.did, "stop io") {
+			t.Fatalf("waited %s (the IO thread ended after 400ms, the TTL is 300ms); the candidate did %v", res.Waited, cand.did)
 		}
 	})
 	t.Run("refused or fenced: no lease asked", func(t *testing.T) {

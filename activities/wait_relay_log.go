@@ -8,12 +8,13 @@ import (
 	"github.com/baton-db/baton/internal/topology"
 )
 
-// WaitRelayLog stops replication everywhere (the IO threads of the candidate and of the
+// WaitRelayLog cuts replication everywhere (the IO threads of the candidate and of the
 // other replicas, all at once: what they received from the dead primary is final), then
 // waits, heartbeating, until the candidate has applied every GTID it received. Promoting
-// earlier would drop acknowledged writes. A replica whose IO thread hangs on a silent
-// host takes up to slave_net_timeout to stop; stopping them together pays that once, and
-// the reparenting that follows the promotion finds them stopped.
+// earlier would drop acknowledged writes. The IO threads are killed, not stopped
+// (mysqladmin.CutReceiving): a STOP on a semi-sync replica of a silent host waits about a
+// second for the IO thread to reach that host over a new connection; a KILL shuts its
+// connection at once, and the promotion's STOP waits only for what is left of that second.
 func (a *Activities) WaitRelayLog(ctx context.Context, plan Plan) (struct{}, error) {
 	cc, _, err := a.cluster(plan.Cluster)
 	if err != nil {
@@ -35,7 +36,7 @@ func (a *Activities) WaitRelayLog(ctx context.Context, plan Plan) (struct{}, err
 	return struct{}{}, nil
 }
 
-// stopReceiving stops the IO threads of every replica in the plan in parallel. Only the
+// stopReceiving cuts the IO threads of every replica in the plan in parallel. Only the
 // candidate's must stop; another replica that fails is reparented later all the same.
 func (a *Activities) stopReceiving(ctx context.Context, plan Plan) error {
 	nodes := append([]topology.Node{plan.Candidate}, plan.Others...)
@@ -47,7 +48,7 @@ func (a *Activities) stopReceiving(ctx context.Context, plan Plan) error {
 			defer wg.Done()
 			c, err := a.mysql(plan.Cluster, n)
 			if err == nil {
-				err = c.StopReceiving(ctx)
+				err = c.CutReceiving(ctx)
 			}
 			errs[i] = err
 		}()

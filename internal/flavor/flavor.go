@@ -46,6 +46,11 @@ type Flavor interface {
 	StopReplica() string
 	// StopReceiving stops only the IO thread: what was received is final, and is applied.
 	StopReceiving() string
+	// ReceiverThreads selects the connection id of the replication IO thread, which a KILL
+	// cuts off from its source at once (no row: none runs). STOP waits instead for a
+	// semi-sync replica's IO thread to kill its dump thread on the source over a new
+	// connection, up to the kill-connection timeout when the source is silent.
+	ReceiverThreads() string
 	// ResetReplica forgets the source entirely (for a promoted primary).
 	ResetReplica() string
 	// PrepareReplica runs before ChangeSource on a server that was a primary.
@@ -138,7 +143,10 @@ func (MariaDB) ChangeSource(s Source) string {
 func (MariaDB) StartReplica() string  { return "START SLAVE" }
 func (MariaDB) StopReplica() string   { return "STOP SLAVE" }
 func (MariaDB) StopReceiving() string { return "STOP SLAVE IO_THREAD" }
-func (MariaDB) ResetReplica() string  { return "RESET SLAVE ALL" }
+func (MariaDB) ReceiverThreads() string {
+	return "SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND = 'Slave_IO'"
+}
+func (MariaDB) ResetReplica() string { return "RESET SLAVE ALL" }
 
 // A former primary has an empty gtid_slave_pos: start from what it has logged itself.
 func (MariaDB) PrepareReplica() []string {
@@ -196,9 +204,12 @@ func (MySQL) ChangeSource(s Source) string {
 		"SOURCE_AUTO_POSITION=1, SOURCE_CONNECT_RETRY=1, SOURCE_HEARTBEAT_PERIOD=%g, GET_SOURCE_PUBLIC_KEY=1%s",
 		Quote(s.Host), s.Port, Quote(s.User), Quote(s.Password), hb(s.HeartbeatPeriod), s.ssl("SOURCE"))
 }
-func (MySQL) StartReplica() string     { return "START REPLICA" }
-func (MySQL) StopReplica() string      { return "STOP REPLICA" }
-func (MySQL) StopReceiving() string    { return "STOP REPLICA IO_THREAD" }
+func (MySQL) StartReplica() string  { return "START REPLICA" }
+func (MySQL) StopReplica() string   { return "STOP REPLICA" }
+func (MySQL) StopReceiving() string { return "STOP REPLICA IO_THREAD" }
+func (MySQL) ReceiverThreads() string {
+	return "SELECT PROCESSLIST_ID FROM performance_schema.threads WHERE NAME IN ('thread/sql/replica_io', 'thread/sql/slave_io') AND PROCESSLIST_ID IS NOT NULL"
+}
 func (MySQL) ResetReplica() string     { return "RESET REPLICA ALL" }
 func (MySQL) PrepareReplica() []string { return nil }
 func (MySQL) Executed() string         { return "SELECT @@GLOBAL.gtid_executed" }

@@ -12,11 +12,12 @@ func TestMySQLStatements(t *testing.T) {
 		f.ReplicaStatus(): "SHOW REPLICA STATUS",
 		f.ChangeSource(src): "CHANGE REPLICATION SOURCE TO SOURCE_HOST='10.0.0.2', SOURCE_PORT=3306, SOURCE_USER='repl', " +
 			"SOURCE_PASSWORD='p\\'w', SOURCE_AUTO_POSITION=1, SOURCE_CONNECT_RETRY=1, SOURCE_HEARTBEAT_PERIOD=1, GET_SOURCE_PUBLIC_KEY=1",
-		f.StartReplica():  "START REPLICA",
-		f.StopReplica():   "STOP REPLICA",
-		f.StopReceiving(): "STOP REPLICA IO_THREAD",
-		f.ResetReplica():  "RESET REPLICA ALL",
-		f.Executed():      "SELECT @@GLOBAL.gtid_executed",
+		f.StartReplica():    "START REPLICA",
+		f.StopReplica():     "STOP REPLICA",
+		f.StopReceiving():   "STOP REPLICA IO_THREAD",
+		f.ReceiverThreads(): "SELECT PROCESSLIST_ID FROM performance_schema.threads WHERE NAME IN ('thread/sql/replica_io', 'thread/sql/slave_io') AND PROCESSLIST_ID IS NOT NULL",
+		f.ResetReplica():    "RESET REPLICA ALL",
+		f.Executed():        "SELECT @@GLOBAL.gtid_executed",
 		f.WaitExecuted("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5", 2.5): "SELECT WAIT_FOR_EXECUTED_GTID_SET('3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5', 2.5)",
 		strings.Join(f.SetReadOnly(true), ";"):                          "SET GLOBAL super_read_only = ON",
 		strings.Join(f.SetReadOnly(false), ";"):                         "SET GLOBAL super_read_only = OFF;SET GLOBAL read_only = OFF",
@@ -57,6 +58,9 @@ func TestMariaDBStatements(t *testing.T) {
 	}
 	if got := f.StopReceiving(); got != "STOP SLAVE IO_THREAD" {
 		t.Errorf("stop receiving: %s", got)
+	}
+	if got := f.ReceiverThreads(); got != "SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND = 'Slave_IO'" {
+		t.Errorf("receiver threads: %s", got)
 	}
 	// MASTER_GTID_WAIT takes a position: the highest GTID of each domain in the state.
 	if got := f.WaitExecuted("0-101-40,0-102-55,1-101-3", 1); got != "SELECT MASTER_GTID_WAIT('0-102-55,1-101-3', 1)" {

@@ -382,14 +382,55 @@ func (c *Client) StartReplica(ctx context.Context) error {
 	return c.exec(ctx, c.Flavor.StartReplica())
 }
 
+// StopReceiving stops the IO thread, waiting for it to end; the SQL thread goes on
+// applying what arrived.
+func (c *Client) StopReceiving(ctx context.Context) error {
+	return c.exec(ctx, c.Flavor.StopReceiving())
+}
+
+// RestartReplica starts replication again after CutReceiving: the STOP waits for a killed
+// IO thread that has not ended yet, which a START alone would take for running.
+func (c *Client) RestartReplica(ctx context.Context) error {
+	return c.exec(ctx, c.Flavor.StopReceiving(), c.Flavor.StartReplica())
+}
+
 // StopReplica stops both replication threads: what the server has executed stays put.
 func (c *Client) StopReplica(ctx context.Context) error {
 	return c.exec(ctx, c.Flavor.StopReplica())
 }
 
-// StopReceiving stops the IO thread; the SQL thread goes on applying what arrived.
-func (c *Client) StopReceiving(ctx context.Context) error {
-	return c.exec(ctx, c.Flavor.StopReceiving())
+// CutReceiving kills the IO thread: its connection to the source is shut at once, so it
+// receives, and acknowledges, nothing more, and the SQL thread goes on applying what
+// arrived. The thread itself may take a while longer to end (a semi-sync replica first
+// kills its dump thread on the source over a new connection, which waits out
+// rpl_semi_sync_slave_kill_conn_timeout when the source is silent); a later STOP waits for
+// that. Every acknowledgement it sent left after its event was in the relay log, and none
+// can leave once the KILL has returned, so the relay log read after this call holds every
+// write it acknowledged.
+func (c *Client) CutReceiving(ctx context.Context) error {
+	rows, err := c.db.QueryContext(ctx, c.Flavor.ReceiverThreads())
+	if err != nil {
+		return err
+	}
+	var ids []uint64
+	for rows.Next() {
+		var id uint64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := c.Kill(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // StopAndResetReplication turns a replica into a stand-alone server.
