@@ -99,6 +99,9 @@ func (f *failover) run(ctx workflow.Context) error {
 	// From version 1 of "lease" the failover promotes only once the old primary is known
 	// to take no writes (stopOldPrimary).
 	f.lease = workflow.GetVersion(ctx, "lease", workflow.DefaultVersion, 1) == 1
+	// From version 1 of "stop-beside-fence" the lease is revoked beside the fence, once the
+	// probe has found no answer, instead of after the relay-log wait (probeThenStop).
+	f.stopBeside = f.lease && workflow.GetVersion(ctx, "stop-beside-fence", workflow.DefaultVersion, 1) == 1
 	if err := f.confirmPrimaryDead(ctx); err != nil {
 		return err
 	}
@@ -140,7 +143,11 @@ func (f *failover) chooseAndPromote(ctx workflow.Context) error {
 		if hasHooks(f.confirm.Hooks, config.PreFailover) && !f.preHooksRan {
 			wait = func(ctx workflow.Context) error { return both(ctx, f.preHooks, f.waitRelayLog) }
 		}
-		err := both(ctx, f.probeThenFence, wait)
+		probe := f.probeThenFence
+		if f.stopBeside && f.stopped.How == "" {
+			probe = f.probeThenStop
+		}
+		err := both(ctx, probe, wait)
 		if f.probe.Answers { // it stalled and came back: put replication back, change nothing
 			return f.abort(ctx, noOp{f.probe.Why})
 		}
@@ -201,6 +208,8 @@ type failover struct {
 	alive activities.DemoteLiveResult
 	// lease: version 1 of "lease" (stopOldPrimary before the promotion).
 	lease bool
+	// stopBeside: version 1 of "stop-beside-fence".
+	stopBeside bool
 	// lost are candidates that died during this failover; lostGTIDs what each was last
 	// seen to hold.
 	lost      []topology.Node
@@ -290,6 +299,46 @@ func (f *failover) probeThenFence(ctx workflow.Context) error {
 		return err
 	}
 	return f.fenceOldPrimary(ctx)
+}
+
+// probeThenStop is probeThenFence with the failover rule beside the fence: a silent old
+// primary's fence waits out its connect timeout, while its agent answers the lease's
+// revocation sooner. A fence that finds it gone (refused) or fences it settles the rule
+// itself, and the lease's step is then cancelled. StopOldPrimary waits for the candidate's
+// IO thread to end before it counts the lease's expiry, so it needs no relay-log wait first.
+func (f *failover) probeThenStop(ctx workflow.Context) error {
+	err := f.t.run(ctx, step{name: "probe primary", opts: readFor(5 * time.Second), local: true,
+		activity: a.ProbePrimary, args: args(f.plan), out: &f.probe})
+	if err != nil || f.probe.Answers {
+		return err
+	}
+	sctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	fenced := false
+	return both(ctx, func(ctx workflow.Context) error {
+		err := f.fenceOldPrimary(ctx)
+		fenced = true
+		if activities.StoppedWithoutLease(f.fence) != "" {
+			cancel()
+		}
+		return err
+	}, func(ctx workflow.Context) error {
+		return f.t.do(ctx, "stop old primary", func() error {
+			o := workflow.GetActivityOptions(waitingFor(time.Minute)(sctx))
+			o.Summary = f.plan.OldPrimary.Name + " takes no writes: its lease revoked and answered or expired, unless the fence settles it"
+			var out activities.StopResult
+			err := workflow.ExecuteActivity(workflow.WithActivityOptions(sctx, o), a.StopOldPrimary,
+				activities.StopInput{Plan: f.plan}).Get(sctx, &out)
+			if err != nil { // the fence may settle it yet (Consul down, and mysqld gone)
+				_ = workflow.Await(ctx, func() bool { return fenced })
+			}
+			if how := activities.StoppedWithoutLease(f.fence); how != "" && (err != nil || out.How == "") {
+				out, err = activities.StopResult{How: how}, nil // the fence settled it; the lease's wait was cancelled
+			}
+			f.stopped, f.res.OldPrimaryStopped = out, out.How
+			return err
+		})
+	})
 }
 
 func (f *failover) waitRelayLog(ctx workflow.Context) error {

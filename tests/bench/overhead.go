@@ -85,12 +85,14 @@ func stepStart(r workflows.Result, name string) time.Time {
 }
 
 func benchOverhead(pairs int) {
-	a := activities.New(cfg, store)
-	defer activities.Local{Activities: a}.Close()
 	var dTotal, wTotal, dBlocked, wBlocked stats
 	for i := 0; i < pairs; i++ {
 		time.Sleep(time.Second)
+		// Connections of their own each time: the workflow's demotion ends the client
+		// sessions on the node it demotes, these included, and a plain call is not retried.
+		a := activities.New(cfg, store)
 		t, b, err := direct(a)
+		activities.Local{Activities: a}.Close()
 		if err != nil {
 			fatal("direct switchover: %v", err)
 		}
