@@ -11,6 +11,10 @@ import (
 type ProbeResult struct {
 	Answers bool
 	Why     string
+	// Reached: it answered, but is not a live primary (restarted, read-only). The failover
+	// then fences it itself rather than revoking its lease first: its agent's fence stops
+	// mysqld when commits are held, Baton's does not.
+	Reached bool `json:",omitempty"`
 }
 
 // ProbePrimary asks the primary the plan replaces once more, on a fresh connection. The
@@ -26,7 +30,7 @@ func (a *Activities) ProbePrimary(ctx context.Context, plan Plan) (ProbeResult, 
 		return ProbeResult{Why: fmt.Sprintf("primary %s does not answer (%v)", describe(plan.OldPrimary), err)}, nil
 	}
 	if why := a.notAPrimaryAnyMore(ctx, f, plan); why != "" {
-		return ProbeResult{Why: fmt.Sprintf("primary %s answers, but %s: it was restarted, not a live primary", describe(plan.OldPrimary), why)}, nil
+		return ProbeResult{Reached: true, Why: fmt.Sprintf("primary %s answers, but %s: it was restarted, not a live primary", describe(plan.OldPrimary), why)}, nil
 	}
 	return ProbeResult{Answers: true, Why: fmt.Sprintf("primary %s answers again; nothing to fail over", describe(plan.OldPrimary))}, nil
 }

@@ -160,7 +160,15 @@ func prepareSchema() error {
 			loadgen.Schema,
 			"CREATE TABLE IF NOT EXISTS app.ddl_target (id INT PRIMARY KEY)",
 		} {
-			if _, err := db.Exec(q); err != nil {
+			var err error
+			for try := 0; try < 10; try++ { // a sandbox just up may still end sessions as its agents settle
+				if _, err = db.Exec(q); err == nil {
+					break
+				}
+				fmt.Printf("tests: schema: %s on %s: %v; again\n", q, c, err)
+				time.Sleep(500 * time.Millisecond)
+			}
+			if err != nil {
 				return fmt.Errorf("%s on %s: %w", q, c, err)
 			}
 		}
@@ -252,12 +260,21 @@ func startNode(t *testing.T, name string) (rebuilt bool) {
 // rule cuts, and returns the first column of the first row.
 func socketQuery(t *testing.T, name, query string) string {
 	t.Helper()
+	out, err := trySocketQuery(name, query)
+	if err != nil {
+		t.Fatalf("query %s over its socket: %v", name, err)
+	}
+	return out
+}
+
+// trySocketQuery is socketQuery that returns its error (with the client's message).
+func trySocketQuery(name, query string) (string, error) {
 	cnf := filepath.Join(sandbox["SANDBOX_STATE"], "mariadb", name, "my.cnf")
 	out, err := exec.Command("mariadb", "--defaults-file="+cnf, "-uroot", "-N", "-B", "-e", query).CombinedOutput()
 	if err != nil {
-		t.Fatalf("query %s over its socket: %v\n%s", name, err, out)
+		return "", fmt.Errorf("%w: %s", err, strings.TrimSpace(string(out)))
 	}
-	return strings.TrimSpace(string(out))
+	return strings.TrimSpace(string(out)), nil
 }
 
 // sandboxCmd runs deploy/local/sandbox.sh with args.

@@ -301,9 +301,9 @@ func (f *failover) probeThenFence(ctx workflow.Context) error {
 	return f.fenceOldPrimary(ctx)
 }
 
-// probeThenStop is probeThenFence with the failover rule beside the fence: a silent old
-// primary's fence waits out its connect timeout, while its agent answers the lease's
-// revocation sooner. A fence that finds it gone (refused) or fences it settles the rule
+// probeThenStop is probeThenFence with the failover rule beside the fence when the probe
+// reached nobody: a silent old primary's fence waits out its connect timeout, while its
+// agent answers the lease's revocation sooner. A fence that finds it gone (refused) or fences it settles the rule
 // itself, and the lease's step is then cancelled. StopOldPrimary waits for the candidate's
 // IO thread to end before it counts the lease's expiry, so it needs no relay-log wait first.
 func (f *failover) probeThenStop(ctx workflow.Context) error {
@@ -311,6 +311,9 @@ func (f *failover) probeThenStop(ctx workflow.Context) error {
 		activity: a.ProbePrimary, args: args(f.plan), out: &f.probe})
 	if err != nil || f.probe.Answers {
 		return err
+	}
+	if f.probe.Reached { // it answers, read-only or restarted: fenced by Baton, its lease left alone
+		return f.fenceOldPrimary(ctx)
 	}
 	sctx, cancel := workflow.WithCancel(ctx)
 	defer cancel()

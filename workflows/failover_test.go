@@ -141,6 +141,31 @@ func TestFailoverSettledByTheFenceDoesNotWaitForTheLease(t *testing.T) {
 	}
 }
 
+// A primary restarted at once answers, read-only: Baton fences it and its lease is left
+// alone (its agent's fence would stop mysqld when commits are held).
+func TestFailoverFencesAReachedPrimaryWithoutRevokingItsLease(t *testing.T) {
+	env := newFailoverEnv()
+	failoverHappy(env, "ProbePrimary", "FenceOldPrimary", "StopOldPrimary")
+	env.OnActivity(a.ProbePrimary, mock.Anything, mock.Anything).Return(
+		activities.ProbeResult{Reached: true, Why: "primary node1 answers, but it is read-only"}, nil)
+	env.OnActivity(a.FenceOldPrimary, mock.Anything, mock.Anything).Return(activities.FenceResult{Answered: true}, nil)
+	called := false
+	env.OnActivity(a.StopOldPrimary, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.StopInput) (activities.StopResult, error) {
+			called = true
+			return activities.StopResult{How: "revoked"}, nil
+		})
+	env.ExecuteWorkflow(UnplannedFailover, FailoverInput{Cluster: "demo", DeadPrimary: "node1"})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var r Result
+	_ = env.GetWorkflowResult(&r)
+	if called || !strings.Contains(r.OldPrimaryStopped, "fenced by Baton") || r.Outcome != "succeeded" {
+		t.Fatalf("lease revoked: %v; stopped %q; outcome %s", called, r.OldPrimaryStopped, r.Outcome)
+	}
+}
+
 func TestFailoverIsANoOpWhenThePrimaryIsNotDead(t *testing.T) {
 	env := newFailoverEnv()
 	env.OnActivity(a.ConfirmPrimaryDead, mock.Anything, mock.Anything).Return(
