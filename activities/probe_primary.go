@@ -18,9 +18,8 @@ type ProbeResult struct {
 }
 
 // ProbePrimary asks the primary the plan replaces once more, on a fresh connection. The
-// workflow runs it beside the relay-log wait (whose first move, stopping the IO threads,
-// can wait a second on a silent host); if the primary answers, the failover ends and
-// RestartReplication undoes that stop.
+// workflow runs it beside the relay-log wait (whose first move cuts the IO threads); if the
+// primary answers, the failover ends and RestartReplication undoes that cut.
 func (a *Activities) ProbePrimary(ctx context.Context, plan Plan) (ProbeResult, error) {
 	_, f, err := a.cluster(plan.Cluster)
 	if err != nil {

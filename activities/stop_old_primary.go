@@ -34,8 +34,8 @@ const leasePoll = 50 * time.Millisecond
 // (mysqld is gone), or Baton fenced it (FenceOldPrimary), or its agent fenced it: the
 // failover revokes the old primary's lease and waits until the agent answers, or until
 // the lease has gone unwritten for its TTL, by which time the agent fenced it on its own.
-// It runs after the replicas' IO threads are stopped, so the agent's failsafe (every
-// replica follows the node) cannot keep the node writable.
+// The lease's expiry counts only from the end of the candidate's IO thread (receivingEnded),
+// so the agent's failsafe (every replica follows the node) cannot keep the node writable.
 func (a *Activities) StopOldPrimary(ctx context.Context, in StopInput) (StopResult, error) {
 	return a.stopOldPrimary(ctx, in, "failover "+activity.GetInfo(ctx).WorkflowExecution.ID)
 }

@@ -361,7 +361,8 @@ func (f *failover) fenceOldPrimary(ctx workflow.Context) error {
 
 // stopOldPrimary is the failover rule: nothing is promoted until the old primary is known
 // to take no writes (refused, fenced by Baton, or fenced by its agent on the revocation of
-// its lease or when it lapsed). It runs once the replicas' IO threads are stopped.
+// its lease or when it lapsed). It runs here, after the relay-log wait, only when
+// probeThenStop did not run it beside the fence.
 func (f *failover) stopOldPrimary(ctx workflow.Context) error {
 	// From version 1 of "stop-from-fence" an old primary that the fence found gone (refused)
 	// or fenced is known stopped here, without the activity's round trip: on a kill -9 that
