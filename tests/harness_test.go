@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/tls"
 	"database/sql"
-	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -242,18 +241,16 @@ func waitRouting(t *testing.T, serverID uint32, limit time.Duration) time.Durati
 // caller that reads what the node held must not read the copy as the node's own data.
 func startNode(t *testing.T, name string) (rebuilt bool) {
 	t.Helper()
-	out, err := exec.Command(filepath.Join(root, "deploy/local/sandbox.sh"), "start-node", name).CombinedOutput()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) && ee.ExitCode() == 3 {
+	rebuilt, out, err := sandboxkit.StartNode(root, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rebuilt {
 		rebuilds.Add(1)
 		t.Logf("mysqld of %s aborted in crash recovery; start-node rebuilt it from the primary:\n%s", name, out)
 		noteFault(t, "mysqld of "+name+" aborted in crash recovery (MariaDB), rebuilt from the primary")
-		return true
 	}
-	if err != nil {
-		t.Fatalf("sandbox.sh start-node %s: %v\n%s", name, err, out)
-	}
-	return false
+	return rebuilt
 }
 
 // socketQuery runs query on node name as OS root over its Unix socket, which no iptables

@@ -9,7 +9,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -33,6 +32,7 @@ import (
 	"github.com/baton-db/baton/internal/loadgen"
 	"github.com/baton-db/baton/internal/start"
 	"github.com/baton-db/baton/internal/topology"
+	"github.com/baton-db/baton/tests/sandboxkit"
 	"github.com/baton-db/baton/workflows"
 )
 
@@ -238,14 +238,13 @@ func (s stats) row(name string) string {
 var rebuilt []string
 
 func rejoin(node string) error {
-	out, err := exec.Command(filepath.Join(root, "deploy/local/sandbox.sh"), "start-node", node).CombinedOutput()
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee) && ee.ExitCode() == 3: // mysqld aborted in crash recovery: rebuilt
+	again, out, err := sandboxkit.StartNode(root, node)
+	if err != nil {
+		fatal("%v", err)
+	}
+	if again { // mysqld aborted in crash recovery: rebuilt
 		rebuilt = append(rebuilt, node+": mysqld aborted in crash recovery, rebuilt from the primary")
 		fmt.Fprintf(os.Stderr, "bench: %s", out)
-	case err != nil:
-		fatal("start-node %s: %v\n%s", node, err, out)
 	}
 	didRebuild := false
 	for i := 0; ; i++ {

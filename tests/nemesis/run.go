@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
-	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -432,17 +430,15 @@ func (r *run) waitAntiFlap(cluster string) {
 // assertion) is rebuilt from the primary by start-node (exit 3): counted, not a finding, for
 // the checker still reads every acked write on every member.
 func (r *run) startNode(name string) {
-	_, err := r.kit.Sandbox("start-node", name)
-	var ee *exec.ExitError
-	if errors.As(err, &ee) && ee.ExitCode() == 3 {
+	rebuilt, _, err := sandboxkit.StartNode(r.kit.Root, name)
+	if err != nil {
+		r.healErr("start-node %s: %v", name, err)
+	}
+	if rebuilt {
 		r.event("heal: %s's mysqld aborted in crash recovery; start-node rebuilt it from the primary", name)
 		r.mu.Lock()
 		r.rep.Rebuilds++
 		r.mu.Unlock()
-		return
-	}
-	if err != nil {
-		r.healErr("start-node %s: %v", name, err)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/tls"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -126,6 +127,22 @@ func (k *Kit) Sandbox(args ...string) ([]byte, error) {
 		return out, fmt.Errorf("sandbox.sh %v: %w\n%s", args, err, out)
 	}
 	return out, nil
+}
+
+// StartNode restarts node's mysqld with `sandbox.sh start-node` in the tree at root. MariaDB
+// 10.11 now and then aborts in crash recovery after a kill -9; start-node then replaces the
+// node's datadir with a copy of the primary's and exits 3: rebuilt is true, err nil, and
+// out says so. Callers count it: the node's own data is gone.
+func StartNode(root, node string) (rebuilt bool, out []byte, err error) {
+	out, err = exec.Command(filepath.Join(root, "deploy/local/sandbox.sh"), "start-node", node).CombinedOutput()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.ExitCode() == 3 {
+		return true, out, nil
+	}
+	if err != nil {
+		return false, out, fmt.Errorf("sandbox.sh start-node %s: %w\n%s", node, err, out)
+	}
+	return false, out, nil
 }
 
 // Baton runs the CLI with the sandbox's config (bounded by limit) and returns its combined
