@@ -2,7 +2,9 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"sort"
 	"strings"
 	"sync"
@@ -24,14 +26,25 @@ type VerifyInput struct {
 	Fence []topology.Node
 }
 
-// VerifyResult is how long each endpoint took to converge, from the step's start.
+// VerifyResult is how long each endpoint took to converge, from the step's start, and the
+// endpoints the worker could not open a connection to for the whole wait.
 type VerifyResult struct {
 	Converged map[string]time.Duration
+	// Unreachable are endpoints whose every connection failed before reaching the HAProxy
+	// (a dial error: a host cut off from the worker, or no HAProxy listening): not proof that
+	// they route anywhere, so not a failed check; the workflow reports them.
+	// Each is "name (address): last error", sorted.
+	Unreachable []string `json:",omitempty"`
 }
 
 // VerifyRouting polls a fresh connection through every remote HAProxy writer port, and the
 // local one, until each lands on the new primary's @@server_id. A config file that changed
-// is not proof; a connection that arrives is.
+// is not proof; a connection that arrives is. An endpoint that reached another server, or
+// whose HAProxy took the connection and dropped it (its backend still the old primary),
+// fails the step after the timeout; one the worker never reached at all (the HAProxy's
+// zone cut off from the worker's) is reported in Unreachable instead: it says nothing
+// about where that HAProxy routes, and the failover's safety never rested on it (the old
+// primary is fenced or takes no writes before the promotion, docs/runbook.md §3).
 func (a *Activities) VerifyRouting(ctx context.Context, in VerifyInput) (VerifyResult, error) {
 	cc, _, err := a.cluster(in.Cluster)
 	if err != nil {
@@ -51,6 +64,7 @@ func (a *Activities) VerifyRouting(ctx context.Context, in VerifyInput) (VerifyR
 	start := time.Now()
 	res := VerifyResult{Converged: map[string]time.Duration{}}
 	last := map[string]string{}
+	reached := map[string]bool{} // a connection got past the dial at least once
 	var mu sync.Mutex
 	err = poll(ctx, 50*time.Millisecond, timeout, func() (bool, error) {
 		var wg sync.WaitGroup
@@ -67,6 +81,9 @@ func (a *Activities) VerifyRouting(ctx context.Context, in VerifyInput) (VerifyR
 				id, err := a.serverIDVia(ctx, addr)
 				mu.Lock()
 				defer mu.Unlock()
+				if err == nil || !isDialError(err) {
+					reached[name] = true
+				}
 				switch {
 				case err != nil:
 					last[name] = err.Error()
@@ -80,17 +97,17 @@ func (a *Activities) VerifyRouting(ctx context.Context, in VerifyInput) (VerifyR
 		wg.Wait()
 		return len(res.Converged) == len(endpoints), nil
 	})
+	if err != nil && ctx.Err() != nil {
+		return res, err
+	}
 	if err != nil {
 		var bad []string
-		for name, addr := range endpoints {
-			if _, ok := res.Converged[name]; !ok {
-				bad = append(bad, fmt.Sprintf("%s (%s): %s", name, addr, last[name]))
-			}
+		res.Unreachable, bad = unconverged(endpoints, res.Converged, reached, last)
+		if len(bad) > 0 {
+			return res, nonRetryable(ErrRoutingNotConverged,
+				"after %s these writer endpoints do not route to %s (server_id %d): %s; Consul already names %s, so check consul-template and HAProxy on those hosts",
+				timeout, in.Primary, in.ServerID, strings.Join(bad, "; "), in.Primary)
 		}
-		sort.Strings(bad)
-		return res, nonRetryable(ErrRoutingNotConverged,
-			"after %s these writer endpoints do not route to %s (server_id %d): %s; Consul already names %s, so check consul-template and HAProxy on those hosts",
-			timeout, in.Primary, in.ServerID, strings.Join(bad, "; "), in.Primary)
 	}
 	for _, n := range in.Fence {
 		c, err := a.mysql(in.Cluster, n)
@@ -102,6 +119,31 @@ func (a *Activities) VerifyRouting(ctx context.Context, in VerifyInput) (VerifyR
 		}
 	}
 	return res, nil
+}
+
+// unconverged sorts the endpoints that never reached the new primary: those never reached
+// at all (every connection failed to dial) are unreachable, the others are routing problems.
+func unconverged(endpoints map[string]string, converged map[string]time.Duration, reached map[string]bool, last map[string]string) (unreachable, bad []string) {
+	for name, addr := range endpoints {
+		if _, ok := converged[name]; ok {
+			continue
+		}
+		line := fmt.Sprintf("%s (%s): %s", name, addr, last[name])
+		if reached[name] {
+			bad = append(bad, line)
+		} else {
+			unreachable = append(unreachable, line)
+		}
+	}
+	sort.Strings(bad)
+	sort.Strings(unreachable)
+	return unreachable, bad
+}
+
+// isDialError says a connection failed before it reached the other end's listener.
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // serverIDVia opens a new connection (never pooled) through addr and asks for @@server_id.

@@ -232,6 +232,9 @@ func printSummary(w io.Writer, r workflows.Result) {
 	for _, p := range r.HookProblems {
 		fmt.Fprintf(w, "  hook: %s\n", p)
 	}
+	for _, p := range r.RoutingUnverified {
+		fmt.Fprintf(w, "  routing: %s\n", p)
+	}
 }
 
 func orDefault(s, d string) string {

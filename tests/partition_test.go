@@ -3,6 +3,7 @@ package tests
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -111,6 +112,20 @@ func TestZonePartitionWithConsulReachableFailsOverToTheSideThatCanAct(t *testing
 	if late > 0 {
 		t.Errorf("split brain: the cut-off primary acknowledged %d writes after %s was published (through its zone's HAProxy %d, directly %d)",
 			late, after.Primary.Name, zoneClient.AckedAfter(published), directClient.AckedAfter(published))
+	}
+	// The worker cannot reach zone a's HAProxy (cut off with its zone): that says nothing of
+	// where it routes and fails nothing. Before: the failover's routing check failed after
+	// its 10 s and the workflow ended "failed" after promoting and publishing, skipping
+	// the heartbeats, the eviction record and the result.
+	res := failoverResultOf(t, "demo")
+	var steps []string
+	for _, s := range res.Steps {
+		steps = append(steps, s.Name)
+	}
+	if res.Outcome != "succeeded" || len(res.RoutingUnverified) != 1 || !strings.HasPrefix(res.RoutingUnverified[0], "haproxy-a ") ||
+		!slices.Contains(steps, "evict crashed node") || !slices.Contains(steps, "record result") {
+		t.Errorf("the failover's result: outcome %q, routing unverified %q, steps %q; want succeeded, haproxy-a unverified, every step run",
+			res.Outcome, res.RoutingUnverified, steps)
 	}
 	heal()
 	// Both zone-a nodes may hold transactions nobody acknowledged (cut before node2 received them).

@@ -466,8 +466,11 @@ func (f *failover) reparentReplicas(ctx workflow.Context) error {
 }
 
 func (f *failover) verifyRouting(ctx workflow.Context) error {
-	return f.t.run(ctx, step{name: "verify routing", opts: waitingFor(time.Minute), summary: "every HAProxy reaches " + f.plan.Candidate.Name,
-		activity: a.VerifyRouting, args: args(activities.VerifyInput{Cluster: f.in.Cluster, Primary: f.plan.Candidate.Name, ServerID: f.plan.Candidate.ServerID})})
+	var out activities.VerifyResult
+	err := f.t.run(ctx, step{name: "verify routing", opts: waitingFor(time.Minute), summary: "every HAProxy reaches " + f.plan.Candidate.Name,
+		activity: a.VerifyRouting, args: args(activities.VerifyInput{Cluster: f.in.Cluster, Primary: f.plan.Candidate.Name, ServerID: f.plan.Candidate.ServerID}), out: &out})
+	f.res.RoutingUnverified = unverified(out)
+	return err
 }
 
 func (f *failover) restartHeartbeats(ctx workflow.Context) error {

@@ -55,3 +55,12 @@ func record(ctx workflow.Context, kind string, plan activities.Plan, epoch uint6
 		From: plan.OldPrimary.Name, To: plan.Candidate.Name, Epoch: epoch, Started: workflow.GetInfo(ctx).WorkflowStartTime,
 		At: workflow.Now(ctx), Steps: steps}
 }
+
+// unverified says, for the result, which endpoints a routing check could not reach.
+func unverified(v activities.VerifyResult) []string {
+	var out []string
+	for _, u := range v.Unreachable {
+		out = append(out, u+": unreachable from the worker, routing not verified")
+	}
+	return out
+}

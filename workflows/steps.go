@@ -66,6 +66,9 @@ type Result struct {
 	// OldPrimaryStopped is how a failover knew the old primary took no writes before it
 	// promoted (docs/runbook.md §3, the failover rule).
 	OldPrimaryStopped string `json:",omitempty"`
+	// RoutingUnverified are writer endpoints the worker could not reach at all while it
+	// verified routing (their zone cut off from it): where they route is unknown.
+	RoutingUnverified []string `json:",omitempty"`
 	Steps             []StepRecord
 }
 

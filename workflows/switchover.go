@@ -178,9 +178,12 @@ func (s *switchover) reparentOldPrimary(ctx workflow.Context) error {
 }
 
 func (s *switchover) verifyRouting(ctx workflow.Context) error {
-	return s.t.run(ctx, step{name: "verify routing", opts: waitingFor(time.Minute), summary: "every HAProxy reaches " + s.plan.Candidate.Name,
+	var out activities.VerifyResult
+	err := s.t.run(ctx, step{name: "verify routing", opts: waitingFor(time.Minute), summary: "every HAProxy reaches " + s.plan.Candidate.Name,
 		activity: a.VerifyRouting, args: args(activities.VerifyInput{Cluster: s.in.Cluster, Primary: s.plan.Candidate.Name, ServerID: s.plan.Candidate.ServerID,
-			Fence: []topology.Node{s.plan.OldPrimary}})})
+			Fence: []topology.Node{s.plan.OldPrimary}}), out: &out})
+	s.res.RoutingUnverified = unverified(out)
+	return err
 }
 
 func (s *switchover) restartHeartbeats(ctx workflow.Context) error {
