@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -343,16 +344,26 @@ func (c *checker) listWorkflows(ctx context.Context, tc client.Client, cl string
 		for _, e := range resp.Executions {
 			typ := e.GetType().GetName()
 			outcome := e.GetStatus().String()
-			if e.GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_COMPLETED && typ != "RejoinNode" {
+			run := tc.GetWorkflow(ctx, e.GetExecution().GetWorkflowId(), e.GetExecution().GetRunId())
+			switch {
+			case e.GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_COMPLETED && typ != "RejoinNode":
 				var res workflows.Result
 				gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-				if tc.GetWorkflow(gctx, e.GetExecution().GetWorkflowId(), e.GetExecution().GetRunId()).Get(gctx, &res) == nil {
+				if run.Get(gctx, &res) == nil {
 					outcome = res.Outcome
 					for _, l := range res.LeftOut {
 						c.rep.LeftOut = append(c.rep.LeftOut, fmt.Sprintf("%s %s %s->%s: %s", cl, typ, res.From, res.To, l))
 					}
+					for _, u := range res.RoutingUnverified {
+						c.rep.Unverified = append(c.rep.Unverified, fmt.Sprintf("%s %s %s->%s: %s", cl, typ, res.From, res.To, u))
+					}
 				}
 				cancel()
+			case e.GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_FAILED:
+				gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				err := run.Get(gctx, nil)
+				cancel()
+				c.rep.Failed = append(c.rep.Failed, fmt.Sprintf("%s %s %s run %s: %v", e.GetStartTime().AsTime().Format("15:04:05.000"), cl, typ, e.GetExecution().GetRunId(), rootMessage(err)))
 			}
 			c.rep.Workflows[typ+" "+outcome]++
 		}
@@ -373,5 +384,19 @@ func createSchema(db *sql.DB) error {
 		if err == nil || time.Now().After(deadline) {
 			return err
 		}
+	}
+}
+
+// rootMessage is the innermost message of a workflow's failure: the step that failed and why.
+func rootMessage(err error) string {
+	if err == nil {
+		return "(no error reported)"
+	}
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err.Error()
+		}
+		err = next
 	}
 }

@@ -79,6 +79,8 @@ type CheckerReport struct {
 	Takeovers      []Takeover
 	Workflows      map[string]int // "UnplannedFailover succeeded" -> count
 	LeftOut        []string       // what failovers reported they may have left behind
+	Failed         []string       // each failed workflow and its error, for the analysis of the run
+	Unverified     []string       // routing the failovers could not check (RoutingUnverified)
 	Stuck          []string       // workflows still open at the end
 	Unwatched      []string       // clusters no detector holds at the end
 	MemberProblems []string       // GTID sets both ways, semi-sync flags, evicted left over
@@ -162,6 +164,12 @@ func (r Report) Print(w io.Writer) bool {
 	}
 	sort.Strings(wf)
 	fmt.Fprintf(w, "workflows: %s\n", strings.Join(wf, "; "))
+	for _, f := range c.Failed {
+		fmt.Fprintf(w, "  failed: %s\n", f)
+	}
+	for _, u := range c.Unverified {
+		fmt.Fprintf(w, "  routing unverified: %s\n", u)
+	}
 	fmt.Fprintf(w, "primary changes seen in Consul: %d\n", len(c.Takeovers))
 	for _, t := range c.Takeovers {
 		fmt.Fprintf(w, "  %s %s: %s -> %s (epoch %d)\n", t.At.Format("15:04:05.000"), t.Cluster, t.From, t.To, t.Epoch)
