@@ -10,6 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/baton-db/baton/internal/tlsconf"
 	"github.com/baton-db/baton/internal/topology"
 )
@@ -103,6 +106,9 @@ func (a *Activities) VerifyRouting(ctx context.Context, in VerifyInput) (VerifyR
 	if err != nil {
 		var bad []string
 		res.Unreachable, bad = unconverged(endpoints, res.Converged, reached, last)
+		if a.Metrics != nil && len(res.Unreachable) > 0 {
+			a.Metrics.RoutingUnverified.Add(ctx, int64(len(res.Unreachable)), metric.WithAttributes(attribute.String("cluster", in.Cluster)))
+		}
 		if len(bad) > 0 {
 			return res, nonRetryable(ErrRoutingNotConverged,
 				"after %s these writer endpoints do not route to %s (server_id %d): %s; Consul already names %s, so check consul-template and HAProxy on those hosts",

@@ -157,6 +157,9 @@ type Metrics struct {
 	// Degradations counts the times a primary was found acknowledging writes without the
 	// acknowledgement its durability policy promises.
 	Degradations metric.Int64Counter
+	// RoutingUnverified counts writer endpoints a routing check could not reach at all
+	// (the result's RoutingUnverified).
+	RoutingUnverified metric.Int64Counter
 }
 
 // NewMetrics creates the instruments on mp.
@@ -164,7 +167,7 @@ func NewMetrics(mp metric.MeterProvider) (*Metrics, error) {
 	m := mp.Meter("baton")
 	secs := metric.WithExplicitBucketBoundaries(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60)
 	var out Metrics
-	var errs [7]error
+	var errs [8]error
 	out.FailoverDuration, errs[0] = m.Float64Histogram("baton_failover_duration", metric.WithUnit("s"), secs,
 		metric.WithDescription("time from the start of a switchover or failover to its recorded result"))
 	out.StepDuration, errs[1] = m.Float64Histogram("baton_step_duration", metric.WithUnit("s"), secs,
@@ -177,5 +180,7 @@ func NewMetrics(mp metric.MeterProvider) (*Metrics, error) {
 		metric.WithDescription("failovers that promoted a candidate which may lack acknowledged writes (see the result's LeftOut)"))
 	out.Degradations, errs[6] = m.Int64Counter("baton_durability_degradations",
 		metric.WithDescription("times a primary acknowledged writes without the acknowledgement its durability policy promises (see the cluster's degraded key)"))
+	out.RoutingUnverified, errs[7] = m.Int64Counter("baton_routing_unverified",
+		metric.WithDescription("writer endpoints a failover's or switchover's routing check could not reach at all (see the result's RoutingUnverified)"))
 	return &out, errors.Join(errs[:]...)
 }
