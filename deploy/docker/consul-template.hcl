@@ -27,6 +27,7 @@ wait {
 template {
   source = "/var/lib/haproxy/haproxy.cfg.ctmpl"
   destination = "/var/lib/haproxy/haproxy.cfg"
-  command = "baton-haproxy-reload --dir /var/lib/haproxy"
+  # A list: consul-template runs it directly, with no sh -c between.
+  command = ["baton-haproxy-reload", "--dir", "/var/lib/haproxy"]
   command_timeout = "10s"
 }

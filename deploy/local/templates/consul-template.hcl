@@ -21,6 +21,7 @@ wait { min = "0s" max = "0s" }
 template {
   source = "${DIR}/haproxy.cfg.ctmpl"
   destination = "${DIR}/haproxy.cfg"
-  command = "${STATE}/bin/baton-haproxy-reload --dir ${DIR}"
+  # A list: consul-template runs it directly, with no sh -c between (a fork on the failover's path).
+  command = ["${STATE}/bin/baton-haproxy-reload", "--dir", "${DIR}"]
   command_timeout = "10s"
 }
