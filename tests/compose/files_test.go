@@ -355,6 +355,15 @@ func hcl(text string) map[string]string {
 	for _, m := range regexp.MustCompile(`(?m)^\s*(\w+)\s*=\s*"([^"]*)"`).FindAllStringSubmatch(text, -1) {
 		out[m[1]] = m[2]
 	}
+	// A list of strings (consul-template's command run without a shell): its elements
+	// joined by spaces.
+	for _, m := range regexp.MustCompile(`(?m)^\s*(\w+)\s*=\s*\[([^\]]*)\]`).FindAllStringSubmatch(text, -1) {
+		var elems []string
+		for _, e := range regexp.MustCompile(`"([^"]*)"`).FindAllStringSubmatch(m[2], -1) {
+			elems = append(elems, e[1])
+		}
+		out[m[1]] = strings.Join(elems, " ")
+	}
 	return out
 }
 
