@@ -62,15 +62,9 @@ func TestIsDialErrorOnlyForConnectionsThatNeverArrived(t *testing.T) {
 	}
 }
 
+// query asks through addr as VerifyRouting does.
 func query(t *testing.T, addr string) (uint32, error) {
 	t.Helper()
-	db, err := mysqladmin.Options{User: "u", ConnectTimeout: 300 * time.Millisecond, ReadTimeout: 500 * time.Millisecond}.OpenDB(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var id uint32
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	return id, db.QueryRowContext(ctx, "SELECT @@server_id").Scan(&id)
+	a := &Activities{admin: mysqladmin.Options{User: "u"}}
+	return a.serverIDVia(context.Background(), addr)
 }
