@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/baton-db/baton/internal/flavor"
@@ -223,4 +224,39 @@ func rankCandidates(obs []Observed, p Policy) (int, []ReplicaReport) {
 		reports[i].Why = "eligible, ranked below " + obs[best].Node.Name
 	}
 	return best, reports
+}
+
+// catchUpSource is the way out when rankCandidates finds no candidate only because the
+// replica that would be chosen lacks transactions another replica holds, and that other
+// replica may not be promoted itself (must_not, downtimed, another zone under
+// prevent_cross_zone_failover, too far behind): the chosen one first replicates from a
+// donor that has executed everything any replica holds, then is promoted, and nothing any
+// replica received is dropped. It returns the candidate and the donor (-1, -1 when there is
+// no such pair) and the ranking's reports with the candidate's reason. The donor must have
+// executed, not merely received, what it serves: a relay log is not served to replicas.
+func catchUpSource(obs []Observed, p Policy) (cand, donor int, reports []ReplicaReport) {
+	relaxed := p
+	relaxed.RequireSuperset = false
+	cand, reports = rankCandidates(obs, relaxed)
+	if cand < 0 {
+		return -1, -1, reports
+	}
+	var all flavor.GTIDSet
+	for _, o := range obs {
+		if o.Reachable {
+			all = flavor.Union(all, o.Holds())
+		}
+	}
+	if flavor.Lacks(obs[cand].Holds(), all) == "" {
+		return -1, -1, reports // it lacks nothing: the superset rule excluded it for another reason
+	}
+	for i, o := range obs {
+		if i == cand || !o.Reachable || o.GTIDs == nil || flavor.Lacks(o.GTIDs, all) != "" {
+			continue
+		}
+		reports[cand].Why = fmt.Sprintf("chosen after it catches up from %s, which holds %s it lacks and may not be promoted (%s); %s",
+			o.Node.Name, flavor.Lacks(obs[cand].Holds(), all), reports[i].Why, strings.TrimPrefix(reports[cand].Why, "chosen: "))
+		return cand, i, reports
+	}
+	return -1, -1, reports
 }

@@ -295,3 +295,54 @@ func TestPromotionRulesAtRunTime(t *testing.T) {
 		t.Fatalf("chose %d (%+v); a prefer_not replica is still chosen when it is the only eligible one", best, reports)
 	}
 }
+
+// A candidate that lacks only what a replica that may not be promoted has executed catches
+// up from it; there is no way out when no replica has executed everything (a relay log is
+// not served), when the candidate lacks nothing, or when nobody would be chosen anyway.
+func TestCatchUpSourceOnlyFromAReplicaThatExecutedEverything(t *testing.T) {
+	mate := topology.Node{Name: "node1", Zone: "a"}
+	acker := topology.Node{Name: "node2", Zone: "b"}
+	third := topology.Node{Name: "node4", Zone: "b"}
+	ob := func(n topology.Node, executed, received string) Observed {
+		o := Observed{Node: n, Reachable: true, SQLRunning: true, IO: "No", GTIDs: gtids(t, executed), LagMS: 5}
+		if received != "" {
+			o.Received = gtids(t, received)
+		}
+		return o
+	}
+	mustNot := Policy{Zone: "a", RequireSuperset: true}.withRules(map[string]string{"node1": "must_not"})
+	cases := []struct {
+		name        string
+		obs         []Observed
+		p           Policy
+		cand, donor int
+		why         string
+	}{
+		{"the must_not mate executed more", []Observed{ob(mate, "0-103-120", ""), ob(acker, "0-103-100", "")}, mustNot, 1, 0,
+			"chosen after it catches up from node1, which holds 0-103-120 it lacks and may not be promoted (excluded: listed in must_not)"},
+		{"the mate only received the rest: nothing serves it", []Observed{ob(mate, "0-103-100", "0-103-120"), ob(acker, "0-103-100", "")}, mustNot, -1, -1, ""},
+		{"the candidate lacks nothing", []Observed{ob(mate, "0-103-100", ""), ob(acker, "0-103-100", "")}, mustNot, -1, -1, ""},
+		{"nobody may be promoted", []Observed{ob(mate, "0-103-120", ""), ob(acker, "0-103-100", "")},
+			Policy{RequireSuperset: true}.withRules(map[string]string{"node1": "must_not", "node2": "must_not"}), -1, -1, ""},
+		{"a third replica that is behind both is no donor, the mate is", []Observed{ob(third, "0-103-90", ""), ob(mate, "0-103-120", ""), ob(acker, "0-103-100", "")}, mustNot, 2, 1,
+			"catches up from node1"},
+		{"the donor must hold what every replica holds", []Observed{ob(third, "0-103-90", "0-103-130"), ob(mate, "0-103-120", ""), ob(acker, "0-103-100", "")}, mustNot, -1, -1, ""},
+		{"unreachable replicas count for nothing", []Observed{{Node: third, Error: "i/o timeout", LagMS: -1}, ob(mate, "0-103-120", ""), ob(acker, "0-103-100", "")}, mustNot, 2, 1,
+			"catches up from node1"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cand, donor, reports := catchUpSource(c.obs, c.p)
+			if cand != c.cand || donor != c.donor {
+				t.Fatalf("candidate %d, donor %d; want %d, %d: %+v", cand, donor, c.cand, c.donor, reports)
+			}
+			if c.cand >= 0 && !strings.Contains(reports[cand].Why, c.why) {
+				t.Fatalf("the candidate's report %q; want %q", reports[cand].Why, c.why)
+			}
+		})
+	}
+	// Strict ranking still refuses the first case: the catch-up is the only way through.
+	if best, _ := rankCandidates(cases[0].obs, mustNot); best != -1 {
+		t.Fatalf("rankCandidates chose %d; it must refuse a candidate that lacks what another holds", best)
+	}
+}

@@ -64,7 +64,15 @@ func (a *Activities) choose(ctx context.Context, c ConfirmResult, resume bool) (
 		observe(cc.CatchUpTimeout)
 		best, reports = rankCandidates(obs, policy)
 	}
-	plan := Plan{Cluster: cluster, OldPrimary: c.Primary, Epoch: c.Epoch, EpochIndex: c.EpochIndex, Replicas: reports, Lost: c.Lost}
+	var donor *topology.Node
+	if best < 0 {
+		if ci, di, rs := catchUpSource(obs, policy); ci >= 0 {
+			best, reports, donor = ci, rs, &obs[di].Node
+			logger(ctx).Warn("the replica that holds the most may not be promoted: the candidate catches up from it first",
+				"cluster", cluster, "candidate", obs[ci].Node.Name, "from", donor.Name)
+		}
+	}
+	plan := Plan{Cluster: cluster, OldPrimary: c.Primary, Epoch: c.Epoch, EpochIndex: c.EpochIndex, Replicas: reports, Lost: c.Lost, CatchUpFrom: donor}
 	if best < 0 {
 		var why []string
 		for _, r := range reports {

@@ -38,12 +38,16 @@ type Plan struct {
 	// LeftBehind says which transactions a lost candidate held that this candidate lacks:
 	// acknowledged writes may be among them, until that node is back.
 	LeftBehind []string `json:",omitempty"`
-	Epoch      uint64
-	EpochIndex uint64
-	Reason     string
-	Replicas   []ReplicaReport
-	Checks     []Check
-	Approval   Approval
+	// CatchUpFrom is a replica that holds transactions the candidate lacks and may not be
+	// promoted itself: the candidate replicates from it after the cut and before its
+	// promotion (WaitRelayLog), so nothing any replica received is dropped.
+	CatchUpFrom *topology.Node `json:",omitempty"`
+	Epoch       uint64
+	EpochIndex  uint64
+	Reason      string
+	Replicas    []ReplicaReport
+	Checks      []Check
+	Approval    Approval
 	// Hooks are the cluster's configured hooks (names and timing only).
 	Hooks []HookRef `json:",omitempty"`
 }

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -33,7 +34,45 @@ func (a *Activities) WaitRelayLog(ctx context.Context, plan Plan) (struct{}, err
 			"%s did not apply its relay log within %s (%v); check its SQL thread, then run `baton failover --cluster %s --force`",
 			plan.Candidate.Name, cc.CatchUpTimeout, err, plan.Cluster)
 	}
+	if plan.CatchUpFrom != nil {
+		if err := a.catchUpFrom(ctx, plan, *plan.CatchUpFrom, cc.CatchUpTimeout); err != nil {
+			return struct{}{}, a.lostOr(ctx, plan, err)
+		}
+	}
 	return struct{}{}, nil
+}
+
+// catchUpFrom makes the candidate hold everything donor executed: once donor has applied
+// what it received (its IO thread is cut like every other's, so that is final), the
+// candidate replicates from it until it has executed the same, then stops. The candidate
+// does not acknowledge the donor's events: nothing commits on a replica.
+func (a *Activities) catchUpFrom(ctx context.Context, plan Plan, donor topology.Node, limit time.Duration) error {
+	if err := a.applyRelayLog(ctx, plan.Cluster, donor, limit); err != nil {
+		return nonRetryable(ErrRelayLogNotApplied, "%s, which holds transactions %s lacks, did not apply its relay log within %s (%v); check its SQL thread, then run `baton failover --cluster %s --force`",
+			donor.Name, plan.Candidate.Name, limit, err, plan.Cluster)
+	}
+	d, err := a.mysql(plan.Cluster, donor)
+	if err != nil {
+		return err
+	}
+	want, err := d.Executed(ctx)
+	if err != nil {
+		return fmt.Errorf("read what %s executed: %w", donor.Name, err)
+	}
+	c, err := a.mysql(plan.Cluster, plan.Candidate)
+	if err != nil {
+		return err
+	}
+	if err := c.PointAt(ctx, a.replSource(donor), false, false); err != nil {
+		return fmt.Errorf("point %s at %s to catch up: %w", plan.Candidate.Name, donor.Name, err)
+	}
+	if err := c.WaitExecuted(ctx, want, limit); err != nil {
+		return nonRetryable(ErrRelayLogNotApplied, "%s did not catch up from %s (%s) within %s (%v); check its replication, then run `baton failover --cluster %s --force`",
+			plan.Candidate.Name, donor.Name, want, limit, err, plan.Cluster)
+	}
+	logger(ctx).Info("the candidate caught up from a replica that may not be promoted", "cluster", plan.Cluster,
+		"candidate", plan.Candidate.Name, "from", donor.Name, "gtids", want)
+	return c.StopReplica(ctx)
 }
 
 // stopReceiving cuts the IO threads of every replica in the plan in parallel. Only the

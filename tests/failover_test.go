@@ -109,8 +109,49 @@ func signalNode(t *testing.T, name string, sig syscall.Signal) {
 func waitNewPrimary(t *testing.T, old string, limit time.Duration) topology.Topology {
 	t.Helper()
 	var tp topology.Topology
-	waitFor(t, limit, func() bool { tp = readTopo(t); return tp.Primary.Name != old })
+	deadline := time.Now().Add(limit)
+	for tp = readTopo(t); tp.Primary.Name == old; tp = readTopo(t) {
+		if time.Now().After(deadline) {
+			t.Fatalf("Consul still names %s after %s\n%s", old, limit, whyNoFailover(t, "demo"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	return tp
+}
+
+// whyNoFailover gathers what a failover that did not come leaves behind: the newest run
+// of the cluster's workflow and how it stands or ended, and the detector's and worker's
+// last lines, so that a CI log alone says which side stalled.
+func whyNoFailover(t *testing.T, cluster string) string {
+	t.Helper()
+	var b strings.Builder
+	c := temporalClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if d, err := c.DescribeWorkflowExecution(ctx, workflows.WorkflowID(cluster), ""); err != nil {
+		fmt.Fprintf(&b, "newest %s run: %v\n", workflows.WorkflowID(cluster), err)
+	} else {
+		i := d.GetWorkflowExecutionInfo()
+		fmt.Fprintf(&b, "newest %s run: %s %s, started %s, status %s\n", workflows.WorkflowID(cluster), i.GetType().GetName(),
+			i.GetExecution().GetRunId(), i.GetStartTime().AsTime().Format(time.RFC3339Nano), i.GetStatus())
+		for _, a := range d.GetPendingActivities() {
+			fmt.Fprintf(&b, "  pending %s, attempt %d: %s\n", a.GetActivityType().GetName(), a.GetAttempt(), a.GetLastFailure().GetMessage())
+		}
+		if i.GetCloseTime() != nil {
+			var res workflows.Result
+			err := c.GetWorkflow(ctx, workflows.WorkflowID(cluster), i.GetExecution().GetRunId()).Get(ctx, &res)
+			fmt.Fprintf(&b, "  ended %s: outcome %q, error %v\n", i.GetCloseTime().AsTime().Format(time.RFC3339Nano), res.Outcome, err)
+		}
+	}
+	for _, name := range []string{"detector", "worker"} {
+		raw, _ := os.ReadFile(filepath.Join(sandbox["SANDBOX_STATE"], "logs", name+".log"))
+		lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+		fmt.Fprintf(&b, "%s.log, last lines:\n", name)
+		for _, l := range lines[max(0, len(lines)-15):] {
+			fmt.Fprintf(&b, "  %s\n", l)
+		}
+	}
+	return b.String()
 }
 
 // assertNoFailover watches for d that Consul keeps its primary and no failover starts.

@@ -9,6 +9,9 @@ import (
 // Here: what it refuses, and the whole add, list, remove cycle on a scratch name.
 func TestClusterAddDiscoversChecksAndSeeds(t *testing.T) {
 	tp := readTopo(t)
+	if len(tp.Replicas) == 0 {
+		t.Fatalf("demo has no replica to onboard with: %+v", tp)
+	}
 	names, zones := []string{}, []string{}
 	for _, n := range append(tp.Replicas, tp.Primary) {
 		names = append(names, n.IPv4+"="+n.Name)
