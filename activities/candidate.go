@@ -233,7 +233,10 @@ func rankCandidates(obs []Observed, p Policy) (int, []ReplicaReport) {
 // donor that has executed everything any replica holds, then is promoted, and nothing any
 // replica received is dropped. It returns the candidate and the donor (-1, -1 when there is
 // no such pair) and the ranking's reports with the candidate's reason. The donor must have
-// executed, not merely received, what it serves: a relay log is not served to replicas.
+// executed, not merely received, what it serves: a relay log is not served to replicas. Its
+// SQL thread must run without an error: one stopped on an error may hold a transaction of
+// its own (under gtid_strict_mode, a local write stops the next replicated one), which is
+// not to be copied onto the new primary.
 func catchUpSource(obs []Observed, p Policy) (cand, donor int, reports []ReplicaReport) {
 	relaxed := p
 	relaxed.RequireSuperset = false
@@ -251,7 +254,7 @@ func catchUpSource(obs []Observed, p Policy) (cand, donor int, reports []Replica
 		return -1, -1, reports // it lacks nothing: the superset rule excluded it for another reason
 	}
 	for i, o := range obs {
-		if i == cand || !o.Reachable || o.GTIDs == nil || flavor.Lacks(o.GTIDs, all) != "" {
+		if i == cand || !o.Reachable || !o.SQLRunning || o.SQLError != "" || o.GTIDs == nil || flavor.Lacks(o.GTIDs, all) != "" {
 			continue
 		}
 		reports[cand].Why = fmt.Sprintf("chosen after it catches up from %s, which holds %s it lacks and may not be promoted (%s); %s",

@@ -327,6 +327,11 @@ func TestCatchUpSourceOnlyFromAReplicaThatExecutedEverything(t *testing.T) {
 		{"a third replica that is behind both is no donor, the mate is", []Observed{ob(third, "0-103-90", ""), ob(mate, "0-103-120", ""), ob(acker, "0-103-100", "")}, mustNot, 2, 1,
 			"catches up from node1"},
 		{"the donor must hold what every replica holds", []Observed{ob(third, "0-103-90", "0-103-130"), ob(mate, "0-103-120", ""), ob(acker, "0-103-100", "")}, mustNot, -1, -1, ""},
+		{"a donor whose SQL thread stopped on an error is none", []Observed{func() Observed {
+			o := ob(mate, "0-103-121", "")
+			o.SQLRunning, o.SQLError = false, "Error 1950: out-of-order sequence number"
+			return o
+		}(), ob(acker, "0-103-100", "")}, mustNot, -1, -1, ""},
 		{"unreachable replicas count for nothing", []Observed{{Node: third, Error: "i/o timeout", LagMS: -1}, ob(mate, "0-103-120", ""), ob(acker, "0-103-100", "")}, mustNot, 2, 1,
 			"catches up from node1"},
 	}
