@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/baton-db/baton/internal/flavor"
+	"github.com/baton-db/baton/internal/mysqladmin"
 	"github.com/baton-db/baton/internal/topology"
 )
 
@@ -349,5 +350,38 @@ func TestCatchUpSourceOnlyFromAReplicaThatExecutedEverything(t *testing.T) {
 	// Strict ranking still refuses the first case: the catch-up is the only way through.
 	if best, _ := rankCandidates(cases[0].obs, mustNot); best != -1 {
 		t.Fatalf("rankCandidates chose %d; it must refuse a candidate that lacks what another holds", best)
+	}
+}
+
+// The catch-up runs after the cut: the donor applies its relay log, the candidate points
+// at the donor, waits for what the donor executed, and stops; a failover that ends before
+// the promotion points the candidate at the old primary again, not at the donor.
+func TestCatchUpFromADonorAndBackToThePrimaryOnAbort(t *testing.T) {
+	mate := topology.Node{Name: "node3", IPv4: "127.0.1.3", Port: 3306, Zone: "a", ServerID: 103}
+	cand := &fakeServer{executed: "0-101-100", status: &mysqladmin.ReplicaStatus{SourceHost: tPrimary.IPv4, SourcePort: 3306}}
+	donor := &fakeServer{executed: "0-101-120", status: &mysqladmin.ReplicaStatus{SourceHost: tPrimary.IPv4, SourcePort: 3306}}
+	a := fakeActivities(map[string]*fakeServer{tCand.Addr(): cand, mate.Addr(): donor})
+	plan := Plan{Cluster: "demo", OldPrimary: tPrimary, Candidate: tCand, Others: []topology.Node{mate}, CatchUpFrom: &mate}
+	if _, err := a.WaitRelayLog(context.Background(), plan); err != nil {
+		t.Fatal(err)
+	}
+	did := strings.Join(cand.did, ",")
+	if !strings.HasSuffix(did, "point,wait,stop replica") || len(cand.pointedAt) != 1 || cand.pointedAt[0] != mate.IPv4 {
+		t.Fatalf("the candidate did %s, pointed at %v; want a point at %s, a wait and a stop last", did, cand.pointedAt, mate.IPv4)
+	}
+	if cand.pointAcks[0] {
+		t.Fatal("the candidate acknowledges the donor's events")
+	}
+	if d := strings.Join(donor.did, ","); !strings.HasPrefix(d, "cut io") || !strings.Contains(d, "executed") {
+		t.Fatalf("the donor did %s; want its IO cut first, then what it executed read", d)
+	}
+	if _, err := a.RestartReplication(context.Background(), plan); err != nil {
+		t.Fatal(err)
+	}
+	if len(cand.pointedAt) != 2 || cand.pointedAt[1] != tPrimary.IPv4 {
+		t.Fatalf("after the abort the candidate points at %v; want the old primary %s last", cand.pointedAt, tPrimary.IPv4)
+	}
+	if strings.Contains(strings.Join(donor.did, ","), "point") {
+		t.Fatal("the donor was re-pointed: it never left the old primary")
 	}
 }

@@ -71,6 +71,8 @@ type fakeServer struct {
 	writable bool   // read_only is off (a primary)
 	// pointAcks is whether each PointAt made it acknowledge.
 	pointAcks []bool
+	// pointedAt is the source host of each PointAt.
+	pointedAt []string
 	stopIO    time.Duration // how long StopReceiving waits for its IO thread to end
 }
 
@@ -118,9 +120,10 @@ func (f *fakeServer) SetSemiSyncTimeout(context.Context, uint64) error {
 	return f.record("semisync timeout")
 }
 func (f *fakeServer) SetAcks(context.Context, bool) error { return f.record("acks") }
-func (f *fakeServer) PointAt(_ context.Context, _ flavor.Source, fromBinlog, acks bool) error {
+func (f *fakeServer) PointAt(_ context.Context, src flavor.Source, fromBinlog, acks bool) error {
 	f.mu.Lock()
 	f.pointAcks = append(f.pointAcks, acks)
+	f.pointedAt = append(f.pointedAt, src.Host)
 	f.mu.Unlock()
 	if fromBinlog {
 		return f.record("point from binlog")
