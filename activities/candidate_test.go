@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/baton-db/baton/internal/config"
 	"github.com/baton-db/baton/internal/flavor"
 	"github.com/baton-db/baton/internal/mysqladmin"
 	"github.com/baton-db/baton/internal/topology"
@@ -383,5 +384,26 @@ func TestCatchUpFromADonorAndBackToThePrimaryOnAbort(t *testing.T) {
 	}
 	if strings.Contains(strings.Join(donor.did, ","), "point") {
 		t.Fatal("the donor was re-pointed: it never left the old primary")
+	}
+}
+
+// A node about to take writes gets ack_timeout under ack_fallback async (a fence may have
+// left it waiting for ever), and nothing under none (waitForAcks keeps no fallback there).
+func TestFallbackBackOnlyUnderAsync(t *testing.T) {
+	for _, c := range []struct {
+		fallback config.AckFallback
+		want     string
+	}{{config.AckFallbackAsync, "semisync timeout 10000"}, {config.AckFallbackNone, ""}} {
+		s := &fakeServer{}
+		a := fakeActivities(map[string]*fakeServer{tCand.Addr(): s})
+		cc := a.Config.Clusters["demo"]
+		cc.AckFallback, cc.AckTimeout = c.fallback, 10*time.Second
+		a.Config.Clusters["demo"] = cc
+		if err := a.fallbackBack(context.Background(), "demo", s); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(s.did, ","); got != c.want {
+			t.Fatalf("under %s the node did %q; want %q", c.fallback, got, c.want)
+		}
 	}
 }

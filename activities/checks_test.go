@@ -116,8 +116,8 @@ func (f *fakeServer) SetReadOnly(_ context.Context, on bool) error { return f.re
 func (f *fakeServer) SetSemiSyncPrimary(context.Context, bool) error {
 	return f.record("semisync")
 }
-func (f *fakeServer) SetSemiSyncTimeout(context.Context, uint64) error {
-	return f.record("semisync timeout")
+func (f *fakeServer) SetSemiSyncTimeout(_ context.Context, ms uint64) error {
+	return f.record(fmt.Sprintf("semisync timeout %d", ms))
 }
 func (f *fakeServer) SetAcks(context.Context, bool) error { return f.record("acks") }
 func (f *fakeServer) PointAt(_ context.Context, src flavor.Source, fromBinlog, acks bool) error {

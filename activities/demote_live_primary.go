@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/baton-db/baton/internal/config"
 	"github.com/baton-db/baton/internal/topology"
 )
 
@@ -97,11 +96,8 @@ func (a *Activities) ReopenLivePrimary(ctx context.Context, in DemoteLiveInput) 
 	if err := a.waitForAcks(ctx, in.Cluster, c, true); err != nil {
 		return "", err
 	}
-	// The fence took the fallback away; under ack_fallback async it is given back.
-	if cc, _, err := a.cluster(in.Cluster); err == nil && cc.AckFallback == config.AckFallbackAsync {
-		if err := c.SetSemiSyncTimeout(ctx, uint64(cc.AckTimeout.Milliseconds())); err != nil {
-			return "", err
-		}
+	if err := a.fallbackBack(ctx, in.Cluster, c); err != nil { // the fence took it away
+		return "", err
 	}
 	if err := c.SetReadOnly(ctx, false); err != nil {
 		return "", err

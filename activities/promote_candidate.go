@@ -45,6 +45,17 @@ func (a *Activities) waitForAcks(ctx context.Context, cluster string, c Server, 
 	return nil
 }
 
+// fallbackBack gives a node about to take writes the asynchronous fallback back under
+// ack_fallback async: a fence, in this life or an earlier one as primary, left its timeout
+// at the maximum, and a primary that waits for ever for an acknowledgement holds its
+// commits until the detector notices.
+func (a *Activities) fallbackBack(ctx context.Context, cluster string, c Server) error {
+	if cc, _, err := a.cluster(cluster); err == nil && cc.AckFallback == config.AckFallbackAsync && cc.AckTimeout > 0 {
+		return c.SetSemiSyncTimeout(ctx, uint64(cc.AckTimeout.Milliseconds()))
+	}
+	return nil
+}
+
 func (a *Activities) promote(ctx context.Context, in PromoteInput) error {
 	plan := in.Plan
 	if published, err := a.epochGuard(ctx, plan); err != nil || published {
@@ -87,6 +98,9 @@ func (a *Activities) promote(ctx context.Context, in PromoteInput) error {
 	// in another zone): a lone survivor would otherwise stall every write for the semi-sync
 	// timeout before falling back to async.
 	if err := a.waitForAcks(ctx, plan.Cluster, c, a.ackerLeft(plan, in.GTIDs != "")); err != nil {
+		return err
+	}
+	if err := a.fallbackBack(ctx, plan.Cluster, c); err != nil {
 		return err
 	}
 	return c.SetReadOnly(ctx, false)

@@ -68,6 +68,9 @@ func (a *Activities) UndoDemotePrimary(ctx context.Context, plan Plan) (UndoResu
 	if err := a.waitForAcks(ctx, plan.Cluster, old, true); err != nil {
 		return res, err
 	}
+	if err := a.fallbackBack(ctx, plan.Cluster, old); err != nil {
+		return res, err
+	}
 	// Checked again at the moment it reopens: a failover that preempted the switchover may
 	// have revoked the old primary's lease (it does so before it promotes) or published.
 	faultPoint(ctx, "reopen")

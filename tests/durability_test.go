@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -252,4 +253,26 @@ func statusCounter(t *testing.T, addr, name string) int64 {
 		t.Fatalf("%s of %s: %v", name, addr, err)
 	}
 	return v
+}
+
+// A replica keeps the semi-sync timeout a fence gave it in an earlier life as primary
+// (NoFallback: inert on a replica). Promoted under ack_fallback async, it gets ack_timeout
+// at once: it must not wait for ever for an acknowledgement until the detector notices (a
+// forced failover then finds its commits held and cannot fence it).
+func TestPromotionGivesTheAckTimeoutBack(t *testing.T) {
+	row := fault(t, "switchover to a replica left with no semi-sync fallback by an earlier fence (ack_timeout given back at the promotion)")
+	tp := readTopo(t)
+	r := tp.Replicas[len(tp.Replicas)-1]
+	setSemiSyncTimeout(t, r.Addr(), flavor.NoFallback)
+	log := detectorLogFrom(t)
+	waitSwitchoverReady(t)
+	mustBaton(t, "switchover", "--cluster", "demo", "--to", r.Name)
+	if got := semiSyncTimeout(t, r.Addr()); got != 10000 {
+		t.Errorf("the new primary %s waits %d ms for an acknowledgement; want demo's ack_timeout, 10000", r.Name, got)
+	}
+	time.Sleep(3 * time.Second)
+	if lines := linesFor(log(), "demo", "repaired: the primary waited for ever"); len(lines) > 0 {
+		t.Errorf("the detector had to repair what the promotion left: %s", lines[0])
+	}
+	row.note = "timeout " + strconv.FormatUint(semiSyncTimeout(t, r.Addr()), 10) + " ms after the promotion"
 }

@@ -113,10 +113,16 @@ func lockTable(t *testing.T, nodes []topology.Node, table string) (unlock func()
 // and a pooled write load through the local writer for half a second already.
 func underLoad(t *testing.T, name string) (*faultRow, topology.Topology, *loadgen.Load) {
 	t.Helper()
+	return underLoadAt(t, name, 200)
+}
+
+// underLoadAt is underLoad at rate writes a second.
+func underLoadAt(t *testing.T, name string, rate int) (*faultRow, topology.Topology, *loadgen.Load) {
+	t.Helper()
 	row := fault(t, name)
 	ageLastFailover(t, time.Hour)
 	before := readTopo(t)
-	l := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], 200)
+	l := startLoad(t, sandbox["LOCAL_WRITER_ADDR"], rate)
 	time.Sleep(500 * time.Millisecond)
 	return row, before, l
 }

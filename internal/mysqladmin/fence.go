@@ -5,7 +5,9 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/baton-db/baton/internal/flavor"
 )
@@ -56,10 +58,10 @@ var ErrCommitsHeld = errors.New("commits are held waiting for a semi-sync acknow
 // Fence makes the server refuse writes (read_only; super_read_only on MySQL) and ends its
 // client sessions, without letting a commit that waits for a semi-sync acknowledgement
 // succeed. The semi-sync timeout goes to NoFallback first (a wait that times out is
-// acknowledged). Then read_only, given up at once if a transaction holds its lock. If a
-// session is inside a commit (Process.Committing), Fence ends no session and returns
-// ErrCommitsHeld: ending sessions while commits were held, or turning semi-sync off as an
-// earlier version did, returned success to clients of commits that no replica had (the
+// acknowledged). Then read_only, without waiting for its lock: while a commit holds it, it
+// is tried again for CommitGrace. If a session is still inside a commit
+// (Process.Committing) then, Fence ends no session and returns ErrCommitsHeld: ending
+// sessions while commits were held, or turning semi-sync off as an earlier version did, returned success to clients of commits that no replica had (the
 // zone-partition test: 6 to 8 acknowledged writes from a fenced primary after the
 // failover's publish, all lost). Such a server takes no acknowledged write (every new
 // commit joins the wait); only stopping it ends the held commits without acknowledging
@@ -71,19 +73,29 @@ func (c *Client) Fence(ctx context.Context, excluded map[string]bool) (int, erro
 		return 0, err
 	}
 	roErr := c.fenceReadOnly(ctx)
-	if roErr != nil && !lockTimeout(roErr) {
-		return 0, roErr
-	}
-	if roErr != nil { // a transaction holds the lock: if it is committing, leave every session be
+	// A transaction holds the lock. If it is committing, leave every session be: under load
+	// a commit is nearly always waiting a millisecond for its acknowledgement, so read_only
+	// is tried again until CommitGrace has passed; a commit still waiting then is held.
+	for deadline := time.Now().Add(CommitGrace); lockTimeout(roErr); {
 		procs, err := c.Processlist(ctx)
 		if err != nil {
 			return 0, err
 		}
-		for _, p := range procs {
-			if p.IsClient(excluded) && p.Committing() {
-				return 0, ErrCommitsHeld
-			}
+		if !slices.ContainsFunc(procs, func(p Process) bool { return p.IsClient(excluded) && p.Committing() }) {
+			break // not a commit: the sessions are ended below, then read_only again
 		}
+		if time.Now().After(deadline) {
+			return 0, ErrCommitsHeld
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		roErr = c.fenceReadOnly(ctx)
+	}
+	if roErr != nil && !lockTimeout(roErr) {
+		return 0, roErr
 	}
 	n, err := c.endSessions(ctx, excluded, false)
 	if err != nil {
@@ -99,6 +111,11 @@ func (c *Client) Fence(ctx context.Context, excluded map[string]bool) (int, erro
 	m, err := c.endSessions(ctx, excluded, false) // any that connected in between
 	return n + m, err
 }
+
+// CommitGrace is how long Fence lets commits that wait for an acknowledgement finish
+// before it calls them held: an acknowledgement takes a millisecond or two while a replica
+// acknowledges, and never comes while none does.
+const CommitGrace = time.Second
 
 func lockTimeout(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "Lock wait timeout")
