@@ -42,8 +42,15 @@ func (c *Cache) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		// Block on the cluster names alone (a small answer, even when the wait ends with no
 		// change), and list every key only when the prefix changed.
-		qctx, cancel := context.WithTimeout(ctx, cacheWait+cacheWait/16+consulTimeout)
-		q := (&api.QueryOptions{WaitIndex: index, WaitTime: cacheWait}).WithContext(qctx)
+		wait, limit := cacheWait, cacheWait+cacheWait/16+consulTimeout
+		if index == 0 {
+			// Not a blocking query: it answers at once, or Consul is not back. Waiting the
+			// blocking query's limit for it kept the detector blind for up to 13 s after
+			// Consul's quorum came back (a query sent during the outage hung on).
+			wait, limit = 0, consulTimeout
+		}
+		qctx, cancel := context.WithTimeout(ctx, limit)
+		q := (&api.QueryOptions{WaitIndex: index, WaitTime: wait}).WithContext(qctx)
 		_, meta, err := c.s.c.KV().Keys(c.s.prefix+"/", "/", q)
 		cancel()
 		var pairs api.KVPairs

@@ -2,8 +2,12 @@ package topology
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,4 +69,50 @@ func TestCacheReadBeforeTheFirstAnswer(t *testing.T) {
 	if _, err := c.Read(ctx, "a"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("before Consul first answered: %v", err)
 	}
+}
+
+// A query sent while Consul has no leader hangs. Once Consul answers again the cache is
+// fresh within a non-blocking query's timeout, not the blocking query's (about 13 s).
+func TestCacheIsFreshSoonAfterConsulAnswersAgain(t *testing.T) {
+	var up atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !up.Load() {
+			<-r.Context().Done() // no leader: the request hangs
+			return
+		}
+		w.Header().Set("X-Consul-Index", "5")
+		if r.URL.Query().Has("index") { // a blocking query: nothing changes
+			time.Sleep(50 * time.Millisecond)
+		}
+		if r.URL.Query().Has("keys") {
+			_, _ = w.Write([]byte(`["baton/clusters/a/"]`))
+			return
+		}
+		_, _ = w.Write([]byte(`[{"Key":"baton/clusters/a/primary","Value":"` +
+			base64.StdEncoding.EncodeToString([]byte(`{"name":"n1","ipv4":"127.0.1.1","port":3306,"server_id":1}`)) + `"}]`))
+	}))
+	defer srv.Close()
+	cl, err := api.NewClient(&api.Config{Address: strings.TrimPrefix(srv.URL, "http://")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := New(cl, "baton/clusters").Watch(ctx)
+	time.Sleep(time.Second) // the first query hangs
+	up.Store(true)
+	back := time.Now()
+	for {
+		rctx, rcancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		tp, err := c.Read(rctx, "a")
+		rcancel()
+		if err == nil && tp.Primary.Name == "n1" {
+			break
+		}
+		if time.Since(back) > 2*consulTimeout {
+			t.Fatalf("the cache is not fresh %s after Consul answers again: %v", time.Since(back).Round(time.Millisecond), err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("fresh %s after Consul answered again", time.Since(back).Round(time.Millisecond))
 }
