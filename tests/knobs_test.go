@@ -191,7 +191,7 @@ func TestClusterRecoveriesSwitchHoldsOnlyThatCluster(t *testing.T) {
 // a commit is nearly always waiting for its acknowledgement: the fence waits those out,
 // and takes only commits held past a short grace for commits that cannot be acknowledged.
 func TestForcedFailoverReplacesALivePrimaryAndLosesNothing(t *testing.T) {
-	row, before, load := underLoadAt(t, "forced failover of a live primary (--primary-alive), 1,000 writes/s", 1000)
+	row, before, load := underLoadAt(t, "forced failover of a live primary (--primary-alive), load paced at 4,000 writes/s", 4000)
 	assertDetectorWatching(t, "demo")
 	if out, code := baton(t, "failover", "--cluster", "demo", "--force"); code != exitRefused || !strings.Contains(out, "no-op") {
 		t.Fatalf("a forced failover of a primary that answers: exit %d, want %d (nothing changed):\n%s", code, exitRefused, out)

@@ -60,10 +60,14 @@ type Flavor interface {
 	// WaitExecuted waits for a GTID set with a timeout in seconds; it selects 0 on success.
 	WaitExecuted(gtids string, timeout float64) string
 	SetReadOnly(on bool) []string
-	// FenceReadOnly turns read_only on, giving up at once when commits in flight hold the
-	// lock it needs (a fenced primary's commits wait for an acknowledgement that
-	// will not come), so that a refused attempt leaves no statement queued in the server.
+	// FenceReadOnly turns read_only on, waiting at most FenceLockWait seconds for the lock
+	// it needs: commits in flight hold it, and a fenced primary's commits may wait for an
+	// acknowledgement that will not come. While it waits, new writes queue behind it (so
+	// a steady load cannot starve it); a refused attempt leaves no statement queued.
 	FenceReadOnly() []string
+	// ProcesslistStateMillis is the expression, over information_schema.PROCESSLIST p, of
+	// how long (ms) each session has been in its current state.
+	ProcesslistStateMillis() string
 	// ReadOnly selects read_only and super_read_only (0 where the flavour has none).
 	ReadOnly() string
 	// SetSemiSyncPrimary switches the primary side of semi-sync on or off.
@@ -89,6 +93,11 @@ type Flavor interface {
 	// Status column names that differ between dialects.
 	Columns() StatusColumns
 }
+
+// FenceLockWait (seconds; lock_wait_timeout takes whole seconds) is how long
+// FenceReadOnly waits for commits in flight: an acknowledgement takes a millisecond or two
+// while a replica acknowledges, and never comes while none does.
+const FenceLockWait = 1
 
 // StatusColumns names the replica-status columns a flavour reports.
 type StatusColumns struct {
@@ -163,9 +172,10 @@ func (MariaDB) SetReadOnly(on bool) []string {
 	return []string{"SET GLOBAL read_only = " + onOff(on)}
 }
 func (MariaDB) FenceReadOnly() []string {
-	return []string{"SET STATEMENT lock_wait_timeout = 0 FOR SET GLOBAL read_only = ON"}
+	return []string{fmt.Sprintf("SET STATEMENT lock_wait_timeout = %d FOR SET GLOBAL read_only = ON", FenceLockWait)}
 }
-func (MariaDB) ReadOnly() string { return "SELECT @@GLOBAL.read_only, 0" }
+func (MariaDB) ProcesslistStateMillis() string { return "p.TIME_MS" }
+func (MariaDB) ReadOnly() string               { return "SELECT @@GLOBAL.read_only, 0" }
 func (MariaDB) SetSemiSyncPrimary(on bool) []string {
 	return []string{"SET GLOBAL rpl_semi_sync_master_enabled = " + onOff(on)}
 }
@@ -225,9 +235,12 @@ func (MySQL) SetReadOnly(on bool) []string {
 	return []string{"SET GLOBAL super_read_only = OFF", "SET GLOBAL read_only = OFF"}
 }
 func (MySQL) FenceReadOnly() []string {
-	return []string{"SET SESSION lock_wait_timeout = 0", "SET GLOBAL super_read_only = ON", "SET SESSION lock_wait_timeout = DEFAULT"}
+	return []string{fmt.Sprintf("SET SESSION lock_wait_timeout = %d", FenceLockWait), "SET GLOBAL super_read_only = ON", "SET SESSION lock_wait_timeout = DEFAULT"}
 }
-func (MySQL) ReadOnly() string { return "SELECT @@GLOBAL.read_only, @@GLOBAL.super_read_only" }
+
+// ProcesslistStateMillis: MySQL counts whole seconds.
+func (MySQL) ProcesslistStateMillis() string { return "p.TIME * 1000" }
+func (MySQL) ReadOnly() string               { return "SELECT @@GLOBAL.read_only, @@GLOBAL.super_read_only" }
 func (MySQL) SetSemiSyncPrimary(on bool) []string {
 	return []string{"SET GLOBAL rpl_semi_sync_source_enabled = " + onOff(on)}
 }

@@ -24,7 +24,8 @@ func TestMySQLStatements(t *testing.T) {
 		f.ReadOnly():                                                    "SELECT @@GLOBAL.read_only, @@GLOBAL.super_read_only",
 		strings.Join(f.SetSemiSyncPrimary(true), ";"):                   "SET GLOBAL rpl_semi_sync_source_enabled = ON",
 		strings.Join(f.SetSemiSyncTimeout(NoFallback), ";"):             "SET GLOBAL rpl_semi_sync_source_timeout = 4294967295",
-		strings.Join(f.FenceReadOnly(), ";"):                            "SET SESSION lock_wait_timeout = 0;SET GLOBAL super_read_only = ON;SET SESSION lock_wait_timeout = DEFAULT",
+		strings.Join(f.FenceReadOnly(), ";"):                            "SET SESSION lock_wait_timeout = 1;SET GLOBAL super_read_only = ON;SET SESSION lock_wait_timeout = DEFAULT",
+		f.ProcesslistStateMillis():                                      "p.TIME * 1000",
 		f.PrimaryAcks(): "SELECT @@GLOBAL.rpl_semi_sync_source_enabled, @@GLOBAL.rpl_semi_sync_source_timeout, " +
 			"(SELECT VARIABLE_VALUE FROM performance_schema.global_status WHERE VARIABLE_NAME='Rpl_semi_sync_source_status'), " +
 			"(SELECT VARIABLE_VALUE FROM performance_schema.global_status WHERE VARIABLE_NAME='Rpl_semi_sync_source_wait_sessions')",
@@ -58,6 +59,12 @@ func TestMariaDBStatements(t *testing.T) {
 	}
 	if got := f.StopReceiving(); got != "STOP SLAVE IO_THREAD" {
 		t.Errorf("stop receiving: %s", got)
+	}
+	if got := strings.Join(f.FenceReadOnly(), ";"); got != "SET STATEMENT lock_wait_timeout = 1 FOR SET GLOBAL read_only = ON" {
+		t.Errorf("fence read-only: %s", got)
+	}
+	if got := f.ProcesslistStateMillis(); got != "p.TIME_MS" {
+		t.Errorf("state age: %s", got)
 	}
 	if got := f.ReceiverThreads(); got != "SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND = 'Slave_IO'" {
 		t.Errorf("receiver threads: %s", got)

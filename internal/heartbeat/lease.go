@@ -277,6 +277,8 @@ func (a *Agent) act(ctx context.Context, t topology.Topology, why string, lapse 
 					how += "; it was read-only already, so it stays so when the lease is renewed"
 				}
 			}
+		} else if errors.Is(err, context.DeadlineExceeded) {
+			why += fmt.Sprintf("; fence: read_only not set within %s (commits in flight hold its lock: held waiting for an acknowledgement, or the server is slow)", leaseActTimeout)
 		} else {
 			why += "; fence: " + err.Error()
 		}

@@ -58,43 +58,33 @@ var ErrCommitsHeld = errors.New("commits are held waiting for a semi-sync acknow
 // Fence makes the server refuse writes (read_only; super_read_only on MySQL) and ends its
 // client sessions, without letting a commit that waits for a semi-sync acknowledgement
 // succeed. The semi-sync timeout goes to NoFallback first (a wait that times out is
-// acknowledged). Then read_only, without waiting for its lock: while a commit holds it, it
-// is tried again for CommitGrace. If a session is still inside a commit
-// (Process.Committing) then, Fence ends no session and returns ErrCommitsHeld: ending
-// sessions while commits were held, or turning semi-sync off as an earlier version did, returned success to clients of commits that no replica had (the
-// zone-partition test: 6 to 8 acknowledged writes from a fenced primary after the
+// acknowledged). Then read_only, which waits up to flavor.FenceLockWait for the commits in
+// flight (new writes queue behind it meanwhile, so no load starves it; under load a commit
+// is nearly always waiting a millisecond for its acknowledgement). If it times out while a
+// client's commit has waited HeldCommitAge, the commits are held: Fence ends no session and
+// returns ErrCommitsHeld. Ending sessions while commits were held, or turning semi-sync
+// off as an earlier version did, returned success to clients of commits that no replica
+// had (the zone-partition test: 6 to 8 acknowledged writes from a fenced primary after the
 // failover's publish, all lost). Such a server takes no acknowledged write (every new
 // commit joins the wait); only stopping it ends the held commits without acknowledging
-// them, which its own host's agent may do (heartbeat.Agent.MysqldPIDFile). Otherwise the
-// sessions are ended, read_only is set and the sessions that connected in between are
-// ended too. It returns how many sessions it ended.
+// them, which its own host's agent may do (heartbeat.Agent.MysqldPIDFile). Otherwise (a
+// long statement or an explicit lock held it) the sessions not committing are ended and
+// read_only is tried once more; then the sessions that connected in between are ended too.
+// It returns how many sessions it ended.
 func (c *Client) Fence(ctx context.Context, excluded map[string]bool) (int, error) {
 	if err := c.exec(ctx, c.Flavor.SetSemiSyncTimeout(flavor.NoFallback)...); err != nil && !unknownVariable(err) {
 		return 0, err
 	}
 	roErr := c.fenceReadOnly(ctx)
-	// A transaction holds the lock. If it is committing, leave every session be: under load
-	// a commit is nearly always waiting a millisecond for its acknowledgement, so read_only
-	// is tried again until CommitGrace has passed; a commit still waiting then is held.
-	for deadline := time.Now().Add(CommitGrace); lockTimeout(roErr); {
+	if lockTimeout(roErr) {
 		procs, err := c.Processlist(ctx)
 		if err != nil {
 			return 0, err
 		}
-		if !slices.ContainsFunc(procs, func(p Process) bool { return p.IsClient(excluded) && p.Committing() }) {
-			break // not a commit: the sessions are ended below, then read_only again
-		}
-		if time.Now().After(deadline) {
+		if heldCommits(procs, excluded, HeldCommitAge) {
 			return 0, ErrCommitsHeld
 		}
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-		roErr = c.fenceReadOnly(ctx)
-	}
-	if roErr != nil && !lockTimeout(roErr) {
+	} else if roErr != nil {
 		return 0, roErr
 	}
 	n, err := c.endSessions(ctx, excluded, false)
@@ -112,10 +102,17 @@ func (c *Client) Fence(ctx context.Context, excluded map[string]bool) (int, erro
 	return n + m, err
 }
 
-// CommitGrace is how long Fence lets commits that wait for an acknowledgement finish
-// before it calls them held: an acknowledgement takes a millisecond or two while a replica
-// acknowledges, and never comes while none does.
-const CommitGrace = time.Second
+// HeldCommitAge: a client's commit that has waited this long for its acknowledgement when
+// read_only gives up is held. One takes a millisecond or two while a replica acknowledges;
+// commits that queued behind read_only start their wait only once it gives up.
+const HeldCommitAge = 500 * time.Millisecond
+
+// heldCommits reports whether a client session has been committing for at least age.
+func heldCommits(procs []Process, excluded map[string]bool, age time.Duration) bool {
+	return slices.ContainsFunc(procs, func(p Process) bool {
+		return p.IsClient(excluded) && p.Committing() && p.StateAge >= age
+	})
+}
 
 func lockTimeout(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "Lock wait timeout")

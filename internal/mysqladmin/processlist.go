@@ -17,7 +17,9 @@ type Process struct {
 	Command string
 	Time    time.Duration
 	State   string
-	Info    string
+	// StateAge is how long it has been in State (whole seconds on MySQL).
+	StateAge time.Duration
+	Info     string
 	// TrxAge is how long the session's open InnoDB transaction has run (0 if none).
 	TrxAge time.Duration
 	// TrxRowsModified counts the rows its open transaction changed.
@@ -25,14 +27,14 @@ type Process struct {
 }
 
 const processlistSQL = `SELECT p.ID, p.USER, p.HOST, p.COMMAND, p.TIME, COALESCE(p.STATE,''), COALESCE(p.INFO,''),
-  COALESCE(TIMESTAMPDIFF(MICROSECOND, t.trx_started, NOW(6)), 0), COALESCE(t.trx_rows_modified, 0)
+  COALESCE(TIMESTAMPDIFF(MICROSECOND, t.trx_started, NOW(6)), 0), COALESCE(t.trx_rows_modified, 0), CAST(%s AS UNSIGNED)
 FROM information_schema.PROCESSLIST p
 LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID
 WHERE p.ID <> CONNECTION_ID()`
 
 // Processlist returns every other session on the server.
 func (c *Client) Processlist(ctx context.Context) ([]Process, error) {
-	rows, err := c.db.QueryContext(ctx, processlistSQL)
+	rows, err := c.db.QueryContext(ctx, fmt.Sprintf(processlistSQL, c.Flavor.ProcesslistStateMillis()))
 	if err != nil {
 		return nil, fmt.Errorf("processlist of %s: %w", c.Addr, err)
 	}
@@ -41,14 +43,15 @@ func (c *Client) Processlist(ctx context.Context) ([]Process, error) {
 	for rows.Next() {
 		var p Process
 		var secs int64
-		var trxMicros int64
+		var trxMicros, stateMillis int64
 		var host sql.NullString
-		if err := rows.Scan(&p.ID, &p.User, &host, &p.Command, &secs, &p.State, &p.Info, &trxMicros, &p.TrxRowsModified); err != nil {
+		if err := rows.Scan(&p.ID, &p.User, &host, &p.Command, &secs, &p.State, &p.Info, &trxMicros, &p.TrxRowsModified, &stateMillis); err != nil {
 			return nil, err
 		}
 		p.Host = host.String
 		p.Time = time.Duration(secs) * time.Second
 		p.TrxAge = time.Duration(trxMicros) * time.Microsecond
+		p.StateAge = time.Duration(stateMillis) * time.Millisecond
 		out = append(out, p)
 	}
 	return out, rows.Err()

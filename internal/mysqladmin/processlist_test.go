@@ -87,3 +87,25 @@ func TestCommittingSessionsAreNotEnded(t *testing.T) {
 		}
 	}
 }
+
+func TestHeldCommitsOnlyThoseWaitingPastTheirAge(t *testing.T) {
+	waiting := func(user string, age time.Duration) Process {
+		return Process{ID: 9, User: user, Command: "Query", State: "Waiting for semi-sync ACK from slave", StateAge: age}
+	}
+	for _, c := range []struct {
+		name  string
+		procs []Process
+		want  bool
+	}{
+		{"a commit 2 ms into its wait", []Process{waiting("app", 2*time.Millisecond)}, false},
+		{"a commit waiting 600 ms", []Process{waiting("app", 600*time.Millisecond)}, true},
+		{"queued behind it in the group commit", []Process{{User: "app", Command: "Query", State: "Waiting for prior transaction to commit", StateAge: time.Second}}, true},
+		{"an excluded user's commit", []Process{waiting("guard", time.Second)}, false},
+		{"a long statement, not a commit", []Process{{User: "app", Command: "Query", State: "Sending data", StateAge: 5 * time.Second}}, false},
+		{"replication", []Process{{User: "repl", Command: "Binlog Dump", State: "Master has sent all binlog to slave; waiting for more updates", StateAge: time.Minute}}, false},
+	} {
+		if got := heldCommits(c.procs, map[string]bool{"guard": true}, HeldCommitAge); got != c.want {
+			t.Errorf("%s: held %v, want %v", c.name, got, c.want)
+		}
+	}
+}
