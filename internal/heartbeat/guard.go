@@ -93,11 +93,12 @@ func (a *Agent) guard(ctx context.Context, t topology.Topology) {
 	}
 	if held && a.MysqldPIDFile != "" {
 		// Only stopping the server ends held commits without acknowledging them.
-		why += "; " + err.Error() + "; mysqld stopped (SIGKILL) by its agent"
-		if kerr := killPIDFile(a.MysqldPIDFile); kerr != nil {
+		how, kerr := stopMysqld(a.MysqldPIDFile)
+		if kerr != nil {
 			a.Log.Error("commits are held on this deposed node and stopping mysqld failed", "cluster", a.Cluster, "node", a.Node, "error", kerr)
 			return
 		}
+		why += "; " + err.Error() + "; " + how
 		a.Log.Warn("fenced this node by stopping mysqld: commits were held waiting for an acknowledgement that cannot come", "cluster", a.Cluster, "node", a.Node, "why", why)
 		a.primaryAt, a.heldRecorded = 0, false
 		a.record(ctx, self, why, 0)
@@ -130,16 +131,33 @@ func (a *Agent) record(ctx context.Context, self topology.Node, why string, ende
 	}
 }
 
-func killPIDFile(path string) error {
+// stopMysqld stops the mysqld whose process ID is in the pid file (SIGKILL) and says how.
+// A pid file outlives a killed mysqld, and a restarted one writes it only well into its
+// start, so the ID may name a process that has ended, or another program that was given the
+// same ID: only a process that is a mysqld (mariadbd or mysqld, from /proc) is killed. None
+// running is a stopped node; another program is an error, and nothing is killed.
+func stopMysqld(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return err
+		return "", err
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil || pid <= 1 {
-		return fmt.Errorf("%s: no process ID in %q", path, b)
+		return "", fmt.Errorf("%s: no process ID in %q", path, b)
 	}
-	return syscall.Kill(pid, syscall.SIGKILL)
+	if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil {
+		if name := strings.TrimSpace(string(comm)); name != "mariadbd" && name != "mysqld" {
+			return "", fmt.Errorf("%s names process %d, which is %q, not mysqld (a stale pid file): nothing killed", path, pid, name)
+		}
+	} else if _, perr := os.Stat("/proc/self"); perr == nil && errors.Is(err, os.ErrNotExist) {
+		return fmt.Sprintf("mysqld not running (no process %d, from %s)", pid, path), nil
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); errors.Is(err, syscall.ESRCH) {
+		return fmt.Sprintf("mysqld not running (no process %d, from %s)", pid, path), nil
+	} else if err != nil {
+		return "", err
+	}
+	return "mysqld stopped (SIGKILL) by its agent", nil
 }
 
 // own returns the agent's connection to its own node, opened on first use.

@@ -2,7 +2,12 @@ package heartbeat
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -110,5 +115,59 @@ func TestMayReopenOnlyWhatTheFenceClosed(t *testing.T) {
 		if got := mayReopen(c.acksErr, c.wasRO, c.roErr); got != c.want {
 			t.Errorf("mayReopen(%v, %v, %v) = %v, want %v", c.acksErr, c.wasRO, c.roErr, got, c.want)
 		}
+	}
+}
+
+// A pid file outlives a killed mysqld, and its ID may be another program's by the time the
+// agent reads it: only a mysqld is killed, and no process at all is a stopped node.
+func TestStopMysqldKillsOnlyAMysqld(t *testing.T) {
+	if _, err := os.Stat("/proc/self/comm"); err != nil {
+		t.Skip("needs /proc")
+	}
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("needs sleep")
+	}
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "mysqld.pid")
+	start := func(path string) *exec.Cmd {
+		cmd := exec.Command(path, "30")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		if err := os.WriteFile(pidFile, []byte(fmt.Sprintf("%d\n", cmd.Process.Pid)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+
+	other := start(sleep)
+	if how, err := stopMysqld(pidFile); err == nil || !strings.Contains(err.Error(), `"sleep", not mysqld`) {
+		t.Fatalf("a pid file naming another program: %q, %v; want it refused", how, err)
+	}
+	if err := other.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Fatalf("the program the stale pid file named was killed: %v", err)
+	}
+
+	bin, err := os.ReadFile(sleep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mysqld := filepath.Join(dir, "mariadbd")
+	if err := os.WriteFile(mysqld, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m := start(mysqld)
+	if how, err := stopMysqld(pidFile); err != nil || how != "mysqld stopped (SIGKILL) by its agent" {
+		t.Fatalf("a running mysqld: %q, %v", how, err)
+	}
+	st, _ := m.Process.Wait()
+	if ws, ok := st.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("mysqld ended with %v, want SIGKILL", st)
+	}
+
+	if how, err := stopMysqld(pidFile); err != nil || !strings.Contains(how, "mysqld not running (no process") {
+		t.Fatalf("a pid file of a mysqld that has ended: %q, %v; want a stopped node", how, err)
 	}
 }

@@ -291,11 +291,11 @@ func (a *Agent) act(ctx context.Context, t topology.Topology, why string, lapse 
 				"cluster", a.Cluster, "node", a.Node, "why", why)
 			return
 		}
-		if err := killPIDFile(a.MysqldPIDFile); err != nil {
+		var err error
+		if how, err = stopMysqld(a.MysqldPIDFile); err != nil {
 			a.Log.Error("this node must stop taking writes, the fence failed and stopping mysqld failed", "cluster", a.Cluster, "node", a.Node, "why", why, "error", err)
 			return
 		}
-		how = "mysqld stopped (SIGKILL) by its agent"
 	}
 	a.actedAt = t.Epoch
 	a.Log.Warn("fenced this node: its lease is gone", "cluster", a.Cluster, "node", a.Node, "why", why, "how", how)
