@@ -149,8 +149,6 @@ func stopMysqld(path string) (string, error) {
 		if name := strings.TrimSpace(string(comm)); name != "mariadbd" && name != "mysqld" {
 			return "", fmt.Errorf("%s names process %d, which is %q, not mysqld (a stale pid file): nothing killed", path, pid, name)
 		}
-	} else if _, perr := os.Stat("/proc/self"); perr == nil && errors.Is(err, os.ErrNotExist) {
-		return fmt.Sprintf("mysqld not running (no process %d, from %s)", pid, path), nil
 	}
 	if err := syscall.Kill(pid, syscall.SIGKILL); errors.Is(err, syscall.ESRCH) {
 		return fmt.Sprintf("mysqld not running (no process %d, from %s)", pid, path), nil

@@ -81,7 +81,7 @@ func (c *Client) Fence(ctx context.Context, excluded map[string]bool) (int, erro
 		if err != nil {
 			return 0, err
 		}
-		if heldCommits(procs, excluded, HeldCommitAge) {
+		if heldCommits(procs, excluded) {
 			return 0, ErrCommitsHeld
 		}
 	} else if roErr != nil {
@@ -107,10 +107,10 @@ func (c *Client) Fence(ctx context.Context, excluded map[string]bool) (int, erro
 // commits that queued behind read_only start their wait only once it gives up.
 const HeldCommitAge = 500 * time.Millisecond
 
-// heldCommits reports whether a client session has been committing for at least age.
-func heldCommits(procs []Process, excluded map[string]bool, age time.Duration) bool {
+// heldCommits reports whether a client session has been committing for HeldCommitAge.
+func heldCommits(procs []Process, excluded map[string]bool) bool {
 	return slices.ContainsFunc(procs, func(p Process) bool {
-		return p.IsClient(excluded) && p.Committing() && p.StateAge >= age
+		return p.IsClient(excluded) && p.Committing() && p.StateAge >= HeldCommitAge
 	})
 }
 

@@ -104,7 +104,7 @@ func TestHeldCommitsOnlyThoseWaitingPastTheirAge(t *testing.T) {
 		{"a long statement, not a commit", []Process{{User: "app", Command: "Query", State: "Sending data", StateAge: 5 * time.Second}}, false},
 		{"replication", []Process{{User: "repl", Command: "Binlog Dump", State: "Master has sent all binlog to slave; waiting for more updates", StateAge: time.Minute}}, false},
 	} {
-		if got := heldCommits(c.procs, map[string]bool{"guard": true}, HeldCommitAge); got != c.want {
+		if got := heldCommits(c.procs, map[string]bool{"guard": true}); got != c.want {
 			t.Errorf("%s: held %v, want %v", c.name, got, c.want)
 		}
 	}
